@@ -1,0 +1,1 @@
+"""The build step: backends, stage graph, labels, progress parsing and the report."""

@@ -1,0 +1,123 @@
+"""What a build reports: for machines (JSON) and for people (a table)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.build.steps import Step, cache_hit_ratio
+from pipeline.errors import UserError
+
+UNITS = {
+    "": 1,
+    "B": 1,
+    "KB": 10**3,
+    "MB": 10**6,
+    "GB": 10**9,
+    "KIB": 2**10,
+    "MIB": 2**20,
+    "GIB": 2**30,
+}
+
+
+def parse_size(text: str) -> int:
+    """`2GB`, `1.5GiB`, `500MB` or plain bytes."""
+    match = re.fullmatch(r"\s*([\d.]+)\s*([KMG]I?B|B)?\s*", text, re.IGNORECASE)
+    if not match:
+        raise UserError(f"build.max_image_size: {text!r} is not a size such as 2GB or 500MiB")
+    return int(float(match.group(1)) * UNITS[(match.group(2) or "").upper()])
+
+
+def human_size(size: int | None) -> str:
+    if size is None:
+        return "-"
+    for unit, factor in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if abs(size) >= factor:
+            return f"{size / factor:.1f} {unit}"
+    return f"{size} B"
+
+
+@dataclass
+class Layer:
+    created_by: str
+    size: int
+
+
+@dataclass
+class BuildReport:
+    backend: str
+    image: str
+    image_id: str
+    digest: str | None
+    pushed: bool
+    steps: list[Step]
+    seconds: float
+    size: int
+    layers: list[Layer]
+    labels: dict[str, str]
+    prior: str | None = None
+    compressed_size: int | None = None
+    prior_compressed_size: int | None = None
+    bytes_pushed: int | None = None
+    cache_images: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def cache_hit_ratio(self) -> float | None:
+        return cache_hit_ratio(self.steps)
+
+    @property
+    def size_change(self) -> int | None:
+        if self.compressed_size is None or self.prior_compressed_size is None:
+            return None
+        return self.compressed_size - self.prior_compressed_size
+
+    def as_dict(self) -> dict[str, Any]:
+        ratio = self.cache_hit_ratio
+        return {
+            "backend": self.backend,
+            "image": self.image,
+            "image_id": self.image_id,
+            "digest": self.digest,
+            "pushed": self.pushed,
+            "seconds": round(self.seconds, 2),
+            "cache_hit_ratio": None if ratio is None else round(ratio, 3),
+            "steps": [step.as_dict() for step in self.steps],
+            "size": self.size,
+            "compressed_size": self.compressed_size,
+            "prior": self.prior,
+            "prior_compressed_size": self.prior_compressed_size,
+            "size_change": self.size_change,
+            "bytes_pushed": self.bytes_pushed,
+            "layers": [{"created_by": la.created_by, "size": la.size} for la in self.layers],
+            "labels": self.labels,
+            "cache_images": self.cache_images,
+            "warnings": self.warnings,
+        }
+
+    def text(self) -> str:
+        lines = [f"built {self.image} with {self.backend} in {self.seconds:.1f}s"]
+        width = max((len(s.label()) for s in self.steps), default=0)
+        width = min(width, 80)
+        for step in self.steps:
+            state = "cached" if step.cached else f"{step.seconds:6.1f}s"
+            lines.append(f"  {step.label()[:width]:<{width}}  {state}")
+        ratio = self.cache_hit_ratio
+        lines.append(
+            "cache hit ratio: "
+            + ("-" if ratio is None else f"{ratio:.0%}")
+            + f"   image size: {human_size(self.size)}"
+            + (f" ({human_size(self.compressed_size)} compressed)" if self.compressed_size else "")
+        )
+        if self.size_change is not None:
+            sign = "+" if self.size_change >= 0 else "-"
+            lines.append(f"size change vs {self.prior}: {sign}{human_size(abs(self.size_change))}")
+        biggest = sorted(self.layers, key=lambda la: la.size, reverse=True)[:5]
+        if biggest:
+            lines.append("largest layers:")
+            lines += [f"  {human_size(la.size):>9}  {la.created_by[:90]}" for la in biggest]
+        if self.digest:
+            lines.append(f"digest: {self.digest}" + (" (pushed)" if self.pushed else ""))
+        lines += [f"warning: {w}" for w in self.warnings]
+        return "\n".join(lines)

@@ -1,0 +1,287 @@
+"""The build step: every stage with its own cache image, then the candidate image.
+
+A fresh CI runner has no local cache. The classic builder only reuses local images, and an
+image of the final stage holds none of the builder stage's layers; so each named stage is
+built with `--target` and pushed as `<image>:buildcache-<stage>`, and the next build names all
+of them (and the prior release) as cache sources. buildx keeps the same in one registry cache.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pipeline.build.backends import Backend, BuildRequest, choose_backend
+from pipeline.build.labels import oci_labels, weights_sha256
+from pipeline.build.report import BuildReport, Layer, human_size, parse_size
+from pipeline.build.stages import BuildGraph, read_graph
+from pipeline.build.steps import Step, StepCallback
+from pipeline.config import Config
+from pipeline.engine import docker_client
+from pipeline.errors import CheckFailed, PipelineError, UserError
+from pipeline.gitinfo import GitInfo, git_info
+from pipeline.output import Output
+from pipeline.registries import Target, resolve_target
+from pipeline.registries.transfer import pull, push
+from pipeline.versions import highest
+
+if TYPE_CHECKING:
+    from docker.models.images import Image
+
+BUILDX_CACHE_OPTIONS = "mode=max,image-manifest=true,oci-mediatypes=true"
+
+
+@dataclass(frozen=True)
+class BuildInputs:
+    """Everything a build needs that is read from the project before the engine is touched."""
+
+    context: Path
+    dockerfile: Path
+    graph: BuildGraph
+    git: GitInfo
+    target: Target
+    version: str
+
+
+def candidate_tag(git: GitInfo) -> str:
+    return f"sha-{git.short_sha}"
+
+
+def read_inputs(config: Config) -> BuildInputs:
+    dockerfile = config.path(config.project.dockerfile)
+    context = config.path(config.project.context)
+    if not dockerfile.is_file():
+        raise UserError(
+            f"{dockerfile}: no such Dockerfile; set project.dockerfile or run "
+            "`python -m pipeline init --template cpu`"
+        )
+    if not context.is_dir():
+        raise UserError(f"project.context: {context} is not a directory")
+    git = git_info(config.project_dir)
+    if git is None:
+        raise UserError(
+            f"{config.project_dir.resolve()}: not in a git repository with a commit; the "
+            "candidate tag sha-<commit> needs one (git init && git commit)"
+        )
+    version_file = config.path(config.version.file)
+    version = version_file.read_text().strip() if version_file.is_file() else "0.0.0"
+    graph = read_graph(dockerfile, config.image.target, config.image.build_args)
+    return BuildInputs(context, dockerfile, graph, git, resolve_target(config), version)
+
+
+def prior_release(target: Target, inputs: BuildInputs, config: Config, out: Output) -> str | None:
+    """The highest semver tag of the image in the registry; git tags when it cannot say."""
+    try:
+        found = highest(target.api().tags(target.repository.path), prefix="")
+    except PipelineError as exc:
+        out.warn(f"cannot list the tags of {target.repository}: {exc}; trying git tags")
+        found = None
+    if found:
+        return target.ref(found[0])
+    import git
+
+    repo = git.Repo(config.project_dir, search_parent_directories=True)
+    from_git = highest((t.name for t in repo.tags), prefix=config.version.tag_prefix)
+    return target.ref(str(from_git[1])) if from_git else None
+
+
+def _pull_cache_images(refs: list[str], target: Target, out: Output) -> list[str]:
+    """Pull what exists; a missing cache image (the first build) is normal."""
+    available = []
+    for ref in refs:
+        try:
+            pull(ref, target.credentials)
+            available.append(ref)
+        except PipelineError as exc:
+            out.debug(f"cache image {ref} not used: {exc}")
+    return available
+
+
+def _announce(out: Output, already_reported: set[str]) -> StepCallback:
+    """One progress line per step as it starts; steps of stages built earlier stay quiet."""
+
+    def on_step(step: Step) -> None:
+        if step.stage not in already_reported:
+            out.note(f"build: {step.label()[:120]}")
+
+    return on_step
+
+
+def _build_stages(
+    backend: Backend,
+    inputs: BuildInputs,
+    config: Config,
+    labels: dict[str, str],
+    candidate: str,
+    prior: str | None,
+    out: Output,
+) -> tuple[list[Step], str, list[str]]:
+    """Build each stage with --target; returns the steps, the final image id, cache refs."""
+    target = inputs.target
+    prefix = "" if backend.name == "buildkit" else f"{backend.name}-"
+    cache_refs = [target.ref(f"buildcache-{prefix}{stage}") for stage in inputs.graph.cache_keys]
+    cache_from = cache_refs + ([prior] if prior else [])
+    if backend.needs_local_cache_images:
+        cache_from = _pull_cache_images(cache_from, target, out)
+    steps: list[Step] = []
+    seen_stages: set[str] = set()
+    image_id = ""
+    for stage, cache_ref in zip(inputs.graph.stages, cache_refs, strict=True):
+        final = stage == inputs.graph.stages[-1]
+        request = BuildRequest(
+            context=inputs.context,
+            dockerfile=inputs.dockerfile,
+            target=stage,
+            tags=[cache_ref, candidate] if final else [cache_ref],
+            cache_from=cache_from,
+            build_args=config.image.build_args,
+            labels=labels if final else {},
+            network=config.image.network,
+            platform=config.image.platform,
+        )
+        outcome = backend.build(request, _announce(out, seen_stages))
+        # A later --target build repeats the earlier stages' steps (cached); report each once,
+        # in Dockerfile order (BuildKit runs independent steps in parallel).
+        order = {stage: index for index, stage in enumerate(inputs.graph.stages)}
+        new = sorted(
+            (s for s in outcome.steps if s.stage not in seen_stages),
+            key=lambda s: (order.get(s.stage, -1), s.number),
+        )
+        seen_stages.update(s.stage for s in new)
+        steps += new
+        image_id = outcome.image_id or image_id
+    return steps, image_id, cache_refs
+
+
+def _base_digest(base_image: str | None) -> str | None:
+    import docker
+
+    if not base_image:
+        return None
+    try:
+        digests = docker_client().images.get(base_image).attrs.get("RepoDigests") or []
+    except docker.errors.DockerException:
+        return None
+    return digests[0].rpartition("@")[2] if digests else None
+
+
+def run_build(config: Config, out: Output, push_images: bool = True) -> BuildReport:
+    inputs = read_inputs(config)
+    docker_client()  # fail early and clearly when there is no engine
+    backend = choose_backend(config.build.builder, config.build.docker_cli)
+    target = inputs.target
+    candidate = target.ref(candidate_tag(inputs.git))
+    prior = prior_release(target, inputs, config, out)
+    out.note(
+        f"build: {backend.name} backend, candidate {candidate}"
+        + (f", cache from prior release {prior}" if prior else ", no prior release")
+    )
+    labels = oci_labels(
+        title=config.project_name,
+        version=inputs.version,
+        git=inputs.git,
+        base_image=inputs.graph.final_base,
+        base_digest=_base_digest(inputs.graph.final_base),
+        model_sha=weights_sha256(config.path(config.project.model_dir)),
+        extra=config.image.labels,
+    )
+    started = time.monotonic()
+    if backend.name == "buildx":
+        steps, image_id, cache_refs, digest = _build_with_buildx(
+            backend, inputs, config, labels, candidate, prior, push_images, out
+        )
+    else:
+        steps, image_id, cache_refs = _build_stages(
+            backend, inputs, config, labels, candidate, prior, out
+        )
+        digest = None
+    image = _local_image(image_id)
+    size = int(image.attrs.get("Size", 0)) if image else 0
+    # Checked before the push, so an image over budget never becomes a candidate.
+    if config.build.max_image_size and size > parse_size(config.build.max_image_size):
+        raise CheckFailed(
+            f"image {candidate} is {human_size(size)}, over build.max_image_size "
+            f"{config.build.max_image_size}; see the largest layers with `docker history "
+            f"{image_id[:19]}`"
+        )
+    bytes_pushed = None
+    if push_images and backend.name != "buildx":
+        bytes_pushed = 0
+        for ref in [*cache_refs, candidate]:
+            out.note(f"build: pushing {ref}")
+            pushed = push(ref, target.credentials)
+            bytes_pushed += pushed.bytes_sent
+        digest = pushed.digest
+    report = BuildReport(
+        backend=backend.name,
+        image=candidate,
+        image_id=image_id,
+        digest=digest,
+        pushed=push_images,
+        steps=steps,
+        seconds=time.monotonic() - started,
+        size=size,
+        layers=[
+            Layer(created_by=entry.get("CreatedBy", ""), size=int(entry.get("Size", 0)))
+            for entry in (image.history() if image else [])
+        ],
+        labels=labels,
+        prior=prior,
+        bytes_pushed=bytes_pushed,
+        cache_images=cache_refs,
+        warnings=list(out.warnings),
+    )
+    if push_images:
+        api = target.api()
+        report.compressed_size = api.compressed_size(
+            target.repository.path, candidate_tag(inputs.git)
+        )
+        if prior:
+            report.prior_compressed_size = api.compressed_size(
+                target.repository.path, prior.rpartition(":")[2]
+            )
+    return report
+
+
+def _local_image(image_id: str | None) -> Image | None:
+    import docker
+
+    if not image_id:
+        return None
+    try:
+        return docker_client().images.get(image_id)
+    except docker.errors.ImageNotFound:
+        return None  # buildx --push leaves nothing in the local image store
+
+
+def _build_with_buildx(
+    backend: Backend,
+    inputs: BuildInputs,
+    config: Config,
+    labels: dict[str, str],
+    candidate: str,
+    prior: str | None,
+    push_images: bool,
+    out: Output,
+) -> tuple[list[Step], str, list[str], str | None]:
+    """One buildx run: its registry cache (mode=max) holds every stage; it pushes itself."""
+    cache_ref = inputs.target.ref("buildcache")
+    outcome = backend.build(
+        BuildRequest(
+            context=inputs.context,
+            dockerfile=inputs.dockerfile,
+            target=inputs.graph.stages[-1],
+            tags=[candidate],
+            cache_from=[cache_ref] + ([prior] if prior else []),
+            build_args=config.image.build_args,
+            labels=labels,
+            network=config.image.network,
+            platform=config.image.platform,
+            cache_to=f"type=registry,ref={cache_ref},{BUILDX_CACHE_OPTIONS}",
+            push=push_images,
+        ),
+        _announce(out, set()),
+    )
+    return outcome.steps, outcome.image_id or "", [cache_ref], outcome.digest

@@ -1,0 +1,65 @@
+"""Which stages a build needs, in order, and the base image the final one stands on."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.errors import UserError
+from pipeline.lint.dockerfile import Dockerfile, Stage, parse_file
+
+UNNAMED_FINAL_STAGE_KEY = "final"
+
+
+@dataclass(frozen=True)
+class BuildGraph:
+    # Named stages the target needs, oldest first, ending with the target; None stands for an
+    # unnamed final stage, which can only be built without --target.
+    stages: list[str | None]
+    final_base: str | None
+
+    @property
+    def cache_keys(self) -> list[str]:
+        return [stage or UNNAMED_FINAL_STAGE_KEY for stage in self.stages]
+
+
+def _dependencies(dockerfile: Dockerfile, stage: Stage) -> set[int]:
+    """Indexes of the stages `stage` needs: its FROM parent and every COPY --from stage."""
+    needed: set[int] = set()
+    pending = [stage]
+    while pending:
+        current = pending.pop()
+        sources = [current.parent] if current.parent is not None else []
+        for instruction in current.instructions:
+            for source in instruction.flag_values("from") if instruction.keyword == "COPY" else []:
+                found = dockerfile.stage(source)
+                if found is None and source.isdigit() and int(source) < len(dockerfile.stages):
+                    found = dockerfile.stages[int(source)]
+                if found is not None:
+                    sources.append(found.index)
+        for index in sources:
+            if index not in needed:
+                needed.add(index)
+                pending.append(dockerfile.stages[index])
+    return needed
+
+
+def read_graph(path: Path, target: str | None, build_args: Mapping[str, str]) -> BuildGraph:
+    dockerfile = parse_file(path, build_args)
+    if not dockerfile.stages:
+        raise UserError(f"{path}: no FROM instruction; is this a Dockerfile?")
+    if target:
+        final = dockerfile.stage(target)
+        if final is None:
+            names = ", ".join(s.name for s in dockerfile.stages if s.name) or "none"
+            raise UserError(f"image.target: {path} has no stage {target!r} (stages: {names})")
+    else:
+        final = dockerfile.stages[-1]
+    needed = sorted(_dependencies(dockerfile, final))
+    stages: list[str | None] = [
+        dockerfile.stages[i].name for i in needed if dockerfile.stages[i].name
+    ]
+    stages.append(final.name)
+    base = dockerfile.lineage(final)[0]
+    return BuildGraph(stages=stages, final_base=None if base.unresolved else base.image)

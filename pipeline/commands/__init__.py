@@ -1,0 +1,1 @@
+"""One module per subcommand. Each has HELP, add_arguments(parser) and run(ctx) -> exit code."""

@@ -1,0 +1,410 @@
+"""The model project's configuration: schema, loading and validation.
+
+Precedence, lowest first: the defaults below, `pipeline.yaml`, environment variables
+`PIPELINE_<SECTION>_<KEY>`, then command-line flags (`--set section.key=value` and the
+per-step flags such as `build --builder`). The dataclasses are the single source of truth:
+validation, environment names, CLI help and `docs/configuration.md` all derive from them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import re
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pipeline.errors import ConfigError
+
+CONFIG_FILE = "pipeline.yaml"
+ENV_PREFIX = "PIPELINE_"
+
+
+def setting(default: Any, help: str) -> Any:
+    """A configuration key: its default and the one line of help shown everywhere."""
+    if isinstance(default, list | dict):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class ProjectSection:
+    name: str | None = setting(None, "Project name; defaults to the project directory's name.")
+    dockerfile: str = setting("Dockerfile", "Dockerfile path, relative to the project directory.")
+    context: str = setting(".", "Build context, relative to the project directory.")
+    model_dir: str = setting(
+        "model", "Model weights directory; its sha256 goes into the image labels."
+    )
+
+
+@dataclass(frozen=True)
+class ImageSection:
+    name: str | None = setting(
+        None, "Repository path of the image in the registry; defaults to the project name."
+    )
+    build_args: dict[str, str] = setting({}, "Build arguments passed to every build.")
+    labels: dict[str, str] = setting({}, "Extra image labels, added to the OCI labels.")
+    target: str | None = setting(None, "Final build stage; defaults to the Dockerfile's last.")
+    platform: str | None = setting(None, "Target platform, e.g. linux/amd64.")
+    network: str | None = setting(
+        None, "Network mode for RUN steps during the build, e.g. host on runners without a bridge."
+    )
+
+
+RegistryKind = Literal["dockerhub", "ecr", "gar", "gcr", "generic"]
+
+
+@dataclass(frozen=True)
+class RegistrySection:
+    kind: RegistryKind = setting("generic", "Which registry API to authenticate against.")
+    url: str = setting(
+        "127.0.0.1:5000",
+        "Registry host[:port][/namespace] the image name is appended to (generic, dockerhub).",
+    )
+    username_env: str = setting("DOCKERHUB_USERNAME", "Environment variable holding the username.")
+    password_env: str = setting(
+        "DOCKERHUB_TOKEN", "Environment variable holding the password or access token."
+    )
+    create_repository: bool = setting(True, "Create the repository when missing (ECR, GAR).")
+    aws_region: str | None = setting(None, "ECR region; defaults to the AWS SDK's region.")
+    aws_account_id: str | None = setting(
+        None, "ECR registry id; defaults to the caller's account (STS)."
+    )
+    ecr_scan_on_push: bool = setting(True, "ECR: scan images on push when creating the repo.")
+    ecr_tag_mutability: Literal["MUTABLE", "IMMUTABLE"] = setting(
+        "MUTABLE", "ECR: tag mutability when creating the repository."
+    )
+    gcp_project: str | None = setting(None, "Artifact Registry project id.")
+    gcp_location: str = setting("us", "Artifact Registry location (region or multi-region).")
+    gar_repository: str | None = setting(None, "Artifact Registry repository id.")
+
+
+@dataclass(frozen=True)
+class SplitSection:
+    requirements: str = setting(
+        "requirements.txt", "Requirements source: a requirements file or a pyproject.toml."
+    )
+    output_dir: str = setting(".", "Where requirements-base.txt and requirements-app.txt go.")
+    base_add: list[str] = setting(
+        [], "Names or glob patterns added to the built-in base (ML framework) list."
+    )
+    base_remove: list[str] = setting([], "Names or glob patterns removed from the base list.")
+
+
+@dataclass(frozen=True)
+class LintSection:
+    ignore: list[str] = setting([], "Rule IDs to skip, e.g. ML003 or DL3008.")
+    hadolint: bool = setting(True, "Also run hadolint and merge its findings.")
+    fail_on: Literal["error", "warning", "info"] = setting(
+        "error", "Lowest severity that makes lint exit non-zero."
+    )
+
+
+@dataclass(frozen=True)
+class BuildSection:
+    builder: Literal["auto", "buildx", "buildkit", "classic"] = setting(
+        "auto", "Build backend; auto takes the first that works here."
+    )
+    docker_cli: str | None = setting(
+        None, "docker CLI binary for the buildx/buildkit backends; default: probe PATH."
+    )
+    push_candidate: bool = setting(True, "Push the candidate tag sha-<short> after building.")
+    max_image_size: str | None = setting(None, "Fail when the image is larger, e.g. 2GB.")
+
+
+@dataclass(frozen=True)
+class SmokeSection:
+    enabled: bool = setting(True, "Run the smoke test in a release.")
+    gpu: Literal["auto", "required", "off"] = setting("auto", "GPU request for the container.")
+    network: Literal["publish", "host"] = setting(
+        "publish", "publish: port on 127.0.0.1; host: the host's network with PORT set."
+    )
+    port: int = setting(8080, "Port the serving app listens on inside the container.")
+    env: dict[str, str] = setting({}, "Extra environment for the container.")
+    volumes: dict[str, str] = setting({}, "Host path -> container path mounts, e.g. /models.")
+    samples_dir: str = setting("smoke", "Directory of sample payloads and expected responses.")
+    start_period: int = setting(300, "Seconds to wait for /health to answer 200.")
+    requests: int = setting(20, "Requests sent to /predict for the latency figures.")
+    grace_period: int = setting(30, "Seconds the container gets to exit after SIGTERM.")
+    tolerance: float = setting(1e-6, "Allowed absolute difference for golden values.")
+
+
+@dataclass(frozen=True)
+class VersionSection:
+    file: str = setting("VERSION", "File holding the current semver version.")
+    tag_prefix: str = setting("v", "Prefix of git release tags.")
+    bump: Literal["auto", "major", "minor", "patch", "prerelease", "none"] = setting(
+        "auto", "How the next version is chosen; auto reads conventional commits."
+    )
+    prerelease_branches: list[str] = setting([], "Branches (globs) that release -rc.N versions.")
+    prerelease_id: str = setting("rc", "Prerelease identifier.")
+    refuse_dirty: bool = setting(False, "Refuse to version a working tree with changes.")
+    image_tags: list[str] = setting(
+        ["{version}", "{major}.{minor}", "{major}", "latest", "sha-{sha}"],
+        "Image tags of a release; {major}.{minor}, {major} and latest move only forward.",
+    )
+
+
+@dataclass(frozen=True)
+class Config:
+    project: ProjectSection = field(default_factory=ProjectSection)
+    image: ImageSection = field(default_factory=ImageSection)
+    registry: RegistrySection = field(default_factory=RegistrySection)
+    split: SplitSection = field(default_factory=SplitSection)
+    lint: LintSection = field(default_factory=LintSection)
+    build: BuildSection = field(default_factory=BuildSection)
+    smoke: SmokeSection = field(default_factory=SmokeSection)
+    version: VersionSection = field(default_factory=VersionSection)
+    project_dir: Path = field(default=Path("."), compare=False)
+    # key path -> where its value came from, for `pipeline config`
+    sources: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def project_name(self) -> str:
+        return self.project.name or self.project_dir.resolve().name
+
+    @property
+    def image_name(self) -> str:
+        return self.image.name or self.project_name
+
+    def path(self, relative: str) -> Path:
+        return self.project_dir / relative
+
+    def as_dict(self) -> dict[str, dict[str, Any]]:
+        return {name: dataclasses.asdict(getattr(self, name)) for name in section_names()}
+
+
+def section_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(Config) if f.name not in ("project_dir", "sources")]
+
+
+def section_fields(section: str) -> dict[str, dataclasses.Field[Any]]:
+    section_type = typing.get_type_hints(Config)[section]
+    return {f.name: f for f in dataclasses.fields(section_type)}
+
+
+def key_type(section: str, key: str) -> Any:
+    section_type = typing.get_type_hints(Config)[section]
+    return typing.get_type_hints(section_type)[key]
+
+
+def env_name(section: str, key: str) -> str:
+    return f"{ENV_PREFIX}{section.upper()}_{key.upper()}"
+
+
+def describe_type(annotation: Any) -> str:
+    """Human wording of a key's type, used in errors and docs."""
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) is Literal:
+        return "one of " + ", ".join(str(a) for a in args)
+    if _is_optional(annotation):
+        return describe_type(_optional_inner(annotation)) + " or null"
+    origin = typing.get_origin(annotation)
+    if origin is list:
+        return "a list of strings"
+    if origin is dict:
+        return "a mapping of strings to strings"
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}[
+        annotation
+    ]
+
+
+def _is_optional(annotation: Any) -> bool:
+    return isinstance(annotation, types.UnionType) and type(None) in typing.get_args(annotation)
+
+
+def _optional_inner(annotation: Any) -> Any:
+    return next(a for a in typing.get_args(annotation) if a is not type(None))
+
+
+class _Invalid(Exception):
+    """A value does not fit its key; the caller adds where it came from."""
+
+
+def _coerce(value: Any, annotation: Any, from_text: bool) -> Any:
+    """Check `value` against `annotation`; text from env/CLI is parsed first."""
+    if _is_optional(annotation):
+        if value is None or (from_text and value in ("", "null", "none")):
+            return None
+        return _coerce(value, _optional_inner(annotation), from_text)
+    origin = typing.get_origin(annotation)
+    if origin is Literal:
+        allowed = typing.get_args(annotation)
+        if value not in allowed:
+            raise _Invalid(f"{value!r} is not {describe_type(annotation)}")
+        return value
+    if origin is list:
+        if from_text:
+            value = [item.strip() for item in value.split(",") if item.strip()]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise _Invalid(f"{value!r} is not {describe_type(annotation)}")
+        return value
+    if origin is dict:
+        if from_text:
+            value = _parse_mapping_text(value)
+        if not isinstance(value, dict):
+            raise _Invalid(f"{value!r} is not {describe_type(annotation)}")
+        # YAML turns `PORT: 8080` into an int; a string mapping is what docker wants.
+        for k, v in value.items():
+            if not isinstance(k, str) or isinstance(v, dict | list) or v is None:
+                raise _Invalid(f"{k}: {v!r} is not a string value")
+        return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
+    if annotation is bool:
+        if from_text:
+            lowered = value.lower()
+            if lowered in ("true", "1", "yes", "on"):
+                return True
+            if lowered in ("false", "0", "no", "off"):
+                return False
+        if not isinstance(value, bool):
+            raise _Invalid(f"{value!r} is not true or false")
+        return value
+    if annotation is int:
+        if from_text and re.fullmatch(r"[+-]?\d+", value.strip()):
+            return int(value)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise _Invalid(f"{value!r} is not an integer")
+        return value
+    if annotation is float:
+        if from_text:
+            try:
+                return float(value)
+            except ValueError as exc:
+                raise _Invalid(f"{value!r} is not a number") from exc
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise _Invalid(f"{value!r} is not a number")
+        return float(value)
+    if not isinstance(value, str):
+        raise _Invalid(f"{value!r} is not a string")
+    return value
+
+
+def _parse_mapping_text(text: str) -> dict[str, str]:
+    """Accept JSON (`{"A": "1"}`) or `A=1,B=2` from an environment variable or flag."""
+    stripped = text.strip()
+    if stripped.startswith("{"):
+        try:
+            parsed = json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            raise _Invalid(f"{text!r} is not valid JSON: {exc.msg}") from exc
+        return parsed
+    result: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in stripped.split(","))):
+        key, sep, val = item.partition("=")
+        if not sep:
+            raise _Invalid(f"{item!r} is not KEY=VALUE")
+        result[key.strip()] = val.strip()
+    return result
+
+
+def _did_you_mean(name: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(name, choices, n=1)
+    return f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(choices)}"
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: invalid YAML: {exc.problem}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections, not {data!r}")
+    return data
+
+
+def parse_override(text: str) -> tuple[str, str]:
+    """`section.key=value` from `--set`."""
+    path, sep, value = text.partition("=")
+    if not sep or "." not in path:
+        raise ConfigError(f"--set {text!r}: expected section.key=value, e.g. build.builder=classic")
+    return path.strip(), value
+
+
+def load_config(
+    project_dir: Path,
+    config_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: list[tuple[str, str]] | None = None,
+) -> Config:
+    """Resolve the configuration of the project in `project_dir`.
+
+    `overrides` are (`section.key`, text) pairs from the command line, applied last.
+    """
+    environ = environ if environ is not None else {}
+    path = config_file or project_dir / CONFIG_FILE
+    if config_file is not None and not path.is_file():
+        raise ConfigError(f"{path}: no such configuration file")
+    raw = _read_yaml(path) if path.is_file() else {}
+    label = str(path)
+
+    values: dict[str, dict[str, Any]] = {name: {} for name in section_names()}
+    sources: dict[str, str] = {}
+
+    for section, body in raw.items():
+        if section not in values:
+            raise ConfigError(
+                f"{label}: {section}: unknown section" + _did_you_mean(str(section), list(values))
+            )
+        if body is None:
+            continue
+        if not isinstance(body, dict):
+            raise ConfigError(f"{label}: {section}: must be a mapping of keys, not {body!r}")
+        known = section_fields(section)
+        for key, value in body.items():
+            if key not in known:
+                raise ConfigError(
+                    f"{label}: {section}.{key}: unknown key" + _did_you_mean(str(key), list(known))
+                )
+            try:
+                values[section][key] = _coerce(value, key_type(section, key), from_text=False)
+            except _Invalid as exc:
+                raise ConfigError(f"{label}: {section}.{key}: {exc}") from exc
+            sources[f"{section}.{key}"] = label
+
+    for section in values:
+        for key in section_fields(section):
+            name = env_name(section, key)
+            if name in environ:
+                values[section][key] = _coerce_text(environ[name], section, key, f"env {name}")
+                sources[f"{section}.{key}"] = f"env {name}"
+
+    for dotted, text in overrides or []:
+        section, _, key = dotted.partition(".")
+        if section not in values:
+            raise ConfigError(
+                f"--set {dotted}: unknown section" + _did_you_mean(section, list(values))
+            )
+        known = section_fields(section)
+        if key not in known:
+            raise ConfigError(f"--set {dotted}: unknown key" + _did_you_mean(key, list(known)))
+        values[section][key] = _coerce_text(text, section, key, "command line")
+        sources[dotted] = "command line"
+
+    hints = typing.get_type_hints(Config)
+    sections = {name: hints[name](**values[name]) for name in values}
+    return Config(**sections, project_dir=project_dir, sources=sources)
+
+
+def _coerce_text(text: str, section: str, key: str, origin: str) -> Any:
+    annotation = key_type(section, key)
+    try:
+        return _coerce(text, annotation, from_text=True)
+    except _Invalid as exc:
+        raise ConfigError(f"{origin}: {section}.{key}: {exc}") from exc

@@ -1,0 +1,36 @@
+"""What every step receives: the parsed arguments, the resolved configuration and the output."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.config import Config, load_config, parse_override
+from pipeline.output import Output
+
+CONFIG_DEST_PREFIX = "config:"
+
+
+@dataclass
+class Context:
+    args: argparse.Namespace
+    out: Output
+
+    @property
+    def project_dir(self) -> Path:
+        return Path(self.args.project_dir)
+
+    @functools.cached_property
+    def config(self) -> Config:
+        overrides = [parse_override(text) for text in self.args.set or []]
+        # Step flags such as `build --builder` are stored under "config:<section.key>".
+        overrides += [
+            (dest.removeprefix(CONFIG_DEST_PREFIX), value)
+            for dest, value in vars(self.args).items()
+            if dest.startswith(CONFIG_DEST_PREFIX) and value is not None
+        ]
+        config_file = Path(self.args.config) if self.args.config else None
+        return load_config(self.project_dir, config_file, os.environ, overrides)

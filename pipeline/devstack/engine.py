@@ -1,0 +1,152 @@
+"""The Docker engine: use the one that answers, or start dockerd ourselves (root on Debian)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import UserError
+
+from . import packages
+from .layout import ENGINE_NAME, LOCAL_MIRROR
+from .procs import Service, finish, launch, progress, record_alive, stop_service
+from .state import StateDir, write_if_changed
+
+DAEMON_JSON = Path("/etc/docker/daemon.json")
+# bridge none / no iptables: this kind of machine has neither a usable bridge nor iptables.
+_DAEMON_DEFAULTS: dict[str, Any] = {"bridge": "none", "iptables": False}
+
+HOW_TO_START = (
+    "start Docker (Docker Desktop, or `sudo systemctl start docker`) and run `up` again; "
+    "devstack only installs and starts an engine itself as root on Debian"
+)
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    version: str
+    mirrors: list[str] = field(default_factory=list)
+    managed: bool = False  # started by devstack, so `down` stops it
+    pid: int | None = None
+
+    @property
+    def address(self) -> str:
+        return os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+
+
+def query() -> dict[str, Any] | None:
+    """`docker info` as a dict, or None when no engine answers."""
+    if shutil.which("docker") is None:
+        return None
+    try:
+        done = subprocess.run(
+            ["docker", "info", "--format", "{{json .}}"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return None
+    if done.returncode != 0:
+        return None
+    try:
+        info = json.loads(done.stdout)
+    except json.JSONDecodeError:
+        return None
+    # An unreachable daemon can still print client-side JSON with ServerErrors.
+    if not isinstance(info, dict) or info.get("ServerErrors") or not info.get("ServerVersion"):
+        return None
+    return info
+
+
+def _answers() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    try:
+        done = subprocess.run(
+            ["docker", "version", "--format", "{{.Server.Version}}"],
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return False
+    return done.returncode == 0
+
+
+def _info(raw: dict[str, Any], state: StateDir) -> EngineInfo:
+    record = state.load_records().get(ENGINE_NAME)
+    mirrors = (raw.get("RegistryConfig") or {}).get("Mirrors") or []
+    managed = record_alive(record)
+    return EngineInfo(
+        version=str(raw.get("ServerVersion")),
+        mirrors=[str(m).rstrip("/") for m in mirrors],
+        managed=managed,
+        pid=record["pid"] if managed and record else None,
+    )
+
+
+def merge_daemon_json(path: Path = DAEMON_JSON) -> bool:
+    """Add our mirror and defaults; keys someone else set stay as they are."""
+    try:
+        data = json.loads(path.read_text()) if path.exists() else {}
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path} is not valid JSON ({exc}); fix it and run `up` again") from exc
+    if not isinstance(data, dict):
+        raise UserError(f"{path} must hold a JSON object; fix it and run `up` again")
+    mirrors = list(data.get("registry-mirrors") or [])
+    if LOCAL_MIRROR not in [str(m).rstrip("/") for m in mirrors]:
+        mirrors.append(LOCAL_MIRROR)
+    data["registry-mirrors"] = mirrors
+    for key, value in _DAEMON_DEFAULTS.items():
+        data.setdefault(key, value)
+    return write_if_changed(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def service(state: StateDir) -> Service:
+    return Service(
+        name=ENGINE_NAME,
+        label="engine",
+        address="unix:///var/run/docker.sock",
+        argv=["dockerd"],
+        probe=_answers,
+        ready_timeout=90.0,
+    )
+
+
+def ensure(state: StateDir) -> EngineInfo:
+    raw = query()
+    if raw is not None:
+        info = _info(raw, state)
+        how = f"dockerd pid {info.pid}" if info.managed else "not started by devstack"
+        progress(f"engine: up (docker {info.version}, {how})")
+        return info
+    if not packages.can_install() and not record_alive(state.load_records().get(ENGINE_NAME)):
+        raise UserError(f"no Docker engine answers (`docker info` fails); {HOW_TO_START}")
+    if shutil.which("dockerd") is None:
+        raise UserError(f"dockerd is not installed and could not be installed; {HOW_TO_START}")
+    merge_daemon_json()
+    launched = launch(service(state), state)
+    finish(launched, state)
+    raw = query()
+    if raw is None:
+        raise UserError(
+            f"dockerd (pid {launched.pid}) answers `docker version` but not `docker info`; "
+            f"see {state.log(ENGINE_NAME)}"
+        )
+    return _info(raw, state)
+
+
+def stop(state: StateDir) -> None:
+    """Stop dockerd only when devstack started it: an engine it found stays up."""
+    record = state.load_records().get(ENGINE_NAME)
+    if record_alive(record):
+        stop_service(ENGINE_NAME, "engine", state)
+    elif record:
+        state.save_record(ENGINE_NAME, None)

@@ -1,0 +1,37 @@
+"""The Docker engine, through the docker SDK (DOCKER_HOST, DOCKER_TLS_VERIFY, ... honoured)."""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import TYPE_CHECKING
+
+from pipeline.errors import UserError
+
+if TYPE_CHECKING:
+    import docker
+
+
+@functools.cache
+def docker_client() -> docker.DockerClient:
+    import docker
+
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    try:
+        client = docker.from_env(timeout=600)
+        client.ping()
+    except docker.errors.DockerException as exc:
+        raise UserError(
+            f"cannot reach the Docker engine at {host}: {_reason(exc)}; start one "
+            "(`python -m pipeline.devstack up` here, Docker Desktop on a laptop) "
+            "or point DOCKER_HOST at it"
+        ) from exc
+    return client
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    for marker in ("Connection refused", "No such file or directory", "Permission denied"):
+        if marker in text:
+            return marker.lower()
+    return text.splitlines()[0] if text else type(exc).__name__

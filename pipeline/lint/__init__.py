@@ -1,0 +1,10 @@
+"""Lint Dockerfiles for the mistakes that make ML images huge, slow to rebuild or unsafe.
+
+`lint_dockerfile(path, context, config) -> Report` is what the other steps call; the rules
+are in `rules.py` and documented in RULES.md.
+"""
+
+from pipeline.lint.linter import lint_dockerfile
+from pipeline.lint.report import Finding, Report, Severity
+
+__all__ = ["Finding", "Report", "Severity", "lint_dockerfile"]

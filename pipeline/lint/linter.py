@@ -1,0 +1,141 @@
+"""Lint one Dockerfile: our rules, then hadolint's, merged into one report."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from pipeline.config import Config
+from pipeline.errors import UserError
+from pipeline.lint.dockerfile import Dockerfile, parse_file
+from pipeline.lint.dockerignore import DockerIgnore, find_dockerignore
+from pipeline.lint.hadolint import Hadolint, HadolintFailed
+from pipeline.lint.report import Finding, HadolintStatus, Report
+from pipeline.lint.rules import RULES, RULES_BY_ID, Target
+
+_PRAGMA = re.compile(r"#\s*pipeline:\s*ignore\s*=\s*([\w,\s]+)", re.IGNORECASE)
+
+
+def lint_dockerfile(
+    dockerfile: Path, context: Path, config: Config, *, hadolint: Hadolint | None = None
+) -> Report:
+    """Lint `dockerfile` built in `context` under the project's `config`.
+
+    `config.lint` decides what is skipped and whether hadolint runs; `hadolint` is the runner
+    to use (default: look the binary up), so a caller linting many files looks it up once.
+    Raises UserError when the Dockerfile or the context is missing.
+    """
+    if not dockerfile.is_file():
+        raise UserError(f"{dockerfile}: no such Dockerfile")
+    if not context.is_dir():
+        raise UserError(f"{context}: the build context is not a directory")
+    parsed = parse_file(dockerfile, config.image.build_args)
+    target = _target(parsed, dockerfile, context, config)
+    display = _displayer(config.project_dir)
+    ignored = {rule_id.upper() for rule_id in config.lint.ignore}
+    pragmas = _pragmas(parsed)
+
+    def wanted(finding: Finding) -> bool:
+        skipped_here = pragmas.get(finding.line, set()) if finding.line is not None else set()
+        return finding.id not in ignored and finding.id not in skipped_here
+
+    ours = [
+        Finding(
+            id=rule.id,
+            severity=rule.severity,
+            file=display(hit.path or dockerfile),
+            line=hit.line,
+            message=hit.message,
+            fix=hit.fix,
+        )
+        for rule in RULES
+        if rule.id not in ignored
+        for hit in rule.check(target)
+    ]
+    ours = [finding for finding in ours if wanted(finding)]
+    status, theirs = _run_hadolint(hadolint, dockerfile, display(dockerfile), config)
+    findings = _merge(ours, [finding for finding in theirs if wanted(finding)])
+    return Report(
+        dockerfile=display(dockerfile),
+        context=display(context),
+        dockerignore=display(target.dockerignore) if target.dockerignore else None,
+        hadolint=status,
+        findings=tuple(findings),
+    )
+
+
+def _target(parsed: Dockerfile, dockerfile: Path, context: Path, config: Config) -> Target:
+    if not parsed.stages:
+        raise UserError(f"{dockerfile}: no FROM instruction; is this a Dockerfile?")
+    final = parsed.stage(config.image.target) if config.image.target else parsed.stages[-1]
+    if final is None:
+        raise UserError(f"image.target {config.image.target!r}: no such stage in {dockerfile}")
+    ignore_file = find_dockerignore(dockerfile, context)
+    return Target(parsed, final, dockerfile, context, ignore_file, DockerIgnore.read(ignore_file))
+
+
+def _run_hadolint(
+    hadolint: Hadolint | None, dockerfile: Path, display: str, config: Config
+) -> tuple[HadolintStatus, list[Finding]]:
+    if not config.lint.hadolint:
+        return HadolintStatus("disabled"), []
+    runner = hadolint or Hadolint.locate()
+    if runner.binary is None:
+        return HadolintStatus("missing"), []
+    try:
+        return HadolintStatus("ran"), runner.run(dockerfile, display, config.project_dir)
+    except HadolintFailed as exc:
+        return HadolintStatus("failed", str(exc)), []
+
+
+def _merge(ours: list[Finding], theirs: list[Finding]) -> list[Finding]:
+    """Ours plus hadolint's; where both report the same problem on a line, ours names theirs."""
+    merged = list(ours)
+    for finding in theirs:
+        same = next(
+            (
+                index
+                for index, mine in enumerate(merged)
+                if mine.source == "pipeline"
+                and (mine.file, mine.line) == (finding.file, finding.line)
+                and finding.id in RULES_BY_ID[mine.id].hadolint
+            ),
+            None,
+        )
+        if same is None:
+            merged.append(finding)
+        else:
+            merged[same] = replace(merged[same], same_as=(*merged[same].same_as, finding.id))
+    # dict.fromkeys: one finding per problem even when a RUN repeats the mistake.
+    return sorted(dict.fromkeys(merged), key=_order)
+
+
+def _order(finding: Finding) -> tuple[bool, str, int, str]:
+    # Dockerfile lines first, in file order; findings about the context after them.
+    return (finding.line is None, finding.file, finding.line or 0, finding.id)
+
+
+def _pragmas(dockerfile: Dockerfile) -> dict[int, set[str]]:
+    """Line -> rule IDs skipped by `# pipeline: ignore=ML003,DL3008` right above it."""
+    skipped: dict[int, set[str]] = {}
+    for instruction in dockerfile.instructions:
+        for comment in instruction.comments:
+            for match in _PRAGMA.finditer(comment):
+                ids = re.split(r"[,\s]+", match.group(1).strip())
+                skipped.setdefault(instruction.line, set()).update(i.upper() for i in ids if i)
+    return skipped
+
+
+def _displayer(project_dir: Path) -> Callable[[Path], str]:
+    """Paths as people see them: relative to the project directory when inside it."""
+    base = project_dir.resolve()
+
+    def display(path: Path) -> str:
+        try:
+            return path.resolve().relative_to(base).as_posix()
+        except ValueError:
+            return str(path)
+
+    return display

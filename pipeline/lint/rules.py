@@ -1,0 +1,326 @@
+"""The ML-container rules: one small function each, and the table that names them.
+
+A rule looks at a `Target` and yields `Hit`s; the table gives each its ID and severity, and
+the hadolint rules that say the same thing (their findings merge into ours). Every rule is
+documented in RULES.md beside this file.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.lint import facts
+from pipeline.lint.dockerfile import Dockerfile, Instruction, Stage
+from pipeline.lint.dockerignore import DockerIgnore, context_files
+from pipeline.lint.report import Severity
+
+_CUDA_DEVEL_REPOSITORIES = ("nvidia/cuda", "pytorch/pytorch", "tensorflow/tensorflow")
+_SECRET_PATTERNS = (
+    ".env",
+    ".env.*",
+    "*.pem",
+    "*.key",
+    "id_rsa*",
+    "credentials*.json",
+    ".aws/credentials",
+    "gha-creds-*.json",
+    ".npmrc",
+    ".pypirc",
+    ".netrc",
+)
+# Conventional committed templates of a .env file, not secrets.
+_SECRET_TEMPLATES = (".example", ".sample", ".template")
+_ZERO_DURATION = re.compile(r"0+(\.0*)?[a-z]*")
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the rules look at: the parsed Dockerfile and the build context it is built in."""
+
+    dockerfile: Dockerfile
+    final: Stage  # the stage that becomes the image (image.target, else the last)
+    path: Path
+    context: Path
+    dockerignore: Path | None  # the ignore file the build reads, if any
+    ignore: DockerIgnore
+
+    @property
+    def final_from(self) -> Instruction:
+        return self.final.from_
+
+
+@dataclass(frozen=True)
+class Hit:
+    line: int | None
+    message: str
+    fix: str
+    path: Path | None = None  # a file other than the Dockerfile (a secret in the context)
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    severity: Severity
+    title: str
+    check: Callable[[Target], Iterator[Hit]]
+    hadolint: tuple[str, ...] = ()  # hadolint rules that report the same problem
+
+
+def unpinned_base(target: Target) -> Iterator[Hit]:
+    for stage in target.dockerfile.stages:
+        if stage.parent is not None or not stage.reference:
+            continue  # FROM an earlier stage is not an image; an empty FROM is hadolint's
+        if stage.unresolved:
+            names = ", ".join(stage.unresolved)
+            yield Hit(
+                stage.from_.line,
+                f"base image {stage.reference} cannot be checked: ARG {names} has no default",
+                f"give ARG {stage.unresolved[0]} a pinned default, e.g. python:3.11.9-slim",
+            )
+            continue
+        image = facts.ImageRef.parse(stage.image)
+        if stage.image.lower() == "scratch" or image.digest:
+            continue
+        if not image.tag or image.tag == "latest":
+            how = "the moving tag latest" if image.tag else "no tag (that means latest)"
+            yield Hit(
+                stage.from_.line,
+                f"base image {stage.image} uses {how}",
+                f"pin a version tag or digest, e.g. {image.repository}:<version>@sha256:<digest>",
+            )
+
+
+def root_user(target: Target) -> Iterator[Hit]:
+    users = facts.inherited(target.dockerfile, target.final, "USER")
+    fix = "add RUN useradd --create-home --uid 1000 app and USER app before CMD"
+    if not users:
+        yield Hit(target.final_from.line, "the final stage has no USER, so it runs as root", fix)
+    elif users[-1].operands.split(":")[0].strip() in ("root", "0"):
+        yield Hit(users[-1].line, f"the final stage runs as USER {users[-1].operands}", fix)
+
+
+def python_buffered(target: Target) -> Iterator[Hit]:
+    if not facts.environment(target.dockerfile, target.final).get("PYTHONUNBUFFERED"):
+        yield Hit(
+            target.final_from.line,
+            "PYTHONUNBUFFERED is not set in the final stage; logs arrive late or are lost",
+            "add ENV PYTHONUNBUFFERED=1",
+        )
+
+
+# How each installer keeps its download cache out of the layer: flags, then an env variable.
+_NO_CACHE = {
+    "pip": (("--no-cache-dir",), "PIP_NO_CACHE_DIR"),
+    "uv": (("--no-cache", "-n"), "UV_NO_CACHE"),
+}
+
+
+def install_cache(target: Target) -> Iterator[Hit]:
+    for stage in target.dockerfile.stages:
+        for run in facts.stage_runs(stage):
+            if facts.cache_mounts(run):
+                continue  # the cache lives in the mount, outside the layer
+            env = facts.environment(target.dockerfile, stage, upto=run)
+            for install in facts.installs(run):
+                policy = _NO_CACHE.get(install.tool)
+                if policy and not _cache_disabled(install, *policy, env):
+                    yield Hit(
+                        run.line,
+                        f"{install.tool} install without {policy[0][0]}",
+                        f"add {policy[0][0]} (or ENV {policy[1]}=1)",
+                    )
+
+
+def code_before_install(target: Target) -> Iterator[Hit]:
+    for stage in target.dockerfile.stages:
+        copies: list[tuple[Instruction, list[str]]] = []
+        for instruction in stage.instructions:
+            if instruction.keyword in ("COPY", "ADD"):
+                code = [
+                    s
+                    for s in facts.context_sources(instruction)
+                    if facts.is_app_code(s, target.context)
+                ]
+                if code:
+                    copies.append((instruction, code))
+            elif instruction.keyword == "RUN" and any(
+                install.resolves_dependencies for install in facts.installs(instruction)
+            ):
+                for copy, code in copies:
+                    yield Hit(
+                        copy.line,
+                        f"{copy.keyword} {' '.join(code)} copies app code before the dependency"
+                        f" install at line {instruction.line}; every code change reinstalls it",
+                        "COPY only the requirement files first, install, then COPY the code",
+                    )
+                copies = []
+
+
+def apt_lists_kept(target: Target) -> Iterator[Hit]:
+    for stage in target.dockerfile.stages:
+        for run in facts.stage_runs(stage):
+            if not facts.apt_installs(run) or any(
+                t.startswith("/var/lib/apt") for t in facts.cache_mounts(run)
+            ):
+                continue
+            removed = any(
+                command.program == "rm"
+                and any(a.startswith("/var/lib/apt/lists") for a in command.argv)
+                for command in facts.run_commands(run)
+            )
+            if not removed:
+                yield Hit(
+                    run.line,
+                    "apt-get install without rm -rf /var/lib/apt/lists/* in the same RUN",
+                    "end the RUN with && rm -rf /var/lib/apt/lists/*",
+                )
+
+
+def apt_recommends(target: Target) -> Iterator[Hit]:
+    for stage in target.dockerfile.stages:
+        for run in facts.stage_runs(stage):
+            for command in facts.apt_installs(run):
+                if "--no-install-recommends" not in command.argv and not any(
+                    re.fullmatch(r"APT::Install-Recommends=(false|0|no)", word, re.IGNORECASE)
+                    for word in command.argv
+                ):
+                    yield Hit(
+                        run.line,
+                        "apt-get install without --no-install-recommends",
+                        "add --no-install-recommends",
+                    )
+
+
+def missing_healthcheck(target: Target) -> Iterator[Hit]:
+    check = _healthcheck(target)
+    if check is None:
+        yield Hit(
+            target.final_from.line,
+            "no HEALTHCHECK in the final stage; nothing tells a loading model from a hung one",
+            "add HEALTHCHECK --start-period=120s CMD curl -fsS http://127.0.0.1:8080/health",
+        )
+
+
+def healthcheck_start_period(target: Target) -> Iterator[Hit]:
+    check = _healthcheck(target)
+    if check and all(_ZERO_DURATION.fullmatch(p) for p in check.flag_values("start-period")):
+        yield Hit(
+            check.line,
+            "HEALTHCHECK without --start-period: the container is unhealthy while the model loads",
+            "add --start-period= longer than the model takes to load, e.g. --start-period=120s",
+        )
+
+
+def devel_image(target: Target) -> Iterator[Hit]:
+    root = target.dockerfile.lineage(target.final)[0]
+    image = facts.ImageRef.parse(root.image)
+    if image.is_repository(*_CUDA_DEVEL_REPOSITORIES) and "devel" in image.tag.split("-"):
+        yield Hit(
+            target.final_from.line,
+            f"the final stage is built on {root.image}, a -devel image with the CUDA compilers",
+            "build in a -devel stage and COPY --from it into a -runtime (or -base) final stage",
+        )
+
+
+def missing_dockerignore(target: Target) -> Iterator[Hit]:
+    if target.dockerignore is not None:
+        return
+    unused = target.path.parent / ".dockerignore"
+    why = (
+        f"; {unused.name} beside it is not read: the build context is elsewhere"
+        if unused.is_file()
+        else ""
+    )
+    yield Hit(
+        None,
+        f"no .dockerignore for the build context{why}: .git, data, checkpoints all get sent",
+        "add a .dockerignore at the context root (or <Dockerfile>.dockerignore) excluding them",
+    )
+
+
+def secrets_in_context(target: Target) -> Iterator[Hit]:
+    for relative in context_files(target.context, target.ignore):
+        if _looks_secret(relative):
+            yield Hit(
+                None,
+                "secret-looking file in the build context, sent to the builder and to any COPY .",
+                f"add {relative} to .dockerignore (or remove it from the context)",
+                path=target.context / relative,
+            )
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        "ML001",
+        Severity.ERROR,
+        "base image not pinned to a version tag or digest",
+        unpinned_base,
+        ("DL3006", "DL3007"),
+    ),
+    Rule("ML002", Severity.WARNING, "final stage runs as root", root_user, ("DL3002",)),
+    Rule("ML003", Severity.WARNING, "PYTHONUNBUFFERED not set in the final stage", python_buffered),
+    Rule(
+        "ML004",
+        Severity.ERROR,
+        "pip/uv install keeps its download cache in the image",
+        install_cache,
+        ("DL3042",),
+    ),
+    Rule(
+        "ML005",
+        Severity.WARNING,
+        "app code copied before the dependency install",
+        code_before_install,
+    ),
+    Rule(
+        "ML006",
+        Severity.WARNING,
+        "apt lists left in the layer after apt-get install",
+        apt_lists_kept,
+        ("DL3009",),
+    ),
+    Rule(
+        "ML007",
+        Severity.WARNING,
+        "apt-get install without --no-install-recommends",
+        apt_recommends,
+        ("DL3015",),
+    ),
+    Rule("ML008", Severity.WARNING, "no HEALTHCHECK in the final stage", missing_healthcheck),
+    Rule("ML009", Severity.WARNING, "HEALTHCHECK without --start-period", healthcheck_start_period),
+    Rule("ML010", Severity.WARNING, "final stage built on a CUDA -devel image", devel_image),
+    Rule("ML011", Severity.WARNING, "no .dockerignore for the build context", missing_dockerignore),
+    Rule("ML012", Severity.ERROR, "secret-looking file in the build context", secrets_in_context),
+)
+RULES_BY_ID = {rule.id: rule for rule in RULES}
+
+
+def _healthcheck(target: Target) -> Instruction | None:
+    """The HEALTHCHECK the image ends up with; `HEALTHCHECK NONE` counts as none."""
+    checks = facts.inherited(target.dockerfile, target.final, "HEALTHCHECK")
+    if not checks or checks[-1].operands.upper().split()[:1] in ([], ["NONE"]):
+        return None
+    return checks[-1]
+
+
+def _cache_disabled(
+    install: facts.Install, flags: tuple[str, ...], variable: str, env: dict[str, str]
+) -> bool:
+    argv = install.command.argv
+    if variable in env or variable in install.command.env:
+        return True
+    return any(word == flag or word.startswith(flag + "=") for word in argv for flag in flags)
+
+
+def _looks_secret(relative: str) -> bool:
+    parts = relative.split("/")
+    if parts[-1].endswith(_SECRET_TEMPLATES):
+        return False
+    return any(
+        fnmatch.fnmatchcase("/".join(parts[-(pattern.count("/") + 1) :]), pattern)
+        for pattern in _SECRET_PATTERNS
+    )

@@ -1,0 +1,40 @@
+"""Where a step's words go: results on stdout (JSON or text), progress and notes on stderr."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, TextIO
+
+
+class Output:
+    def __init__(self, json_mode: bool = False, verbose: int = 0, stream: TextIO | None = None):
+        self.json_mode = json_mode
+        self.verbose = verbose
+        self._stream = stream
+        self.warnings: list[str] = []  # kept for the step reports and the release summary
+
+    @property
+    def stdout(self) -> TextIO:
+        return self._stream or sys.stdout
+
+    def result(self, payload: dict[str, Any], text: str) -> None:
+        """The step's outcome: `payload` for machines (--json), `text` for people."""
+        if self.json_mode:
+            json.dump(payload, self.stdout, indent=2, sort_keys=False, default=str)
+            self.stdout.write("\n")
+        else:
+            self.stdout.write(text if text.endswith("\n") else text + "\n")
+        self.stdout.flush()
+
+    def note(self, message: str) -> None:
+        """Progress and warnings for people; never mixed into the JSON on stdout."""
+        print(message, file=sys.stderr, flush=True)
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+        self.note(f"warning: {message}")
+
+    def debug(self, message: str) -> None:
+        if self.verbose:
+            self.note(message)

@@ -1,0 +1,30 @@
+"""Project requirements: read them like pip (`parse`), split them into image layers (`split`)."""
+
+from pipeline.requirements.parse import Entry, Option, Requirements, read_requirements
+from pipeline.requirements.split import (
+    BUILTIN_BASE,
+    Layer,
+    SplitResult,
+    is_base_package,
+    split_from_config,
+    split_requirements,
+    stale_message,
+    stale_outputs,
+    write_outputs,
+)
+
+__all__ = [
+    "BUILTIN_BASE",
+    "Entry",
+    "Layer",
+    "Option",
+    "Requirements",
+    "SplitResult",
+    "is_base_package",
+    "read_requirements",
+    "split_from_config",
+    "split_requirements",
+    "stale_message",
+    "stale_outputs",
+    "write_outputs",
+]

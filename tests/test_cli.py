@@ -1,0 +1,76 @@
+"""The CLI frame: help for every subcommand, exit codes of the error handler, start-up cost."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from pipeline import cli
+from pipeline.errors import UserError
+
+
+def run_module(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *argv], capture_output=True, text=True, check=False
+    )
+
+
+@pytest.mark.parametrize("command", cli.COMMANDS)
+def test_every_subcommand_has_help(command: str) -> None:
+    result = run_module(command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert f"usage: pipeline {command}" in result.stdout
+    assert "--json" in result.stdout
+
+
+def test_unknown_subcommand_is_a_user_error() -> None:
+    result = run_module("deploy")
+    assert result.returncode == 1
+    assert "invalid choice: 'deploy'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_options_work_before_and_after_the_subcommand(tmp_path) -> None:
+    before = run_module("--json", "-C", str(tmp_path), "config")
+    after = run_module("config", "--json", "-C", str(tmp_path))
+    assert before.returncode == after.returncode == 0
+    assert before.stdout == after.stdout
+    assert before.stdout.startswith("{")
+
+
+def test_error_handler_maps_exceptions_to_exit_codes(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def raising(exc: BaseException):
+        def run(ctx: object) -> int:
+            raise exc
+
+        return run
+
+    config_module = cli._command_module("config")
+    cases = [
+        (UserError("pipeline.yaml: bad"), 1, "error: pipeline.yaml: bad"),
+        (KeyboardInterrupt(), 130, "interrupted"),
+        (RuntimeError("boom"), 3, "Traceback"),
+    ]
+    for exc, code, text in cases:
+        monkeypatch.setattr(config_module, "run", raising(exc))
+        assert cli.main(["config"]) == code
+        err = capsys.readouterr().err
+        assert text in err
+        if code == 1:
+            assert "Traceback" not in err
+
+
+def test_help_loads_no_heavy_sdk() -> None:
+    # Heavy SDKs (boto3, google-cloud, docker) must not load for --help.
+    probe = (
+        "import sys, pipeline.cli as c; c.build_parser();"
+        "print(','.join(m for m in ('boto3', 'google.cloud', 'docker', 'git') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == ""

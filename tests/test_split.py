@@ -1,0 +1,506 @@
+"""`pipeline split`: real requirements files in, two layer files out that pip reads back."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from pipeline.cli import main
+from pipeline.requirements import (
+    is_base_package,
+    read_requirements,
+    split_requirements,
+    write_outputs,
+)
+
+DATA = Path(__file__).parent / "data" / "requirements"
+SOURCES = {
+    "pip-compile": "requirements.txt",
+    "service": "requirements.txt",
+    "pyproject": "pyproject.toml",
+}
+OUTPUTS = [
+    "requirements-base.txt",
+    "constraints-base.txt",
+    "requirements-app.txt",
+    "constraints-app.txt",
+]
+
+
+def project(tmp_path: Path, fixture: str) -> Path:
+    shutil.copytree(DATA / fixture, tmp_path, dirs_exist_ok=True)
+    if SOURCES[fixture] != "requirements.txt":
+        (tmp_path / "pipeline.yaml").write_text(f"split:\n  requirements: {SOURCES[fixture]}\n")
+    return tmp_path
+
+
+def split(tmp_path: Path, *args: str) -> int:
+    return main(["split", "-C", str(tmp_path), *args])
+
+
+def lines_of(path: Path) -> list[str]:
+    """Entries and options of a file, comments and includes aside."""
+    return [line for line in path.read_text().splitlines() if not line.startswith(("#", "-c "))]
+
+
+def entry_lines(path: Path) -> Counter[tuple[str, bool]]:
+    return Counter((e.line, e.constraint) for e in read_requirements(path).entries)
+
+
+def option_lines(path: Path) -> list[str]:
+    return [line for line in lines_of(path) if line.startswith("--")]
+
+
+# Round trip
+
+
+@pytest.mark.parametrize("fixture", SOURCES)
+def test_every_requirement_lands_in_exactly_one_layer(tmp_path: Path, fixture: str) -> None:
+    root = project(tmp_path, fixture)
+    assert split(root) == 0
+    source = entry_lines(root / SOURCES[fixture])
+    base = entry_lines(root / "requirements-base.txt")
+    app = entry_lines(root / "requirements-app.txt")
+    assert base + app == source
+    assert not base & app
+    source_options = [o.flag for o in read_requirements(root / SOURCES[fixture]).options]
+    assert len(option_lines(root / "requirements-base.txt")) == len(source_options)
+    assert option_lines(root / "requirements-base.txt") == option_lines(
+        root / "requirements-app.txt"
+    )
+
+
+def test_pins_markers_extras_and_hashes_survive(tmp_path: Path) -> None:
+    root = project(tmp_path, "pip-compile")
+    assert split(root) == 0
+    base = lines_of(root / "requirements-base.txt")
+    app = lines_of(root / "requirements-app.txt")
+    torch = next(line for line in base if line.startswith("torch=="))
+    assert torch.startswith("torch==2.3.1+cu121 --hash=sha256:")
+    assert torch.count("--hash=sha256:") == 3
+    assert any(
+        line.startswith('triton==2.3.1 ; platform_system == "Linux" and platform_machine')
+        for line in base
+    )
+    assert any(line.startswith("uvicorn[standard]==0.30.1 --hash=sha256:") for line in app)
+    assert not any("# via" in line for line in base + app)
+
+
+def test_includes_constraints_urls_vcs_and_editables_are_routed(tmp_path: Path) -> None:
+    root = project(tmp_path, "service")
+    assert split(root) == 0
+    base = lines_of(root / "requirements-base.txt")
+    app = lines_of(root / "requirements-app.txt")
+    assert 'torch==2.3.1 ; sys_platform == "linux"' in base
+    assert 'torch==2.2.2 ; sys_platform == "darwin" and platform_machine == "x86_64"' in base
+    assert "pillow==10.4.0" in base  # from the -r include
+    assert any(line.startswith("flash-attn @ git+https://github.com/Dao-AILab/") for line in base)
+    assert "uvicorn[standard]==0.30.1" in app
+    assert "pydantic-settings>=2.3.4" in app  # inline comment gone
+    assert "git+https://github.com/huggingface/peft.git@v0.11.1#egg=peft" in app
+    assert "-e ./libs/featurizer" in app
+    assert any(line.startswith("en-core-web-sm @ https://github.com/explosion/") for line in app)
+    assert "-c constraints-base.txt" in (root / "requirements-base.txt").read_text()
+    assert lines_of(root / "constraints-base.txt") == ["numpy==1.26.4"]
+    assert lines_of(root / "constraints-app.txt") == [
+        "filelock==3.15.4",
+        "networkx==3.3",
+        "typing-extensions==4.12.2",
+    ]
+
+
+@pytest.mark.filterwarnings("ignore:pkg_resources is deprecated:DeprecationWarning")
+@pytest.mark.parametrize("fixture", SOURCES)
+def test_pip_reads_the_outputs(
+    tmp_path: Path, fixture: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pip has no offline "parse only" command, so this uses its own requirements-file parser.
+    from pip._internal.network.session import PipSession
+    from pip._internal.req.constructors import install_req_from_parsed_requirement
+    from pip._internal.req.req_file import parse_requirements
+
+    root = project(tmp_path, fixture)
+    assert split(root) == 0
+    monkeypatch.chdir(root)  # pip reads `-e ./path` against the working directory
+    session = PipSession()
+    for layer in ("base", "app"):
+        ours = read_requirements(root / f"requirements-{layer}.txt").entries
+        parsed = parse_requirements(f"requirements-{layer}.txt", session=session)
+        pips = [install_req_from_parsed_requirement(p) for p in parsed]
+        assert [(r.name, r.constraint) for r in pips] == [(e.name, e.constraint) for e in ours]
+        hashes = [sorted(r.hash_options.get("sha256", [])) for r in pips]
+        assert hashes == [sorted(h.removeprefix("sha256:") for h in e.hashes) for e in ours]
+        for requirement, entry in zip(pips, ours, strict=True):
+            assert str(requirement.markers or "") == entry.marker
+            if requirement.link and not (requirement.req and requirement.req.url):  # no `name @`
+                # pip turns a local path into a file: URL of the same place
+                assert requirement.link.url.endswith(entry.text.removeprefix("."))
+            else:
+                assert described(requirement.req) == described(Requirement(entry.text))
+
+
+def described(requirement: Requirement) -> tuple[str, list[str], str, str | None]:
+    name = canonicalize_name(requirement.name)
+    return (name, sorted(requirement.extras), str(requirement.specifier), requirement.url)
+
+
+def test_pip_line_syntax(tmp_path: Path) -> None:
+    (tmp_path / "extra.txt").write_text("structlog==24.2.0\n")
+    (tmp_path / "requirements.txt").write_text(
+        "-i https://pypi.org/simple\n"
+        "--extra-index-url=https://download.pytorch.org/whl/cpu --pre\n"
+        "-rextra.txt\n"
+        "fastapi==0.111.0 #egg-less comment\n"
+        "url-dep @ https://example.com/pkg.whl#sha256=ab12\n"
+        "# a comment ends a continuation \\\n"
+        "numpy==1.26.4 \\\n"
+        "    --hash sha256:ab12 \\\n"
+        "    --hash=sha256:cd34 \\"
+    )
+    parsed = read_requirements(tmp_path / "requirements.txt")
+    assert [(e.line, e.origin) for e in parsed.entries] == [
+        ("structlog==24.2.0", "extra.txt:1"),
+        ("fastapi==0.111.0", "requirements.txt:4"),
+        ("url-dep @ https://example.com/pkg.whl#sha256=ab12", "requirements.txt:5"),
+        ("numpy==1.26.4 --hash=sha256:ab12 --hash=sha256:cd34", "requirements.txt:7"),
+    ]
+    assert [(o.flag, o.value) for o in parsed.options] == [
+        ("--index-url", "https://pypi.org/simple"),
+        ("--extra-index-url", "https://download.pytorch.org/whl/cpu"),
+        ("--pre", None),
+    ]
+
+
+# Determinism
+
+
+def test_an_app_edit_leaves_the_base_file_byte_identical(tmp_path: Path) -> None:
+    root = project(tmp_path, "service")
+    assert split(root) == 0
+    before = {name: (root / name).read_bytes() for name in OUTPUTS}
+    source = root / "requirements.txt"
+    text = source.read_text().replace("fastapi==0.111.0", "fastapi==0.112.0")
+    source.write_text(text + "httpx==0.27.0\n")
+    (root / "requirements" / "constraints.txt").write_text("numpy==1.26.4\nfilelock==3.16.0\n")
+    assert split(root) == 0
+    assert (root / "requirements-base.txt").read_bytes() == before["requirements-base.txt"]
+    assert (root / "constraints-base.txt").read_bytes() == before["constraints-base.txt"]
+    assert (root / "requirements-app.txt").read_bytes() != before["requirements-app.txt"]
+    assert (root / "constraints-app.txt").read_bytes() != before["constraints-app.txt"]
+
+
+def test_running_twice_gives_identical_bytes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = project(tmp_path, "pip-compile")
+    assert split(root) == 0
+    first = {name: (root / name).read_bytes() for name in OUTPUTS[::2]}
+    capsys.readouterr()
+    assert split(root) == 0
+    assert {name: (root / name).read_bytes() for name in OUTPUTS[::2]} == first
+    assert "all outputs up to date" in capsys.readouterr().out
+
+
+def test_output_order_does_not_depend_on_input_order(tmp_path: Path) -> None:
+    source = tmp_path / "requirements.txt"
+    lines = ["fastapi==0.111.0", 'torch==2.3.1 ; sys_platform == "linux"', "Numpy==1.26.4"]
+    lines += ['torch==2.2.2 ; sys_platform == "darwin"', "--extra-index-url https://x.test/simple"]
+    source.write_text("\n".join(lines) + "\n")
+    first = split_requirements(source, tmp_path).contents
+    source.write_text("\n".join(reversed(lines)) + "\n")
+    second = split_requirements(source, tmp_path).contents
+    assert first == second
+    assert first[tmp_path / "requirements-base.txt"].splitlines()[2:] == [
+        "--extra-index-url https://x.test/simple",
+        "Numpy==1.26.4",
+        'torch==2.2.2 ; sys_platform == "darwin"',
+        'torch==2.3.1 ; sys_platform == "linux"',
+    ]
+
+
+def test_header_names_the_source_without_timestamps(tmp_path: Path) -> None:
+    root = project(tmp_path, "pyproject")
+    assert split(root) == 0
+    assert (root / "requirements-base.txt").read_text().splitlines()[:2] == [
+        "# requirements-base.txt: the base layer of pyproject.toml",
+        "# Generated by `python -m pipeline split`; edit pyproject.toml and run it again.",
+    ]
+
+
+# The base list
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("torch", True),
+        ("Scikit_Learn", True),
+        ("opencv-python-headless", True),
+        ("nvidia-cudnn-cu12", True),
+        ("tensorflow-io-gcs-filesystem", True),
+        ("onnxruntime-gpu", True),
+        ("fastapi", False),
+        ("torch-model-archiver", False),
+    ],
+)
+def test_builtin_base_list(name: str, expected: bool) -> None:
+    assert is_base_package(name) is expected
+
+
+def test_base_add_wins_over_remove_which_trims_the_builtin_list() -> None:
+    assert is_base_package("fastapi", add=["fast*"])
+    assert not is_base_package("tensorflow-text", remove=["TensorFlow_*"])
+    assert is_base_package("tensorflow-text", add=["tensorflow-text"], remove=["tensorflow-*"])
+
+
+def test_config_adds_and_removes_with_globs(tmp_path: Path) -> None:
+    root = project(tmp_path, "service")
+    (root / "pipeline.yaml").write_text(
+        "split:\n  base_add: ['uvicorn*', prometheus_client]\n  base_remove: ['torch*']\n"
+    )
+    assert split(root) == 0
+    base = lines_of(root / "requirements-base.txt")
+    app = lines_of(root / "requirements-app.txt")
+    assert "uvicorn[standard]==0.30.1" in base
+    assert "prometheus-client==0.20.0" in base
+    assert "torchvision==0.18.1" in app
+    assert 'torch==2.3.1 ; sys_platform == "linux"' in app
+
+
+def test_set_flag_adds_to_the_base(tmp_path: Path) -> None:
+    root = project(tmp_path, "pyproject")
+    assert split(root, "--set", "split.base_add=fast*,uvicorn") == 0
+    assert lines_of(root / "requirements-app.txt") == []
+    assert "fastapi>=0.111,<1" in lines_of(root / "requirements-base.txt")
+
+
+# Warnings
+
+
+def test_unpinned_base_package_warns_unless_a_constraint_pins_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = project(tmp_path, "service")
+    assert split(root, "--json") == 0
+    captured = capsys.readouterr()
+    warnings = json.loads(captured.out)["warnings"]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("requirements.txt:19: base package pandas is not pinned")
+    assert f"warning: {warnings[0]}" in captured.err
+    assert "numpy" not in captured.err  # pinned in constraints.txt
+    assert "peft" not in captured.err  # app packages may float
+
+
+@pytest.mark.parametrize(
+    ("line", "pinned"),
+    [
+        ("torch==2.3.1", True),
+        ("torch===2.3.1", True),
+        ("torch==2.3.*", False),
+        ("torch>=2.3", False),
+        ("torch @ git+https://github.com/pytorch/pytorch@v2.3.1", False),
+        (f"torch @ git+https://github.com/pytorch/pytorch@{'a1' * 20}", True),
+        ("torch @ https://download.pytorch.org/whl/torch-2.3.1-cp311-none-linux_x86_64.whl", True),
+    ],
+)
+def test_what_counts_as_pinned(tmp_path: Path, line: str, pinned: bool) -> None:
+    (tmp_path / "requirements.txt").write_text(line + "\n")
+    result = split_requirements(tmp_path / "requirements.txt", tmp_path)
+    assert (result.warnings == []) is pinned
+
+
+# --check, --dry-run and writing
+
+
+def test_check_fails_when_missing_or_stale_and_passes_when_fresh(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = project(tmp_path, "pyproject")
+    assert split(root, "--check") == 2
+    err = capsys.readouterr().err
+    assert "requirements-base.txt (missing), requirements-app.txt (missing)" in err
+    assert "run `python -m pipeline split`" in err
+    assert not (root / "requirements-base.txt").exists()
+
+    assert split(root) == 0
+    assert split(root, "--check") == 0
+
+    pyproject = root / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace("fastapi>=0.111,<1", "fastapi>=0.112,<1"))
+    capsys.readouterr()
+    assert split(root, "--check") == 2
+    err = capsys.readouterr().err
+    assert "requirements-app.txt (out of date)" in err
+    assert "requirements-base.txt" not in err
+
+
+def test_dry_run_reports_without_writing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = project(tmp_path, "pyproject")
+    assert split(root, "--dry-run", "--json") == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["changed"] == ["requirements-base.txt", "requirements-app.txt"]
+    assert not (root / "requirements-base.txt").exists()
+
+
+def test_constraint_files_that_are_no_longer_needed_go_away(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = project(tmp_path, "service")
+    assert split(root) == 0
+    source = root / "requirements.txt"
+    source.write_text(source.read_text().replace("-c requirements/constraints.txt", ""))
+    assert split(root, "--check") == 2
+    assert "constraints-base.txt (no longer needed)" in capsys.readouterr().err
+    assert split(root) == 0
+    assert not (root / "constraints-base.txt").exists()
+    assert "-c " not in (root / "requirements-base.txt").read_text()
+
+
+def test_a_hand_written_constraints_file_is_left_alone(tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_text("torch==2.3.1\n")
+    (tmp_path / "constraints-app.txt").write_text("requests==2.32.3\n")
+    result = split_requirements(tmp_path / "requirements.txt", tmp_path)
+    write_outputs(result)
+    assert (tmp_path / "constraints-app.txt").read_text() == "requests==2.32.3\n"
+
+
+def test_relative_find_links_follow_the_output_dir(tmp_path: Path) -> None:
+    (tmp_path / "wheels").mkdir()
+    (tmp_path / "requirements.txt").write_text("--find-links ./wheels\ntorch==2.3.1\n")
+    assert split(tmp_path, "--output-dir", "docker/deps") == 0
+    assert option_lines(tmp_path / "docker" / "deps" / "requirements-base.txt") == [
+        "--find-links ../../wheels"
+    ]
+
+
+# Errors
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ({}, "error: requirements.txt: no such file"),
+        (
+            {"requirements.txt": "fastapi==0.111.0\n-r dev/extra.txt\n"},
+            "error: requirements.txt:2: dev/extra.txt: no such file",
+        ),
+        (
+            {
+                "requirements.txt": "-r a.txt\n",
+                "a.txt": "torch==2.3.1\n-c b.txt\n",
+                "b.txt": "-r a.txt",
+            },
+            "error: b.txt:1: include loop: a.txt -> b.txt -> a.txt",
+        ),
+        (
+            {"requirements.txt": "# models\nfastapi==0.111.0\ntorch=2.3.1\n"},
+            "error: requirements.txt:3: cannot parse 'torch=2.3.1': Expected",
+        ),
+        (
+            {"requirements.txt": "numpy==1.26.4 \\\n    --hash=sha256:zz\n"},
+            "error: requirements.txt:1: --hash=sha256:zz: expected ALGORITHM:HEXDIGEST",
+        ),
+        (
+            {"requirements.txt": "--use-pep517\n"},
+            "error: requirements.txt:1: unsupported option '--use-pep517'",
+        ),
+        (
+            {"requirements.txt": "-c constraints.txt\n", "constraints.txt": "-e ./lib\n"},
+            "error: constraints.txt:1: '-e ./lib': pip takes only named, non-editable",
+        ),
+        (
+            {"requirements.txt": "-r https://example.com/requirements.txt\n"},
+            "error: requirements.txt:1: --requirement https://example.com/requirements.txt:"
+            " remote includes are not supported",
+        ),
+        (
+            {"requirements.txt": "./lib ; python_version >> '3'\n"},
+            "error: requirements.txt:1: cannot parse \"./lib ; python_version >> '3'\"",
+        ),
+    ],
+    ids=[
+        "missing-file",
+        "missing-include",
+        "include-loop",
+        "bad-line",
+        "bad-hash",
+        "unknown-option",
+        "editable-constraint",
+        "remote-include",
+        "bad-marker",
+    ],
+)
+def test_errors_name_the_file_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], files: dict[str, str], message: str
+) -> None:
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    assert split(tmp_path) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(message)
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "toml",
+    [
+        '[project]\nname = "svc"\ndynamic = ["dependencies"]\n',
+        '[tool.poetry.dependencies]\npython = "^3.11"\n',
+    ],
+)
+def test_pyproject_without_dependencies_is_a_user_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], toml: str
+) -> None:
+    (tmp_path / "pyproject.toml").write_text(toml)
+    assert split(tmp_path, "-r", "pyproject.toml") == 1
+    assert "pyproject.toml: no [project] dependencies list" in capsys.readouterr().err
+
+
+def test_pyproject_bad_dependency_names_its_index(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "pyproject.toml").write_text('[project]\ndependencies = ["torch", "numpy=1"]\n')
+    assert split(tmp_path, "-r", "pyproject.toml") == 1
+    assert "pyproject.toml: project.dependencies[1]: cannot parse" in capsys.readouterr().err
+
+
+# End to end
+
+
+def test_cli_json_result(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = project(tmp_path, "service")
+    assert main(["--json", "-C", str(root), "split"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["source"] == "requirements.txt"
+    assert payload["mode"] == "write"
+    assert payload["changed"] == OUTPUTS
+    base = payload["outputs"]["base"]
+    assert base["files"] == ["requirements-base.txt", "constraints-base.txt"]
+    assert base["packages"] == [
+        "flash-attn",
+        "numpy",
+        "pandas",
+        "pillow",
+        "torch",
+        "torchvision",
+        "transformers",
+    ]
+    assert "./libs/featurizer" in payload["outputs"]["app"]["packages"]
+
+
+def test_cli_text_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = project(tmp_path, "pyproject")
+    assert split(root) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "base: 4 packages -> requirements-base.txt",
+        "app: 2 packages -> requirements-app.txt",
+        "updated: requirements-base.txt, requirements-app.txt",
+    ]
