@@ -5,7 +5,10 @@ Test files keep their own fixtures; only what every stack test shares lives here
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -52,3 +55,62 @@ def docker_client(stack: StackInfo) -> Iterator[docker.DockerClient]:
         pytest.fail(f"the Docker engine does not answer: {exc}", pytrace=False)
     yield client
     client.close()
+
+
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "Pipeline Tests",
+    "GIT_AUTHOR_EMAIL": "tests@pipeline.invalid",
+    "GIT_COMMITTER_NAME": "Pipeline Tests",
+    "GIT_COMMITTER_EMAIL": "tests@pipeline.invalid",
+}
+
+
+@pytest.fixture(autouse=True)
+def git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commits made by tests and by the code under test need an author on a bare CI machine."""
+    for key, value in GIT_IDENTITY.items():
+        monkeypatch.setenv(key, value)
+
+
+def commit_all(project: Path, message: str) -> str:
+    """Commit every change in `project`'s repository; returns the new commit's sha."""
+    import git
+
+    repo = git.Repo(project, search_parent_directories=True)
+    repo.git.add(A=True)
+    repo.git.commit(m=message, allow_empty=True)
+    return repo.head.commit.hexsha
+
+
+@pytest.fixture
+def git_project(tmp_path: Path) -> Callable[..., Path]:
+    """A model project copied into its own fresh git repository, with a pipeline.yaml."""
+    import git
+
+    def make(source: Path, config_yaml: str = "", name: str = "project") -> Path:
+        project = tmp_path / name
+        shutil.copytree(source, project, ignore=shutil.ignore_patterns("__pycache__"))
+        if config_yaml:
+            (project / "pipeline.yaml").write_text(config_yaml, encoding="utf-8")
+        git.Repo.init(project, initial_branch="main")
+        commit_all(project, "initial")
+        return project
+
+    return make
+
+
+def wipe_local_images(client: docker.DockerClient) -> None:
+    """What a fresh CI runner has: no local image and no build cache."""
+    import docker
+
+    # Children before parents: repeat while a pass still removes something. An image that a
+    # running container uses cannot go, and does not hold the cache of the project under test.
+    while True:
+        removed = 0
+        for image in client.images.list(all=True):
+            with contextlib.suppress(docker.errors.ImageNotFound, docker.errors.APIError):
+                client.images.remove(image.id, force=True)
+                removed += 1
+        if not removed:
+            break
+    client.api.prune_builds()

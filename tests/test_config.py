@@ -129,3 +129,12 @@ def test_missing_explicit_config_file(tmp_path: Path, capsys: pytest.CaptureFixt
     code, _, err = run_cli(capsys, "config", "-c", str(tmp_path / "nope.yaml"))
     assert code == 1
     assert "nope.yaml: no such configuration file" in err
+
+
+def test_docs_configuration_reference_is_current(capsys: pytest.CaptureFixture[str]) -> None:
+    docs = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
+    assert main(["config", "--reference"]) == 0
+    assert capsys.readouterr().out == docs.read_text(encoding="utf-8"), (
+        "docs/configuration.md is stale: python -m pipeline config --reference > "
+        "docs/configuration.md"
+    )

@@ -6,6 +6,7 @@ way the container runs it; only the GPU probe is also checked in-process, with s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -105,10 +106,12 @@ class Server:
         response = self.first_health_response()
         deadline = time.monotonic() + START_TIMEOUT
         while response.status_code != 200:
-            if time.monotonic() > deadline:
-                pytest.fail(f"/health never became 200; stderr:\n{self.stderr}")
             time.sleep(0.05)
-            response = httpx.get(f"{self.url}/health", timeout=5)
+            # A refused connection means the server went away: reported below with its stderr.
+            with contextlib.suppress(httpx.ConnectError):
+                response = httpx.get(f"{self.url}/health", timeout=5)
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"/health never became 200; stderr:\n{self.stderr}")
 
     def exit_code(self, timeout: float) -> int:
         returncode = self.process.wait(timeout=timeout)

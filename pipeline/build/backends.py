@@ -153,7 +153,7 @@ class CliBackend:
         return [*args, str(request.context)]
 
     def build(self, request: BuildRequest, on_step: StepCallback | None = None) -> BuildOutcome:
-        progress = BuildKitProgress(on_step)
+        progress = BuildKitProgress(request.target or "stage-0", on_step)
         env = {**os.environ, "DOCKER_BUILDKIT": "1"}
         with tempfile.TemporaryDirectory(prefix="pipeline-build-") as scratch:
             iidfile = Path(scratch) / "iid"

@@ -8,6 +8,7 @@ of them (and the prior release) as cache sources. buildx keeps the same in one r
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,8 @@ from pipeline.errors import CheckFailed, PipelineError, UserError
 from pipeline.gitinfo import GitInfo, git_info
 from pipeline.output import Output
 from pipeline.registries import Target, resolve_target
+from pipeline.registries.api import RegistryAPI
+from pipeline.registries.reference import DOCKER_HUB_HOST, ImageRef
 from pipeline.registries.transfer import pull, push
 from pipeline.versions import highest
 
@@ -155,16 +158,31 @@ def _build_stages(
     return steps, image_id, cache_refs
 
 
-def _base_digest(base_image: str | None) -> str | None:
+def _base_digest(base_image: str | None, target: Target) -> str | None:
+    """The base image's digest: from the local image, else from its registry (or a mirror)."""
     import docker
 
     if not base_image:
         return None
-    try:
-        digests = docker_client().images.get(base_image).attrs.get("RepoDigests") or []
-    except docker.errors.DockerException:
-        return None
-    return digests[0].rpartition("@")[2] if digests else None
+    client = docker_client()
+    with contextlib.suppress(docker.errors.DockerException):
+        digests = client.images.get(base_image).attrs.get("RepoDigests") or []
+        if digests:
+            return digests[0].rpartition("@")[2]
+    ref = ImageRef.parse(base_image)
+    hosts = [ref.host]
+    if ref.host == DOCKER_HUB_HOST:
+        mirrors = client.info().get("RegistryConfig", {}).get("Mirrors") or []
+        hosts = [m.split("://")[-1].rstrip("/") for m in mirrors] + hosts
+    credentials = target.credentials if ref.host == target.repository.host else None
+    for host in hosts:
+        with contextlib.suppress(PipelineError, OSError):
+            digest = RegistryAPI(host, credentials).digest(
+                ref.path, ref.digest or ref.tag or "latest"
+            )
+            if digest:
+                return digest
+    return None
 
 
 def run_build(config: Config, out: Output, push_images: bool = True) -> BuildReport:
@@ -183,7 +201,7 @@ def run_build(config: Config, out: Output, push_images: bool = True) -> BuildRep
         version=inputs.version,
         git=inputs.git,
         base_image=inputs.graph.final_base,
-        base_digest=_base_digest(inputs.graph.final_base),
+        base_digest=_base_digest(inputs.graph.final_base, target),
         model_sha=weights_sha256(config.path(config.project.model_dir)),
         extra=config.image.labels,
     )
@@ -209,10 +227,12 @@ def run_build(config: Config, out: Output, push_images: bool = True) -> BuildRep
     bytes_pushed = None
     if push_images and backend.name != "buildx":
         bytes_pushed = 0
-        for ref in [*cache_refs, candidate]:
-            out.note(f"build: pushing {ref}")
-            pushed = push(ref, target.credentials)
-            bytes_pushed += pushed.bytes_sent
+        for ref in _cache_images_to_push(inputs, cache_refs, steps, target):
+            out.note(f"build: pushing cache image {ref}")
+            bytes_pushed += push(ref, target.credentials).bytes_sent
+        out.note(f"build: pushing {candidate}")
+        pushed = push(candidate, target.credentials)
+        bytes_pushed += pushed.bytes_sent
         digest = pushed.digest
     report = BuildReport(
         backend=backend.name,
@@ -243,6 +263,26 @@ def run_build(config: Config, out: Output, push_images: bool = True) -> BuildRep
                 target.repository.path, prior.rpartition(":")[2]
             )
     return report
+
+
+def _cache_images_to_push(
+    inputs: BuildInputs, cache_refs: list[str], steps: list[Step], target: Target
+) -> list[str]:
+    """Cache images of the stages that changed, or that the registry does not hold yet.
+
+    Re-pushing a stage that BuildKit (v0.8, engine 20.10) assembled wholly from imported cache
+    breaks the chain: the next fresh runner found no step of that stage in its inline cache.
+    The image already in the registry has the same layers and metadata that still work.
+    """
+    api = target.api()
+    changed = {step.stage for step in steps if step.counts_for_cache and not step.cached}
+    chosen = []
+    for stage, ref in zip(inputs.graph.cache_keys, cache_refs, strict=True):
+        stage_steps = [s for s in steps if s.stage == stage and s.counts_for_cache]
+        unchanged = stage_steps and stage not in changed
+        if not unchanged or api.digest(target.repository.path, ref.rpartition(":")[2]) is None:
+            chosen.append(ref)
+    return chosen
 
 
 def _local_image(image_id: str | None) -> Image | None:

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.dockerfile import Dockerfile, Stage, parse_file
 from pipeline.errors import UserError
-from pipeline.lint.dockerfile import Dockerfile, Stage, parse_file
 
 UNNAMED_FINAL_STAGE_KEY = "final"
 

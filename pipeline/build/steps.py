@@ -123,13 +123,15 @@ class ClassicProgress:
 class BuildKitProgress:
     """Reads `docker build --progress plain` from BuildKit: `#7 [builder 3/4] RUN ...` lines."""
 
-    VERTEX = re.compile(r"^#(\d+) \[([^\]]+?) (\d+)/(\d+)\] (.*)$")
+    # The stage name is left out when the Dockerfile has a single stage: `#5 [2/2] RUN ...`.
+    VERTEX = re.compile(r"^#(\d+) \[(?:([^\]]+?) )?(\d+)/(\d+)\] (.*)$")
     STATUS = re.compile(r"^#(\d+) (CACHED|DONE ([\d.]+)s|ERROR: (.*)|CANCELED)\s*$")
     OUTPUT = re.compile(r"^#(\d+) [\d.]+ (.*)$")
 
-    def __init__(self, on_step_start: StepCallback | None = None) -> None:
+    def __init__(self, single_stage_name: str, on_step_start: StepCallback | None = None) -> None:
         self.steps: list[Step] = []
         self.errors: list[str] = []
+        self._single_stage_name = single_stage_name
         self.tail: deque[str] = deque(maxlen=OUTPUT_LINES_KEPT)
         self._by_vertex: dict[str, Step] = {}
         self._on_step_start = on_step_start
@@ -141,7 +143,9 @@ class BuildKitProgress:
         if vertex:
             number, stage, index, total, instruction = vertex.groups()
             if number not in self._by_vertex:
-                step = Step(stage, int(index), int(total), instruction.strip())
+                step = Step(
+                    stage or self._single_stage_name, int(index), int(total), instruction.strip()
+                )
                 self._by_vertex[number] = step
                 self.steps.append(step)
                 if self._on_step_start:

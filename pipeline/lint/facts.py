@@ -13,14 +13,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.lint.dockerfile import (
+from pipeline.dockerfile import (
     Dockerfile,
     Instruction,
     Stage,
     arg_declarations,
     env_assignments,
 )
-from pipeline.lint.shell import Command, commands
+from pipeline.lint.shell import SHELLS, Command, commands
 
 # Dependency installers: program -> the subcommands that resolve and install packages.
 _INSTALL_SUBCOMMANDS: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -32,7 +32,6 @@ _INSTALL_SUBCOMMANDS: dict[str, tuple[tuple[str, ...], ...]] = {
 }
 _PROGRAM_TOOLS = {"mamba": "conda", "micromamba": "conda"}
 _NO_DEPS_FLAGS = frozenset({"--no-deps", "--only-root", "--no-dependencies"})
-_SHELLS = frozenset({"sh", "bash", "/bin/sh", "/bin/bash"})
 # Files that declare dependencies; copying them before the install is the point.
 _MANIFESTS = (
     "*requirements*",
@@ -78,8 +77,13 @@ class Install:
         return not _NO_DEPS_FLAGS.intersection(self.command.argv)
 
 
-def environment(dockerfile: Dockerfile, stage: Stage, upto: Instruction | None = None) -> dict:
-    """ENV and ARG values in effect in `stage` (inherited ones included) before `upto`."""
+def environment(
+    dockerfile: Dockerfile, stage: Stage, upto: Instruction | None = None, *, build: bool = False
+) -> dict[str, str]:
+    """ENV values in `stage`, inherited ones included, before `upto` (default: all of it).
+
+    `build` adds ARG values: RUN commands see them, the running container does not.
+    """
     values: dict[str, str] = {}
     for ancestor in dockerfile.lineage(stage):
         for instruction in ancestor.instructions:
@@ -87,7 +91,7 @@ def environment(dockerfile: Dockerfile, stage: Stage, upto: Instruction | None =
                 return values
             if instruction.keyword == "ENV":
                 values.update(env_assignments(instruction))
-            elif instruction.keyword == "ARG":
+            elif instruction.keyword == "ARG" and build:
                 declared = arg_declarations(instruction)
                 values.update({k: v for k, v in declared.items() if v is not None})
     return values
@@ -110,7 +114,7 @@ def run_commands(run: Instruction) -> list[Command]:
         return commands(shlex.join(exec_form))
     script = run.operands
     first = script.split(None, 1)[0] if script.strip() else ""
-    if first.startswith("<<") or first in _SHELLS:
+    if first.startswith("<<") or posixpath.basename(first) in SHELLS:
         script = "\n".join((script, *run.heredocs))
     return commands(script)
 

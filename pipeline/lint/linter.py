@@ -8,8 +8,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from pipeline.config import Config
+from pipeline.dockerfile import Dockerfile, parse_file
 from pipeline.errors import UserError
-from pipeline.lint.dockerfile import Dockerfile, parse_file
 from pipeline.lint.dockerignore import DockerIgnore, find_dockerignore
 from pipeline.lint.hadolint import Hadolint, HadolintFailed
 from pipeline.lint.report import Finding, HadolintStatus, Report
@@ -31,7 +31,10 @@ def lint_dockerfile(
         raise UserError(f"{dockerfile}: no such Dockerfile")
     if not context.is_dir():
         raise UserError(f"{context}: the build context is not a directory")
-    parsed = parse_file(dockerfile, config.image.build_args)
+    try:
+        parsed = parse_file(dockerfile, config.image.build_args)
+    except OSError as exc:
+        raise UserError(f"{dockerfile}: cannot read: {exc.strerror}") from exc
     target = _target(parsed, dockerfile, context, config)
     display = _displayer(config.project_dir)
     ignored = {rule_id.upper() for rule_id in config.lint.ignore}

@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.dockerfile import Dockerfile, Instruction, Stage
 from pipeline.lint import facts
-from pipeline.lint.dockerfile import Dockerfile, Instruction, Stage
 from pipeline.lint.dockerignore import DockerIgnore, context_files
 from pipeline.lint.report import Severity
 
@@ -78,7 +78,8 @@ def unpinned_base(target: Target) -> Iterator[Hit]:
             names = ", ".join(stage.unresolved)
             yield Hit(
                 stage.from_.line,
-                f"base image {stage.reference} cannot be checked: ARG {names} has no default",
+                f"base image {stage.reference} cannot be checked: ARG {names} has no default"
+                " (nor an image.build_args value)",
                 f"give ARG {stage.unresolved[0]} a pinned default, e.g. python:3.11.9-slim",
             )
             continue
@@ -96,7 +97,7 @@ def unpinned_base(target: Target) -> Iterator[Hit]:
 
 def root_user(target: Target) -> Iterator[Hit]:
     users = facts.inherited(target.dockerfile, target.final, "USER")
-    fix = "add RUN useradd --create-home --uid 1000 app and USER app before CMD"
+    fix = "add RUN useradd --create-home --uid 10001 app and USER 10001 before CMD"
     if not users:
         yield Hit(target.final_from.line, "the final stage has no USER, so it runs as root", fix)
     elif users[-1].operands.split(":")[0].strip() in ("root", "0"):
@@ -112,10 +113,23 @@ def python_buffered(target: Target) -> Iterator[Hit]:
         )
 
 
-# How each installer keeps its download cache out of the layer: flags, then an env variable.
+@dataclass(frozen=True)
+class _NoCache:
+    """How an installer is told to keep its download cache out of the layer."""
+
+    flags: tuple[str, ...]
+    variable: str
+
+    def applied(self, install: facts.Install, env: dict[str, str]) -> bool:
+        if self.variable in env or self.variable in install.command.env:
+            return True
+        argv = install.command.argv
+        return any(w == f or w.startswith(f + "=") for w in argv for f in self.flags)
+
+
 _NO_CACHE = {
-    "pip": (("--no-cache-dir",), "PIP_NO_CACHE_DIR"),
-    "uv": (("--no-cache", "-n"), "UV_NO_CACHE"),
+    "pip": _NoCache(("--no-cache-dir",), "PIP_NO_CACHE_DIR"),
+    "uv": _NoCache(("--no-cache", "-n"), "UV_NO_CACHE"),
 }
 
 
@@ -124,14 +138,14 @@ def install_cache(target: Target) -> Iterator[Hit]:
         for run in facts.stage_runs(stage):
             if facts.cache_mounts(run):
                 continue  # the cache lives in the mount, outside the layer
-            env = facts.environment(target.dockerfile, stage, upto=run)
+            env = facts.environment(target.dockerfile, stage, upto=run, build=True)
             for install in facts.installs(run):
                 policy = _NO_CACHE.get(install.tool)
-                if policy and not _cache_disabled(install, *policy, env):
+                if policy and not policy.applied(install, env):
                     yield Hit(
                         run.line,
-                        f"{install.tool} install without {policy[0][0]}",
-                        f"add {policy[0][0]} (or ENV {policy[1]}=1)",
+                        f"{install.tool} install without {policy.flags[0]}",
+                        f"add {policy.flags[0]} (or ENV {policy.variable}=1)",
                     )
 
 
@@ -140,11 +154,8 @@ def code_before_install(target: Target) -> Iterator[Hit]:
         copies: list[tuple[Instruction, list[str]]] = []
         for instruction in stage.instructions:
             if instruction.keyword in ("COPY", "ADD"):
-                code = [
-                    s
-                    for s in facts.context_sources(instruction)
-                    if facts.is_app_code(s, target.context)
-                ]
+                sources = facts.context_sources(instruction)
+                code = [s for s in sources if facts.is_app_code(s, target.context)]
                 if code:
                     copies.append((instruction, code))
             elif instruction.keyword == "RUN" and any(
@@ -157,7 +168,9 @@ def code_before_install(target: Target) -> Iterator[Hit]:
                         f" install at line {instruction.line}; every code change reinstalls it",
                         "COPY only the requirement files first, install, then COPY the code",
                     )
-                copies = []
+                # With the dependencies in their own layer, installing the project itself after
+                # its code (`pip install .`, a second `uv sync`) is the right order.
+                break
 
 
 def apt_lists_kept(target: Target) -> Iterator[Hit]:
@@ -305,15 +318,6 @@ def _healthcheck(target: Target) -> Instruction | None:
     if not checks or checks[-1].operands.upper().split()[:1] in ([], ["NONE"]):
         return None
     return checks[-1]
-
-
-def _cache_disabled(
-    install: facts.Install, flags: tuple[str, ...], variable: str, env: dict[str, str]
-) -> bool:
-    argv = install.command.argv
-    if variable in env or variable in install.command.env:
-        return True
-    return any(word == flag or word.startswith(flag + "=") for word in argv for flag in flags)
 
 
 def _looks_secret(relative: str) -> bool:

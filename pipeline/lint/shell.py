@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 
 _SEPARATORS = frozenset(";&|()\n")
-_SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ash"})
+SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ash"})
 _ASSIGNMENT = re.compile(r"[A-Za-z_]\w*=")
 # Words that come before the real program of a simple command.
 _PREFIXES = frozenset(
@@ -53,7 +53,7 @@ def commands(script: str) -> list[Command]:
 
 def _inline_script(command: Command) -> str | None:
     """The script of `bash -o pipefail -c 'script'`, or None for other commands."""
-    if command.program not in _SHELLS:
+    if command.program not in SHELLS:
         return None
     words = iter(command.argv[1:])
     for word in words:

@@ -80,7 +80,7 @@ def create_app(settings: Settings, on_fatal: Callable[[], None]) -> FastAPI:
     async def predict(request: Request) -> PredictResponse:
         ready = state.ready
         if ready is None:
-            raise HTTPException(status_code=503, detail=f"model is {state.status}")
+            raise HTTPException(status_code=503, detail=f"model not ready: {state.status}")
         body = await request.body()
         # Validation and inference are CPU-bound: a worker thread keeps /health responsive.
         return await to_thread.run_sync(_predict, ready, body, settings, state.stopping)

@@ -29,9 +29,7 @@ def request_validator(metadata: ModelMetadata) -> type[BaseModel]:
         f"f{index}": (_annotation(feature), Field(alias=feature.name))
         for index, feature in enumerate(metadata.features)
     }
-    instance = create_model(  # type: ignore[call-overload]
-        "Instance", __config__=ConfigDict(extra="forbid"), **fields
-    )
+    instance = create_model("Instance", __config__=ConfigDict(extra="forbid"), **fields)
     validator: type[BaseModel] = create_model(
         "PredictRequestBody",
         __config__=ConfigDict(extra="forbid"),

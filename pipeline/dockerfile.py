@@ -9,6 +9,7 @@ report syntax errors better than a linter could.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import shlex
@@ -23,6 +24,8 @@ _VARIABLE = re.compile(r"\\\$|\$(?:\{(\w+)(?:(:?[-+])([^}]*))?\}|(\w+))")
 # Instructions whose arguments may carry `--name=value` flags before the operands.
 _FLAGGED = frozenset({"FROM", "RUN", "COPY", "ADD", "HEALTHCHECK"})
 _HEREDOC_CAPABLE = frozenset({"RUN", "COPY", "ADD"})
+# After an unknown directive BuildKit reads no more directives, so `escape` must come first.
+_KNOWN_DIRECTIVES = frozenset({"syntax", "escape", "check"})
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,6 @@ class Stage:
 @dataclass(frozen=True)
 class Dockerfile:
     instructions: tuple[Instruction, ...]
-    global_args: Mapping[str, str | None]
     stages: tuple[Stage, ...]
 
     def stage(self, name: str) -> Stage | None:
@@ -108,7 +110,7 @@ def parse(text: str, build_args: Mapping[str, str] | None = None) -> Dockerfile:
     for name, value in (build_args or {}).items():
         if name in global_args:
             global_args[name] = value
-    return Dockerfile(instructions, global_args, tuple(_stages(instructions, global_args)))
+    return Dockerfile(instructions, tuple(_stages(instructions, global_args)))
 
 
 def arg_declarations(instruction: Instruction) -> dict[str, str | None]:
@@ -177,7 +179,7 @@ def _directives(lines: list[str]) -> Iterator[tuple[str, str]]:
     """Parser directives: `# name=value` lines at the very top, before anything else."""
     for line in lines:
         match = _DIRECTIVE.match(line)
-        if not match:
+        if not match or match.group(1).lower() not in _KNOWN_DIRECTIVES:
             return
         yield match.group(1).lower(), match.group(2)
 
@@ -241,9 +243,7 @@ def _stages(
 ) -> Iterator[Stage]:
     starts = [i for i, instruction in enumerate(instructions) if instruction.keyword == "FROM"]
     names: dict[str, int] = {}
-    for index, (start, end) in enumerate(
-        zip(starts, [*starts[1:], len(instructions)], strict=True)
-    ):
+    for index, (start, end) in enumerate(itertools.pairwise([*starts, len(instructions)])):
         stage = _stage(
             index, instructions[start], instructions[start + 1 : end], global_args, names
         )

@@ -1,0 +1,524 @@
+"""`pipeline lint`: the rules on real Dockerfiles, the real hadolint binary, the CLI.
+
+Fixtures live in tests/data/lint/: one directory per rule (a Dockerfile that breaks only that
+rule, with its build context), `good/` (clean for ours and hadolint's), `hadolint/` and
+`pragma/`. The templates in dockerfiles/ and examples/ are linted as they are shipped.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pipeline.cli import main
+from pipeline.config import load_config
+from pipeline.dockerfile import parse
+from pipeline.lint import Report, Severity, lint_dockerfile
+from pipeline.lint.dockerignore import DockerIgnore, context_files
+from pipeline.lint.hadolint import Hadolint
+from pipeline.lint.rules import RULES
+from pipeline.lint.shell import commands
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).resolve().parent / "data" / "lint"
+
+# Globbed at collection time, so templates added later are linted too.
+TEMPLATES = sorted([*ROOT.glob("dockerfiles/*/Dockerfile"), *ROOT.glob("examples/*/Dockerfile")])
+EXPECTED_TEMPLATES = {
+    "dockerfiles/cpu",
+    "dockerfiles/pytorch-gpu",
+    "dockerfiles/tensorflow-gpu",
+    "dockerfiles/cuda",
+    "dockerfiles/llm",
+    "examples/churn",
+}
+SHARED_DOCKERIGNORE = ROOT / "dockerfiles" / "common" / ".dockerignore"
+
+
+def lint(project: Path, *overrides: tuple[str, str], dockerfile: str = "Dockerfile") -> Report:
+    config = load_config(project, overrides=list(overrides))
+    return lint_dockerfile(project / dockerfile, config.path(config.project.context), config)
+
+
+def ours(report: Report) -> list[tuple[str, int | None]]:
+    return [(f.id, f.line) for f in report.findings if f.source == "pipeline"]
+
+
+# --- one fixture per rule -------------------------------------------------------------------
+
+FIXTURE_LINES: dict[str, list[int | None]] = {
+    "ML001": [4, 5, 6, 7],  # untagged via ARG, latest, ARG without default, registry port
+    "ML002": [7],  # USER root after USER app
+    "ML003": [6],  # final FROM: the builder's ENV is not inherited
+    "ML004": [5, 9],  # plain pip; uv. Cache mount, inline env and the flag pass
+    "ML005": [6, 7],  # COPY . and COPY <dir>; installing the project after its deps passes
+    "ML006": [4],  # the heredoc RUN that removes the lists passes
+    "ML007": [4],  # -o APT::Install-Recommends=false passes
+    "ML008": [5],  # final FROM: the builder's HEALTHCHECK is not inherited
+    "ML009": [4],  # inherited from runtime-base
+    "ML010": [6],  # the -devel build stage passes, the -devel final stage does not
+    "ML011": [None],
+}
+
+
+@pytest.mark.parametrize(("rule_id", "lines"), FIXTURE_LINES.items())
+def test_rule_fires_on_its_fixture_and_no_other_rule_does(
+    rule_id: str, lines: list[int | None]
+) -> None:
+    report = lint(DATA / rule_id)
+    assert ours(report) == [(rule_id, line) for line in lines]
+    assert report.hadolint.state == "ran"
+
+
+SECRETS = {  # file created in the context -> reported (after ML012/.dockerignore)?
+    ".env": False,  # `.env` excludes it at the root...
+    "app/.env": True,  # ...but patterns are anchored: not here
+    ".env.production": True,
+    ".env.example": False,  # a template, not a secret
+    "certs/server.pem": True,
+    "certs/server.key": False,  # **/*.key
+    "secrets/id_rsa": False,  # an excluded directory, never entered
+    "keys/private.pem": False,  # keys/ is excluded...
+    "keys/public.pem": True,  # ...but !keys/public.pem brings it back
+    ".aws/credentials": True,
+    "gha-creds-1a2b3c4d.json": True,
+    "config/credentials-prod.json": True,
+    "node_modules/pkg/.npmrc": False,
+    ".pypirc": True,
+    "home/.netrc": True,
+    "id_rsa.pub": True,
+}
+
+
+def test_secret_files_in_the_context_are_reported_unless_dockerignored(tmp_path: Path) -> None:
+    # Created here rather than committed: global gitignores and secret scanners drop such files.
+    project = shutil.copytree(DATA / "ML012", tmp_path / "project")
+    for name in SECRETS:
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text("placeholder\n")
+    report = lint(project)
+    assert {f.file for f in report.findings if f.id == "ML012"} == {
+        name for name, reported in SECRETS.items() if reported
+    }
+    assert {(f.id, f.line) for f in report.findings if f.source == "pipeline"} == {("ML012", None)}
+    assert all(f.severity is Severity.ERROR for f in report.findings)
+
+
+def test_good_dockerfile_is_clean_for_ours_and_hadolint() -> None:
+    report = lint(DATA / "good")
+    assert report.findings == ()
+    assert report.hadolint.state == "ran"
+    assert report.dockerignore == ".dockerignore"
+
+
+def test_every_rule_has_a_fixture_and_a_section_in_rules_md() -> None:
+    assert {rule.id for rule in RULES} == {*FIXTURE_LINES, "ML012"}
+    doc = (ROOT / "pipeline" / "lint" / "RULES.md").read_text()
+    for rule in RULES:
+        assert f"\n## {rule.id} — " in doc and f"({rule.severity})\n" in doc, rule.id
+        assert f"| {rule.id} | {rule.severity} | {rule.title} |" in doc, rule.id
+
+
+# --- variants written on the fly: inheritance, ARGs, flags, targets ------------------------
+
+TAIL = """ENV PYTHONUNBUFFERED=1
+USER 10001
+HEALTHCHECK --start-period=60s CMD ["python", "-c", "print('ok')"]
+"""
+VARIANTS: dict[str, tuple[str, list[tuple[str, int | None]]]] = {
+    "stage name is not an image": (
+        "FROM python:3.11-slim AS base\nFROM base\n" + TAIL,
+        [],
+    ),
+    "ARG default with ${VAR:-default}": (
+        "ARG TAG\nFROM python:${TAG:-3.11-slim}\n" + TAIL,
+        [],
+    ),
+    "no USER at all": (
+        "FROM python:3.11-slim\nENV PYTHONUNBUFFERED=1\n"
+        'HEALTHCHECK --start-period=1m CMD ["true"]\n',
+        [("ML002", 1)],
+    ),
+    "USER 0:0 is root": (
+        "FROM python:3.11-slim\n" + TAIL + "USER 0:0\n",
+        [("ML002", 5)],
+    ),
+    "USER, ENV and HEALTHCHECK inherited from the parent stage": (
+        "FROM python:3.11-slim AS base\n" + TAIL + "FROM base\n",
+        [],
+    ),
+    "an ARG is not the container's environment": (
+        "FROM python:3.11-slim\nARG PYTHONUNBUFFERED=1\nUSER 10001\n"
+        'HEALTHCHECK --start-period=1m CMD ["true"]\n',
+        [("ML003", 1)],
+    ),
+    "PIP_NO_CACHE_DIR as ENV before the RUN": (
+        "FROM python:3.11-slim\nENV PIP_NO_CACHE_DIR=1\nRUN pip install -r r.txt\n" + TAIL,
+        [],
+    ),
+    "PIP_NO_CACHE_DIR set after the RUN": (
+        "FROM python:3.11-slim\nRUN pip install -r r.txt\nENV PIP_NO_CACHE_DIR=1\n" + TAIL,
+        [("ML004", 2)],
+    ),
+    "pip in exec form and inside bash -c": (
+        'FROM python:3.11-slim\nRUN ["pip", "install", "flask"]\n'
+        "RUN bash -o pipefail -c 'pip3 install flask | tee /tmp/log'\n" + TAIL,
+        [("ML004", 2), ("ML004", 3)],
+    ),
+    "uv sync of the project after uv sync --no-install-project": (
+        "FROM python:3.11-slim\nCOPY pyproject.toml uv.lock ./\n"
+        "RUN uv sync --no-cache --frozen --no-install-project\nCOPY . .\n"
+        "RUN uv sync --no-cache --frozen\n" + TAIL,
+        [],
+    ),
+    "--no-deps install of the code alone": (
+        "FROM python:3.11-slim\nCOPY src/ /src/\nRUN pip install --no-cache-dir --no-deps /src\n"
+        + TAIL,
+        [],
+    ),
+    "conda install after COPY .": (
+        "FROM python:3.11-slim\nCOPY . /app\nRUN conda install -y numpy\n" + TAIL,
+        [("ML005", 2)],
+    ),
+    "apt-get in a continued RUN with a comment line inside": (
+        "FROM python:3.11-slim\nRUN apt-get update \\\n# curl for the health check\n"
+        "    && apt-get -y install curl \\\n    && rm -rf /var/lib/apt/lists/*\n" + TAIL,
+        [("ML007", 2)],
+    ),
+    "HEALTHCHECK NONE": (
+        "FROM python:3.11-slim\nENV PYTHONUNBUFFERED=1\nUSER 10001\nHEALTHCHECK NONE\n",
+        [("ML008", 1)],
+    ),
+    "zero start period": (
+        "FROM python:3.11-slim\nENV PYTHONUNBUFFERED=1\nUSER 10001\n"
+        'HEALTHCHECK --start-period=0s CMD ["true"]\n',
+        [("ML009", 4)],
+    ),
+    "final stage FROM a -devel stage": (
+        "FROM nvidia/cuda:12.4.1-cudnn-devel-ubuntu22.04 AS build\nFROM build\n" + TAIL,
+        [("ML010", 2)],
+    ),
+}
+
+
+@pytest.mark.parametrize(("text", "expected"), VARIANTS.values(), ids=list(VARIANTS))
+def test_rule_variants(tmp_path: Path, text: str, expected: list[tuple[str, int | None]]) -> None:
+    (tmp_path / "Dockerfile").write_text(text)
+    (tmp_path / ".dockerignore").write_text(".git\n")
+    assert ours(lint(tmp_path, ("lint.hadolint", "false"))) == expected
+
+
+def test_build_args_and_target_come_from_the_configuration(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text(
+        "ARG BASE\nFROM ${BASE} AS serve\n" + TAIL + "FROM serve AS debug\nUSER root\n"
+    )
+    (tmp_path / ".dockerignore").write_text(".git\n")
+    no_hadolint = ("lint.hadolint", "false")
+    assert ours(lint(tmp_path, no_hadolint)) == [("ML001", 2), ("ML002", 7)]
+    build_arg = ("image.build_args", "BASE=python:3.11-slim")
+    report = lint(tmp_path, no_hadolint, build_arg, ("image.target", "serve"))
+    assert ours(report) == []
+
+
+def test_dockerignore_is_looked_up_where_docker_reads_it(tmp_path: Path) -> None:
+    (tmp_path / "docker").mkdir()
+    (tmp_path / "docker" / "Dockerfile").write_text("FROM python:3.11-slim\n" + TAIL)
+    (tmp_path / "docker" / ".dockerignore").write_text(".git\n")
+    (tmp_path / "pipeline.yaml").write_text("project:\n  dockerfile: docker/Dockerfile\n")
+    report = lint(tmp_path, ("lint.hadolint", "false"), dockerfile="docker/Dockerfile")
+    assert ours(report) == [("ML011", None)]
+    assert "beside it is not read" in report.findings[0].message
+
+    (tmp_path / "docker" / "Dockerfile.dockerignore").write_text(".git\n")
+    report = lint(tmp_path, ("lint.hadolint", "false"), dockerfile="docker/Dockerfile")
+    assert (ours(report), report.dockerignore) == ([], "docker/Dockerfile.dockerignore")
+
+
+# --- hadolint: merged, deduplicated, optional ----------------------------------------------
+
+
+def test_hadolint_findings_are_merged_with_their_ids_and_levels() -> None:
+    report = lint(DATA / "hadolint")
+    [finding] = report.findings
+    assert (finding.id, finding.line, finding.severity, finding.source) == (
+        "DL3000",
+        4,
+        Severity.ERROR,
+        "hadolint",
+    )
+    assert finding.fix == "see https://github.com/hadolint/hadolint/wiki/DL3000"
+
+
+def test_same_problem_from_hadolint_is_folded_into_ours() -> None:
+    report = lint(DATA / "ML004")
+    pip = next(f for f in report.findings if (f.id, f.line) == ("ML004", 5))
+    assert pip.same_as == ("DL3042",)
+    assert not [f for f in report.findings if f.id == "DL3042"]
+
+
+def test_missing_hadolint_is_reported_not_fatal(tmp_path: Path) -> None:
+    config = load_config(DATA / "hadolint")
+    report = lint_dockerfile(
+        DATA / "hadolint" / "Dockerfile",
+        DATA / "hadolint",
+        config,
+        hadolint=Hadolint(binary=None),
+    )
+    assert report.hadolint.state == "missing"
+    assert report.findings == ()
+    assert "hadolint not run" in report.hadolint.text()
+
+
+def test_hadolint_can_be_switched_off() -> None:
+    report = lint(DATA / "hadolint", ("lint.hadolint", "false"))
+    assert (report.hadolint.state, report.findings) == ("disabled", ())
+
+
+def test_inline_pragmas_skip_only_the_named_rules_on_the_next_instruction() -> None:
+    report = lint(DATA / "pragma")
+    # ML004, ML009 and DL3025 are skipped; DL3042 is not named, so hadolint's finding shows.
+    assert [(f.id, f.line) for f in report.findings] == [("DL3042", 8)]
+
+
+# --- the templates shipped with pipeline ----------------------------------------------------
+
+
+def test_templates_and_examples_are_found() -> None:
+    found = {path.parent.relative_to(ROOT).as_posix() for path in TEMPLATES}
+    assert not EXPECTED_TEMPLATES - found, f"missing: {sorted(EXPECTED_TEMPLATES - found)}"
+
+
+@pytest.mark.parametrize(
+    "dockerfile", TEMPLATES, ids=[p.parent.relative_to(ROOT).as_posix() for p in TEMPLATES]
+)
+def test_template_has_no_errors_or_warnings(dockerfile: Path, tmp_path: Path) -> None:
+    if dockerfile.parent.parent.name == "dockerfiles":
+        # A template is used by copying it into a model project with the shared .dockerignore.
+        project = shutil.copytree(dockerfile.parent, tmp_path / "project")
+        if not (project / ".dockerignore").exists():
+            shutil.copy(SHARED_DOCKERIGNORE, project / ".dockerignore")
+    else:
+        project = dockerfile.parent
+    report = lint(project)
+    assert report.hadolint.state == "ran"
+    assert [f.text() for f in report.findings if f.severity >= Severity.WARNING] == []
+
+
+# --- the pieces: parser, shell words, .dockerignore semantics -------------------------------
+
+
+def test_parser_keeps_line_numbers_through_continuations_comments_and_heredocs() -> None:
+    dockerfile = parse(
+        "# syntax=docker/dockerfile:1\n"
+        "ARG BASE=python:3.11-slim\n"
+        "FROM ${BASE} AS build\n"
+        "RUN echo one \\\n"
+        "# a comment inside the instruction\n"
+        "\n"
+        "    two\n"
+        "RUN <<EOF\n"
+        "FROM not-an-instruction\n"
+        "EOF\n"
+        "COPY <<-CONF /etc/app.conf\n"
+        "\tkey=value\n"
+        "\tCONF\n"
+        "from build\n"
+    )
+    assert [(i.keyword, i.line) for i in dockerfile.instructions] == [
+        ("ARG", 2),
+        ("FROM", 3),
+        ("RUN", 4),
+        ("RUN", 8),
+        ("COPY", 11),
+        ("FROM", 14),
+    ]
+    assert dockerfile.instructions[2].value == "echo one     two"
+    assert dockerfile.instructions[3].heredocs == ("FROM not-an-instruction",)
+    assert dockerfile.instructions[4].heredocs == ("key=value",)
+    assert [(s.name, s.image, s.parent) for s in dockerfile.stages] == [
+        ("build", "python:3.11-slim", None),
+        (None, "build", 0),
+    ]
+
+
+def test_parser_honours_the_escape_directive() -> None:
+    dockerfile = parse("# escape=`\nFROM windows/servercore:ltsc2022\nRUN dir `\n    C:\\\n")
+    assert [(i.keyword, i.line, i.value) for i in dockerfile.instructions][1] == (
+        "RUN",
+        3,
+        "dir     C:\\",
+    )
+
+
+def test_shell_commands_see_through_quotes_redirections_and_prefixes() -> None:
+    script = (
+        "set -e; DEBIAN_FRONTEND=noninteractive sudo -E apt-get install -y 'a b' 2>&1 "
+        '> /dev/null && if true; then python3 -m pip install x # pip install y\nfi | tee "l"'
+    )
+    found = [(c.argv, c.env) for c in commands(script)]
+    assert found == [
+        (("set", "-e"), {}),
+        (("apt-get", "install", "-y", "a b"), {"DEBIAN_FRONTEND": "noninteractive"}),
+        (("true",), {}),
+        (("python3", "-m", "pip", "install", "x"), {}),
+        (("fi",), {}),
+        (("tee", "l"), {}),
+    ]
+
+
+DOCKERIGNORE_CASES = [
+    # (patterns, path, excluded) as Docker (moby/patternmatcher) decides
+    (".env", ".env", True),
+    (".env", "app/.env", False),
+    ("**/.env", "app/deep/.env", True),
+    ("**/.env", ".env", True),
+    ("data", "data/raw/x.csv", True),
+    ("*.md", "docs/a.md", False),
+    ("*/*.md", "docs/a.md", True),
+    ("docs/**/*.md", "docs/a.md", True),
+    ("docs/**", "docs", False),
+    ("/checkpoints", "checkpoints/epoch1.pt", True),
+    ("./x/../models", "models/m.bin", True),
+    ("**.bin", "deep/w.bin", True),
+    ("**foo", "barfoo", True),
+    ("a?c", "abc", True),
+    ("a?c", "a/c", False),
+    ("[a-c].txt", "b.txt", True),
+    ("model.(v1)", "model.(v1)", True),
+    ("*.md\n!README.md", "README.md", False),
+    ("!README.md\n*.md", "README.md", True),
+    ("keys\n!keys/public.pem", "keys/public.pem", False),
+    ("keys\n!keys/public.pem", "keys/private.pem", True),
+    ("# .env\n", ".env", False),
+    (" # odd", " # odd", False),
+    (" # odd", "# odd", True),
+]
+
+
+@pytest.mark.parametrize(("patterns", "path", "excluded"), DOCKERIGNORE_CASES)
+def test_dockerignore_matches_like_docker(patterns: str, path: str, excluded: bool) -> None:
+    assert DockerIgnore.parse(patterns).excludes(path) is excluded
+
+
+def test_context_walk_skips_excluded_directories_unless_an_exception_reaches_in(
+    tmp_path: Path,
+) -> None:
+    for name in ["a.py", ".git/config", "node_modules/x/y.js", "data/keep.txt", "data/big.bin"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("")
+    ignore = DockerIgnore.parse(".git\nnode_modules\ndata\n!data/keep.txt\n")
+    assert list(context_files(tmp_path, ignore)) == ["a.py", "data/keep.txt"]
+    assert ignore.may_reinclude_below("data") and not ignore.may_reinclude_below(".git")
+
+
+# --- the command line ---------------------------------------------------------------------
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["lint", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_cli_clean_project_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "-C", str(DATA / "good"))
+    assert code == 0
+    assert out == "Dockerfile: 0 errors, 0 warnings, 0 info; passes; hadolint ran\n"
+
+
+def test_cli_error_finding_exits_2_with_one_line_per_finding(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run_cli(capsys, "-C", str(DATA / "ML004"))
+    assert code == 2
+    assert re.search(
+        r"^Dockerfile:5 ML004 error +pip install without --no-cache-dir \(also DL3042\)"
+        r" — fix: add --no-cache-dir",
+        out,
+        re.MULTILINE,
+    )
+    assert out.splitlines()[-1].startswith("Dockerfile: 2 errors, 0 warnings, 2 info;")
+    assert "at or above error" in err
+
+
+def test_cli_missing_dockerfile_exits_1_naming_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, _, err = run_cli(capsys, "-C", str(tmp_path))
+    assert code == 1
+    assert str(tmp_path / "Dockerfile") in err
+    code, _, err = run_cli(capsys, "-C", str(tmp_path), str(tmp_path / "nope.Dockerfile"))
+    assert (code, str(tmp_path / "nope.Dockerfile") in err) == (1, True)
+
+
+def test_cli_json_shape(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "-C", str(DATA / "ML002"), "--json")
+    payload = json.loads(out)
+    assert code == 0
+    assert set(payload) == {"findings", "counts", "fail_on", "failed", "files"}
+    assert payload["counts"] == {"error": 0, "warning": 1, "info": 2}
+    assert (payload["fail_on"], payload["failed"]) == ("error", False)
+    assert payload["files"] == [
+        {
+            "dockerfile": "Dockerfile",
+            "context": ".",
+            "dockerignore": ".dockerignore",
+            "hadolint": {"state": "ran", "detail": ""},
+            "counts": {"error": 0, "warning": 1, "info": 2},
+        }
+    ]
+    root = next(f for f in payload["findings"] if f["id"] == "ML002")
+    assert root == {
+        "id": "ML002",
+        "severity": "warning",
+        "file": "Dockerfile",
+        "line": 7,
+        "message": "the final stage runs as USER root",
+        "fix": root["fix"],
+        "source": "pipeline",
+        "same_as": ["DL3002"],
+    }
+    assert {f["source"] for f in payload["findings"]} == {"pipeline", "hadolint"}
+
+
+def test_cli_ignore_flag_adds_to_lint_ignore(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "-C", str(DATA / "ML004"), "--ignore", "ml004", "--json")
+    ids = {f["id"] for f in json.loads(out)["findings"]}
+    # Nothing at error level is left; hadolint's DL3042 (a warning) is no longer folded in.
+    assert (code, "ML004" in ids, "DL3042" in ids) == (0, False, True)
+    code, out, _ = run_cli(
+        capsys, "-C", str(DATA / "ML004"), "--set", "lint.ignore=DL3042", "--ignore", "ML004"
+    )
+    assert (code, "ML004" in out, "DL3042" in out) == (0, False, False)
+
+
+def test_cli_fail_on_warning_and_no_hadolint(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(capsys, "-C", str(DATA / "ML003"))[0] == 0
+    code, out, _ = run_cli(capsys, "-C", str(DATA / "ML003"), "--fail-on", "warning", "--json")
+    assert (code, json.loads(out)["failed"]) == (2, True)
+    code, out, _ = run_cli(capsys, "-C", str(DATA / "hadolint"), "--no-hadolint", "--json")
+    assert (code, json.loads(out)["files"][0]["hadolint"]["state"]) == (0, "disabled")
+
+
+def test_cli_lints_the_given_paths_in_their_own_directories(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    paths = [str(DATA / "good"), str(DATA / "ML010" / "Dockerfile")]
+    code, out, _ = run_cli(capsys, "-C", str(tmp_path), *paths, "--json")
+    payload = json.loads(out)
+    assert code == 0
+    assert [f["dockerfile"] for f in payload["files"]] == [
+        str(DATA / "good" / "Dockerfile"),
+        str(DATA / "ML010" / "Dockerfile"),
+    ]
+    assert [(f["id"], f["line"]) for f in payload["findings"]] == [("ML010", 6)]
+
+
+def test_cli_warns_about_an_unknown_rule_id(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(capsys, "-C", str(DATA / "good"), "--ignore", "ML999")
+    assert code == 0
+    assert "ML999 is not a rule" in err
