@@ -43,6 +43,7 @@ ENV PYTHONUNBUFFERED=1 PYTHONPATH=/app MODEL_PATH=/app/model PORT=8080
 CMD ["python", "-m", "serve"]
 """
 NEW_APP_DEPENDENCY = "python-multipart==0.0.9"
+PLAIN_BACKEND = "classic (docker CLI)"
 
 
 @dataclass
@@ -52,7 +53,6 @@ class Case:
     backend: str
     seconds: float
     cached_steps: str = ""
-    image: str = ""
     size: int = 0
     notes: list[str] = field(default_factory=list)
 
@@ -146,84 +146,109 @@ def waste(client: docker.DockerClient, image: str, base: str) -> tuple[float, di
     return (total - accounted) / total, {"total": total, "base": base_size, **parts}
 
 
+def measure_backend(
+    work: Path, backend: str, namespace: str, with_dependency_case: bool, stack_dir: Path
+) -> tuple[list[Case], dict[str, object]]:
+    """Cases 1 and 2 (and 5 for the default backend) with `pipeline build`."""
+    client = docker.from_env(timeout=900)
+    project = new_project(work, backend, f"{namespace}/{backend}", backend)
+    wipe(client)
+    seconds, report = pipeline_build(project)
+    cases = [Case(1, "cold build", backend, seconds, cached_summary(report), report["size"])]
+
+    change_code(project, "code-only change")
+    wipe(client)
+    before = registry_bytes(stack_dir)
+    seconds, report = pipeline_build(project)
+    added = registry_bytes(stack_dir) - before
+    rebuild = Case(2, "code-only rebuild (pipeline build)", backend, seconds,
+                   cached_summary(report), report["size"])  # fmt: skip
+    rebuild.notes.append(f"the registry grew by {added} bytes")
+    cases.append(rebuild)
+    extras: dict[str, object] = {f"registry_bytes_code_only_{backend}": added}
+    if not with_dependency_case:
+        return cases, extras
+
+    with (project / "requirements-app.txt").open("a") as handle:
+        handle.write(NEW_APP_DEPENDENCY + "\n")
+    commit(project, "feat: one more app dependency")
+    wipe(client)
+    seconds, report = pipeline_build(project)
+    base_install = next(
+        s for s in report["steps"]
+        if "requirements-base" in s["instruction"] and "pip install" in s["instruction"]
+    )  # fmt: skip
+    dependency = Case(5, "app dependency added (pipeline build)", backend, seconds,
+                      cached_summary(report), report["size"])  # fmt: skip
+    dependency.notes.append(f"base requirements install cached: {base_install['cached']}")
+    cases.append(dependency)
+    ratio, parts = waste(client, report["image"], "python:3.11-slim")
+    extras["waste"] = {"ratio": ratio, **parts}
+    return cases, extras
+
+
+def measure_plain(work: Path, number: int, name: str, dockerfile_text: str | None,
+                  namespace: str) -> Case:  # fmt: skip
+    """Cases 3 and 4: the CI recipe `docker pull prior; docker build --cache-from prior`."""
+    client = docker.from_env(timeout=900)
+    project = new_project(work, f"plain-{number}", f"{namespace}/plain-{number}", "classic")
+    dockerfile = project / "Dockerfile"
+    if dockerfile_text:
+        dockerfile.write_text(dockerfile_text)
+        commit(project, "single stage")
+    prior = f"{REGISTRY}/{namespace}/plain-{number}:prior"
+    wipe(client)
+    plain_build(project, str(dockerfile), prior, None)
+    sh("docker", "push", prior)
+    change_code(project, "code-only change")
+    wipe(client)
+    seconds = plain_build(project, str(dockerfile), f"{prior}-next", prior)
+    size = client.images.get(f"{prior}-next").attrs["Size"]
+    return Case(number, name, PLAIN_BACKEND, seconds, size=size)
+
+
+def print_table(cases: list[Case], extras: dict[str, object]) -> None:
+    baseline = next(c.seconds for c in cases if c.number == 3)
+    print(f"{'#':>2}  {'case':<52} {'backend':<21} {'seconds':>7} {'3 / this':>8} "
+          f"{'cached':>6} {'size':>8}")  # fmt: skip
+    for case in sorted(cases, key=lambda c: (c.number, c.backend)):
+        print(f"{case.number:>2}  {case.name:<52} {case.backend:<21} {case.seconds:7.1f} "
+              f"{baseline / case.seconds:7.1f}x {case.cached_steps:>6} "
+              f"{case.size / 1e6:6.0f}MB")  # fmt: skip
+        for note in case.notes:
+            print(f"    {note}")
+    waste_parts = extras.get("waste")
+    if isinstance(waste_parts, dict):
+        print(
+            f"waste of the final image: {waste_parts['ratio']:.2%} (bytes: total "
+            f"{waste_parts['total']}, base {waste_parts['base']}, venv "
+            f"{waste_parts['/opt/venv']}, model {waste_parts['/models']}, code "
+            f"{waste_parts['/app']})"
+        )
+
+
 def run(output: Path) -> None:
     from pipeline.build.backends import probe_backends
     from pipeline.devstack import ensure_up
 
-    stack = ensure_up()
-    client = docker.from_env(timeout=900)
+    stack_dir = ensure_up().state_dir
     backends = [name for name, b in probe_backends(None).items() if not isinstance(b, str)]
-    default_backend = backends[0]
-    run_id = uuid.uuid4().hex[:6]
+    namespace = f"bench-{uuid.uuid4().hex[:6]}"
     cases: list[Case] = []
-    extras: dict[str, object] = {"backends": backends, "run_id": run_id}
-
+    extras: dict[str, object] = {"backends": backends, "namespace": namespace}
     with tempfile.TemporaryDirectory(prefix="bench-rebuild-") as scratch:
         work = Path(scratch)
         for backend in backends:
-            project = new_project(work, backend, f"bench-{run_id}/{backend}", backend)
-            wipe(client)
-            seconds, report = pipeline_build(project)
-            cases.append(Case(1, "cold build", backend, seconds, cached_summary(report),
-                              report["image"], report["size"]))  # fmt: skip
-            change_code(project, "code-only change")
-            wipe(client)
-            before = registry_bytes(stack.state_dir)
-            seconds, report = pipeline_build(project)
-            added = registry_bytes(stack.state_dir) - before
-            code_layer = next(
-                (la["size"] for la in report["layers"] if "serve/" in la["created_by"]), 0
+            found, more = measure_backend(
+                work, backend, namespace, backend == backends[0], stack_dir
             )
-            case = Case(2, "code-only rebuild (pipeline build)", backend, seconds,
-                        cached_summary(report), report["image"], report["size"])  # fmt: skip
-            case.notes.append(f"registry grew {added} B (code layer {code_layer} B uncompressed)")
-            cases.append(case)
-            extras[f"registry_bytes_code_only_{backend}"] = added
-            if backend == default_backend:
-                (project / "requirements-app.txt").open("a").write(NEW_APP_DEPENDENCY + "\n")
-                commit(project, "feat: one more app dependency")
-                wipe(client)
-                seconds, report = pipeline_build(project)
-                base_step = next(s for s in report["steps"] if "requirements-base" in s["instruction"]
-                                 and "pip install" in s["instruction"])  # fmt: skip
-                case = Case(5, "app dependency added (pipeline build)", backend, seconds,
-                            cached_summary(report), report["image"], report["size"])  # fmt: skip
-                case.notes.append(f"base install cached: {base_step['cached']}")
-                cases.append(case)
-                ratio, parts = waste(client, report["image"], "python:3.11-slim")
-                extras["waste"] = {"ratio": ratio, **parts}
-
-        for number, name, dockerfile_text in (
-            (3, "code-only rebuild (docker build --cache-from prior)", None),
-            (4, "code-only rebuild, wrong-order single stage", WRONG_ORDER_DOCKERFILE),
-        ):
-            project = new_project(work, f"plain-{number}", f"bench-{run_id}/plain-{number}", "classic")
-            dockerfile = project / "Dockerfile"
-            if dockerfile_text:
-                dockerfile.write_text(dockerfile_text)
-                commit(project, "single stage")
-            prior = f"{REGISTRY}/bench-{run_id}/plain-{number}:prior"
-            wipe(client)
-            plain_build(project, str(dockerfile), prior, None)
-            sh("docker", "push", prior)
-            change_code(project, "code-only change")
-            wipe(client)
-            seconds = plain_build(project, str(dockerfile), f"{prior}-next", prior)
-            size = client.images.get(f"{prior}-next").attrs["Size"]
-            cases.append(Case(number, name, "classic (docker CLI)", seconds, image=prior, size=size))
-
-    by_number = {c.number: c for c in cases if c.backend in (default_backend, "classic (docker CLI)")}
-    baseline = by_number[3].seconds
-    print(f"{'#':>2}  {'case':<52} {'backend':<20} {'seconds':>8} {'vs 3':>6} {'cached':>7} {'size':>9}")
-    for case in sorted(cases, key=lambda c: (c.number, c.backend)):
-        print(f"{case.number:>2}  {case.name:<52} {case.backend:<20} {case.seconds:8.1f} "
-              f"{baseline / case.seconds:5.1f}x {case.cached_steps:>7} {case.size / 1e6:7.1f}MB")  # fmt: skip
-        for note in case.notes:
-            print(f"    {note}")
-    if "waste" in extras:
-        w = extras["waste"]
-        print(f"waste of the final image: {w['ratio']:.1%} (total {w['total']} B; base "
-              f"{w['base']}, venv {w['/opt/venv']}, model {w['/models']}, code {w['/app']})")  # fmt: skip
+            cases += found
+            extras.update(more)
+        cases.append(measure_plain(work, 3, "code-only rebuild, docker build --cache-from",
+                                   None, namespace))  # fmt: skip
+        cases.append(measure_plain(work, 4, "code-only rebuild, wrong-order single stage",
+                                   WRONG_ORDER_DOCKERFILE, namespace))  # fmt: skip
+    print_table(cases, extras)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps({"cases": [asdict(c) for c in cases], **extras}, indent=2))
     print(f"results: {output}")
@@ -231,7 +256,7 @@ def run(output: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", type=Path, default=REPO_ROOT / "bench" / "results" / "rebuild.json")
+    parser.add_argument("--json", type=Path, default=REPO_ROOT / "bench/results/rebuild.json")
     run(parser.parse_args().json)
 
 

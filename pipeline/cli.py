@@ -22,7 +22,7 @@ from pipeline.options import COMMON_DEFAULTS, add_common_options
 from pipeline.output import Output
 
 # One module per step in pipeline/commands/, in the order a release runs them.
-COMMANDS = ["config", "init", "split", "lint", "build"]
+COMMANDS = ["config", "init", "split", "lint", "build", "smoke", "version", "push", "release"]
 
 
 class _Parser(argparse.ArgumentParser):

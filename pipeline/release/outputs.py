@@ -1,0 +1,89 @@
+"""The release's outcome for people, for GitHub Actions and for GitLab CI."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pipeline.build.report import human_size
+from pipeline.release.state import ReleaseState
+
+
+def summary_rows(state: ReleaseState) -> list[tuple[str, str]]:
+    facts = state.facts
+    rows = [("version", state.version or f"no release ({state.no_release_reason})")]
+    rows.append(("tags", ", ".join(state.tags) or "-"))
+    rows.append(("image", state.candidate or "-"))
+    if "image_size" in facts:
+        rows.append(("image size", human_size(facts["image_size"])))
+    if facts.get("cache_hit_ratio") is not None:
+        rows.append(("cache hit ratio", f"{facts['cache_hit_ratio']:.0%}"))
+    if "build_backend" in facts:
+        rows.append(("build", f"{facts['build_backend']}, {facts.get('build_seconds', 0):.1f}s"))
+    if "latency_ms" in facts:
+        latency = facts["latency_ms"]
+        rows.append(("smoke latency", f"p50 {latency['p50']:.1f} ms, p95 {latency['p95']:.1f} ms"))
+    if "gpu" in facts:
+        rows.append(("gpu", str(facts["gpu"])))
+    steps = ", ".join(f"{step} {state.seconds.get(step, 0):.1f}s" for step in state.done)
+    rows.append(("steps", steps or "-"))
+    return rows
+
+
+def text_summary(state: ReleaseState) -> str:
+    rows = summary_rows(state)
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def json_summary(state: ReleaseState) -> dict[str, Any]:
+    return {
+        "version": state.version,
+        "tags": state.tags,
+        "candidate": state.candidate,
+        "digest": digest_of(state.candidate),
+        "no_release_reason": state.no_release_reason,
+        "steps_done": state.done,
+        "seconds": state.seconds,
+        **state.facts,
+    }
+
+
+def digest_of(reference: str | None) -> str | None:
+    return reference.rpartition("@")[2] if reference and "@" in reference else None
+
+
+def ci_values(state: ReleaseState) -> dict[str, str]:
+    return {
+        "version": state.version or "",
+        "tags": ",".join(state.tags),
+        "digest": digest_of(state.candidate) or "",
+        "image": state.candidate or "",
+    }
+
+
+def write_github(state: ReleaseState, environ: dict[str, str] | None = None) -> None:
+    """Outputs and the job summary, when running inside GitHub Actions."""
+    environ = dict(os.environ) if environ is None else environ
+    if output := environ.get("GITHUB_OUTPUT"):
+        with open(output, "a", encoding="utf-8") as handle:
+            handle.writelines(f"{key}={value}\n" for key, value in ci_values(state).items())
+    if summary := environ.get("GITHUB_STEP_SUMMARY"):
+        lines = ["### Model release", "", "| | |", "| --- | --- |"]
+        lines += [f"| {name} | `{value}` |" for name, value in summary_rows(state)]
+        with open(summary, "a", encoding="utf-8") as handle:
+            handle.write("\n".join(lines) + "\n")
+
+
+def write_dotenv(state: ReleaseState, path: Path) -> None:
+    """For GitLab's `artifacts: reports: dotenv`: later jobs get these as variables."""
+    values = ci_values(state)
+    lines = [
+        f"IMAGE_DIGEST={values['digest']}",
+        f"IMAGE_REF={values['image']}",
+        f"IMAGE_TAGS={values['tags']}",
+        f"VERSION={values['version']}",
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")

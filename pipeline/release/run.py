@@ -1,0 +1,106 @@
+"""The release as a sequence of step functions, any of which can stop it (the nox way).
+
+Each step reads and extends the release state, which is saved after every step: a re-run of
+the same commit skips what is done, so a push killed half-way completes without a rebuild.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pipeline.config import Config
+from pipeline.errors import PipelineError, UserError
+from pipeline.gitinfo import GitInfo, git_info
+from pipeline.output import Output
+from pipeline.release import steps
+from pipeline.release.state import ReleaseState, load_state, save_state
+
+STEPS: dict[str, Callable[[steps.ReleaseRun], None]] = {
+    "split": steps.check_split,
+    "lint": steps.lint,
+    "build": steps.build,
+    "smoke": steps.smoke,
+    "version": steps.version,
+    "push": steps.push,
+    "tag": steps.tag,
+}
+
+
+@dataclass(frozen=True)
+class ReleaseOptions:
+    only: str | None = None
+    from_step: str | None = None
+    to_step: str | None = None
+    candidate: str | None = None
+    restart: bool = False
+
+
+def selected_steps(options: ReleaseOptions) -> list[str]:
+    names = list(STEPS)
+    if options.only:
+        return [options.only]
+    start = names.index(options.from_step) if options.from_step else 0
+    end = names.index(options.to_step) + 1 if options.to_step else len(names)
+    if start >= end:
+        raise UserError(f"release: --from {options.from_step} comes after --to {options.to_step}")
+    return names[start:end]
+
+
+def _git(config: Config) -> GitInfo:
+    git = git_info(config.project_dir)
+    if git is None:
+        raise UserError(
+            f"{config.project_dir.resolve()}: not in a git repository with a commit; a release "
+            "is of a commit (git init && git commit)"
+        )
+    return git
+
+
+def _prepare(
+    config: Config, out: Output, options: ReleaseOptions
+) -> tuple[steps.ReleaseRun, list[str]]:
+    git = _git(config)
+    state = (
+        ReleaseState(commit=git.sha) if options.restart else load_state(config.project_dir, git.sha)
+    )
+    if options.candidate:
+        state.candidate = options.candidate
+    # Steps named by --only/--from run again; a plain re-run skips what this commit finished.
+    rerun = bool(options.only or options.from_step)
+    todo = [name for name in selected_steps(options) if rerun or name not in state.done]
+    return steps.ReleaseRun(config=config, out=out, state=state, git=git), todo
+
+
+def plan_release(config: Config, out: Output, options: ReleaseOptions) -> dict[str, object]:
+    """What `run_release` would do; reads only, so nothing is built, pushed or written."""
+    run, todo = _prepare(config, out, options)
+    return steps.describe_plan(run, todo)
+
+
+def run_release(config: Config, out: Output, options: ReleaseOptions) -> ReleaseState:
+    run, todo = _prepare(config, out, options)
+    state = run.state
+    git = run.git
+    if not todo:
+        out.note(f"release: every step of {git.short_sha} is done already; --restart to redo")
+    out.note("release: " + " → ".join(todo))
+    for name in todo:
+        if name in steps.RELEASING_STEPS and state.no_release_reason:
+            out.note(f"- {name}: skipped, no release ({state.no_release_reason})")
+            continue
+        out.note(f"▶ {name}")
+        started = time.monotonic()
+        try:
+            STEPS[name](run)
+        except PipelineError as exc:
+            save_state(config.project_dir, state)
+            raise type(exc)(
+                f"release stopped at {name}: {exc}\n"
+                f"fix it, then `python -m pipeline release` continues from {name}"
+            ) from exc
+        state.mark_done(name, time.monotonic() - started)
+        save_state(config.project_dir, state)
+        out.note(f"✓ {name} ({state.seconds[name]:.1f}s)")
+    return state

@@ -1,0 +1,125 @@
+"""The release's step functions. Each reads and extends `run.state`; raising stops the release."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipeline.config import Config
+from pipeline.errors import CheckFailed, UserError
+from pipeline.gitinfo import GitInfo
+from pipeline.output import Output
+from pipeline.release.state import ReleaseState
+
+# Skipped when the version step decides there is nothing to release.
+RELEASING_STEPS = ("push", "tag")
+
+
+@dataclass
+class ReleaseRun:
+    config: Config
+    out: Output
+    state: ReleaseState
+    git: GitInfo
+
+    def candidate(self) -> str:
+        if not self.state.candidate:
+            raise UserError(
+                "no candidate image: run the build step first, or name the image built by an "
+                "earlier job with --candidate REPOSITORY@sha256:..."
+            )
+        return self.state.candidate
+
+
+def check_split(run: ReleaseRun) -> None:
+    from pipeline.requirements import split_from_config, stale_message, stale_outputs
+
+    result = split_from_config(run.config)
+    stale = stale_outputs(result)
+    if stale:
+        raise CheckFailed(stale_message(result, stale))
+
+
+def lint(run: ReleaseRun) -> None:
+    from pipeline.lint import Severity
+    from pipeline.lint.linter import lint_targets, project_target, raise_if_failing
+    from pipeline.lint.report import render_text
+
+    fail_on = Severity.parse(run.config.lint.fail_on)
+    reports = lint_targets(run.config, run.out, [project_target(run.config)], [])
+    if any(report.findings for report in reports):
+        run.out.note(render_text(reports, fail_on))
+    raise_if_failing(reports, fail_on)
+
+
+def build(run: ReleaseRun) -> None:
+    from pipeline.build.run import run_build
+
+    report = run_build(run.config, run.out, push_images=True)
+    repository = report.image.rpartition(":")[0]
+    run.state.candidate = f"{repository}@{report.digest}"
+    run.state.facts.update(
+        build_backend=report.backend,
+        build_seconds=report.seconds,
+        cache_hit_ratio=report.cache_hit_ratio,
+        image_size=report.size,
+    )
+
+
+def smoke(run: ReleaseRun) -> None:
+    if not run.config.smoke.enabled:
+        run.out.note("smoke: off (smoke.enabled is false)")
+        return
+    from pipeline.smoke.run import run_smoke
+
+    report = run_smoke(run.config, run.out, run.candidate())
+    run.state.facts.update(report.summary_facts())
+
+
+def version(run: ReleaseRun) -> None:
+    from pipeline.versioning import decide_version, write_version
+
+    decision = decide_version(run.config)
+    if decision.version is None:
+        run.state.no_release_reason = decision.reason
+        run.out.note(f"version: no release ({decision.reason})")
+        return
+    write_version(run.config, decision.version)
+    run.state.version = str(decision.version)
+    run.state.tags = decision.tags
+    run.out.note(f"version: {decision.version} ({decision.reason})")
+
+
+def push(run: ReleaseRun) -> None:
+    if not run.state.version:
+        raise UserError("no version decided: run the version step first")
+    from pipeline.registries.promote import promote
+
+    report = promote(run.config, run.out, run.state.version, run.candidate())
+    run.state.tags = report.tags
+
+
+def tag(run: ReleaseRun) -> None:
+    from pipeline.versioning import tag_release
+
+    if not run.state.version:
+        raise UserError("no version decided: run the version step first")
+    tag_release(run.config, run.state.version, push=True)
+
+
+def describe_plan(run: ReleaseRun, todo: list[str]) -> dict[str, object]:
+    """What a release would do, from reading alone: nothing is built, pushed or written."""
+    from pipeline.build.run import candidate_tag
+    from pipeline.registries import resolve_target
+    from pipeline.versioning import decide_version
+
+    target = resolve_target(run.config)
+    decision = decide_version(run.config)
+    return {
+        "steps": todo,
+        "registry": run.config.registry.kind,
+        "repository": str(target.repository),
+        "candidate": run.state.candidate or target.ref(candidate_tag(run.git)),
+        "version": str(decision.version) if decision.version else None,
+        "reason": decision.reason,
+        "tags": decision.tags,
+    }
