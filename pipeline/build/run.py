@@ -12,7 +12,7 @@ import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipeline.build.backends import Backend, BuildRequest, choose_backend
 from pipeline.build.labels import oci_labels, weights_sha256
@@ -46,6 +46,31 @@ class BuildInputs:
     git: GitInfo
     target: Target
     version: str
+
+
+@dataclass(frozen=True)
+class BuildJob:
+    """One `pipeline build`: what every backend invocation of it shares."""
+
+    inputs: BuildInputs
+    config: Config
+    labels: dict[str, str]
+    candidate: str
+    prior: str | None
+    out: Output
+
+    def request(self, target: str | None, tags: list[str], **extra: Any) -> BuildRequest:
+        image = self.config.image
+        return BuildRequest(
+            context=self.inputs.context,
+            dockerfile=self.inputs.dockerfile,
+            target=target,
+            tags=tags,
+            build_args=image.build_args,
+            network=image.network,
+            platform=image.platform,
+            **extra,
+        )
 
 
 def candidate_tag(git: GitInfo) -> str:
@@ -112,42 +137,29 @@ def _announce(out: Output, already_reported: set[str]) -> StepCallback:
     return on_step
 
 
-def _build_stages(
-    backend: Backend,
-    inputs: BuildInputs,
-    config: Config,
-    labels: dict[str, str],
-    candidate: str,
-    prior: str | None,
-    out: Output,
-) -> tuple[list[Step], str, list[str]]:
+def _build_stages(backend: Backend, job: BuildJob) -> tuple[list[Step], str, list[str]]:
     """Build each stage with --target; returns the steps, the final image id, cache refs."""
-    target = inputs.target
+    inputs, target = job.inputs, job.inputs.target
     prefix = "" if backend.name == "buildkit" else f"{backend.name}-"
     cache_refs = [target.ref(f"buildcache-{prefix}{stage}") for stage in inputs.graph.cache_keys]
-    cache_from = cache_refs + ([prior] if prior else [])
+    cache_from = cache_refs + ([job.prior] if job.prior else [])
     if backend.needs_local_cache_images:
-        cache_from = _pull_cache_images(cache_from, target, out)
+        cache_from = _pull_cache_images(cache_from, target, job.out)
     steps: list[Step] = []
     seen_stages: set[str] = set()
     image_id = ""
+    order = {stage: index for index, stage in enumerate(inputs.graph.stages)}
     for stage, cache_ref in zip(inputs.graph.stages, cache_refs, strict=True):
         final = stage == inputs.graph.stages[-1]
-        request = BuildRequest(
-            context=inputs.context,
-            dockerfile=inputs.dockerfile,
-            target=stage,
-            tags=[cache_ref, candidate] if final else [cache_ref],
+        request = job.request(
+            stage,
+            [cache_ref, job.candidate] if final else [cache_ref],
             cache_from=cache_from,
-            build_args=config.image.build_args,
-            labels=labels if final else {},
-            network=config.image.network,
-            platform=config.image.platform,
+            labels=job.labels if final else {},
         )
-        outcome = backend.build(request, _announce(out, seen_stages))
+        outcome = backend.build(request, _announce(job.out, seen_stages))
         # A later --target build repeats the earlier stages' steps (cached); report each once,
         # in Dockerfile order (BuildKit runs independent steps in parallel).
-        order = {stage: index for index, stage in enumerate(inputs.graph.stages)}
         new = sorted(
             (s for s in outcome.steps if s.stage not in seen_stages),
             key=lambda s: (order.get(s.stage, -1), s.number),
@@ -185,7 +197,14 @@ def _base_digest(base_image: str | None, target: Target) -> str | None:
     return None
 
 
-def run_build(config: Config, out: Output, push_images: bool = True) -> BuildReport:
+def run_build(
+    config: Config, out: Output, push_images: bool = True, version: str | None = None
+) -> BuildReport:
+    """Build and (unless `push_images` is false) push the candidate.
+
+    `version` is the label's version when the caller knows the one being released; otherwise
+    the project's VERSION file says.
+    """
     inputs = read_inputs(config)
     docker_client()  # fail early and clearly when there is no engine
     backend = choose_backend(config.build.builder, config.build.docker_cli)
@@ -198,22 +217,19 @@ def run_build(config: Config, out: Output, push_images: bool = True) -> BuildRep
     )
     labels = oci_labels(
         title=config.project_name,
-        version=inputs.version,
+        version=version or inputs.version,
         git=inputs.git,
         base_image=inputs.graph.final_base,
         base_digest=_base_digest(inputs.graph.final_base, target),
         model_sha=weights_sha256(config.path(config.project.model_dir)),
         extra=config.image.labels,
     )
+    job = BuildJob(inputs, config, labels, candidate, prior, out)
     started = time.monotonic()
     if backend.name == "buildx":
-        steps, image_id, cache_refs, digest = _build_with_buildx(
-            backend, inputs, config, labels, candidate, prior, push_images, out
-        )
+        steps, image_id, cache_refs, digest = _build_with_buildx(backend, job, push_images)
     else:
-        steps, image_id, cache_refs = _build_stages(
-            backend, inputs, config, labels, candidate, prior, out
-        )
+        steps, image_id, cache_refs = _build_stages(backend, job)
         digest = None
     image = _local_image(image_id)
     size = int(image.attrs.get("Size", 0)) if image else 0
@@ -297,31 +313,19 @@ def _local_image(image_id: str | None) -> Image | None:
 
 
 def _build_with_buildx(
-    backend: Backend,
-    inputs: BuildInputs,
-    config: Config,
-    labels: dict[str, str],
-    candidate: str,
-    prior: str | None,
-    push_images: bool,
-    out: Output,
+    backend: Backend, job: BuildJob, push_images: bool
 ) -> tuple[list[Step], str, list[str], str | None]:
     """One buildx run: its registry cache (mode=max) holds every stage; it pushes itself."""
-    cache_ref = inputs.target.ref("buildcache")
+    cache_ref = job.inputs.target.ref("buildcache")
     outcome = backend.build(
-        BuildRequest(
-            context=inputs.context,
-            dockerfile=inputs.dockerfile,
-            target=inputs.graph.stages[-1],
-            tags=[candidate],
-            cache_from=[cache_ref] + ([prior] if prior else []),
-            build_args=config.image.build_args,
-            labels=labels,
-            network=config.image.network,
-            platform=config.image.platform,
+        job.request(
+            job.inputs.graph.stages[-1],
+            [job.candidate],
+            cache_from=[cache_ref] + ([job.prior] if job.prior else []),
+            labels=job.labels,
             cache_to=f"type=registry,ref={cache_ref},{BUILDX_CACHE_OPTIONS}",
             push=push_images,
         ),
-        _announce(out, set()),
+        _announce(job.out, set()),
     )
     return outcome.steps, outcome.image_id or "", [cache_ref], outcome.digest

@@ -12,7 +12,11 @@ from pipeline.release.state import ReleaseState
 
 def summary_rows(state: ReleaseState) -> list[tuple[str, str]]:
     facts = state.facts
-    rows = [("version", state.version or f"no release ({state.no_release_reason})")]
+    if state.no_release_reason:
+        version = f"no release ({state.no_release_reason})"
+    else:
+        version = state.version or "- (not decided yet)"
+    rows = [("version", version)]
     rows.append(("tags", ", ".join(state.tags) or "-"))
     rows.append(("image", state.candidate or "-"))
     if "image_size" in facts:

@@ -6,7 +6,6 @@ the same commit skips what is done, so a push killed half-way completes without 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -14,6 +13,7 @@ from pipeline.config import Config
 from pipeline.errors import PipelineError, UserError
 from pipeline.gitinfo import GitInfo, git_info
 from pipeline.output import Output
+from pipeline.progress import StepProgress
 from pipeline.release import steps
 from pipeline.release.state import ReleaseState, load_state, save_state
 
@@ -85,22 +85,21 @@ def run_release(config: Config, out: Output, options: ReleaseOptions) -> Release
     git = run.git
     if not todo:
         out.note(f"release: every step of {git.short_sha} is done already; --restart to redo")
-    out.note("release: " + " → ".join(todo))
-    for name in todo:
-        if name in steps.RELEASING_STEPS and state.no_release_reason:
-            out.note(f"- {name}: skipped, no release ({state.no_release_reason})")
-            continue
-        out.note(f"▶ {name}")
-        started = time.monotonic()
-        try:
-            STEPS[name](run)
-        except PipelineError as exc:
+    with StepProgress(out, todo) as progress:
+        for name in todo:
+            if name in steps.RELEASING_STEPS and state.no_release_reason:
+                progress.finish(name, "skipped", f"no release: {state.no_release_reason}")
+                continue
+            progress.start(name)
+            try:
+                STEPS[name](run)
+            except PipelineError as exc:
+                progress.finish(name, "failed")
+                save_state(config.project_dir, state)
+                raise type(exc)(
+                    f"release stopped at {name}: {exc}\n"
+                    f"fix it, then `python -m pipeline release` continues from {name}"
+                ) from exc
+            state.mark_done(name, progress.finish(name, "done"))
             save_state(config.project_dir, state)
-            raise type(exc)(
-                f"release stopped at {name}: {exc}\n"
-                f"fix it, then `python -m pipeline release` continues from {name}"
-            ) from exc
-        state.mark_done(name, time.monotonic() - started)
-        save_state(config.project_dir, state)
-        out.note(f"✓ {name} ({state.seconds[name]:.1f}s)")
     return state
