@@ -82,6 +82,9 @@ class RegistrySection:
     gcp_project: str | None = setting(None, "Artifact Registry project id.")
     gcp_location: str = setting("us", "Artifact Registry location (region or multi-region).")
     gar_repository: str | None = setting(None, "Artifact Registry repository id.")
+    retries: int = setting(
+        3, "Tries again after a transient registry failure (lost connection, 5xx), backing off."
+    )
 
 
 @dataclass(frozen=True)
@@ -124,14 +127,30 @@ class SmokeSection:
     network: Literal["publish", "host"] = setting(
         "publish", "publish: port on 127.0.0.1; host: the host's network with PORT set."
     )
-    port: int = setting(8080, "Port the serving app listens on inside the container.")
+    port: int = setting(
+        8080,
+        "Port the serving app listens on inside the container (publish; host mode picks a free "
+        "port and passes it as PORT).",
+    )
     env: dict[str, str] = setting({}, "Extra environment for the container.")
-    volumes: dict[str, str] = setting({}, "Host path -> container path mounts, e.g. /models.")
+    volumes: dict[str, str] = setting(
+        {},
+        "Host path (relative to the project) -> container path, e.g. /models; read-only "
+        "unless the container path ends in :rw.",
+    )
     samples_dir: str = setting("smoke", "Directory of sample payloads and expected responses.")
     start_period: int = setting(300, "Seconds to wait for /health to answer 200.")
     requests: int = setting(20, "Requests sent to /predict for the latency figures.")
     grace_period: int = setting(30, "Seconds the container gets to exit after SIGTERM.")
-    tolerance: float = setting(1e-6, "Allowed absolute difference for golden values.")
+    tolerance: float = setting(
+        1e-6, "Allowed absolute difference between a number and its NAME.golden.json value."
+    )
+    report: str = setting(
+        ".pipeline/smoke/report.json", "Where the JSON result goes, relative to the project."
+    )
+    junit: str = setting(
+        ".pipeline/smoke/junit.xml", "Where the JUnit XML goes (one testcase per check)."
+    )
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,49 @@
-"""Placeholder: being written now."""
+"""`pipeline push`: promote the smoke-tested candidate to the version's tags, no rebuild."""
+
+from __future__ import annotations
 
 import argparse
 
 from pipeline.context import Context
+from pipeline.errors import UsageError
+from pipeline.options import add_config_option
 
-HELP = "push (in progress)"
+HELP = "give the smoke-tested candidate image the version's tags in the registry"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument(
+        "version",
+        nargs="?",
+        help="the version to release (default: the one in the VERSION file)",
+    )
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument(
+        "--image",
+        metavar="REF",
+        help="the candidate image (default: <registry>/<image>:sha-<commit>)",
+    )
+    which.add_argument(
+        "--digest",
+        metavar="SHA256",
+        help="the candidate by digest in the target repository, e.g. sha256:4f1c...",
+    )
+    add_config_option(parser, "registry.kind", "--registry")
 
 
 def run(ctx: Context) -> int:
-    raise NotImplementedError
+    from pipeline.registries import resolve_target
+    from pipeline.registries.promote import promote
+    from pipeline.versioning import read_current
+
+    config = ctx.config
+    args = ctx.args
+    candidate = args.image
+    if args.digest:
+        if not args.digest.startswith("sha256:"):
+            raise UsageError(f"--digest {args.digest!r}: expected sha256:<64 hex digits>")
+        candidate = str(resolve_target(config).repository.with_digest(args.digest))
+    version = args.version or str(read_current(config))
+    report = promote(config, ctx.out, version, candidate)
+    ctx.out.result(report.as_dict(), report.text())
+    return 0

@@ -1,15 +1,50 @@
-"""Placeholder: being written now."""
+"""`pipeline version`: the next semantic version from VERSION, tags and conventional commits."""
+
+from __future__ import annotations
 
 import argparse
 
 from pipeline.context import Context
+from pipeline.options import add_config_option
 
-HELP = "version (in progress)"
+HELP = "decide the next version from conventional commits and write it to VERSION"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    add_config_option(parser, "version.bump", "--bump")
+    parser.add_argument(
+        "--print",
+        dest="print_only",
+        action="store_true",
+        help="print the next version (the current one when there is nothing to release); "
+        "write nothing",
+    )
 
 
 def run(ctx: Context) -> int:
-    raise NotImplementedError
+    from pipeline.versioning import decide_version, write_version
+
+    config = ctx.config
+    decision = decide_version(config)
+    written = None
+    changed = decision.version is not None and str(decision.version) != str(decision.current)
+    if changed and not ctx.args.print_only:
+        written = str(write_version(config, decision.version))
+    payload = {**decision.as_dict(), "written": written}
+    shown = decision.version or decision.current
+    if ctx.args.print_only:
+        ctx.out.result(payload, str(shown))
+        return 0
+    headline = (
+        f"{decision.current} -> {decision.version}"
+        if decision.version
+        else (f"{decision.current}: nothing to release")
+    )
+    lines = [headline, f"reason: {decision.reason}"]
+    lines += [f"  {c.sha} {c.subject}" for c in decision.commits]
+    if decision.tags:
+        lines.append(f"image tags: {', '.join(decision.tags)}")
+    if written:
+        lines.append(f"wrote {written}")
+    ctx.out.result(payload, "\n".join(lines))
+    return 0

@@ -1,45 +1,57 @@
-"""Where the project's image lives, and how to log in there, per registry kind."""
+"""Where the project's image lives, and how to log in there, per registry kind.
+
+`resolve_target(config)` reads configuration only (plus the caller's AWS identity when the ECR
+account is not configured); the login happens on the first use of `Target.credentials`. For
+ECR and Artifact Registry that first use also makes sure the repository exists, because a push
+needs both: the build step's candidate push works on every kind without knowing about either.
+"""
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from pipeline.config import Config
 from pipeline.registries.api import RegistryAPI
-from pipeline.registries.credentials import Credentials
+from pipeline.registries.credentials import Credentials, Login
 from pipeline.registries.reference import ImageRef
+from pipeline.retry import DEFAULT_POLICY, RetryPolicy
 
 
 @dataclass(frozen=True)
 class Target:
     kind: str
     repository: ImageRef  # without tag or digest
-    credentials: Credentials | None
+    login: Login = field(repr=False, compare=False)
+    policy: RetryPolicy = DEFAULT_POLICY
+
+    @functools.cached_property
+    def credentials(self) -> Credentials | None:
+        """Credentials for this run (tokens are fetched per run); None means anonymous."""
+        return self.login()
 
     def ref(self, tag: str) -> str:
         return str(self.repository.with_tag(tag))
 
-    def api(self) -> RegistryAPI:
-        return RegistryAPI(self.repository.host, self.credentials)
+    def api(self, note: Callable[[str], None] | None = None) -> RegistryAPI:
+        return RegistryAPI(self.repository.host, self.credentials, self.policy, note)
 
     def auth_config(self) -> dict[str, str] | None:
         return self.credentials.auth_config() if self.credentials else None
 
 
-def _static_credentials(
-    config: Config, environ: Mapping[str, str], host: str
-) -> Credentials | None:
-    username = environ.get(config.registry.username_env)
-    password = environ.get(config.registry.password_env)
-    if username and password:
-        return Credentials(username=username, password=password, registry=host)
-    return None
-
-
 def resolve_target(config: Config, environ: Mapping[str, str] | None = None) -> Target:
+    from pipeline.registries import ecr, gar, static
+
     environ = os.environ if environ is None else environ
-    repository = ImageRef.parse(f"{config.registry.url.rstrip('/')}/{config.image_name}")
-    credentials = _static_credentials(config, environ, repository.host)
-    return Target(config.registry.kind, repository, credentials)
+    resolvers = {
+        "dockerhub": static.resolve,
+        "generic": static.resolve,
+        "ecr": ecr.resolve,
+        "gar": gar.resolve,
+        "gcr": gar.resolve,
+    }
+    repository, login = resolvers[config.registry.kind](config, environ)
+    return Target(config.registry.kind, repository, login, RetryPolicy(config.registry.retries))

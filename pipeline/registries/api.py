@@ -1,30 +1,56 @@
 """The OCI distribution API (tags, manifests, digests), spoken directly over HTTP.
 
-The engine does pushes and pulls; questions it cannot answer (which tags exist, what digest a
-tag points at in the registry) go here. Token auth follows the Docker registry v2 flow.
+The engine does pushes and pulls of layers; questions it cannot answer (which tags exist, what
+digest a tag points at in the registry) and registry-side tagging (a manifest PUT under a new
+tag) go here. Token auth follows the Docker registry v2 flow, one token per scope, since a
+pull token does not allow a push. Transient failures are retried (`pipeline.retry`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import json
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import RegistryError
 from pipeline.registries.credentials import Credentials
+from pipeline.retry import DEFAULT_POLICY, RetryPolicy, TransientError, retrying
 
 if TYPE_CHECKING:
     import requests
 
+INDEX_TYPES = (
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+)
 MANIFEST_TYPES = ", ".join(
     [
-        "application/vnd.oci.image.index.v1+json",
-        "application/vnd.docker.distribution.manifest.list.v2+json",
+        *INDEX_TYPES,
         "application/vnd.oci.image.manifest.v1+json",
         "application/vnd.docker.distribution.manifest.v2+json",
     ]
 )
 TIMEOUT_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class RawManifest:
+    """A manifest exactly as the registry stores it: re-sending these bytes keeps the digest."""
+
+    body: bytes
+    media_type: str
+    digest: str
+
+    @property
+    def is_index(self) -> bool:
+        return self.media_type in INDEX_TYPES
+
+    def json(self) -> dict[str, Any]:
+        return json.loads(self.body)
 
 
 def _is_loopback(host: str) -> bool:
@@ -38,12 +64,20 @@ def _is_loopback(host: str) -> bool:
 
 
 class RegistryAPI:
-    def __init__(self, host: str, credentials: Credentials | None = None) -> None:
+    def __init__(
+        self,
+        host: str,
+        credentials: Credentials | None = None,
+        policy: RetryPolicy = DEFAULT_POLICY,
+        note: Callable[[str], None] | None = None,
+    ) -> None:
         self.host = "registry-1.docker.io" if host == "docker.io" else host
         self.credentials = credentials
+        self.policy = policy
+        self.note = note
         self._session: requests.Session | None = None
         self._scheme = "https"
-        self._token: str | None = None
+        self._tokens: dict[str, str] = {}  # scope -> bearer token
 
     @property
     def session(self) -> requests.Session:
@@ -58,28 +92,52 @@ class RegistryAPI:
         tags: list[str] = []
         url: str | None = f"/v2/{path}/tags/list?n=1000"
         while url:
-            response = self._request("GET", url, path)
+            action = f"list the tags of {self.host}/{path}"
+            response = self._request("GET", url, path, action)
             if response.status_code == 404:
                 return []
-            self._raise_for(response, f"list the tags of {self.host}/{path}")
+            self._raise_for(response, action)
             tags += response.json().get("tags") or []
             url = _next_link(response.headers.get("Link", ""))
         return tags
 
     def digest(self, path: str, reference: str) -> str | None:
         """The digest a tag points at in the registry, or None when there is no such tag."""
-        response = self._request("HEAD", f"/v2/{path}/manifests/{reference}", path)
+        action = f"read {self._name(path, reference)}"
+        response = self._request("HEAD", f"/v2/{path}/manifests/{reference}", path, action)
         if response.status_code == 404:
             return None
-        self._raise_for(response, f"read {self.host}/{path}:{reference}")
+        self._raise_for(response, action)
         return response.headers.get("Docker-Content-Digest")
 
-    def manifest(self, path: str, reference: str) -> dict[str, Any] | None:
-        response = self._request("GET", f"/v2/{path}/manifests/{reference}", path)
+    def raw_manifest(self, path: str, reference: str) -> RawManifest | None:
+        action = f"read {self._name(path, reference)}"
+        response = self._request("GET", f"/v2/{path}/manifests/{reference}", path, action)
         if response.status_code == 404:
             return None
-        self._raise_for(response, f"read {self.host}/{path}:{reference}")
-        return response.json()
+        self._raise_for(response, action)
+        body = response.content
+        digest = response.headers.get("Docker-Content-Digest") or _sha256(body)
+        media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        return RawManifest(body, media_type or json.loads(body).get("mediaType", ""), digest)
+
+    def manifest(self, path: str, reference: str) -> dict[str, Any] | None:
+        raw = self.raw_manifest(path, reference)
+        return raw.json() if raw else None
+
+    def put_manifest(self, path: str, tag: str, manifest: RawManifest) -> str:
+        """Point `tag` at `manifest` (whose blobs the repository holds); returns the digest."""
+        action = f"tag {self._name(path, tag)}"
+        response = self._request(
+            "PUT",
+            f"/v2/{path}/manifests/{tag}",
+            path,
+            action,
+            body=manifest.body,
+            content_type=manifest.media_type,
+        )
+        self._raise_for(response, action)
+        return response.headers.get("Docker-Content-Digest") or manifest.digest
 
     def compressed_size(self, path: str, reference: str) -> int | None:
         """Bytes the registry stores for an image's layers (what a pull transfers)."""
@@ -98,63 +156,118 @@ class RegistryAPI:
             return self.compressed_size(path, chosen["digest"])
         return sum(layer.get("size", 0) for layer in manifest.get("layers", []))
 
+    def _name(self, path: str, reference: str) -> str:
+        separator = "@" if reference.startswith("sha256:") else ":"
+        return f"{self.host}/{path}{separator}{reference}"
+
     def _url(self, url: str) -> str:
         return f"{self._scheme}://{self.host}{url}"
 
-    def _request(self, method: str, url: str, path: str) -> requests.Response:
+    def _request(
+        self,
+        method: str,
+        url: str,
+        path: str,
+        action: str,
+        body: bytes | None = None,
+        content_type: str | None = None,
+    ) -> requests.Response:
+        scope = f"repository:{path}:" + ("pull" if method in ("GET", "HEAD") else "pull,push")
+        headers = {"Accept": MANIFEST_TYPES}
+        if content_type:
+            headers["Content-Type"] = content_type
+
+        def attempt() -> requests.Response:
+            response = self._send(method, url, scope, headers, body)
+            if response.status_code >= 500 or response.status_code == 429:
+                raise TransientError(
+                    f"registry {self.host}: could not {action}: HTTP {response.status_code}"
+                )
+            return response
+
+        return retrying(attempt, self.policy, self.note)
+
+    def _send(
+        self, method: str, url: str, scope: str, headers: dict[str, str], body: bytes | None
+    ) -> requests.Response:
         import requests
 
-        headers = {"Accept": MANIFEST_TYPES}
-        if self._token:
-            headers["Authorization"] = f"Bearer {self._token}"
+        token = self._tokens.get(scope)
+        request_headers = {**headers, "Authorization": f"Bearer {token}"} if token else headers
         try:
             response = self.session.request(
-                method, self._url(url), headers=headers, timeout=TIMEOUT_SECONDS, auth=self._basic
+                method,
+                self._url(url),
+                headers=request_headers,
+                data=body,
+                timeout=TIMEOUT_SECONDS,
+                auth=None if token else self._basic,
             )
-        except requests.exceptions.SSLError:
+        except requests.exceptions.SSLError as exc:
             if not _is_loopback(self.host) or self._scheme == "http":
-                raise
+                raise RegistryError(
+                    f"registry {self.host}: TLS failed: {self._redact(_first_line(exc))}; "
+                    "is its certificate trusted (REQUESTS_CA_BUNDLE)?"
+                ) from exc
             # Docker's own rule: a loopback registry may speak plain HTTP.
             self._scheme = "http"
-            return self._request(method, url, path)
-        except requests.exceptions.ConnectionError as exc:
+            return self._send(method, url, scope, headers, body)
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
             if _is_loopback(self.host) and self._scheme == "https":
                 self._scheme = "http"
-                return self._request(method, url, path)
-            raise RegistryError(f"registry {self.host} is unreachable: {_first_line(exc)}") from exc
-        if response.status_code == 401 and not self._token:
+                return self._send(method, url, scope, headers, body)
+            raise TransientError(
+                f"registry {self.host} is unreachable: {self._redact(_first_line(exc))}"
+            ) from exc
+        if response.status_code == 401 and token is None:
             challenge = response.headers.get("WWW-Authenticate", "")
             if challenge.lower().startswith("bearer"):
-                self._token = self._fetch_token(challenge, path)
-                return self._request(method, url, path)
+                self._tokens[scope] = self._fetch_token(challenge, scope)
+                return self._send(method, url, scope, headers, body)
         return response
 
     @property
     def _basic(self) -> tuple[str, str] | None:
-        if self.credentials and not self._token:
+        if self.credentials:
             return (self.credentials.username, self.credentials.password)
         return None
 
-    def _fetch_token(self, challenge: str, path: str) -> str:
+    def _fetch_token(self, challenge: str, scope: str) -> str:
+        import requests
+
         params = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
         realm = params.pop("realm", "")
-        params.setdefault("scope", f"repository:{path}:pull")
-        auth = (self.credentials.username, self.credentials.password) if self.credentials else None
-        response = self.session.get(realm, params=params, auth=auth, timeout=TIMEOUT_SECONDS)
+        params.setdefault("scope", scope)
+        try:
+            response = self.session.get(
+                realm, params=params, auth=self._basic, timeout=TIMEOUT_SECONDS
+            )
+        except requests.exceptions.RequestException as exc:
+            raise TransientError(
+                f"registry {self.host}: token service {realm} failed: "
+                f"{self._redact(_first_line(exc))}"
+            ) from exc
         self._raise_for(response, f"get a token from {realm}")
         body = response.json()
         return body.get("token") or body["access_token"]
+
+    def _redact(self, text: str) -> str:
+        return self.credentials.redact(text) if self.credentials else text
 
     def _raise_for(self, response: requests.Response, action: str) -> None:
         if response.ok:
             return
         detail = response.text.strip().splitlines()[0] if response.text.strip() else ""
-        if self.credentials:
-            detail = self.credentials.redact(detail)
-        hint = "; check the registry credentials" if response.status_code in (401, 403) else ""
-        raise RegistryError(
-            f"registry {self.host}: could not {action}: HTTP {response.status_code} {detail}{hint}"
-        )
+        message = f"registry {self.host}: could not {action}: HTTP {response.status_code}"
+        if detail:
+            message += f" {self._redact(detail)}"
+        if response.status_code in (401, 403):
+            message += "; check the registry credentials and that they may push and pull here"
+        raise RegistryError(message)
+
+
+def _sha256(body: bytes) -> str:
+    return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
 def _next_link(header: str) -> str | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -19,4 +21,12 @@ class Credentials:
         return config
 
     def redact(self, text: str) -> str:
-        return text.replace(self.password, "***") if self.password else text
+        """`text` without the secret, also in the base64 `user:secret` form of Basic auth."""
+        if not self.password:
+            return text
+        basic = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+        return text.replace(basic, "***").replace(self.password, "***")
+
+
+# Fetches the credentials of one run (and, where a push needs it, prepares the repository).
+Login = Callable[[], Credentials | None]

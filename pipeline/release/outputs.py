@@ -25,11 +25,12 @@ def summary_rows(state: ReleaseState) -> list[tuple[str, str]]:
         rows.append(("cache hit ratio", f"{facts['cache_hit_ratio']:.0%}"))
     if "build_backend" in facts:
         rows.append(("build", f"{facts['build_backend']}, {facts.get('build_seconds', 0):.1f}s"))
-    if "latency_ms" in facts:
+    if facts.get("latency_ms"):
         latency = facts["latency_ms"]
         rows.append(("smoke latency", f"p50 {latency['p50']:.1f} ms, p95 {latency['p95']:.1f} ms"))
     if "gpu" in facts:
-        rows.append(("gpu", str(facts["gpu"])))
+        gpu = facts["gpu"]
+        rows.append(("gpu", gpu.get("note") or ("used" if gpu.get("used") else "not used")))
     steps = ", ".join(f"{step} {state.seconds.get(step, 0):.1f}s" for step in state.done)
     rows.append(("steps", steps or "-"))
     return rows

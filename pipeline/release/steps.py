@@ -72,7 +72,9 @@ def smoke(run: ReleaseRun) -> None:
     from pipeline.smoke.run import run_smoke
 
     report = run_smoke(run.config, run.out, run.candidate())
-    run.state.facts.update(report.summary_facts())
+    run.state.facts.update(
+        latency_ms=report.latency_ms, gpu=report.gpu, smoke_seconds=report.seconds
+    )
 
 
 def version(run: ReleaseRun) -> None:

@@ -1,0 +1,206 @@
+"""Promotion: the smoke-tested candidate gets the version's tags, without a rebuild.
+
+- Candidate in the target repository (where the build pushed it): its manifest is copied
+  registry-side under each tag (a PUT of the very bytes), so every tag has exactly the
+  candidate's digest, multi-platform indexes and attestations included, and nothing is pulled.
+- Candidate elsewhere (another registry or repository, or only a local image): the engine pulls
+  it by digest (or takes the local image), tags it and pushes. The target registry then holds a
+  manifest the engine wrote, whose digest may differ from the source's; what is verified is that
+  every tag has one and the same digest and that its config digest is the candidate's image ID:
+  the same config and layers, byte for byte.
+
+Order makes failure safe: the fixed tags (X.Y.Z, sha-...) first, the moving ones (X.Y, X,
+latest) last, each verified in the registry before the next. If anything fails, the moving tags
+were not touched, and a re-run completes the set: every step is idempotent.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pipeline.config import Config
+from pipeline.engine import docker_client
+from pipeline.errors import RegistryError, UserError
+from pipeline.output import Output
+from pipeline.registries import Target, resolve_target
+from pipeline.registries.api import RegistryAPI
+from pipeline.registries.reference import ImageRef
+from pipeline.registries.transfer import pull, push
+from pipeline.versioning.history import read_history
+from pipeline.versioning.image_tags import image_tags
+from pipeline.versions import parse_version, release_versions
+
+
+@dataclass(frozen=True)
+class PushedTag:
+    tag: str
+    ref: str
+    digest: str
+    moving: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"tag": self.tag, "ref": self.ref, "digest": self.digest, "moving": self.moving}
+
+
+@dataclass
+class PushReport:
+    registry: str  # the registry kind
+    repository: str
+    version: str
+    candidate: str
+    method: str  # "registry": manifest copied in place; "engine": pulled, tagged, pushed
+    digest: str  # what every pushed tag points at
+    config_digest: str | None  # the image ID; None for a multi-platform index
+    pushed: list[PushedTag] = field(default_factory=list)
+    held: dict[str, str] = field(default_factory=dict)  # moving tags left alone, and why
+
+    @property
+    def tags(self) -> list[str]:
+        return [pushed.tag for pushed in self.pushed]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "registry": self.registry,
+            "repository": self.repository,
+            "version": self.version,
+            "candidate": self.candidate,
+            "method": self.method,
+            "digest": self.digest,
+            "config_digest": self.config_digest,
+            "tags": [pushed.as_dict() for pushed in self.pushed],
+            "held": self.held,
+        }
+
+    def text(self) -> str:
+        lines = [f"pushed {self.repository}: {', '.join(self.tags)}", f"digest {self.digest}"]
+        lines += [f"held {tag}: {reason}" for tag, reason in self.held.items()]
+        return "\n".join(lines)
+
+
+class _Placement(Protocol):
+    """How one tag comes to point at the candidate, and what it must then point at."""
+
+    method: str
+    config_digest: str | None
+    expected: str | None  # the digest every tag must have; None until the first push says
+
+    def put(self, tag: str) -> str: ...
+
+
+class _RegistryCopy:
+    method = "registry"
+
+    def __init__(self, api: RegistryAPI, target: Target, candidate: ImageRef) -> None:
+        reference = candidate.digest or candidate.tag or "latest"
+        manifest = api.raw_manifest(target.repository.path, reference)
+        if manifest is None:
+            raise UserError(
+                f"candidate {candidate} is not in the registry; build and push it first "
+                "(python -m pipeline build), or name it with --image or --digest"
+            )
+        self.api, self.path, self.manifest = api, target.repository.path, manifest
+        self.expected = manifest.digest
+        self.config_digest = None if manifest.is_index else manifest.json()["config"]["digest"]
+
+    def put(self, tag: str) -> str:
+        return self.api.put_manifest(self.path, tag, self.manifest)
+
+
+class _EnginePush:
+    method = "engine"
+
+    def __init__(self, target: Target, candidate: ImageRef, out: Output) -> None:
+        import docker
+
+        client = docker_client()
+        try:
+            image = client.images.get(str(candidate))
+            out.note(f"push: using the local image {candidate} ({image.id[:19]})")
+        except docker.errors.ImageNotFound:
+            credentials = target.credentials if candidate.host == target.repository.host else None
+            pull(str(candidate), credentials, target.policy, out.note)
+            image = client.images.get(str(candidate))
+        self.target, self.image, self.out = target, image, out
+        self.config_digest = image.id
+        self.expected = None
+
+    def put(self, tag: str) -> str:
+        self.image.tag(self.target.repository.repository, tag)
+        ref = self.target.ref(tag)
+        digest = push(ref, self.target.credentials, self.target.policy, self.out.note).digest
+        self.expected = self.expected or digest
+        return digest
+
+
+def promote(
+    config: Config,
+    out: Output,
+    version: str,
+    candidate: str | None = None,
+    on_pushed: Callable[[PushedTag], None] | None = None,
+) -> PushReport:
+    """Give `candidate` (default `<target>:sha-<HEAD>`) the image tags of `version`.
+
+    `on_pushed` is called after each tag is pushed and verified, fixed tags first.
+    """
+    parsed = parse_version(version)
+    if parsed is None:
+        raise UserError(f"version {version!r} is not a semantic version (MAJOR.MINOR.PATCH)")
+    history = read_history(config, os.environ)
+    target = resolve_target(config)
+    api = target.api(note=out.note)
+    path = target.repository.path
+    source = (
+        ImageRef.parse(candidate)
+        if candidate
+        else target.repository.with_tag(f"sha-{history.short_sha}")
+    )
+    in_place = (source.host, source.path) == (target.repository.host, path)
+    placement: _Placement = (
+        _RegistryCopy(api, target, source) if in_place else _EnginePush(target, source, out)
+    )
+    released = [*history.releases.values(), *release_versions(api.tags(path), "").values()]
+    tags = image_tags(config.version.image_tags, parsed, history.short_sha, released)
+    report = PushReport(
+        registry=target.kind,
+        repository=str(target.repository),
+        version=str(parsed),
+        candidate=str(source),
+        method=placement.method,
+        digest=placement.expected or "",
+        config_digest=placement.config_digest,
+        held=tags.held,
+    )
+    for tag, reason in tags.held.items():
+        out.note(f"push: {tag} stays where it is ({reason})")
+    for tag in tags.all:
+        pushed = PushedTag(tag, target.ref(tag), placement.put(tag), tag in tags.moving)
+        _verify(api, path, pushed, placement)
+        report.pushed.append(pushed)
+        out.note(f"push: {pushed.ref} -> {pushed.digest}")
+        if on_pushed:
+            on_pushed(pushed)
+    report.digest = placement.expected or ""
+    return report
+
+
+def _verify(api: RegistryAPI, path: str, pushed: PushedTag, placement: _Placement) -> None:
+    """The registry's own answer, not the pusher's: the tag resolves to the candidate."""
+    actual = api.digest(path, pushed.tag)
+    if actual != placement.expected or pushed.digest != placement.expected:
+        raise RegistryError(
+            f"{pushed.ref} resolves to {actual} in the registry after the push, not to the "
+            f"candidate's {placement.expected}; is another job pushing to {api.host}/{path}? "
+            "re-run to try again"
+        )
+    if placement.method == "engine":
+        manifest = api.manifest(path, pushed.tag) or {}
+        config_digest = manifest.get("config", {}).get("digest")
+        if config_digest != placement.config_digest:
+            raise RegistryError(
+                f"{pushed.ref} holds config {config_digest} in the registry, not the "
+                f"candidate's image {placement.config_digest}; re-run to try again"
+            )

@@ -1,0 +1,212 @@
+"""The container under test: pull, start (with or without GPUs), exec, logs, stop, remove."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import socket
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pipeline.config import SmokeSection
+from pipeline.engine import docker_client
+from pipeline.errors import RegistryError, UserError
+from pipeline.registries.credentials import Credentials
+from pipeline.registries.reference import ImageRef
+from pipeline.smoke.checks import CheckError
+
+if TYPE_CHECKING:
+    from docker.models.containers import Container
+    from docker.models.images import Image
+
+LABEL = "io.ml-release-pipeline.smoke"
+NAME_PREFIX = "pipeline-smoke-"
+LOOPBACK = "127.0.0.1"
+# What the engine answers when a GPU is requested and no NVIDIA runtime is installed.
+NO_GPU_RUNTIME = "could not select device driver"
+TOOLKIT_URL = "https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/"
+
+
+class GpuRuntimeMissing(Exception):
+    """The engine cannot give the container a GPU; the message is the engine's own."""
+
+
+def pull_image(ref: str, credentials: Credentials | None) -> None:
+    """Pull by tag or by digest (`repo@sha256:...`); a missing image is the user's to fix."""
+    import docker
+
+    def redacted(text: object) -> str:
+        return credentials.redact(str(text)) if credentials else str(text)
+
+    parsed = ImageRef.parse(ref)
+    try:
+        for chunk in docker_client().api.pull(
+            parsed.repository,
+            tag=parsed.digest or parsed.tag or "latest",
+            stream=True,
+            decode=True,
+            auth_config=credentials.auth_config() if credentials else None,
+        ):
+            if "error" in chunk:
+                raise RegistryError(f"pull of {ref} failed: {redacted(chunk['error']).strip()}")
+    except docker.errors.APIError as exc:
+        message = redacted(exc.explanation or exc)
+        if exc.status_code == 404:
+            raise UserError(
+                f"image {ref} is not in the registry {parsed.host} ({message}); build and push "
+                "it first (`python -m pipeline build`) or pass --image"
+            ) from exc
+        raise RegistryError(f"pull of {ref} from {parsed.host} failed: {message}") from exc
+
+
+def local_image(ref: str) -> Image:
+    import docker
+
+    try:
+        return docker_client().images.get(ref)
+    except docker.errors.ImageNotFound as exc:
+        raise UserError(f"image {ref} is not in the local image store; drop --no-pull") from exc
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    image: str
+    network: str  # publish | host
+    port: int  # where the app listens inside the container (publish mode)
+    env: Mapping[str, str] = field(default_factory=dict)
+    volumes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+
+def container_spec(smoke: SmokeSection, project_dir: Path, image: str) -> ContainerSpec:
+    return ContainerSpec(
+        image=image,
+        network=smoke.network,
+        port=smoke.port,
+        env=dict(smoke.env),
+        volumes=_volumes(smoke.volumes, project_dir),
+    )
+
+
+def _volumes(volumes: Mapping[str, str], project_dir: Path) -> dict[str, dict[str, str]]:
+    """`{host: "/models"}` or `{host: "/models:rw"}`; read-only unless asked, so a smoke test
+    cannot change the weights on the runner."""
+    mounts = {}
+    for host, target in volumes.items():
+        source = (project_dir / host).resolve()
+        if not source.exists():
+            raise UserError(f"smoke.volumes: {host}: no such file or directory ({source})")
+        bind, _, mode = target.partition(":")
+        if mode not in ("", "ro", "rw"):
+            raise UserError(f"smoke.volumes: {host}: {target!r}: the mode must be ro or rw")
+        mounts[str(source)] = {"bind": bind, "mode": mode or "ro"}
+    return mounts
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class SmokeContainer:
+    def __init__(self, container: Container, url: str) -> None:
+        self._container = container
+        self.url = url
+
+    @property
+    def name(self) -> str:
+        return str(self._container.name)
+
+    def exit_code(self) -> int | None:
+        """The exit code once the container has stopped; None while it runs."""
+        self._container.reload()
+        state = self._container.attrs["State"]
+        return None if state.get("Running") else int(state.get("ExitCode", -1))
+
+    def exec(self, argv: Sequence[str]) -> tuple[int, str]:
+        result = self._container.exec_run(list(argv))
+        return int(result.exit_code), result.output.decode("utf-8", "replace")
+
+    def logs_tail(self, lines: int) -> list[str]:
+        text = self._container.logs(tail=lines).decode("utf-8", "replace")
+        return text.splitlines()
+
+    def terminate(self) -> None:
+        self._container.kill(signal="SIGTERM")
+
+    def wait_exit(self, timeout: float) -> int | None:
+        """The exit code, or None when the container still runs after `timeout` seconds."""
+        import requests
+
+        try:
+            return int(self._container.wait(timeout=timeout)["StatusCode"])
+        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+            return None
+
+    def remove(self) -> None:
+        import docker
+
+        with contextlib.suppress(docker.errors.NotFound):
+            self._container.remove(force=True)
+
+
+def start_container(spec: ContainerSpec, *, gpu: bool) -> SmokeContainer:
+    """Create and start the container; it is removed again if it cannot start."""
+    import docker
+
+    client = docker_client()
+    env = dict(spec.env)
+    kwargs: dict[str, object] = {
+        "name": NAME_PREFIX + secrets.token_hex(4),
+        "labels": {LABEL: "1"},
+        "environment": env,
+        "volumes": {source: dict(mount) for source, mount in spec.volumes.items()},
+        "detach": True,
+    }
+    host_port = None
+    if spec.network == "host":
+        # The host's network maps no ports: the app is told where to listen (picked just before
+        # the start, to keep the race for the port short), on loopback unless the project says
+        # otherwise, so the model is not served to the whole network.
+        host_port = free_port()
+        env["PORT"] = str(host_port)
+        env.setdefault("HOST", LOOPBACK)
+        kwargs["network_mode"] = "host"
+    else:
+        # A one-element tuple: the loopback interface, a port the engine picks.
+        kwargs["ports"] = {f"{spec.port}/tcp": (LOOPBACK,)}
+    if gpu:
+        kwargs["device_requests"] = [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])]
+    try:
+        container = client.containers.create(spec.image, **kwargs)
+    except docker.errors.APIError as exc:
+        raise CheckError(f"the engine cannot create the container: {exc.explanation}") from exc
+    try:
+        container.start()
+        url = f"http://{LOOPBACK}:{host_port}" if host_port else _published_url(container, spec)
+    except BaseException as exc:
+        # Whatever stops the start (the engine, no published port, Ctrl-C), nobody else holds
+        # this container yet: it goes now.
+        container.remove(force=True)
+        if not isinstance(exc, docker.errors.APIError):
+            raise
+        explanation = str(exc.explanation or exc)
+        if gpu and NO_GPU_RUNTIME in explanation:
+            raise GpuRuntimeMissing(explanation) from exc
+        raise CheckError(f"the engine cannot start the container: {explanation}") from exc
+    return SmokeContainer(container, url)
+
+
+def _published_url(container: Container, spec: ContainerSpec) -> str:
+    container.reload()
+    bindings = (container.attrs["NetworkSettings"]["Ports"] or {}).get(f"{spec.port}/tcp")
+    if not bindings:
+        raise CheckError(
+            f"the engine published no host port for container port {spec.port}; an engine "
+            'without a bridge network (daemon.json "bridge": "none") cannot publish ports: '
+            "use --network host"
+        )
+    return f"http://{LOOPBACK}:{bindings[0]['HostPort']}"

@@ -1,0 +1,130 @@
+"""HTTP to the container, on 127.0.0.1 only: readiness polling, JSON requests, and one request
+kept in flight across a SIGTERM."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from pipeline.smoke.checks import CheckError
+
+if TYPE_CHECKING:
+    import requests
+
+BACKOFF_FIRST = 0.5
+BACKOFF_MAX = 5.0
+PROBE_TIMEOUT = 5.0
+REQUEST_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: Any  # the parsed JSON; None when the body is not JSON
+    text: str
+    ms: float
+
+
+def backoff_delays(first: float = BACKOFF_FIRST, limit: float = BACKOFF_MAX) -> Iterator[float]:
+    delay = first
+    while True:
+        yield delay
+        delay = min(delay * 2, limit)
+
+
+def wait_healthy(
+    url: str,
+    within: float,
+    exit_code: Callable[[], int | None],
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Poll GET /health until it answers 200; a container that stops meanwhile fails at once."""
+    import requests
+
+    deadline = time.monotonic() + within
+    last = "no answer"
+    for delay in backoff_delays():
+        if exit_code() is not None:
+            # The caller names the exit code (and shows the logs): this only says when.
+            raise CheckError("the app stopped before /health answered 200")
+        try:
+            response = requests.get(f"{url}/health", timeout=PROBE_TIMEOUT)
+        except requests.RequestException as exc:
+            last = _reason(exc)
+        else:
+            if response.status_code == 200:
+                return
+            last = f"{response.status_code} {response.text.strip()[:200]}"
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise CheckError(f"/health did not answer 200 within {within:g} s (last: {last})")
+        sleep(min(delay, remaining))
+
+
+def request_json(session: requests.Session, method: str, url: str, payload: Any = None) -> Reply:
+    import requests
+
+    started = time.perf_counter()
+    try:
+        response = session.request(method, url, json=payload, timeout=REQUEST_TIMEOUT)
+    except requests.RequestException as exc:
+        raise CheckError(f"{method} {urlsplit(url).path} failed: {_reason(exc)}") from exc
+    ms = (time.perf_counter() - started) * 1000
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    return Reply(status=response.status_code, body=body, text=response.text, ms=ms)
+
+
+class InFlight:
+    """A POST sent from a thread. `sent` is set once the whole body is on the wire, so a signal
+    sent after it finds the request in the server's hands, not still in the client's."""
+
+    def __init__(self, url: str, payload: Any, timeout: float) -> None:
+        self.sent = threading.Event()
+        self.status: int | None = None
+        self.error: str | None = None
+        self._thread = threading.Thread(
+            target=self._send, args=(url, json.dumps(payload).encode(), timeout), daemon=True
+        )
+        self._thread.start()
+
+    def _send(self, url: str, body: bytes, timeout: float) -> None:
+        parts = urlsplit(url)
+        connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout)
+        try:
+            connection.request(
+                "POST", parts.path, body=body, headers={"Content-Type": "application/json"}
+            )
+            self.sent.set()
+            response = connection.getresponse()
+            response.read()
+            self.status = response.status
+        except (OSError, http.client.HTTPException) as exc:
+            self.error = str(exc) or type(exc).__name__
+        finally:
+            self.sent.set()
+            connection.close()
+
+    @property
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def wait(self, timeout: float) -> bool:
+        self._thread.join(timeout)
+        return self.done
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    for marker in ("Connection refused", "Connection reset", "Read timed out", "Remote end closed"):
+        if marker in text:
+            return marker.lower()
+    return type(exc).__name__

@@ -1,0 +1,419 @@
+"""The smoke test's sequence: pull, start, GPU, health, samples, latency, graceful shutdown.
+
+`run_smoke(config, out, image, pull=True) -> SmokeReport` is what the release step calls; it
+raises `SmokeFailed` (a CheckFailed, exit 2) carrying the report when a check says no.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import signal
+import statistics
+import threading
+import time
+from collections.abc import Callable, Iterator
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from pipeline.config import Config
+from pipeline.engine import docker_client
+from pipeline.errors import CheckFailed, PipelineError, UserError
+from pipeline.output import Output
+from pipeline.registries import resolve_target
+from pipeline.registries.reference import ImageRef
+from pipeline.smoke.checks import Check, CheckError, CheckSkipped
+from pipeline.smoke.container import (
+    TOOLKIT_URL,
+    ContainerSpec,
+    GpuRuntimeMissing,
+    SmokeContainer,
+    container_spec,
+    local_image,
+    pull_image,
+    start_container,
+)
+from pipeline.smoke.gpu import gpu_problems, inspect_gpu
+from pipeline.smoke.http import InFlight, request_json, wait_healthy
+from pipeline.smoke.report import MARKS, SmokeReport, write_json, write_junit
+from pipeline.smoke.samples import (
+    Sample,
+    golden_problems,
+    large_batch,
+    load_samples,
+    shape_problems,
+    summarize,
+)
+
+if TYPE_CHECKING:
+    import requests
+
+LOG_LINES = 50
+# The request kept in flight across SIGTERM should take about this long: long enough to still
+# be running when the signal lands, well inside any sensible grace period.
+IN_FLIGHT_TARGET_MS = 2000.0
+MAX_BATCH = 20000
+
+
+class SmokeFailed(CheckFailed):
+    """A check said no; `report` has every check, and is already written to disk."""
+
+    def __init__(self, report: SmokeReport) -> None:
+        failure = report.failure
+        assert failure is not None
+        super().__init__(f"smoke test of {report.image} failed: {failure.name}: {failure.message}")
+        self.report = report
+
+
+def default_image(config: Config) -> str:
+    """The candidate the build step pushed: `<registry>/<image>:sha-<short commit>`."""
+    from pipeline.build.run import candidate_tag
+    from pipeline.gitinfo import git_info
+
+    git = git_info(config.project_dir)
+    if git is None:
+        raise UserError(
+            f"{config.project_dir} is not a git checkout with a commit, so there is no candidate "
+            "image sha-<commit>; pass --image REF"
+        )
+    return resolve_target(config).ref(candidate_tag(git))
+
+
+def run_smoke(config: Config, out: Output, image: str, *, pull: bool = True) -> SmokeReport:
+    # Bad input fails before anything is pulled or started.
+    samples = load_samples(config.path(config.smoke.samples_dir))
+    spec = container_spec(config.smoke, config.project_dir, image)
+    docker_client()
+    run = _Run(config, out, spec, samples, pull)
+    with _interrupt_on_sigterm():
+        report = run.execute()
+    report.report_path = config.path(config.smoke.report)
+    report.junit_path = config.path(config.smoke.junit)
+    write_json(report, report.report_path)
+    write_junit(report, report.junit_path)
+    if run.error:
+        raise run.error
+    if not report.passed:
+        raise SmokeFailed(report)
+    return report
+
+
+class _Run:
+    def __init__(
+        self, config: Config, out: Output, spec: ContainerSpec, samples: list[Sample], pull: bool
+    ) -> None:
+        self.config = config
+        self.smoke = config.smoke
+        self.out = out
+        self.spec = spec
+        self.samples = samples
+        self.pull = pull
+        self.report = SmokeReport(
+            image=spec.image, network=spec.network, gpu={"requested": self.smoke.gpu}
+        )
+        self.container: SmokeContainer | None = None
+        self.image_config: dict[str, Any] = {}
+        self.gpu_used = False
+        self.stopping = False  # set once the shutdown check has sent SIGTERM
+        self.sample_ms: dict[str, float] = {}
+        self.error: PipelineError | None = None  # bad input found mid-run, raised after reports
+        self._session: requests.Session | None = None
+
+    @property
+    def session(self) -> requests.Session:
+        import requests
+
+        if self._session is None:
+            self._session = requests.Session()
+        return self._session
+
+    @property
+    def url(self) -> str:
+        assert self.container is not None
+        return self.container.url
+
+    def execute(self) -> SmokeReport:
+        started = time.monotonic()
+        try:
+            for name, step in self._plan():
+                self._check(name, step)
+        finally:
+            self._clean_up()
+            self.report.seconds = time.monotonic() - started
+        return self.report
+
+    def _plan(self) -> list[tuple[str, Callable[[Check], None]]]:
+        samples = [
+            (f"sample {sample.name}", functools.partial(self._sample, sample))
+            for sample in self.samples
+        ]
+        return [
+            ("pull", self._pull),
+            ("start", self._start),
+            ("gpu", self._gpu),
+            ("health", self._health),
+            ("gpu-info", self._gpu_info),
+            *samples,
+            ("latency", self._latency),
+            ("shutdown", self._shutdown),
+        ]
+
+    def _check(self, name: str, step: Callable[[Check], None]) -> None:
+        import docker
+
+        check = Check(name)
+        failed = self.report.failure
+        if failed:
+            check.status, check.message = "skipped", f"not run: {failed.name} failed"
+            self.report.checks.append(check)
+            return
+        started = time.monotonic()
+        try:
+            step(check)
+        except CheckSkipped as exc:
+            check.status, check.message = "skipped", str(exc)
+        except CheckError as exc:
+            check.status, check.message = "failed", str(exc) + self._exited_note()
+        except docker.errors.APIError as exc:
+            check.status = "failed"
+            check.message = f"the engine said: {exc.explanation or exc}{self._exited_note()}"
+        except PipelineError as exc:
+            check.status, check.message = "failed", str(exc)
+            self.error = exc
+        check.seconds = time.monotonic() - started
+        self.report.checks.append(check)
+        self.out.note(f"smoke: {MARKS[check.status]} {check.name} {check.message}".rstrip())
+
+    def _exited_note(self) -> str:
+        """Why a request or exec failed is usually that the app died: say so, with its code."""
+        import docker
+
+        if self.container is None or self.stopping:
+            return ""
+        with contextlib.suppress(docker.errors.DockerException):
+            code = self.container.exit_code()
+            if code is not None:
+                return f" (the container exited with code {code})"
+        return ""
+
+    def _clean_up(self) -> None:
+        import docker
+
+        if self._session is not None:
+            self._session.close()
+        if self.container is None:
+            return
+        try:
+            if not self.report.passed:
+                # A container that vanished has no logs to show; its removal still must run.
+                with contextlib.suppress(docker.errors.DockerException):
+                    self.report.logs_tail = self.container.logs_tail(LOG_LINES)
+                self.out.note(f"smoke: last {LOG_LINES} lines of {self.container.name}'s log:")
+                for line in self.report.logs_tail:
+                    self.out.note(f"  {line}")
+        finally:
+            self.container.remove()
+
+    # The checks, in order. Each fills in `check` and raises CheckError when it says no.
+
+    def _pull(self, check: Check) -> None:
+        image = self.spec.image
+        if self.pull:
+            target = resolve_target(self.config)
+            same_registry = target.repository.host == ImageRef.parse(image).host
+            pull_image(image, target.credentials if same_registry else None)
+        local = local_image(image)
+        self.image_config = local.attrs.get("Config") or {}
+        self.report.image_id = local.id
+        check.message = ("pulled " if self.pull else "local ") + (local.short_id or "")
+
+    def _start(self, check: Check) -> None:
+        want_gpu = self.smoke.gpu != "off"
+        try:
+            self.container = start_container(self.spec, gpu=want_gpu)
+        except GpuRuntimeMissing as exc:
+            if self.smoke.gpu == "required":
+                raise CheckError(
+                    f"gpu: required, but this Docker engine has no NVIDIA runtime (the engine "
+                    f"said: {exc}); install the NVIDIA Container Toolkit ({TOOLKIT_URL}) and "
+                    "restart the engine, or use --gpu auto|off"
+                ) from exc
+            self.report.gpu["note"] = f"skipped (no NVIDIA runtime): the engine said: {exc}"
+            self.out.note("smoke: no NVIDIA runtime in this engine; running without a GPU")
+            self.container = start_container(self.spec, gpu=False)
+        else:
+            self.gpu_used = want_gpu
+        self.report.gpu["used"] = self.gpu_used
+        self.report.container, self.report.url = self.container.name, self.container.url
+        check.message = f"{self.container.name} on {self.container.url}" + (
+            " with every GPU" if self.gpu_used else ""
+        )
+
+    def _gpu(self, check: Check) -> None:
+        if not self.gpu_used:
+            raise CheckSkipped(self.report.gpu.get("note", "skipped (gpu: off)"))
+        assert self.container is not None
+        facts = inspect_gpu(
+            self.container.exec,
+            self.image_config.get("Env") or [],
+            self.image_config.get("Labels") or {},
+        )
+        check.details = facts.as_dict()
+        self.report.gpu.update(check.details)
+        problems = gpu_problems(facts)
+        if problems:
+            raise CheckError("; ".join(problems))
+        devices = ", ".join(
+            f"{gpu.name} ({gpu.as_dict()['compute_capability']})" for gpu in facts.devices
+        )
+        check.message = (
+            f"{devices}; driver CUDA {check.details['driver_cuda'] or '?'}, "
+            f"image CUDA {facts.image_cuda or '?'}"
+        )
+
+    def _health(self, check: Check) -> None:
+        assert self.container is not None
+        wait_healthy(self.url, self.smoke.start_period, self.container.exit_code)
+        check.message = "200"
+
+    def _gpu_info(self, check: Check) -> None:
+        if not self.gpu_used:
+            raise CheckSkipped("no GPU in the container")
+        reply = request_json(self.session, "GET", f"{self.url}/gpu-info")
+        check.details = {"status": reply.status, "body": reply.body}
+        self.report.gpu["gpu_info"] = reply.body
+        if reply.status != 200 or not isinstance(reply.body, dict):
+            raise CheckError(f"GET /gpu-info answered {reply.status}: {reply.text[:200]}")
+        if reply.body.get("cuda_available") is not True:
+            raise CheckError(
+                "GET /gpu-info says cuda_available is not true: the app's framework cannot use "
+                f"the GPU ({reply.text[:200]})"
+            )
+        check.message = f"{reply.body.get('device_count', '?')} device(s) visible to the app"
+
+    def _sample(self, sample: Sample, check: Check) -> None:
+        reply = request_json(self.session, "POST", f"{self.url}/predict", sample.payload)
+        if reply.status != 200:
+            raise CheckError(
+                f"POST /predict with {sample.name}.json answered {reply.status}: "
+                f"{reply.text.strip()[:300]}"
+            )
+        problems = shape_problems(reply.body, sample.expected)
+        if problems:
+            raise CheckError(
+                f"the answer to {sample.name}.json does not match {sample.name}.expected.json: "
+                + summarize(problems)
+            )
+        if sample.golden is not None:
+            problems = golden_problems(reply.body, sample.golden, self.smoke.tolerance)
+            if problems:
+                raise CheckError(
+                    f"the answer to {sample.name}.json differs from {sample.name}.golden.json: "
+                    + summarize(problems)
+                )
+        self.sample_ms[sample.name] = reply.ms
+        check.message = f"200 in {reply.ms:.1f} ms" + (
+            ", golden values match" if sample.golden is not None else ""
+        )
+
+    def _latency(self, check: Check) -> None:
+        count = self.smoke.requests
+        if count <= 0:
+            raise CheckSkipped("smoke.requests is 0")
+        times = []
+        for index in range(count):
+            sample = self.samples[index % len(self.samples)]
+            reply = request_json(self.session, "POST", f"{self.url}/predict", sample.payload)
+            if reply.status != 200:
+                raise CheckError(
+                    f"request {index + 1} of {count} ({sample.name}.json) answered {reply.status}"
+                )
+            times.append(reply.ms)
+        p50, p95 = _percentiles(times)
+        self.report.latency_ms = {
+            "requests": count,
+            "p50": round(p50, 2),
+            "p95": round(p95, 2),
+            "max": round(max(times), 2),
+        }
+        check.details = dict(self.report.latency_ms)
+        check.message = f"p50 {p50:.1f} ms, p95 {p95:.1f} ms over {count} requests"
+
+    def _shutdown(self, check: Check) -> None:
+        assert self.container is not None
+        grace = self.smoke.grace_period
+        payload = self._busy_payload(grace)
+        flight = InFlight(f"{self.url}/predict", payload, timeout=grace + 30)
+        flight.sent.wait(grace + 30)
+        in_flight = not flight.done
+        self.stopping = True
+        signalled = time.monotonic()
+        self.container.terminate()
+        code = self.container.wait_exit(grace)
+        waited = time.monotonic() - signalled
+        flight.wait(5)
+        check.details = {
+            "exit_code": code,
+            "seconds_to_exit": round(waited, 2),
+            "request_in_flight_at_sigterm": in_flight,
+            "request_status": flight.status,
+            "request_error": flight.error,
+        }
+        if code is None:
+            raise CheckError(
+                f"the container did not exit within smoke.grace_period ({grace} s) of SIGTERM; "
+                "the app must handle SIGTERM (a process running as PID 1, e.g. under a "
+                "shell-form CMD, ignores it unless it installs a handler)"
+            )
+        if flight.status != 200:
+            raise CheckError(
+                "the request in flight at SIGTERM did not complete with 200: "
+                + (f"it got {flight.status}" if flight.status else f"{flight.error}")
+            )
+        if code != 0:
+            raise CheckError(f"the container exited with code {code} after SIGTERM, not 0")
+        check.message = f"exit 0 {waited:.1f} s after SIGTERM, " + (
+            "the request in flight answered 200"
+            if in_flight
+            else "but the request finished before SIGTERM (too quick to overlap)"
+        )
+
+    def _busy_payload(self, grace: int) -> Any:
+        """The sample with the most instances, repeated so that answering takes about
+        IN_FLIGHT_TARGET_MS (by the latency measured for it), within a quarter of the grace."""
+        sample = max(self.samples, key=_count)
+        measured = self.sample_ms.get(sample.name) or 1.0
+        target = min(IN_FLIGHT_TARGET_MS, grace * 1000 / 4)
+        size = min(MAX_BATCH, _count(sample) * max(1, math.ceil(target / measured)))
+        return large_batch(sample.payload, size) or sample.payload
+
+
+def _count(sample: Sample) -> int:
+    """How many instances one request of this sample predicts."""
+    instances = sample.payload.get("instances") if isinstance(sample.payload, dict) else None
+    return len(instances) if isinstance(instances, list) else 1
+
+
+def _percentiles(times: list[float]) -> tuple[float, float]:
+    if len(times) == 1:
+        return times[0], times[0]
+    cuts = statistics.quantiles(times, n=100, method="inclusive")
+    return cuts[49], cuts[94]
+
+
+@contextlib.contextmanager
+def _interrupt_on_sigterm() -> Iterator[None]:
+    """A cancelled CI job (SIGTERM) still removes the container: SIGTERM becomes Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

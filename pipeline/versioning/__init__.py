@@ -1,0 +1,21 @@
+"""Semantic versions from VERSION, conventional commits and git tags; image tags; release tags.
+
+For the release step: `decide_version(config) -> VersionDecision` (`.version` is None when there
+is nothing to release; `.tags` the image tags), `write_version(config, version)`,
+`tag_release(config, version, push=True) -> ReleaseTag`. See README.md here for the rules.
+"""
+
+from pipeline.versioning.decide import VersionDecision, decide_version, read_current, write_version
+from pipeline.versioning.image_tags import ImageTags, image_tags
+from pipeline.versioning.release_tag import ReleaseTag, tag_release
+
+__all__ = [
+    "ImageTags",
+    "ReleaseTag",
+    "VersionDecision",
+    "decide_version",
+    "image_tags",
+    "read_current",
+    "tag_release",
+    "write_version",
+]

@@ -1,0 +1,110 @@
+"""The image tags of a version, from the `version.image_tags` templates.
+
+Placeholders: {version} {major} {minor} {patch} {prerelease} {build} {sha}. A template with
+{version}, {patch}, {prerelease}, {build} or {sha} names one image and is *fixed*; any other
+(`latest`, `{major}`, `{major}.{minor}`) is *moving* and follows the newest release in its
+scope: `{major}.{minor}` the newest release of that minor line, `{major}` of that major line,
+a template without placeholders the newest of all. So a backport 1.4.3 released after 2.0.0
+moves `1.4` (and `1` when no 1.5+ exists) but never `latest`; a prerelease moves nothing.
+
+Build metadata (`1.2.3+build.5`) becomes `1.2.3_build.5`: `+` is not allowed in a Docker tag,
+`_` is, and `-` would turn the build into a prerelease for anyone reading the tag back
+(docker/metadata-action makes the same choice).
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import semver
+
+from pipeline.errors import UserError
+
+DOCKER_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+PLACEHOLDERS = ("version", "major", "minor", "patch", "prerelease", "build", "sha")
+FIXED_PLACEHOLDERS = {"version", "patch", "prerelease", "build", "sha"}
+
+
+@dataclass(frozen=True)
+class ImageTags:
+    fixed: list[str]  # pushed first
+    moving: list[str]  # pushed last, only when everything fixed is in place
+    held: dict[str, str] = field(default_factory=dict)  # moving tags left alone, and why
+
+    @property
+    def all(self) -> list[str]:
+        return self.fixed + self.moving
+
+
+def docker_safe(version: semver.Version) -> str:
+    return str(version).replace("+", "_")
+
+
+def image_tags(
+    templates: list[str], version: semver.Version, sha: str, released: Iterable[semver.Version]
+) -> ImageTags:
+    """Tags for `version`; `released` are the versions already out (git tags, registry tags)."""
+    stable = [v for v in released if not v.prerelease]
+    values = {
+        "version": docker_safe(version),
+        "major": str(version.major),
+        "minor": str(version.minor),
+        "patch": str(version.patch),
+        "prerelease": version.prerelease or "",
+        "build": version.build or "",
+        "sha": sha,
+    }
+    fixed: list[str] = []
+    moving: list[str] = []
+    held: dict[str, str] = {}
+    for template in templates:
+        names = _placeholders(template)
+        tag = _render(template, values)
+        if names & FIXED_PLACEHOLDERS:
+            fixed.append(tag)
+        elif reason := _why_held(names, version, stable):
+            held[tag] = reason
+        else:
+            moving.append(tag)
+    moving = [tag for tag in dict.fromkeys(moving) if tag not in fixed]
+    return ImageTags(list(dict.fromkeys(fixed)), moving, held)
+
+
+def _why_held(names: set[str], version: semver.Version, stable: list[semver.Version]) -> str | None:
+    if version.prerelease:
+        return f"{version} is a prerelease"
+    if "minor" in names:
+        scope = [v for v in stable if (v.major, v.minor) == (version.major, version.minor)]
+    elif "major" in names:
+        scope = [v for v in stable if v.major == version.major]
+    else:
+        scope = stable
+    newer = max((v for v in scope if v > version), default=None)
+    return f"{newer} is newer" if newer else None
+
+
+def _placeholders(template: str) -> set[str]:
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as exc:
+        raise UserError(f"version.image_tags: {template!r}: {exc}") from exc
+    unknown = names - set(PLACEHOLDERS)
+    if unknown:
+        raise UserError(
+            f"version.image_tags: {template!r}: unknown placeholder {{{sorted(unknown)[0]}}}; "
+            f"known: {', '.join('{' + name + '}' for name in PLACEHOLDERS)}"
+        )
+    return names
+
+
+def _render(template: str, values: dict[str, str]) -> str:
+    tag = template.format(**values)
+    if not DOCKER_TAG.fullmatch(tag):
+        raise UserError(
+            f"version.image_tags: {template!r} gives {tag!r}, not a valid Docker tag "
+            "(letters, digits, _ . -; not starting with . or -; at most 128 characters)"
+        )
+    return tag

@@ -1,0 +1,110 @@
+"""The git tag of a release, created after the images are pushed (a failed push leaves none).
+
+The tagged commit must say the version it releases: otherwise the next run finds VERSION below
+the newest tag and refuses to go on. So when VERSION differs from HEAD's, it is committed first
+(`chore(release): X.Y.Z [skip ci]`, which releases nothing and starts no pipeline) and that
+commit is tagged; pushing sends the tag and, for such a commit, the branch, atomically.
+In CI that needs push rights: GitHub `permissions: contents: write`; GitLab a project or deploy
+token with write_repository in the remote URL (the job token cannot push).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pipeline.config import Config
+from pipeline.errors import UserError
+from pipeline.versioning.decide import write_version
+from pipeline.versioning.history import (
+    BRANCH_ENVS,
+    branch_of,
+    last_line,
+    open_repo,
+    without_credentials,
+)
+from pipeline.versions import parse_version
+
+if TYPE_CHECKING:
+    import git
+
+RELEASE_COMMIT = "chore(release): {version} [skip ci]"
+
+
+@dataclass(frozen=True)
+class ReleaseTag:
+    name: str
+    sha: str
+    committed: bool  # VERSION was committed for this tag
+    pushed: bool
+
+
+def tag_release(
+    config: Config, version: str, push: bool = True, environ: Mapping[str, str] | None = None
+) -> ReleaseTag:
+    """Tag HEAD `<version.tag_prefix><version>` (idempotent) and, with `push`, push it."""
+    import git
+
+    parsed = parse_version(version)
+    if parsed is None:
+        raise UserError(f"{version!r} is not a semantic version (MAJOR.MINOR.PATCH)")
+    repo = open_repo(config.project_dir)
+    name = f"{config.version.tag_prefix}{parsed}"
+    message = RELEASE_COMMIT.format(version=parsed)
+    committed = _commit_version_file(config, repo, str(parsed), message)
+    head = repo.head.commit
+    existing = next((tag for tag in repo.tags if tag.name == name), None)
+    if existing is None:
+        repo.create_tag(name, message=f"Release {parsed}")
+    elif existing.commit != head:
+        raise UserError(
+            f"tag {name} exists already, on {existing.commit.hexsha[:7]}, not on HEAD "
+            f"{head.hexsha[:7]}; version {parsed} was released from another commit"
+        )
+    if push:
+        refspecs = [f"refs/tags/{name}"]
+        if committed or str(head.message).startswith(message):
+            refspecs.insert(0, f"HEAD:refs/heads/{_branch(repo, environ)}")
+        remote = _remote(repo)
+        try:
+            repo.git.push("--atomic", remote, *refspecs)
+        except git.GitCommandError as exc:
+            raise UserError(
+                f"git push {remote} {' '.join(refspecs)} failed: "
+                f"{without_credentials(last_line(exc))}; the images are out, the tag is not: "
+                "give the job push rights (GitHub: permissions contents: write; GitLab: a token "
+                "with write_repository), then re-run the tag step"
+            ) from exc
+    return ReleaseTag(name=name, sha=head.hexsha, committed=committed, pushed=push)
+
+
+def _commit_version_file(config: Config, repo: git.Repo, version: str, message: str) -> bool:
+    path = config.path(config.version.file)
+    if not path.is_file() or path.read_text(encoding="utf-8").strip() != version:
+        write_version(config, version)
+    relative = path.resolve().relative_to(Path(str(repo.working_tree_dir)).resolve())
+    if not repo.git.status("--porcelain", "--", str(relative)):
+        return False
+    repo.git.add("--", str(relative))
+    # Only this file: whatever else is staged or changed stays out of the release commit.
+    repo.git.commit("-m", message, "--only", "--", str(relative))
+    return True
+
+
+def _branch(repo: git.Repo, environ: Mapping[str, str] | None) -> str:
+    branch = branch_of(repo, os.environ if environ is None else environ)
+    if branch is None:
+        raise UserError(
+            "HEAD is detached and no CI variable names its branch "
+            f"({', '.join(BRANCH_ENVS)}); the release commit of VERSION needs one to go to"
+        )
+    return branch
+
+
+def _remote(repo: git.Repo) -> str:
+    if not repo.remotes:
+        raise UserError("the repository has no remote to push the release tag to")
+    return "origin" if "origin" in repo.remotes else repo.remotes[0].name
