@@ -163,6 +163,9 @@ class VersionSection:
     prerelease_branches: list[str] = setting([], "Branches (globs) that release -rc.N versions.")
     prerelease_id: str = setting("rc", "Prerelease identifier.")
     refuse_dirty: bool = setting(False, "Refuse to version a working tree with changes.")
+    push_tag: bool = setting(
+        True, "Release: push the release commit and tag to the git remote (false: local only)."
+    )
     image_tags: list[str] = setting(
         ["{version}", "{major}.{minor}", "{major}", "latest", "sha-{sha}"],
         "Image tags of a release; {major}.{minor}, {major} and latest move only forward.",

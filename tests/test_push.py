@@ -304,11 +304,9 @@ class OwnRegistry:
         self.host = f"127.0.0.1:{self.port}"
         self.config = root / "config.yml"
         self.log = root / "registry.log"
-        self.config.write_text(
-            "version: 0.1\n"
-            f"storage: {{filesystem: {{rootdirectory: {root / 'data'}}}, delete: {{enabled: true}}}}\n"
-            f"http: {{addr: {self.host}}}\n"
-        )
+        storage = {"filesystem": {"rootdirectory": str(root / "data")}}
+        config = {"version": "0.1", "storage": storage, "http": {"addr": self.host}}
+        self.config.write_text(json.dumps(config))  # JSON is YAML
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,6 +13,7 @@ import pytest
 from conftest import commit_all
 
 from pipeline.cli import main
+from pipeline.registries.api import RegistryAPI
 from pipeline.release.outputs import write_dotenv, write_github
 from pipeline.release.state import ReleaseState, load_state, state_path
 
@@ -89,3 +93,81 @@ def test_ci_outputs(tmp_path: Path) -> None:
         "IMAGE_TAGS=1.3.0,1.3,1,latest,sha-abc1234",
         "VERSION=1.3.0",
     ]
+
+
+def release_config(namespace: str) -> str:
+    return (
+        "project:\n  name: churn\n"
+        f"image:\n  name: {namespace}/churn\n  network: host\n"
+        "registry:\n  url: 127.0.0.1:5000\n"
+        "smoke:\n  network: host\n  start_period: 120\n"
+    )
+
+
+@pytest.fixture
+def released_project(git_project: Callable[..., Path], tmp_path: Path) -> tuple[Path, str, Path]:
+    """The example in a git repo with a bare `origin`, pushing to a registry path of its own."""
+    import git
+
+    namespace = f"test-release-{uuid.uuid4().hex[:8]}"
+    project = git_project(EXAMPLE, release_config(namespace))
+    remote = tmp_path / "origin.git"
+    git.Repo.init(remote, bare=True)
+    repo = git.Repo(project)
+    repo.create_remote("origin", str(remote))
+    repo.git.push("origin", "main")
+    return project, namespace, remote
+
+
+@pytest.mark.stack
+def test_dry_run_prints_the_plan_and_touches_nothing(stack, released_project, capsys) -> None:
+    project, namespace, _ = released_project
+    code = main(["release", "-C", str(project), "--dry-run", "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    plan = json.loads(captured.out)
+    assert plan["steps"] == ["split", "lint", "build", "smoke", "version", "push", "tag"]
+    assert plan["version"] == "0.1.0"
+    assert plan["tags"][:1] == ["0.1.0"] and "latest" in plan["tags"]
+    assert plan["candidate"].startswith(f"127.0.0.1:5000/{namespace}/churn:sha-")
+    assert not state_path(project).exists()
+    assert RegistryAPI("127.0.0.1:5000").tags(f"{namespace}/churn") == []
+
+
+@pytest.mark.stack
+def test_release_killed_during_push_completes_on_rerun_without_rebuild(
+    stack, released_project, capsys
+) -> None:
+    import git
+
+    project, namespace, remote = released_project
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "release", "-C", str(project)],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    assert process.stderr is not None
+    seen = []
+    for line in process.stderr:
+        seen.append(line)
+        if line.startswith("▶ push"):
+            process.kill()
+            break
+    process.wait(timeout=60)
+    assert any(line.startswith("▶ push") for line in seen), "".join(seen[-30:])
+    state = json.loads(state_path(project).read_text())
+    assert {"build", "smoke", "version"} <= set(state["done"])
+    assert "tag" not in state["done"]
+
+    code = main(["release", "-C", str(project), "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "▶ build" not in captured.err and "▶ smoke" not in captured.err
+    result = json.loads(captured.out)
+    assert result["version"] == "0.1.0"
+    assert result["tags"] == ["0.1.0", f"sha-{state['commit'][:7]}", "0.1", "0", "latest"]
+    api = RegistryAPI("127.0.0.1:5000")
+    for tag in result["tags"]:
+        assert api.digest(f"{namespace}/churn", tag) == result["digest"], tag
+    assert "v0.1.0" in [t.name for t in git.Repo(remote).tags]

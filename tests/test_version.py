@@ -12,6 +12,7 @@ from semver import Version
 
 from pipeline.cli import main
 from pipeline.config import load_config
+from pipeline.errors import UserError
 from pipeline.versioning import image_tags, tag_release
 from pipeline.versioning.commits import bump_of
 
@@ -26,9 +27,7 @@ def no_ci_branch(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def git(project: Path, *args: str) -> str:
-    result = subprocess.run(
-        ["git", *args], cwd=project, capture_output=True, text=True, check=True
-    )
+    result = subprocess.run(["git", *args], cwd=project, capture_output=True, text=True, check=True)
     return result.stdout.strip()
 
 
@@ -117,7 +116,11 @@ def test_strongest_commit_since_the_last_tag_decides(tmp_path, capsys) -> None:
     assert (result["current"], result["next"], result["bump"]) == ("1.2.0", "1.3.0", "minor")
     assert result["last_tag"] == "v1.2.0"
     assert [c["sha"] for c in result["commits"]] == [feat[:7], fix[:7]]
-    assert result["commits"][0] == {"sha": feat[:7], "subject": "feat(api): a route", "bump": "minor"}
+    assert result["commits"][0] == {
+        "sha": feat[:7],
+        "subject": "feat(api): a route",
+        "bump": "minor",
+    }
     assert result["reason"] == "minor: 2 commits since v1.2.0"
     assert result["written"] == str(project / "VERSION")
     assert (project / "VERSION").read_text() == "1.3.0\n"
@@ -369,7 +372,7 @@ def test_shallow_clone_is_deepened(tmp_path, capsys) -> None:
 
 
 def test_shallow_clone_that_cannot_be_deepened(tmp_path, capsys) -> None:
-    source, clone = shallow_clone(tmp_path)
+    _, clone = shallow_clone(tmp_path)
     git(clone, "remote", "set-url", "origin", f"file://{tmp_path}/gone")
     err = version_error(capsys, clone)
     assert "a shallow clone, and `git fetch --unshallow --tags origin` failed" in err
@@ -412,5 +415,32 @@ def test_tag_release_commits_version_tags_and_pushes(tmp_path, capsys) -> None:
 
     commit(work, "fix: later")
     assert version_json(capsys, work, "--print")["next"] == "1.3.1"
-    with pytest.raises(Exception, match=r"tag v1.3.0 exists already, on"):
+    with pytest.raises(UserError, match=r"tag v1.3.0 exists already, on"):
         tag_release(config, "1.3.0", push=False)
+
+
+def test_tag_push_failure_hides_the_remote_token(tmp_path, capsys) -> None:
+    project = make_repo(tmp_path)
+    git(project, "remote", "add", "origin", "https://ci:glpat-SECRET@127.0.0.1:9/group/p.git")
+    (project / "VERSION").write_text("1.2.1\n")
+    with pytest.raises(UserError, match="failed") as failure:
+        tag_release(load_config(project), "1.2.1", push=True)
+    message = str(failure.value)
+    assert "glpat-SECRET" not in message
+    assert "the images are out, the tag is not" in message
+    assert git(project, "tag") == "v1.2.1"  # made locally; the re-run pushes it
+
+
+def test_text_output(tmp_path, capsys) -> None:
+    project = make_repo(tmp_path)
+    release(project, "1.2.0")
+    feat = commit(project, "feat: x")
+    assert main(["version", "-C", str(project)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:3] == [
+        "1.2.0 -> 1.3.0",
+        "reason: minor: 1 commit since v1.2.0",
+        f"  {feat[:7]} feat: x",
+    ]
+    assert lines[3] == f"image tags: 1.3.0, sha-{feat[:7]}, 1.3, 1, latest"
+    assert lines[4] == f"wrote {project / 'VERSION'}"

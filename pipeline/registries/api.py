@@ -172,13 +172,21 @@ class RegistryAPI:
         body: bytes | None = None,
         content_type: str | None = None,
     ) -> requests.Response:
+        import requests
+
         scope = f"repository:{path}:" + ("pull" if method in ("GET", "HEAD") else "pull,push")
         headers = {"Accept": MANIFEST_TYPES}
         if content_type:
             headers["Content-Type"] = content_type
 
         def attempt() -> requests.Response:
-            response = self._send(method, url, scope, headers, body)
+            try:
+                response = self._send(method, url, scope, headers, body)
+            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+                raise TransientError(
+                    f"registry {self.host}: could not {action}: {_network_reason(exc)}; "
+                    "is the registry up and reachable from here?"
+                ) from exc
             if response.status_code >= 500 or response.status_code == 429:
                 raise TransientError(
                     f"registry {self.host}: could not {action}: HTTP {response.status_code}"
@@ -212,13 +220,11 @@ class RegistryAPI:
             # Docker's own rule: a loopback registry may speak plain HTTP.
             self._scheme = "http"
             return self._send(method, url, scope, headers, body)
-        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout):
             if _is_loopback(self.host) and self._scheme == "https":
                 self._scheme = "http"
                 return self._send(method, url, scope, headers, body)
-            raise TransientError(
-                f"registry {self.host} is unreachable: {self._redact(_first_line(exc))}"
-            ) from exc
+            raise
         if response.status_code == 401 and token is None:
             challenge = response.headers.get("WWW-Authenticate", "")
             if challenge.lower().startswith("bearer"):
@@ -273,6 +279,22 @@ def _sha256(body: bytes) -> str:
 def _next_link(header: str) -> str | None:
     match = re.search(r"<([^>]+)>;\s*rel=\"next\"", header)
     return match.group(1) if match else None
+
+
+def _network_reason(exc: BaseException) -> str:
+    """The cause in a few words; requests' own text is a nest of wrapped exceptions."""
+    text = str(exc)
+    for reason in (
+        "Connection refused",
+        "Connection reset by peer",
+        "Name or service not known",
+        "Temporary failure in name resolution",
+        "Remote end closed connection",
+        "timed out",
+    ):
+        if reason.lower() in text.lower():
+            return reason.lower()
+    return _first_line(exc)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -170,7 +170,7 @@ def promote(
         version=str(parsed),
         candidate=str(source),
         method=placement.method,
-        digest=placement.expected or "",
+        digest="",
         config_digest=placement.config_digest,
         held=tags.held,
     )

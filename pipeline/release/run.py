@@ -16,6 +16,7 @@ from pipeline.output import Output
 from pipeline.progress import StepProgress
 from pipeline.release import steps
 from pipeline.release.state import ReleaseState, load_state, save_state
+from pipeline.versioning.release_tag import RELEASE_COMMIT_PREFIX
 
 STEPS: dict[str, Callable[[steps.ReleaseRun], None]] = {
     "split": steps.check_split,
@@ -56,6 +57,16 @@ def _git(config: Config) -> GitInfo:
             "is of a commit (git init && git commit)"
         )
     return git
+
+
+def _release_base(config: Config, git: GitInfo) -> str:
+    """The commit a release is of: the tag step's own VERSION commit belongs to its parent."""
+    import git as gitpython
+
+    head = gitpython.Repo(config.project_dir, search_parent_directories=True).head.commit
+    if str(head.message).startswith(RELEASE_COMMIT_PREFIX) and head.parents:
+        return head.parents[0].hexsha
+    return git.sha
 
 
 def _prepare(

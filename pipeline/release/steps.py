@@ -53,8 +53,13 @@ def lint(run: ReleaseRun) -> None:
 
 def build(run: ReleaseRun) -> None:
     from pipeline.build.run import run_build
+    from pipeline.versioning import decide_version
 
-    report = run_build(run.config, run.out, push_images=True)
+    # Decided read-only here so the image's version label names the version being released.
+    planned = decide_version(run.config).version
+    report = run_build(
+        run.config, run.out, push_images=True, version=str(planned) if planned else None
+    )
     repository = report.image.rpartition(":")[0]
     run.state.candidate = f"{repository}@{report.digest}"
     run.state.facts.update(
@@ -105,7 +110,12 @@ def tag(run: ReleaseRun) -> None:
 
     if not run.state.version:
         raise UserError("no version decided: run the version step first")
-    tag_release(run.config, run.state.version, push=True)
+    released = tag_release(run.config, run.state.version, push=run.config.version.push_tag)
+    run.state.facts["git_tag"] = released.name
+    run.out.note(
+        f"tag: {released.name} on {released.sha[:7]}"
+        + (" (pushed)" if released.pushed else " (local; version.push_tag is false)")
+    )
 
 
 def describe_plan(run: ReleaseRun, todo: list[str]) -> dict[str, object]:

@@ -31,7 +31,8 @@ from pipeline.versions import parse_version
 if TYPE_CHECKING:
     import git
 
-RELEASE_COMMIT = "chore(release): {version} [skip ci]"
+RELEASE_COMMIT_PREFIX = "chore(release): "
+RELEASE_COMMIT = RELEASE_COMMIT_PREFIX + "{version} [skip ci]"
 
 
 @dataclass(frozen=True)
@@ -54,16 +55,17 @@ def tag_release(
     repo = open_repo(config.project_dir)
     name = f"{config.version.tag_prefix}{parsed}"
     message = RELEASE_COMMIT.format(version=parsed)
-    committed = _commit_version_file(config, repo, str(parsed), message)
-    head = repo.head.commit
     existing = next((tag for tag in repo.tags if tag.name == name), None)
+    committed = False
     if existing is None:
+        committed = _commit_version_file(config, repo, str(parsed), message)
         repo.create_tag(name, message=f"Release {parsed}")
-    elif existing.commit != head:
+    elif existing.commit != repo.head.commit:
         raise UserError(
             f"tag {name} exists already, on {existing.commit.hexsha[:7]}, not on HEAD "
-            f"{head.hexsha[:7]}; version {parsed} was released from another commit"
+            f"{repo.head.commit.hexsha[:7]}; version {parsed} was released from another commit"
         )
+    head = repo.head.commit
     if push:
         refspecs = [f"refs/tags/{name}"]
         if committed or str(head.message).startswith(message):

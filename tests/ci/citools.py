@@ -24,17 +24,17 @@ _PYTHON_WORD = re.compile(r"(^|/)python[0-9.]*$|^\$\{?[A-Z_]*PYTHON\}?$")
 _OPERATORS = frozenset("();<>|&")
 
 
-def node_tool(name: str) -> Path:
-    """tests/ci/node_modules/.bin/NAME, or fail with the command that installs it."""
+def node_package(name: str) -> Path:
+    """tests/ci/node_modules/NAME, or fail with the command that installs it."""
     if shutil.which("node") is None:
         pytest.fail(
             "node is not installed: apt-get install -y nodejs npm (Node 20), then " + NPM_INSTALL,
             pytrace=False,
         )
-    tool = CI_TOOLS_DIR / "node_modules" / ".bin" / name
-    if not tool.exists():
+    package = CI_TOOLS_DIR / "node_modules" / name
+    if not (package / "package.json").is_file():
         pytest.fail(f"{name} is not installed under tests/ci: {NPM_INSTALL}", pytrace=False)
-    return tool
+    return package
 
 
 def python_tool(module: str, requirement: str) -> list[str]:

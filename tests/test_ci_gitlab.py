@@ -1,0 +1,322 @@
+"""The GitLab CI front end: ci/gitlab/release.yml (an include template and CI/CD component).
+
+Statically: its `spec:inputs` against the jobs that use them, the real argument parser on every
+`python -m pipeline ...` it runs, and GitLab's JSON schema over the pipeline that
+gitlab-ci-local renders from it with several sets of inputs. For real: gitlab-ci-local runs the
+build, smoke and release jobs in its shell executor on a copy of examples/churn, against the
+local stack's registry, and the test checks what landed there.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "ci"))
+import citools
+
+ROOT = citools.ROOT
+TEMPLATE = ROOT / "ci" / "gitlab" / "release.yml"
+FIXTURE = citools.CI_TOOLS_DIR / "gitlab-project"
+EXAMPLE = ROOT / "examples" / "churn"
+
+INPUT_REFERENCE = re.compile(r"\$\[\[\s*inputs\.(\w+)\s*(?:\|[^\]]*)?\]\]")
+ANY_INTERPOLATION = re.compile(r"\$\[\[.*?\]\]")
+INPUT_KEYS = {"default", "description", "options", "regex", "type", "rules"}
+JOBS = ("ml-release-build", "ml-release-smoke", "ml-release-release")
+REGISTRY = "127.0.0.1:5000"
+MANIFEST_TYPES = ", ".join(
+    [
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    ]
+)
+
+
+def _template() -> tuple[dict[str, Any], dict[str, Any], str]:
+    """(header, jobs, jobs text): the two YAML documents of the template."""
+    text = TEMPLATE.read_text(encoding="utf-8")
+    header_text, separator, body_text = text.partition("\n---\n")
+    assert separator, f"{TEMPLATE}: no `---` between the spec header and the jobs"
+    return yaml.safe_load(header_text), yaml.safe_load(body_text), body_text
+
+
+def _gitlab_ci_local(project: Path, *args: str, timeout: int = 120) -> subprocess.CompletedProcess:
+    citools.node_package("gitlab-ci-local")
+    tool = citools.CI_TOOLS_DIR / "node_modules" / ".bin" / "gitlab-ci-local"
+    return subprocess.run(
+        [str(tool), "--home", str(project.parent / "glci-home"), *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _project(tmp_path: Path, inputs: dict[str, Any], *, example: bool = False) -> Path:
+    """A git repository with the template at ci/release.yml, included with `inputs`."""
+    project = tmp_path / "project"
+    if example:
+        shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("__pycache__"))
+        for name in (".gitlab-ci.yml", ".gitignore", "VERSION"):
+            shutil.copy(FIXTURE / name, project / name)
+    else:
+        project.mkdir()
+        ci_file = {"include": [{"local": "ci/release.yml", "inputs": inputs}]}
+        (project / ".gitlab-ci.yml").write_text(yaml.safe_dump(ci_file), encoding="utf-8")
+    (project / "ci").mkdir()
+    shutil.copy(TEMPLATE, project / "ci" / "release.yml")
+    for command in (
+        ["git", "init", "-q", "-b", "main"],
+        ["git", "add", "-A"],
+        ["git", "commit", "-q", "-m", "feat: the churn model"],
+    ):
+        subprocess.run(command, cwd=project, check=True, capture_output=True)
+    return project
+
+
+# --- static ----------------------------------------------------------------------------------
+
+
+def test_spec_inputs_match_their_uses() -> None:
+    header, _, body_text = _template()
+    inputs = header["spec"]["inputs"]
+    used = set(INPUT_REFERENCE.findall(body_text))
+    assert used <= set(inputs), f"used but not declared: {sorted(used - set(inputs))}"
+    assert set(inputs) <= used, f"declared but never used: {sorted(set(inputs) - used)}"
+    assert len(ANY_INTERPOLATION.findall(body_text)) == len(INPUT_REFERENCE.findall(body_text))
+    for name, spec in inputs.items():
+        assert re.fullmatch(r"[a-z][a-z0-9_]*", name), name
+        assert set(spec) <= INPUT_KEYS, f"{name}: {sorted(set(spec) - INPUT_KEYS)}"
+        assert spec.get("description"), f"{name}: no description"
+        if "options" in spec:
+            assert spec["default"] in spec["options"], name
+    # The one required input: which pipeline the jobs install is the includer's choice.
+    assert [name for name, spec in inputs.items() if "default" not in spec] == ["pipeline_package"]
+
+
+def test_pipeline_command_lines_parse_with_the_real_cli() -> None:
+    _, jobs, _ = _template()
+    found: dict[str, list[list[str]]] = {}
+    for name, job in jobs.items():
+        for key in ("before_script", "script"):
+            for line in job.get(key, []):
+                script = ANY_INTERPOLATION.sub("INPUT", line)
+                for argv in citools.pipeline_commands(script):
+                    citools.parse_pipeline(argv, f"{TEMPLATE.name}: {name}.{key}")
+                    found.setdefault(name, []).append(argv)
+    assert found == {
+        ".ml-release": [["--version"]],
+        "ml-release-build": [
+            ["-C", "INPUT", "release", "--to", "build", "--dotenv", "$PWD/ml-release-build.env"]
+        ],
+        "ml-release-smoke": [
+            ["-C", "INPUT", "release", "--only", "smoke", "--candidate", "$PIPELINE_CANDIDATE"]
+        ],
+        "ml-release-release": [
+            [
+                "-C",
+                "INPUT",
+                "release",
+                "--from",
+                "version",
+                "--candidate",
+                "$PIPELINE_CANDIDATE",
+                "--dotenv",
+                "$PWD/ml-release.env",
+            ]
+        ],
+    }
+
+
+RENDER_CASES = {
+    "defaults": ({"pipeline_package": "ml-release-pipeline==0.1.0"}, []),
+    "no smoke, manual release, socket runner": (
+        {
+            "pipeline_package": "",
+            "smoke": False,
+            "release_when": "manual",
+            "docker_services": [],
+            "docker_host": "",
+            "gpu_runner_tag": "nvidia-l4",
+            "build_stage": "build",
+            "smoke_stage": "smoke",
+            "release_stage": "release",
+        },
+        [],
+    ),
+    "skip switches": (
+        {"pipeline_package": "x"},
+        ["--variable", "PIPELINE_SKIP_SMOKE=true", "--variable", "PIPELINE_SKIP_RELEASE=true"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", RENDER_CASES)
+def test_rendered_pipeline_is_valid_gitlab_ci(tmp_path: Path, case: str) -> None:
+    inputs, variables = RENDER_CASES[case]
+    project = _project(tmp_path, inputs)
+    if "build_stage" in inputs:
+        ci_file = yaml.safe_load((project / ".gitlab-ci.yml").read_text(encoding="utf-8"))
+        ci_file["stages"] = ["build", "smoke", "release"]
+        (project / ".gitlab-ci.yml").write_text(yaml.safe_dump(ci_file), encoding="utf-8")
+
+    preview = _gitlab_ci_local(project, "--preview", *variables)
+    assert preview.returncode == 0, preview.stdout + preview.stderr
+    rendered_text = preview.stdout[preview.stdout.index("---") :]
+    rendered = tmp_path / "rendered.yml"
+    rendered.write_text(rendered_text, encoding="utf-8")
+    citools.check_jsonschema("vendor.gitlab-ci", [rendered])
+    pipeline = yaml.safe_load(rendered_text)
+
+    listing = _gitlab_ci_local(project, "--list-json", *variables)
+    assert listing.returncode == 0, listing.stdout + listing.stderr
+    when = {job["name"]: job["when"] for job in json.loads(listing.stdout)}
+    assert set(when) == set(JOBS)
+
+    build, smoke, release = (pipeline[name] for name in JOBS)
+    for job in (build, smoke, release):
+        assert job["variables"]["GIT_DEPTH"] == "0"
+    assert build["artifacts"]["reports"]["dotenv"] == "ml-release-build.env"
+    assert smoke["artifacts"]["reports"]["junit"] == "./.pipeline/smoke/junit.xml"
+    assert smoke["artifacts"]["when"] == "always"
+    assert "services" not in smoke  # a dind daemon has no GPU
+    assert smoke["tags"] == [inputs.get("gpu_runner_tag", "gpu")]
+    assert [need["job"] for need in release["needs"]] == ["ml-release-build", "ml-release-smoke"]
+
+    if case == "defaults":
+        assert build["services"] == [
+            {"name": "docker:27-dind", "alias": "docker", "command": ["--tls=false"]}
+        ]
+        assert build["variables"]["DOCKER_HOST"] == "tcp://docker:2375"
+        assert [build["stage"], smoke["stage"], release["stage"]] == ["build", "test", "deploy"]
+        assert when == dict.fromkeys(JOBS, "on_success")
+    elif case == "skip switches":
+        assert when == {
+            "ml-release-build": "on_success",
+            "ml-release-smoke": "never",
+            "ml-release-release": "never",
+        }
+    else:
+        assert build["services"] == []
+        assert [build["stage"], smoke["stage"], release["stage"]] == ["build", "smoke", "release"]
+        assert when == {
+            "ml-release-build": "on_success",
+            "ml-release-smoke": "never",
+            "ml-release-release": "manual",
+        }
+
+
+# --- for real --------------------------------------------------------------------------------
+
+
+def _registry_digest(repository: str, tag: str) -> str | None:
+    response = requests.head(
+        f"http://{REGISTRY}/v2/{repository}/manifests/{tag}",
+        headers={"Accept": MANIFEST_TYPES},
+        timeout=30,
+    )
+    return response.headers.get("Docker-Content-Digest") if response.ok else None
+
+
+def _dotenv(path: Path) -> dict[str, str]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return dict(line.split("=", 1) for line in lines if "=" in line)
+
+
+def _delete_repository(repository: str) -> None:
+    """Best effort: the manifests this test pushed (the registry has deletes enabled)."""
+    try:
+        listed = requests.get(f"http://{REGISTRY}/v2/{repository}/tags/list", timeout=30)
+        digests = {_registry_digest(repository, tag) for tag in listed.json().get("tags") or []}
+        for digest in digests - {None}:
+            requests.delete(f"http://{REGISTRY}/v2/{repository}/manifests/{digest}", timeout=30)
+    except (requests.RequestException, ValueError):
+        pass
+
+
+@pytest.mark.stack
+def test_gitlab_ci_local_runs_build_smoke_release(stack: object, tmp_path: Path) -> None:
+    if shutil.which("rsync") is None:  # gitlab-ci-local's --shell-isolation copies with it
+        pytest.fail("rsync is not installed: apt-get install -y rsync", pytrace=False)
+    project = _project(tmp_path, {}, example=True)
+    origin = tmp_path / "origin.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(origin)], check=True)
+    subprocess.run(["git", "remote", "add", "origin", str(origin)], cwd=project, check=True)
+    subprocess.run(["git", "push", "-q", "origin", "main"], cwd=project, check=True)
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short=7", "HEAD"],
+        cwd=project,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+    namespace = f"ci-gitlab-{uuid.uuid4().hex[:10]}"
+    repository = f"{namespace}/churn"
+    try:
+        run = _gitlab_ci_local(
+            project,
+            "--force-shell-executor",
+            "--shell-isolation",
+            "--no-color",
+            "--variable",
+            f"PIPELINE_PYTHON={sys.executable}",
+            "--variable",
+            f"PIPELINE_REGISTRY_URL={REGISTRY}/{namespace}",
+            timeout=1500,
+        )
+        log = run.stdout + run.stderr
+        for job in JOBS:
+            assert re.search(rf"PASS\s+{job}\b", log), f"{job} did not pass:\n{log[-6000:]}"
+        assert run.returncode == 0, log[-6000:]
+
+        state = project / ".gitlab-ci-local"
+        build_env = _dotenv(
+            state / "artifacts/ml-release-build/.gitlab-ci-reports/dotenv/ml-release-build.env"
+        )
+        candidate, digest = build_env["IMAGE_REF"], build_env["IMAGE_DIGEST"]
+        assert candidate == f"{REGISTRY}/{repository}@{digest}"
+        assert _registry_digest(repository, f"sha-{commit}") == digest
+
+        # The dotenv report handed the candidate on: both later jobs used exactly it.
+        for job in ("ml-release-smoke", "ml-release-release"):
+            job_log = (state / "output" / f"{job}.log").read_text(encoding="utf-8")
+            assert f"candidate {candidate}" in job_log, job_log[-3000:]
+
+        junit = state / "artifacts/ml-release-smoke/.pipeline/smoke/junit.xml"
+        assert junit.is_file(), "the smoke job's JUnit report is not among its artifacts"
+        assert 'failures="0"' in junit.read_text(encoding="utf-8")
+
+        release_env = _dotenv(
+            state / "artifacts/ml-release-release/.gitlab-ci-reports/dotenv/ml-release.env"
+        )
+        assert release_env["VERSION"] == "0.2.0"  # VERSION 0.1.0, input bump: minor
+        assert release_env["IMAGE_DIGEST"] == digest
+        tags = release_env["IMAGE_TAGS"].split(",")
+        assert {"0.2.0", "0.2", "0", "latest", f"sha-{commit}"} <= set(tags)
+        for tag in tags:
+            assert _registry_digest(repository, tag) == digest, f"{repository}:{tag}"
+
+        remote_tags = subprocess.run(
+            ["git", "ls-remote", "--tags", str(origin)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        assert "refs/tags/v0.2.0" in remote_tags
+    finally:
+        _delete_repository(repository)
