@@ -128,13 +128,24 @@ def _pull_once(ref: str, credentials: Credentials | None) -> None:
 
     repository, reference = _engine_target(ref)
     try:
-        docker_client().api.pull(
+        # Streamed: a failure half-way through a download arrives as a message, not a status.
+        for chunk in docker_client().api.pull(
             repository,
             tag=reference,
+            stream=True,
+            decode=True,
             auth_config=credentials.auth_config() if credentials else None,
-        )
+        ):
+            if "error" in chunk:
+                detail = _redacted(str(chunk["error"]).strip(), credentials)
+                raise _failure(f"pull of {ref} failed: {detail}")
     except docker.errors.APIError as exc:
         message = _redacted(exc.explanation or str(exc), credentials)
+        if exc.status_code == 404:
+            raise RegistryError(
+                f"image {ref} is not in the registry {ImageRef.parse(ref).host} ({message}); "
+                "build and push it first (`python -m pipeline build`) or name another image"
+            ) from exc
         raise _failure(f"pull of {ref} failed: {message}") from exc
 
 

@@ -12,9 +12,7 @@ from typing import TYPE_CHECKING
 
 from pipeline.config import SmokeSection
 from pipeline.engine import docker_client
-from pipeline.errors import RegistryError, UserError
-from pipeline.registries.credentials import Credentials
-from pipeline.registries.reference import ImageRef
+from pipeline.errors import UserError
 from pipeline.smoke.checks import CheckError
 
 if TYPE_CHECKING:
@@ -31,34 +29,6 @@ TOOLKIT_URL = "https://docs.nvidia.com/datacenter/cloud-native/container-toolkit
 
 class GpuRuntimeMissing(Exception):
     """The engine cannot give the container a GPU; the message is the engine's own."""
-
-
-def pull_image(ref: str, credentials: Credentials | None) -> None:
-    """Pull by tag or by digest (`repo@sha256:...`); a missing image is the user's to fix."""
-    import docker
-
-    def redacted(text: object) -> str:
-        return credentials.redact(str(text)) if credentials else str(text)
-
-    parsed = ImageRef.parse(ref)
-    try:
-        for chunk in docker_client().api.pull(
-            parsed.repository,
-            tag=parsed.digest or parsed.tag or "latest",
-            stream=True,
-            decode=True,
-            auth_config=credentials.auth_config() if credentials else None,
-        ):
-            if "error" in chunk:
-                raise RegistryError(f"pull of {ref} failed: {redacted(chunk['error']).strip()}")
-    except docker.errors.APIError as exc:
-        message = redacted(exc.explanation or exc)
-        if exc.status_code == 404:
-            raise UserError(
-                f"image {ref} is not in the registry {parsed.host} ({message}); build and push "
-                "it first (`python -m pipeline build`) or pass --image"
-            ) from exc
-        raise RegistryError(f"pull of {ref} from {parsed.host} failed: {message}") from exc
 
 
 def local_image(ref: str) -> Image:

@@ -23,6 +23,7 @@ from pipeline.errors import CheckFailed, PipelineError, UserError
 from pipeline.output import Output
 from pipeline.registries import resolve_target
 from pipeline.registries.reference import ImageRef
+from pipeline.registries.transfer import pull
 from pipeline.smoke.checks import Check, CheckError, CheckSkipped
 from pipeline.smoke.container import (
     TOOLKIT_URL,
@@ -31,7 +32,6 @@ from pipeline.smoke.container import (
     SmokeContainer,
     container_spec,
     local_image,
-    pull_image,
     start_container,
 )
 from pipeline.smoke.gpu import gpu_problems, inspect_gpu
@@ -222,7 +222,7 @@ class _Run:
         if self.pull:
             target = resolve_target(self.config)
             same_registry = target.repository.host == ImageRef.parse(image).host
-            pull_image(image, target.credentials if same_registry else None)
+            pull(image, target.credentials if same_registry else None)
         local = local_image(image)
         self.image_config = local.attrs.get("Config") or {}
         self.report.image_id = local.id
