@@ -303,3 +303,42 @@ def test_buildx_command_line(tmp_path: Path) -> None:
         "--network", "host", "--platform", "linux/amd64",
         str(tmp_path),
     ]  # fmt: skip
+
+
+@pytest.mark.stack
+def test_buildkit_logs_in_to_a_private_registry_without_writing_the_secret(
+    stack, docker_client, git_project, tmp_path, capsys, monkeypatch
+) -> None:
+    """Cache import from the htpasswd registry only hits when the CLI could log in."""
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "Dockerfile").write_text(
+        f"FROM {TINY_BASE} AS builder\nRUN echo built > /built.txt\n"
+        f"FROM {TINY_BASE} AS runtime\nCOPY --from=builder /built.txt /built.txt\n"
+        "COPY app.txt /app.txt\n"
+    )
+    (source / "app.txt").write_text("one\n")
+    namespace = f"pipeline/test-login-{uuid.uuid4().hex[:8]}"
+    project = git_project(
+        source,
+        f"image:\n  network: host\nregistry:\n  kind: dockerhub\n"
+        f"  url: {stack.hub_host}/{namespace}\nbuild:\n  builder: buildkit\n",
+    )
+    monkeypatch.setenv("DOCKERHUB_USERNAME", stack.hub_username)
+    monkeypatch.setenv("DOCKERHUB_TOKEN", stack.hub_password)
+    docker_config = tmp_path / "docker-config"
+    docker_config.mkdir()
+    monkeypatch.setenv("DOCKER_CONFIG", str(docker_config))
+    build(capsys, project)
+
+    (project / "app.txt").write_text("two\n")
+    commit_all(project, "fix: app only")
+    for image in docker_client.images.list(name=f"{stack.hub_host}/{namespace}/project"):
+        docker_client.images.remove(image.id, force=True)
+    docker_client.api.prune_builds()
+    code = main(["build", "--json", "-C", str(project)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert uncached(json.loads(captured.out)) == ["COPY app.txt /app.txt"], captured.err
+    assert stack.hub_password not in captured.out + captured.err
+    assert list(docker_config.iterdir()) == []  # no login was written anywhere

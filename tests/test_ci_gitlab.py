@@ -55,6 +55,8 @@ def _template() -> tuple[dict[str, Any], dict[str, Any], str]:
 
 def _gitlab_ci_local(project: Path, *args: str, timeout: int = 120) -> subprocess.CompletedProcess:
     citools.node_package("gitlab-ci-local")
+    if "--shell-isolation" in args and shutil.which("rsync") is None:  # it copies with rsync
+        pytest.fail("rsync is not installed: apt-get install -y rsync", pytrace=False)
     tool = citools.CI_TOOLS_DIR / "node_modules" / ".bin" / "gitlab-ci-local"
     return subprocess.run(
         [str(tool), "--home", str(project.parent / "glci-home"), *args],
@@ -220,6 +222,49 @@ def test_rendered_pipeline_is_valid_gitlab_ci(tmp_path: Path, case: str) -> None
         }
 
 
+def test_smoke_without_a_candidate_stops_with_a_clear_message(tmp_path: Path) -> None:
+    # The build dropped and no PIPELINE_CANDIDATE: the job says so before touching any engine.
+    project = _project(tmp_path, {"pipeline_package": "", "docker_services": [], "docker_host": ""})
+    run = _gitlab_ci_local(
+        project,
+        "--force-shell-executor",
+        "--shell-isolation",
+        "--no-color",
+        "--variable",
+        f"PIPELINE_PYTHON={sys.executable}",
+        "--variable",
+        "PIPELINE_SKIP_BUILD=true",
+        "ml-release-smoke",
+    )
+    log = run.stdout + run.stderr
+    assert run.returncode != 0, log
+    assert re.search(r"FAIL\s+ml-release-smoke", log), log
+    assert "no candidate: the build job's dotenv gave no IMAGE_REF" in log, log
+
+
+def test_the_documented_gitlab_ci_file_renders(tmp_path: Path) -> None:
+    # docs/gitlab.md's complete .gitlab-ci.yml, with its `include: project` made local.
+    text = (ROOT / "docs" / "gitlab.md").read_text(encoding="utf-8")
+    section = text[text.index("## A complete `.gitlab-ci.yml`") :]
+    ci_file = yaml.safe_load(section[section.index("```yaml") + 7 : section.index("\n```\n")])
+    (include,) = ci_file["include"]
+    assert include.pop("file") == "ci/gitlab/release.yml"
+    include.pop("project"), include.pop("ref")
+    include["local"] = "ci/release.yml"
+    project = _project(tmp_path, {})
+    (project / ".gitlab-ci.yml").write_text(yaml.safe_dump(ci_file), encoding="utf-8")
+    subprocess.run(["git", "commit", "-qam", "docs"], cwd=project, check=True)
+
+    preview = _gitlab_ci_local(project, "--preview")
+    assert preview.returncode == 0, preview.stdout + preview.stderr
+    rendered = tmp_path / "rendered.yml"
+    rendered.write_text(preview.stdout[preview.stdout.index("---") :], encoding="utf-8")
+    citools.check_jsonschema("vendor.gitlab-ci", [rendered])
+    listing = _gitlab_ci_local(project, "--list-json")
+    assert listing.returncode == 0, listing.stdout + listing.stderr
+    assert [job["name"] for job in json.loads(listing.stdout)] == [*JOBS, "deploy"]
+
+
 # --- for real --------------------------------------------------------------------------------
 
 
@@ -250,8 +295,6 @@ def _delete_repository(repository: str) -> None:
 
 @pytest.mark.stack
 def test_gitlab_ci_local_runs_build_smoke_release(stack: object, tmp_path: Path) -> None:
-    if shutil.which("rsync") is None:  # gitlab-ci-local's --shell-isolation copies with it
-        pytest.fail("rsync is not installed: apt-get install -y rsync", pytrace=False)
     project = _project(tmp_path, {}, example=True)
     origin = tmp_path / "origin.git"
     subprocess.run(["git", "init", "-q", "--bare", str(origin)], check=True)

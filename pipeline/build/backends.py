@@ -15,9 +15,11 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.build.cli_login import cli_environment
 from pipeline.build.steps import BuildKitProgress, ClassicProgress, Step, StepCallback
 from pipeline.engine import docker_client
 from pipeline.errors import PipelineError, UserError
+from pipeline.registries.credentials import Credentials
 
 # From docker 23 on, `DOCKER_BUILDKIT=1 docker build` insists on the buildx plugin.
 LAST_CLI_MAJOR_WITH_BUILTIN_BUILDKIT = 22
@@ -42,6 +44,8 @@ class BuildRequest:
     # buildx only: it writes the cache and pushes in the same run.
     cache_to: str | None = None
     push: bool = False
+    # For the CLI backends' own registry traffic (cache import, buildx push).
+    credentials: Credentials | None = None
 
 
 @dataclass
@@ -154,8 +158,11 @@ class CliBackend:
 
     def build(self, request: BuildRequest, on_step: StepCallback | None = None) -> BuildOutcome:
         progress = BuildKitProgress(request.target or "stage-0", on_step)
-        env = {**os.environ, "DOCKER_BUILDKIT": "1"}
-        with tempfile.TemporaryDirectory(prefix="pipeline-build-") as scratch:
+        with (
+            cli_environment(request.credentials) as login,
+            tempfile.TemporaryDirectory(prefix="pipeline-build-") as scratch,
+        ):
+            env = {**os.environ, "DOCKER_BUILDKIT": "1", **login}
             iidfile = Path(scratch) / "iid"
             metadata_file = Path(scratch) / "metadata.json"
             process = subprocess.Popen(

@@ -69,6 +69,7 @@ class BuildJob:
             build_args=image.build_args,
             network=image.network,
             platform=image.platform,
+            credentials=self.inputs.target.credentials,
             **extra,
         )
 

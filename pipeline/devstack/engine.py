@@ -117,16 +117,34 @@ def service(state: StateDir) -> Service:
         argv=["dockerd"],
         probe=_answers,
         ready_timeout=90.0,
+        # The engine's BuildKit (20.10) ignores certs.d when it imports a registry cache; Go's
+        # system pool, read once at start, comes from this bundle (system CAs + stand-ins).
+        env={"SSL_CERT_FILE": str(state.ca_bundle)},
     )
 
 
-def ensure(state: StateDir) -> EngineInfo:
+def _trusts_bundle(pid: int, state: StateDir) -> bool:
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return True  # not ours to inspect (another OS): nothing to restart for
+    return f"SSL_CERT_FILE={state.ca_bundle}".encode() in environ
+
+
+def ensure(state: StateDir, bundle_changed: bool = False) -> EngineInfo:
+    """The engine; one devstack started is restarted when the CA bundle it reads is stale."""
     raw = query()
     if raw is not None:
         info = _info(raw, state)
-        how = f"dockerd pid {info.pid}" if info.managed else "not started by devstack"
-        progress(f"engine: up (docker {info.version}, {how})")
-        return info
+        stale = (
+            info.managed and info.pid and (bundle_changed or not _trusts_bundle(info.pid, state))
+        )
+        if not stale:
+            how = f"dockerd pid {info.pid}" if info.managed else "not started by devstack"
+            progress(f"engine: up (docker {info.version}, {how})")
+            return info
+        progress("engine: restarting dockerd so BuildKit trusts the stand-in certificates")
+        stop_service(ENGINE_NAME, "engine", state)
     if not packages.can_install() and not record_alive(state.load_records().get(ENGINE_NAME)):
         raise UserError(f"no Docker engine answers (`docker info` fails); {HOW_TO_START}")
     if shutil.which("dockerd") is None:

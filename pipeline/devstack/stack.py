@@ -156,10 +156,7 @@ def _up(state: StateDir) -> StackInfo:
         # dockerd must already see our mirror.
         engine.merge_daemon_json()
     packages.ensure(state, need_engine)
-    engine_info = engine.ensure(state)
-    in_container = registries.use_containers()
-    password = state.secret(HUB_PASSWORD_SECRET)
-
+    # Certificates first: the engine is started reading the CA bundle.
     stand_in_certs: dict[str, Path] = {}
     made: list[str] = []
     for spec in STAND_INS:
@@ -168,9 +165,12 @@ def _up(state: StateDir) -> StackInfo:
             made.append(spec.host)
         certs.trust_in_engine(spec.host, cert)
         stand_in_certs[spec.host] = cert
-    certs.write_bundle(state.ca_bundle, stand_in_certs)
+    bundle_changed = certs.write_bundle(state.ca_bundle, stand_in_certs)
     tls_note = f"new certificates for {', '.join(made)}" if made else "certificates kept"
     progress(f"tls: {tls_note} (ca bundle {state.ca_bundle})")
+    engine_info = engine.ensure(state, bundle_changed)
+    in_container = registries.use_containers()
+    password = state.secret(HUB_PASSWORD_SECRET)
     changed = hosts.ensure({spec.host: spec.bind_ip for spec in STAND_INS})
     progress(f"hosts: {'mapped' if changed else 'already map'} {len(STAND_INS)} stand-in names")
 

@@ -63,7 +63,7 @@ def bin_tool(name: str, requirement: str) -> str:
 def check_jsonschema(schema: str, paths: list[Path]) -> None:
     """check-jsonschema with one of its vendored schemas; fails the test with its report."""
     command = [
-        *python_tool("check_jsonschema", "check-jsonschema>=0.29"),
+        *python_tool("check_jsonschema", "check-jsonschema>=0.39"),
         "--builtin-schema",
         schema,
         *map(str, paths),
