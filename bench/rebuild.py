@@ -136,12 +136,18 @@ def registry_bytes(stack_dir: Path) -> int:
 def waste(client: docker.DockerClient, image: str, base: str) -> tuple[float, dict[str, int]]:
     """Bytes of the image that are none of: base image, installed packages, model, code."""
     total = client.images.get(image).attrs["Size"]
-    base_size = client.images.get(base).attrs["Size"]
+    # BuildKit leaves the base image out of the local image store.
+    base_size = client.images.pull(base).attrs["Size"]
+    # File bytes only: `du` would also count directory entries, which the layers do not hold.
+    count = (
+        "import json, os, sys; print(json.dumps({d: sum(os.lstat(os.path.join(r, f)).st_size "
+        "for r, _, fs in os.walk(d) for f in fs) for d in sys.argv[1:]}))"
+    )
     output = client.containers.run(
-        image, ["du", "-sb", "/opt/venv", "/models", "/app"], remove=True, network_mode="none",
-        entrypoint=[],
+        image, ["python", "-c", count, "/opt/venv", "/models", "/app"], remove=True,
+        network_mode="none", entrypoint=[],
     ).decode()  # fmt: skip
-    parts = {line.split()[1]: int(line.split()[0]) for line in output.splitlines()}
+    parts = json.loads(output)
     accounted = base_size + sum(parts.values())
     return (total - accounted) / total, {"total": total, "base": base_size, **parts}
 
