@@ -22,6 +22,14 @@ def test_init_writes_the_template(tmp_path: Path, capsys, template: str) -> None
     assert (tmp_path / "docker-compose.yml").exists() == (template in GPU_TEMPLATES)
     assert (tmp_path / "model").is_dir()
     assert "ARG MODEL_SOURCE=baked" in (tmp_path / "Dockerfile").read_text()
+    assert ".pipeline/" in (tmp_path / ".gitignore").read_text().splitlines()
+
+
+def test_init_keeps_an_existing_gitignore(tmp_path: Path) -> None:
+    (tmp_path / ".gitignore").write_text("data/\n")
+    assert main(["init", "-C", str(tmp_path), "--template", "cpu"]) == 0
+    assert main(["init", "-C", str(tmp_path), "--template", "cpu", "--force"]) == 0
+    assert (tmp_path / ".gitignore").read_text() == "data/\n.pipeline/\n"
 
 
 def test_mounted_weights_switch_the_default(tmp_path: Path) -> None:

@@ -59,6 +59,16 @@ def candidate_image(stack, docker_client) -> Iterator[str]:
 
 
 @pytest.fixture
+def other_image(stack, docker_client) -> Iterator[str]:
+    """A second image with content of its own: another build released under the same version."""
+    image, _ = docker_client.images.build(
+        fileobj=io.BytesIO(f"FROM scratch\nLABEL build={uuid.uuid4()}\n".encode()), rm=True
+    )
+    yield image.id
+    docker_client.images.remove(image.id, force=True)
+
+
+@pytest.fixture
 def hub_credentials(stack, monkeypatch: pytest.MonkeyPatch) -> Credentials:
     password = Path(os.environ["PIPELINE_HUB_PASSWORD_FILE"]).read_text().strip()
     username = os.environ["PIPELINE_HUB_USERNAME"]
@@ -245,6 +255,25 @@ def test_backport_leaves_latest_alone(
     assert report["held"] == {"latest": "2.0.0 is newer"}
     assert "push: latest stays where it is (2.0.0 is newer)" in err
     assert api.digest(path, "latest") == latest
+
+
+@pytest.mark.stack
+def test_a_released_version_is_never_overwritten(
+    stack, candidate_image, other_image, docker_client, git_project, tmp_path, capsys
+) -> None:
+    project, path = local_project(git_project, tmp_path)
+    sha = short_sha(project)
+    first = place_candidate(docker_client, candidate_image, f"{LOCAL}/{path}:sha-{sha}")
+    assert run_push(capsys, project, "1.2.3")[0] == 0
+    # A rebuild of the same commit (other content) asks for the same version again.
+    place_candidate(docker_client, other_image, f"{LOCAL}/{path}:rebuilt")
+
+    code, _, err = run_push(capsys, project, "1.2.3", "--image", f"{LOCAL}/{path}:rebuilt")
+
+    assert code == 1
+    assert f"{LOCAL}/{path}:1.2.3 exists already, on another image ({first})" in err
+    assert "released versions are never overwritten" in err
+    assert_tags_point_at(RegistryAPI(LOCAL), path, every_tag(sha), first)
 
 
 @pytest.mark.stack

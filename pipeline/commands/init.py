@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from pipeline.context import Context
 from pipeline.errors import UserError
 from pipeline.templates import MODEL_SOURCES, TEMPLATES, render_dockerfile, template_files
 
+STATE_DIR_PATTERN = ".pipeline/"
 HELP = "write a Dockerfile template, .dockerignore and the reference serving app"
 
 
@@ -42,6 +44,8 @@ def run(ctx: Context) -> int:
     # Both builders need the directory in the context, even when weights are mounted.
     (project / "model").mkdir(exist_ok=True)
     written = sorted(files)
+    if _ignore_state_dir(project / ".gitignore"):
+        written.append(".gitignore")
     ctx.out.result(
         {"template": ctx.args.template, "weights": ctx.args.weights, "written": written},
         f"wrote the {ctx.args.template} template into {project}: {', '.join(written)}\n"
@@ -49,3 +53,12 @@ def run(ctx: Context) -> int:
         "`python -m pipeline lint`",
     )
     return 0
+
+
+def _ignore_state_dir(gitignore: Path) -> bool:
+    """Keep release state and smoke reports out of commits; True when .gitignore changed."""
+    lines = gitignore.read_text(encoding="utf-8").splitlines() if gitignore.exists() else []
+    if STATE_DIR_PATTERN in lines:
+        return False
+    gitignore.write_text("\n".join([*lines, STATE_DIR_PATTERN]) + "\n", encoding="utf-8")
+    return True

@@ -174,6 +174,7 @@ def promote(
         config_digest=placement.config_digest,
         held=tags.held,
     )
+    _refuse_rewrites(api, target, tags.fixed, placement)
     for tag, reason in tags.held.items():
         out.note(f"push: {tag} stays where it is ({reason})")
     for tag in tags.all:
@@ -185,6 +186,32 @@ def promote(
             on_pushed(pushed)
     report.digest = placement.expected or ""
     return report
+
+
+def _refuse_rewrites(
+    api: RegistryAPI, target: Target, fixed: list[str], placement: _Placement
+) -> None:
+    """A released version is immutable: a fixed tag on another image stops the push up front.
+
+    Checked before anything is pushed, so nothing has moved; tags already on the candidate
+    (a re-run after an interrupted push) are fine.
+    """
+    path = target.repository.path
+    for tag in fixed:
+        existing = api.digest(path, tag)
+        if existing is None:
+            continue
+        if placement.expected is not None:
+            same = existing == placement.expected
+        else:  # pushed through the engine: the digest is known after the push, the image ID now
+            manifest = api.manifest(path, tag) or {}
+            same = (manifest.get("config") or {}).get("digest") == placement.config_digest
+        if not same:
+            raise RegistryError(
+                f"{target.ref(tag)} exists already, on another image ({existing}): released "
+                "versions are never overwritten; release a new version (e.g. --bump patch) or "
+                "remove that tag on purpose"
+            )
 
 
 def _verify(api: RegistryAPI, path: str, pushed: PushedTag, placement: _Placement) -> None:
