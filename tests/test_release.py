@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -10,10 +11,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import commit_all
+from conftest import GIT_IDENTITY, commit_all
 
 from pipeline.cli import main
 from pipeline.registries.api import RegistryAPI
+from pipeline.registries.transfer import push
 from pipeline.release.outputs import write_dotenv, write_github
 from pipeline.release.state import ReleaseState, load_state, state_path
 
@@ -171,3 +173,56 @@ def test_release_killed_during_push_completes_on_rerun_without_rebuild(
     for tag in result["tags"]:
         assert api.digest(f"{namespace}/churn", tag) == result["digest"], tag
     assert "v0.1.0" in [t.name for t in git.Repo(remote).tags]
+
+
+@pytest.mark.stack
+def test_a_failed_smoke_check_stops_the_release_with_exit_2(
+    stack, docker_client, released_project, capsys
+) -> None:
+    project, namespace, _ = released_project
+    ref = f"127.0.0.1:5000/{namespace}/broken:exits"
+    image, _ = docker_client.images.build(
+        fileobj=io.BytesIO(b'FROM python:3.11-slim\nCMD ["python", "-c", "raise SystemExit(3)"]\n'),
+        tag=ref,
+        rm=True,
+    )
+    digest = push(ref, None).digest
+    candidate = f"127.0.0.1:5000/{namespace}/broken@{digest}"
+
+    code, err = release(capsys, project, "--only", "smoke", "--candidate", candidate)
+
+    assert code == 2, err
+    assert "release stopped at smoke: smoke test of" in err
+    assert "exited with code 3" in err or "exit code 3" in err
+    assert "Traceback" not in err
+    docker_client.images.remove(image.id, force=True)
+
+
+def test_tag_step_without_a_git_identity_is_a_clear_error(
+    git_project: Callable[..., Path], capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import git
+
+    project = git_project(EXAMPLE)
+    head = git.Repo(project).head.commit.hexsha
+    for name in (
+        "GIT_AUTHOR_NAME",
+        "GIT_AUTHOR_EMAIL",
+        "GIT_COMMITTER_NAME",
+        "GIT_COMMITTER_EMAIL",
+    ):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", "/dev/null")
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("EMAIL", "")
+    monkeypatch.setenv("PIPELINE_VERSION_PUSH_TAG", "false")
+    (project / "VERSION").write_text("0.2.0\n")
+
+    code, err = release(capsys, project, "--from", "version", "--to", "version")
+    assert code == 0, err
+    code, err = release(capsys, project, "--only", "tag")
+
+    assert code == 1, err
+    assert "give git an identity" in err
+    assert "Traceback" not in err
+    assert git.Repo(project).head.commit.hexsha == head

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from pipeline.context import Context
 from pipeline.options import add_config_option
+from pipeline.release.run import STEP_NAMES as STEPS
 
 HELP = "run the whole release (or a range of its steps), resuming after a failure"
-STEPS = ("split", "lint", "build", "smoke", "version", "push", "tag")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,7 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--restart", action="store_true", help="ignore the state of an unfinished release"
     )
     parser.add_argument(
-        "--dotenv", metavar="FILE", help="write IMAGE_DIGEST, IMAGE_TAGS, VERSION (GitLab)"
+        "--dotenv",
+        metavar="FILE",
+        help="write IMAGE_DIGEST, IMAGE_REF, IMAGE_TAGS, VERSION (GitLab's dotenv report)",
     )
     add_config_option(parser, "registry.kind", "--registry")
     add_config_option(parser, "version.bump", "--bump")

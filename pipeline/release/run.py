@@ -38,9 +38,14 @@ class ReleaseOptions:
     restart: bool = False
 
 
+STEP_NAMES = list(STEPS)
+
+
 def selected_steps(options: ReleaseOptions) -> list[str]:
-    names = list(STEPS)
+    names = STEP_NAMES
     if options.only:
+        if options.to_step:
+            raise UserError("release: --only runs one step; --to goes with --from")
         return [options.only]
     start = names.index(options.from_step) if options.from_step else 0
     end = names.index(options.to_step) + 1 if options.to_step else len(names)
@@ -73,11 +78,14 @@ def _prepare(
     config: Config, out: Output, options: ReleaseOptions
 ) -> tuple[steps.ReleaseRun, list[str]]:
     git = _git(config)
-    state = (
-        ReleaseState(commit=git.sha) if options.restart else load_state(config.project_dir, git.sha)
-    )
-    if options.candidate:
+    base = _release_base(config, git)
+    state = ReleaseState(commit=base) if options.restart else load_state(config.project_dir, base)
+    if options.candidate and options.candidate != state.candidate:
+        # Another image: what was checked of the old one (smoke test onwards) says nothing of it.
         state.candidate = options.candidate
+        state.done = [
+            step for step in state.done if step in STEP_NAMES[: STEP_NAMES.index("smoke")]
+        ]
     # Steps named by --only/--from run again; a plain re-run skips what this commit finished.
     rerun = bool(options.only or options.from_step)
     todo = [name for name in selected_steps(options) if rerun or name not in state.done]
@@ -107,10 +115,12 @@ def run_release(config: Config, out: Output, options: ReleaseOptions) -> Release
             except PipelineError as exc:
                 progress.finish(name, "failed")
                 save_state(config.project_dir, state)
-                raise type(exc)(
+                # Same exception, so the same exit code; only the message says where to resume.
+                exc.args = (
                     f"release stopped at {name}: {exc}\n"
-                    f"fix it, then `python -m pipeline release` continues from {name}"
-                ) from exc
+                    f"fix it, then `python -m pipeline release` continues from {name}",
+                )
+                raise
             state.mark_done(name, progress.finish(name, "done"))
             save_state(config.project_dir, state)
     return state

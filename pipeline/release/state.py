@@ -43,9 +43,12 @@ def load_state(project_dir: Path, commit: str) -> ReleaseState:
         saved = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return ReleaseState(commit=commit)
-    if saved.get("commit") != commit:
+    if not isinstance(saved, dict) or saved.get("commit") != commit:
         return ReleaseState(commit=commit)
-    return ReleaseState(**saved)
+    try:
+        return ReleaseState(**saved)
+    except TypeError:  # written by another version of pipeline: start this release afresh
+        return ReleaseState(commit=commit)
 
 
 def save_state(project_dir: Path, state: ReleaseState) -> None:
@@ -57,7 +60,3 @@ def save_state(project_dir: Path, state: ReleaseState) -> None:
     ) as handle:
         json.dump(asdict(state), handle, indent=2)
     os.replace(handle.name, path)
-
-
-def clear_state(project_dir: Path) -> None:
-    state_path(project_dir).unlink(missing_ok=True)

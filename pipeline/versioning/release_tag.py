@@ -56,10 +56,21 @@ def tag_release(
     name = f"{config.version.tag_prefix}{parsed}"
     message = RELEASE_COMMIT.format(version=parsed)
     existing = next((tag for tag in repo.tags if tag.name == name), None)
+    # Where it goes is settled before HEAD moves, so a refusal leaves the checkout as it was.
+    remote = _remote(repo) if push else ""
+    moves_branch = _needs_commit(config, repo, str(parsed)) or _is_release_commit(repo, message)
+    branch = _branch(repo, environ) if push and moves_branch else ""
     committed = False
     if existing is None:
-        committed = _commit_version_file(config, repo, str(parsed), message)
-        repo.create_tag(name, message=f"Release {parsed}")
+        try:
+            committed = _commit_version_file(config, repo, str(parsed), message)
+            repo.create_tag(name, message=f"Release {parsed}")
+        except git.GitCommandError as exc:
+            raise UserError(
+                f"git could not make the release commit or tag {name}: "
+                f"{last_line(exc)}; give git an identity (git config user.name and user.email, "
+                "or GIT_AUTHOR_NAME/GIT_AUTHOR_EMAIL/GIT_COMMITTER_NAME/GIT_COMMITTER_EMAIL)"
+            ) from exc
     elif existing.commit != repo.head.commit:
         raise UserError(
             f"tag {name} exists already, on {existing.commit.hexsha[:7]}, not on HEAD "
@@ -68,9 +79,8 @@ def tag_release(
     head = repo.head.commit
     if push:
         refspecs = [f"refs/tags/{name}"]
-        if committed or str(head.message).startswith(message):
-            refspecs.insert(0, f"HEAD:refs/heads/{_branch(repo, environ)}")
-        remote = _remote(repo)
+        if branch:
+            refspecs.insert(0, f"HEAD:refs/heads/{branch}")
         try:
             repo.git.push("--atomic", remote, *refspecs)
         except git.GitCommandError as exc:
@@ -83,16 +93,35 @@ def tag_release(
     return ReleaseTag(name=name, sha=head.hexsha, committed=committed, pushed=push)
 
 
-def _commit_version_file(config: Config, repo: git.Repo, version: str, message: str) -> bool:
+def _version_file_text(config: Config) -> str | None:
     path = config.path(config.version.file)
-    if not path.is_file() or path.read_text(encoding="utf-8").strip() != version:
-        write_version(config, version)
-    relative = path.resolve().relative_to(Path(str(repo.working_tree_dir)).resolve())
-    if not repo.git.status("--porcelain", "--", str(relative)):
+    return path.read_text(encoding="utf-8").strip() if path.is_file() else None
+
+
+def _is_release_commit(repo: git.Repo, message: str) -> bool:
+    return str(repo.head.commit.message).startswith(message)
+
+
+def _version_path(config: Config, repo: git.Repo) -> str:
+    path = config.path(config.version.file).resolve()
+    return str(path.relative_to(Path(str(repo.working_tree_dir)).resolve()))
+
+
+def _needs_commit(config: Config, repo: git.Repo, version: str) -> bool:
+    """VERSION must change from what HEAD holds (the version step may have written it already)."""
+    changed = repo.git.status("--porcelain", "--", _version_path(config, repo))
+    return _version_file_text(config) != version or bool(changed)
+
+
+def _commit_version_file(config: Config, repo: git.Repo, version: str, message: str) -> bool:
+    if not _needs_commit(config, repo, version):
         return False
-    repo.git.add("--", str(relative))
+    if _version_file_text(config) != version:
+        write_version(config, version)
+    relative = _version_path(config, repo)
+    repo.git.add("--", relative)
     # Only this file: whatever else is staged or changed stays out of the release commit.
-    repo.git.commit("-m", message, "--only", "--", str(relative))
+    repo.git.commit("-m", message, "--only", "--", relative)
     return True
 
 
