@@ -205,12 +205,7 @@ def test_tag_step_without_a_git_identity_is_a_clear_error(
 
     project = git_project(EXAMPLE)
     head = git.Repo(project).head.commit.hexsha
-    for name in (
-        "GIT_AUTHOR_NAME",
-        "GIT_AUTHOR_EMAIL",
-        "GIT_COMMITTER_NAME",
-        "GIT_COMMITTER_EMAIL",
-    ):
+    for name in GIT_IDENTITY:
         monkeypatch.delenv(name)
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", "/dev/null")
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
