@@ -48,7 +48,7 @@ def test_docker_hub_namespace_and_credentials(tmp_path: Path) -> None:
     assert target.repository.host == "docker.io"
     assert target.ref("1.0.0") == "myorg/churn:1.0.0"
     assert target.credentials is not None
-    assert target.auth_config() == {
+    assert target.credentials.auth_config() == {
         "username": "me",
         "password": "s3cret",
         "serveraddress": "docker.io",
@@ -412,6 +412,42 @@ def test_api_bearer_tokens_are_per_scope(serve) -> None:
     assert stored == {"/v2/team/churn/manifests/1.0.0": body}
     put = next(headers for method, _, headers in server.seen if method == "PUT")
     assert put["Content-Type"] == manifest.media_type
+
+
+def test_api_fetches_a_new_token_when_its_token_expires(serve) -> None:
+    """Docker Hub's tokens last 300 s: a 401 on a token that worked means fetch a new one."""
+    issued: list[str] = []
+    digest = "sha256:" + "c" * 64
+
+    def handle(handler: BaseHTTPRequestHandler) -> None:
+        host = handler.headers["Host"]
+        if handler.path.startswith("/token"):
+            issued.append(f"token-{len(issued)}")
+            answer(handler, 200, json.dumps({"token": issued[-1]}).encode())
+        elif issued and handler.headers.get("Authorization") == f"Bearer {issued[-1]}":
+            answer(handler, 200, Docker_Content_Digest=digest)
+            issued.append("expired")  # the token just used is not the newest any more
+        else:
+            challenge = f'Bearer realm="http://{host}/token",service="test"'
+            answer(handler, 401, WWW_Authenticate=challenge)
+
+    api = RegistryAPI(serve(handle).host, Credentials("user", "secret"), policy=FAST)
+    assert api.digest("team/churn", "1.0.0") == digest
+    assert api.digest("team/churn", "1.0.1") == digest  # its token expired: a new one
+    assert issued == ["token-0", "expired", "token-2", "expired"]
+
+
+def test_api_reports_credentials_a_new_token_cannot_fix(serve) -> None:
+    def handle(handler: BaseHTTPRequestHandler) -> None:
+        host = handler.headers["Host"]
+        if handler.path.startswith("/token"):
+            answer(handler, 200, json.dumps({"token": "never-good"}).encode())
+        else:
+            answer(handler, 401, WWW_Authenticate=f'Bearer realm="http://{host}/token"')
+
+    api = RegistryAPI(serve(handle).host, Credentials("user", "secret"), policy=FAST)
+    with pytest.raises(RegistryError, match="HTTP 401"):
+        api.digest("team/churn", "1.0.0")
 
 
 # -- retry ---------------------------------------------------------------------------------

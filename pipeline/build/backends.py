@@ -176,8 +176,9 @@ class CliBackend:
             for line in process.stdout:
                 progress.feed_line(line)
             if process.wait() != 0:
-                error = progress.errors[-1] if progress.errors else progress.tail[-1]
-                raise _failure(request, progress.steps, error, list(progress.tail))
+                tail = list(progress.tail) or [f"{self.cli} exited {process.returncode}"]
+                error = progress.errors[-1] if progress.errors else tail[-1]
+                raise _failure(request, progress.steps, error, tail)
             image_id = iidfile.read_text().strip() if iidfile.exists() else None
             digest = None
             if metadata_file.exists():

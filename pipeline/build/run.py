@@ -121,7 +121,7 @@ def _pull_cache_images(refs: list[str], target: Target, out: Output) -> list[str
     available = []
     for ref in refs:
         try:
-            pull(ref, target.credentials)
+            pull(ref, target.credentials, target.policy, out.debug)
             available.append(ref)
         except PipelineError as exc:
             out.debug(f"cache image {ref} not used: {exc}")
@@ -234,21 +234,17 @@ def run_build(
         digest = None
     image = _local_image(image_id)
     size = int(image.attrs.get("Size", 0)) if image else 0
-    # Checked before the push, so an image over budget never becomes a candidate.
-    if config.build.max_image_size and size > parse_size(config.build.max_image_size):
-        raise CheckFailed(
-            f"image {candidate} is {human_size(size)}, over build.max_image_size "
-            f"{config.build.max_image_size}; see the largest layers with `docker history "
-            f"{image_id[:19]}`"
-        )
+    # Checked before our push, so an image over budget never becomes a candidate. buildx
+    # pushes by itself and leaves no local image: its budget is checked below, after the push.
+    _check_budget(config, candidate, size, f"docker history {image_id[:19]}")
     bytes_pushed = None
     if push_images and backend.name != "buildx":
         bytes_pushed = 0
         for ref in _cache_images_to_push(inputs, cache_refs, steps, target):
             out.note(f"build: pushing cache image {ref}")
-            bytes_pushed += push(ref, target.credentials).bytes_sent
+            bytes_pushed += push(ref, target.credentials, target.policy, out.note).bytes_sent
         out.note(f"build: pushing {candidate}")
-        pushed = push(candidate, target.credentials)
+        pushed = push(candidate, target.credentials, target.policy, out.note)
         bytes_pushed += pushed.bytes_sent
         digest = pushed.digest
     report = BuildReport(
@@ -279,7 +275,18 @@ def run_build(
             report.prior_compressed_size = api.compressed_size(
                 target.repository.path, prior.rpartition(":")[2]
             )
+        if image is None:
+            where = f"docker buildx imagetools inspect {candidate}"
+            _check_budget(config, candidate, report.compressed_size or 0, where)
     return report
+
+
+def _check_budget(config: Config, candidate: str, size: int, where: str) -> None:
+    if config.build.max_image_size and size > parse_size(config.build.max_image_size):
+        raise CheckFailed(
+            f"image {candidate} is {human_size(size)}, over build.max_image_size "
+            f"{config.build.max_image_size}; see the largest layers with `{where}`"
+        )
 
 
 def _cache_images_to_push(

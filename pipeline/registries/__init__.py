@@ -38,9 +38,6 @@ class Target:
     def api(self, note: Callable[[str], None] | None = None) -> RegistryAPI:
         return RegistryAPI(self.repository.host, self.credentials, self.policy, note)
 
-    def auth_config(self) -> dict[str, str] | None:
-        return self.credentials.auth_config() if self.credentials else None
-
 
 def resolve_target(config: Config, environ: Mapping[str, str] | None = None) -> Target:
     from pipeline.registries import ecr, gar, static

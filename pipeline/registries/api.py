@@ -12,6 +12,7 @@ import hashlib
 import ipaddress
 import json
 import re
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -196,7 +197,13 @@ class RegistryAPI:
         return retrying(attempt, self.policy, self.note)
 
     def _send(
-        self, method: str, url: str, scope: str, headers: dict[str, str], body: bytes | None
+        self,
+        method: str,
+        url: str,
+        scope: str,
+        headers: dict[str, str],
+        body: bytes | None,
+        fresh: bool = True,
     ) -> requests.Response:
         import requests
 
@@ -214,22 +221,23 @@ class RegistryAPI:
         except requests.exceptions.SSLError as exc:
             if not _is_loopback(self.host) or self._scheme == "http":
                 raise RegistryError(
-                    f"registry {self.host}: TLS failed: {self._redact(_first_line(exc))}; "
+                    f"registry {self.host}: TLS failed: {self._redact(first_line(exc))}; "
                     "is its certificate trusted (REQUESTS_CA_BUNDLE)?"
                 ) from exc
             # Docker's own rule: a loopback registry may speak plain HTTP.
             self._scheme = "http"
-            return self._send(method, url, scope, headers, body)
+            return self._send(method, url, scope, headers, body, fresh)
         except (requests.exceptions.ConnectionError, requests.exceptions.Timeout):
             if _is_loopback(self.host) and self._scheme == "https":
                 self._scheme = "http"
-                return self._send(method, url, scope, headers, body)
+                return self._send(method, url, scope, headers, body, fresh)
             raise
-        if response.status_code == 401 and token is None:
-            challenge = response.headers.get("WWW-Authenticate", "")
-            if challenge.lower().startswith("bearer"):
-                self._tokens[scope] = self._fetch_token(challenge, scope)
-                return self._send(method, url, scope, headers, body)
+        challenge = response.headers.get("WWW-Authenticate", "")
+        if response.status_code == 401 and challenge.lower().startswith("bearer") and fresh:
+            # No token yet, or it expired (Docker Hub's last 300 s; a long push outlives them):
+            # one new token. A second 401 is the credentials' fault, and is reported.
+            self._tokens[scope] = self._fetch_token(challenge, scope)
+            return self._send(method, url, scope, headers, body, fresh=False)
         return response
 
     @property
@@ -251,7 +259,7 @@ class RegistryAPI:
         except requests.exceptions.RequestException as exc:
             raise TransientError(
                 f"registry {self.host}: token service {realm} failed: "
-                f"{self._redact(_first_line(exc))}"
+                f"{self._redact(first_line(exc))}"
             ) from exc
         self._raise_for(response, f"get a token from {realm}")
         body = response.json()
@@ -277,8 +285,12 @@ def _sha256(body: bytes) -> str:
 
 
 def _next_link(header: str) -> str | None:
+    """The path of the next page; registries may send it relative or as an absolute URL."""
     match = re.search(r"<([^>]+)>;\s*rel=\"next\"", header)
-    return match.group(1) if match else None
+    if not match:
+        return None
+    parts = urllib.parse.urlsplit(match.group(1))
+    return urllib.parse.urlunsplit(("", "", parts.path, parts.query, ""))
 
 
 def _network_reason(exc: BaseException) -> str:
@@ -294,8 +306,8 @@ def _network_reason(exc: BaseException) -> str:
     ):
         if reason.lower() in text.lower():
             return reason.lower()
-    return _first_line(exc)
+    return first_line(exc)
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

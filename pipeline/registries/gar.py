@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.config import Config
 from pipeline.errors import RegistryError, UserError
+from pipeline.registries.api import first_line
 from pipeline.registries.credentials import Credentials, Login
 from pipeline.registries.reference import ImageRef
 from pipeline.retry import RetryPolicy, TransientError, retrying
@@ -193,13 +194,9 @@ def _api_errors(resource: str) -> Iterator[None]:
     except exceptions.NotFound:
         raise
     except transient as exc:
-        raise TransientError(f"Artifact Registry API: {resource}: {_first_line(exc)}") from exc
+        raise TransientError(f"Artifact Registry API: {resource}: {first_line(exc)}") from exc
     except exceptions.GoogleAPICallError as exc:
         hint = ""
         if isinstance(exc, exceptions.PermissionDenied | exceptions.Unauthenticated):
             hint = "; check that the credentials hold roles/artifactregistry.writer (or admin)"
-        raise RegistryError(f"Artifact Registry API: {resource}: {_first_line(exc)}{hint}") from exc
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RegistryError(f"Artifact Registry API: {resource}: {first_line(exc)}{hint}") from exc

@@ -123,6 +123,8 @@ class _EnginePush:
             credentials = target.credentials if candidate.host == target.repository.host else None
             pull(str(candidate), credentials, target.policy, out.note)
             image = client.images.get(str(candidate))
+        except docker.errors.APIError as exc:  # e.g. a reference the engine cannot parse
+            raise UserError(f"candidate {candidate}: {exc.explanation or exc}") from exc
         self.target, self.image, self.out = target, image, out
         self.config_digest = image.id
         self.expected = None

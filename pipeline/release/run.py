@@ -93,7 +93,7 @@ def _prepare(
 
 
 def plan_release(config: Config, out: Output, options: ReleaseOptions) -> dict[str, object]:
-    """What `run_release` would do; reads only, so nothing is built, pushed or written."""
+    """What `run_release` would do: nothing is built, pushed or written (git may be deepened)."""
     run, todo = _prepare(config, out, options)
     return steps.describe_plan(run, todo)
 

@@ -222,7 +222,8 @@ class _Run:
         if self.pull:
             target = resolve_target(self.config)
             same_registry = target.repository.host == ImageRef.parse(image).host
-            pull(image, target.credentials if same_registry else None)
+            credentials = target.credentials if same_registry else None
+            pull(image, credentials, target.policy, self.out.note)
         local = local_image(image)
         self.image_config = local.attrs.get("Config") or {}
         self.report.image_id = local.id
