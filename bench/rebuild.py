@@ -77,7 +77,7 @@ def wipe(client: docker.DockerClient) -> None:
                 pass  # a parent of a child removed later in this pass, or in use
         if not removed:
             break
-    client.api.prune_builds()
+    client.api.prune_builds(all=True)
 
 
 def commit(project: Path, message: str) -> None:

@@ -5,6 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pipeline.errors import UserError
+
+if TYPE_CHECKING:
+    import git
 
 SHORT_SHA_LENGTH = 7
 
@@ -21,24 +27,36 @@ class GitInfo:
         return self.sha[:SHORT_SHA_LENGTH]
 
 
-def _without_credentials(url: str) -> str:
-    # CI remotes often embed a token: https://gitlab-ci-token:SECRET@host/group/repo.git
-    return re.sub(r"^(\w+://)[^/@]+@", r"\1", url)
+def without_credentials(text: str) -> str:
+    """Remote URLs (also inside git's messages) in CI often carry a token: drop it."""
+    return re.sub(r"(\w+://)[^/@\s]+@", r"\1", text)
 
 
-def git_info(project_dir: Path) -> GitInfo | None:
-    """None when the project is not inside a git work tree or has no commit yet."""
+def open_repo(project_dir: Path, needed_for: str) -> git.Repo:
+    """The repository holding the project; a user error naming `needed_for` when there is none."""
     import git
 
     try:
         repo = git.Repo(project_dir, search_parent_directories=True)
-        sha = repo.head.commit.hexsha
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError, ValueError):
+        repo.head.commit  # noqa: B018 - raises ValueError when there is no commit yet
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError, ValueError) as exc:
+        raise UserError(
+            f"{project_dir.resolve()}: not in a git repository with a commit; {needed_for}"
+        ) from exc
+    return repo
+
+
+def default_remote(repo: git.Repo) -> git.Remote | None:
+    if not repo.remotes:
         return None
-    remote_url = None
-    if repo.remotes:
-        remote = repo.remotes["origin"] if "origin" in repo.remotes else repo.remotes[0]
-        remote_url = _without_credentials(next(remote.urls, "")) or None
+    return repo.remotes["origin"] if "origin" in repo.remotes else repo.remotes[0]
+
+
+def git_info(project_dir: Path, needed_for: str) -> GitInfo:
+    repo = open_repo(project_dir, needed_for)
+    sha = repo.head.commit.hexsha
+    remote = default_remote(repo)
+    remote_url = without_credentials(next(remote.urls, "")) if remote else None
     branch = None if repo.head.is_detached else repo.active_branch.name
     return GitInfo(
         sha=sha, dirty=repo.is_dirty(untracked_files=False), remote_url=remote_url, branch=branch

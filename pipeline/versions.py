@@ -16,14 +16,6 @@ def parse_version(text: str) -> semver.Version | None:
         return None
 
 
-def parse_tag(tag: str, prefix: str = "v") -> semver.Version | None:
-    text = tag[len(prefix) :] if prefix and tag.startswith(prefix) else tag
-    try:
-        return semver.Version.parse(text)
-    except ValueError:
-        return None
-
-
 def release_versions(tags: Iterable[str], prefix: str = "v") -> dict[str, semver.Version]:
     """Tags that are exactly `<prefix><semver>`, with their versions.
 
@@ -41,6 +33,5 @@ def release_versions(tags: Iterable[str], prefix: str = "v") -> dict[str, semver
 
 
 def highest(tags: Iterable[str], prefix: str = "v") -> tuple[str, semver.Version] | None:
-    """The tag holding the highest version, with that version; None when no tag is semver."""
-    parsed = [(tag, version) for tag in tags if (version := parse_tag(tag, prefix)) is not None]
-    return max(parsed, key=lambda pair: pair[1], default=None)
+    """The tag holding the highest version, with that version; None when no tag is one."""
+    return max(release_versions(tags, prefix).items(), key=lambda pair: pair[1], default=None)

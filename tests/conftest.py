@@ -113,4 +113,4 @@ def wipe_local_images(client: docker.DockerClient) -> None:
                 removed += 1
         if not removed:
             break
-    client.api.prune_builds()
+    client.api.prune_builds(all=True)

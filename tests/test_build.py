@@ -335,7 +335,7 @@ def test_buildkit_logs_in_to_a_private_registry_without_writing_the_secret(
     commit_all(project, "fix: app only")
     for image in docker_client.images.list(name=f"{stack.hub_host}/{namespace}/project"):
         docker_client.images.remove(image.id, force=True)
-    docker_client.api.prune_builds()
+    docker_client.api.prune_builds(all=True)
     code = main(["build", "--json", "-C", str(project)])
     captured = capsys.readouterr()
     assert code == 0, captured.err

@@ -22,7 +22,7 @@ from pipeline.build.steps import Step, StepCallback
 from pipeline.config import Config
 from pipeline.engine import docker_client
 from pipeline.errors import CheckFailed, PipelineError, UserError
-from pipeline.gitinfo import GitInfo, git_info
+from pipeline.gitinfo import GitInfo, git_info, open_repo
 from pipeline.output import Output
 from pipeline.registries import Target, resolve_target
 from pipeline.registries.api import RegistryAPI
@@ -88,12 +88,9 @@ def read_inputs(config: Config) -> BuildInputs:
         )
     if not context.is_dir():
         raise UserError(f"project.context: {context} is not a directory")
-    git = git_info(config.project_dir)
-    if git is None:
-        raise UserError(
-            f"{config.project_dir.resolve()}: not in a git repository with a commit; the "
-            "candidate tag sha-<commit> needs one (git init && git commit)"
-        )
+    git = git_info(
+        config.project_dir, "the candidate tag sha-<commit> needs one (git init && git commit)"
+    )
     version_file = config.path(config.version.file)
     version = version_file.read_text().strip() if version_file.is_file() else "0.0.0"
     graph = read_graph(dockerfile, config.image.target, config.image.build_args)
@@ -109,9 +106,7 @@ def prior_release(target: Target, inputs: BuildInputs, config: Config, out: Outp
         found = None
     if found:
         return target.ref(found[0])
-    import git
-
-    repo = git.Repo(config.project_dir, search_parent_directories=True)
+    repo = open_repo(config.project_dir, "the prior release comes from its tags")
     from_git = highest((t.name for t in repo.tags), prefix=config.version.tag_prefix)
     return target.ref(str(from_git[1])) if from_git else None
 
@@ -143,19 +138,23 @@ def _build_stages(backend: Backend, job: BuildJob) -> tuple[list[Step], str, lis
     inputs, target = job.inputs, job.inputs.target
     prefix = "" if backend.name == "buildkit" else f"{backend.name}-"
     cache_refs = [target.ref(f"buildcache-{prefix}{stage}") for stage in inputs.graph.cache_keys]
-    cache_from = cache_refs + ([job.prior] if job.prior else [])
+    available = set(cache_refs + ([job.prior] if job.prior else []))
     if backend.needs_local_cache_images:
-        cache_from = _pull_cache_images(cache_from, target, job.out)
+        available = set(_pull_cache_images(sorted(available), target, job.out))
     steps: list[Step] = []
     seen_stages: set[str] = set()
     image_id = ""
     order = {stage: index for index, stage in enumerate(inputs.graph.stages)}
-    for stage, cache_ref in zip(inputs.graph.stages, cache_refs, strict=True):
+    for index, (stage, cache_ref) in enumerate(zip(inputs.graph.stages, cache_refs, strict=True)):
         final = stage == inputs.graph.stages[-1]
+        # Only this stage's and earlier stages' cache images: BuildKit (v0.8) merges the records
+        # of every source, and a later stage's image holds records of the builder's steps
+        # without their layers, which hid the builder's own (the base install ran again).
+        sources = cache_refs[: index + 1] + ([job.prior] if final and job.prior else [])
         request = job.request(
             stage,
             [cache_ref, job.candidate] if final else [cache_ref],
-            cache_from=cache_from,
+            cache_from=[ref for ref in sources if ref in available],
             labels=job.labels if final else {},
         )
         outcome = backend.build(request, _announce(job.out, seen_stages))

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from pipeline.config import Config
 from pipeline.errors import PipelineError, UserError
-from pipeline.gitinfo import GitInfo, git_info
+from pipeline.gitinfo import GitInfo, git_info, open_repo
 from pipeline.output import Output
 from pipeline.progress import StepProgress
 from pipeline.release import steps
@@ -55,20 +55,12 @@ def selected_steps(options: ReleaseOptions) -> list[str]:
 
 
 def _git(config: Config) -> GitInfo:
-    git = git_info(config.project_dir)
-    if git is None:
-        raise UserError(
-            f"{config.project_dir.resolve()}: not in a git repository with a commit; a release "
-            "is of a commit (git init && git commit)"
-        )
-    return git
+    return git_info(config.project_dir, "a release is of a commit (git init && git commit)")
 
 
 def _release_base(config: Config, git: GitInfo) -> str:
     """The commit a release is of: the tag step's own VERSION commit belongs to its parent."""
-    import git as gitpython
-
-    head = gitpython.Repo(config.project_dir, search_parent_directories=True).head.commit
+    head = open_repo(config.project_dir, "a release is of a commit").head.commit
     if str(head.message).startswith(RELEASE_COMMIT_PREFIX) and head.parents:
         return head.parents[0].hexsha
     return git.sha

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.config import Config
 from pipeline.engine import docker_client
-from pipeline.errors import CheckFailed, PipelineError, UserError
+from pipeline.errors import CheckFailed, PipelineError
 from pipeline.output import Output
 from pipeline.registries import resolve_target
 from pipeline.registries.reference import ImageRef
@@ -71,12 +71,9 @@ def default_image(config: Config) -> str:
     from pipeline.build.run import candidate_tag
     from pipeline.gitinfo import git_info
 
-    git = git_info(config.project_dir)
-    if git is None:
-        raise UserError(
-            f"{config.project_dir} is not a git checkout with a commit, so there is no candidate "
-            "image sha-<commit>; pass --image REF"
-        )
+    git = git_info(
+        config.project_dir, "so there is no candidate image sha-<commit>; pass --image REF"
+    )
     return resolve_target(config).ref(candidate_tag(git))
 
 

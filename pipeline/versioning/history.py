@@ -8,7 +8,6 @@ deepened with `git fetch --unshallow --tags`; where that fails the error says wh
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,13 +17,14 @@ import semver
 
 from pipeline.config import Config
 from pipeline.errors import UserError
-from pipeline.gitinfo import SHORT_SHA_LENGTH
+from pipeline.gitinfo import SHORT_SHA_LENGTH, default_remote, open_repo, without_credentials
 from pipeline.versions import release_versions
 
 if TYPE_CHECKING:
     import git
 
 BRANCH_ENVS = ("CI_COMMIT_REF_NAME", "GITHUB_REF_NAME")
+VERSIONS_NEED = "versions come from its tags and commits (git init && git commit)"
 FULL_HISTORY_HINT = (
     "fetch the full history with tags: GitHub Actions actions/checkout with `fetch-depth: 0`, "
     'GitLab CI `variables: GIT_DEPTH: "0"`, or `git fetch --unshallow --tags`'
@@ -72,22 +72,8 @@ class History:
         return [path for path in paths if path not in ignore]
 
 
-def open_repo(project_dir: Path) -> git.Repo:
-    import git
-
-    try:
-        repo = git.Repo(project_dir, search_parent_directories=True)
-        repo.head.commit  # noqa: B018 - raises ValueError when there is no commit yet
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError, ValueError) as exc:
-        raise UserError(
-            f"{project_dir.resolve()}: not in a git repository with a commit; versions come "
-            "from its tags and commits (git init && git commit)"
-        ) from exc
-    return repo
-
-
 def read_history(config: Config, environ: Mapping[str, str]) -> History:
-    repo = open_repo(config.project_dir)
+    repo = open_repo(config.project_dir, VERSIONS_NEED)
     _deepen_if_shallow(repo)
     root = Path(str(repo.working_tree_dir)).resolve()
     project_path = config.project_dir.resolve().relative_to(root).as_posix()
@@ -119,7 +105,8 @@ def _deepen_if_shallow(repo: git.Repo) -> None:
         raise UserError(
             f"{where}: a shallow clone without a remote to deepen it from; {FULL_HISTORY_HINT}"
         )
-    remote = repo.remotes["origin"] if "origin" in repo.remotes else repo.remotes[0]
+    remote = default_remote(repo)
+    assert remote is not None
     try:
         repo.git.fetch(remote.name, "--unshallow", "--tags")
     except git.GitCommandError as exc:
@@ -128,11 +115,6 @@ def _deepen_if_shallow(repo: git.Repo) -> None:
             f"{where}: a shallow clone, and `git fetch --unshallow --tags {remote.name}` "
             f"failed ({reason}); {FULL_HISTORY_HINT}"
         ) from exc
-
-
-def without_credentials(text: str) -> str:
-    """Git's messages quote remote URLs, which in CI often carry a token."""
-    return re.sub(r"(\w+://)[^/@\s]+@", r"\1", text)
 
 
 def last_line(exc: git.GitCommandError) -> str:

@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING
 
 from pipeline.config import Config
 from pipeline.errors import UserError
+from pipeline.gitinfo import default_remote, open_repo, without_credentials
 from pipeline.versioning.decide import write_version
 from pipeline.versioning.history import (
     BRANCH_ENVS,
+    VERSIONS_NEED,
     branch_of,
     last_line,
-    open_repo,
-    without_credentials,
 )
 from pipeline.versions import parse_version
 
@@ -52,7 +52,7 @@ def tag_release(
     parsed = parse_version(version)
     if parsed is None:
         raise UserError(f"{version!r} is not a semantic version (MAJOR.MINOR.PATCH)")
-    repo = open_repo(config.project_dir)
+    repo = open_repo(config.project_dir, VERSIONS_NEED)
     name = f"{config.version.tag_prefix}{parsed}"
     message = RELEASE_COMMIT.format(version=parsed)
     existing = next((tag for tag in repo.tags if tag.name == name), None)
@@ -136,6 +136,10 @@ def _branch(repo: git.Repo, environ: Mapping[str, str] | None) -> str:
 
 
 def _remote(repo: git.Repo) -> str:
-    if not repo.remotes:
-        raise UserError("the repository has no remote to push the release tag to")
-    return "origin" if "origin" in repo.remotes else repo.remotes[0].name
+    remote = default_remote(repo)
+    if remote is None:
+        raise UserError(
+            "the repository has no remote to push the release tag to; add one, or set "
+            "version.push_tag: false to keep the tag local"
+        )
+    return remote.name
