@@ -211,8 +211,8 @@ def _refuse_rewrites(
         if not same:
             raise RegistryError(
                 f"{target.ref(tag)} exists already, on another image ({existing}): released "
-                "versions are never overwritten; release a new version (e.g. --bump patch) or "
-                "remove that tag on purpose"
+                "versions are never overwritten; release a new version (`push X.Y.Z`, or "
+                "`release --from version --bump patch`) or remove that tag on purpose"
             )
 
 

@@ -7,8 +7,10 @@ repository, an immutable tag) fails at once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from pipeline.engine import docker_client
 from pipeline.errors import RegistryError
@@ -83,32 +85,45 @@ def push(
     return retrying(lambda: _push_once(ref, credentials), policy, note)
 
 
-def _push_once(ref: str, credentials: Credentials | None) -> Pushed:
+def _engine_stream(
+    verb: str, ref: str, credentials: Credentials | None, call: Callable[..., Any]
+) -> Iterator[dict[str, Any]]:
+    """The engine's progress messages for one push or pull; its error messages become errors.
+
+    Streamed: a failure half-way through a transfer arrives as a message, not as a status.
+    """
     import docker
 
-    repository, tag = _engine_target(ref)
-    digest = None
-    sizes: dict[str, int] = {}
     try:
-        for chunk in docker_client().api.push(
-            repository,
-            tag=tag,
+        for chunk in call(
             stream=True,
             decode=True,
             auth_config=credentials.auth_config() if credentials else None,
         ):
             if "error" in chunk:
                 detail = _redacted(str(chunk["error"]).strip(), credentials)
-                raise _failure(f"push of {ref} failed: {detail}")
-            detail = chunk.get("progressDetail") or {}
-            if chunk.get("status") == "Pushing" and detail.get("total"):
-                sizes[chunk["id"]] = int(detail["total"])
-            aux = chunk.get("aux") or {}
-            if "Digest" in aux:
-                digest = aux["Digest"]
+                raise _failure(f"{verb} of {ref} failed: {detail}")
+            yield chunk
     except docker.errors.APIError as exc:
         message = _redacted(exc.explanation or str(exc), credentials)
-        raise _failure(f"push of {ref} failed: {message}") from exc
+        if verb == "pull" and exc.status_code == 404:
+            raise RegistryError(
+                f"image {ref} is not in the registry {ImageRef.parse(ref).host} ({message}); "
+                "build and push it first (`python -m pipeline build`) or name another image"
+            ) from exc
+        raise _failure(f"{verb} of {ref} failed: {message}") from exc
+
+
+def _push_once(ref: str, credentials: Credentials | None) -> Pushed:
+    repository, tag = _engine_target(ref)
+    digest = None
+    sizes: dict[str, int] = {}
+    call = functools.partial(docker_client().api.push, repository, tag=tag)
+    for chunk in _engine_stream("push", ref, credentials, call):
+        detail = chunk.get("progressDetail") or {}
+        if chunk.get("status") == "Pushing" and detail.get("total"):
+            sizes[chunk["id"]] = int(detail["total"])
+        digest = (chunk.get("aux") or {}).get("Digest", digest)
     if not digest:
         raise RegistryError(f"push of {ref} reported no digest; is {repository} a registry?")
     return Pushed(ref=ref, digest=digest, bytes_sent=sum(sizes.values()))
@@ -124,29 +139,10 @@ def pull(
 
 
 def _pull_once(ref: str, credentials: Credentials | None) -> None:
-    import docker
-
     repository, reference = _engine_target(ref)
-    try:
-        # Streamed: a failure half-way through a download arrives as a message, not a status.
-        for chunk in docker_client().api.pull(
-            repository,
-            tag=reference,
-            stream=True,
-            decode=True,
-            auth_config=credentials.auth_config() if credentials else None,
-        ):
-            if "error" in chunk:
-                detail = _redacted(str(chunk["error"]).strip(), credentials)
-                raise _failure(f"pull of {ref} failed: {detail}")
-    except docker.errors.APIError as exc:
-        message = _redacted(exc.explanation or str(exc), credentials)
-        if exc.status_code == 404:
-            raise RegistryError(
-                f"image {ref} is not in the registry {ImageRef.parse(ref).host} ({message}); "
-                "build and push it first (`python -m pipeline build`) or name another image"
-            ) from exc
-        raise _failure(f"pull of {ref} failed: {message}") from exc
+    call = functools.partial(docker_client().api.pull, repository, tag=reference)
+    for _ in _engine_stream("pull", ref, credentials, call):
+        pass
 
 
 def _hint(lowered: str) -> str:
