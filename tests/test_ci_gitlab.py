@@ -53,6 +53,20 @@ def _template() -> tuple[dict[str, Any], dict[str, Any], str]:
     return yaml.safe_load(header_text), yaml.safe_load(body_text), body_text
 
 
+def _run_jobs(project: Path, *args: str, timeout: int = 120) -> subprocess.CompletedProcess:
+    """Run jobs for real: in the shell, each in its own copy of the project, with our Python."""
+    return _gitlab_ci_local(
+        project,
+        "--force-shell-executor",
+        "--shell-isolation",
+        "--no-color",
+        "--variable",
+        f"PIPELINE_PYTHON={sys.executable}",
+        *args,
+        timeout=timeout,
+    )
+
+
 def _gitlab_ci_local(project: Path, *args: str, timeout: int = 120) -> subprocess.CompletedProcess:
     citools.node_package("gitlab-ci-local")
     if "--shell-isolation" in args and shutil.which("rsync") is None:  # it copies with rsync
@@ -225,13 +239,8 @@ def test_rendered_pipeline_is_valid_gitlab_ci(tmp_path: Path, case: str) -> None
 def test_smoke_without_a_candidate_stops_with_a_clear_message(tmp_path: Path) -> None:
     # The build dropped and no PIPELINE_CANDIDATE: the job says so before touching any engine.
     project = _project(tmp_path, {"pipeline_package": "", "docker_services": [], "docker_host": ""})
-    run = _gitlab_ci_local(
+    run = _run_jobs(
         project,
-        "--force-shell-executor",
-        "--shell-isolation",
-        "--no-color",
-        "--variable",
-        f"PIPELINE_PYTHON={sys.executable}",
         "--variable",
         "PIPELINE_SKIP_BUILD=true",
         "ml-release-smoke",
@@ -311,13 +320,8 @@ def test_gitlab_ci_local_runs_build_smoke_release(stack: object, tmp_path: Path)
     namespace = f"ci-gitlab-{uuid.uuid4().hex[:10]}"
     repository = f"{namespace}/churn"
     try:
-        run = _gitlab_ci_local(
+        run = _run_jobs(
             project,
-            "--force-shell-executor",
-            "--shell-isolation",
-            "--no-color",
-            "--variable",
-            f"PIPELINE_PYTHON={sys.executable}",
             "--variable",
             f"PIPELINE_REGISTRY_URL={REGISTRY}/{namespace}",
             timeout=1500,
