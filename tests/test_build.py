@@ -50,6 +50,17 @@ def uncached(report: dict) -> list[str]:
     return [s["instruction"] for s in counted(report) if not s["cached"]]
 
 
+def rebuild_on_a_fresh_runner(
+    capsys: pytest.CaptureFixture[str], client, project: Path, path: str, line: str, message: str
+) -> dict:
+    """Append `line` to `path`, commit it, wipe every local image and cache, build again."""
+    with (project / path).open("a") as handle:
+        handle.write(line + "\n")
+    commit_all(project, message)
+    wipe_local_images(client)
+    return build(capsys, project)
+
+
 @pytest.fixture(scope="module", params=["buildkit", "classic"])
 def backend(request: pytest.FixtureRequest) -> str:
     return request.param
@@ -107,12 +118,9 @@ class TestCachedRebuilds:
         self, example_project, docker_client, capsys: pytest.CaptureFixture[str]
     ) -> None:
         project, _ = example_project
-        with (project / "serve" / "app.py").open("a") as handle:
-            handle.write("\n# a code-only change\n")
-        commit_all(project, "fix: code only")
-        wipe_local_images(docker_client)
-
-        report = build(capsys, project)
+        report = rebuild_on_a_fresh_runner(
+            capsys, docker_client, project, "serve/app.py", "# a code-only change", "fix: code"
+        )
 
         assert uncached(report) == ["COPY serve/ /app/serve/"]
         assert report["cache_hit_ratio"] > 0.8
@@ -121,12 +129,14 @@ class TestCachedRebuilds:
         self, example_project, docker_client, capsys: pytest.CaptureFixture[str]
     ) -> None:
         project, _ = example_project
-        with (project / "requirements-app.txt").open("a") as handle:
-            handle.write("python-multipart==0.0.9\n")
-        commit_all(project, "feat: new app dependency")
-        wipe_local_images(docker_client)
-
-        report = build(capsys, project)
+        report = rebuild_on_a_fresh_runner(
+            capsys,
+            docker_client,
+            project,
+            "requirements-app.txt",
+            "python-multipart==0.0.9",
+            "feat: new app dependency",
+        )
 
         missed = uncached(report)
         assert not any("requirements-base.txt" in step for step in missed), missed
@@ -137,12 +147,9 @@ class TestCachedRebuilds:
     ) -> None:
         """A fourth build: the cache written by builds that were themselves cached still works."""
         project, _ = example_project
-        with (project / "serve" / "app.py").open("a") as handle:
-            handle.write("\n# another code-only change\n")
-        commit_all(project, "fix: code only, again")
-        wipe_local_images(docker_client)
-
-        report = build(capsys, project)
+        report = rebuild_on_a_fresh_runner(
+            capsys, docker_client, project, "serve/app.py", "# another change", "fix: again"
+        )
 
         assert uncached(report) == ["COPY serve/ /app/serve/"]
 
