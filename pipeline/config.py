@@ -110,14 +110,16 @@ class LintSection:
 
 @dataclass(frozen=True)
 class BuildSection:
-    builder: Literal["auto", "buildx", "buildkit", "classic"] = setting(
-        "auto", "Build backend; auto takes the first that works here."
+    builder: Literal["auto", "buildx"] = setting(
+        "auto", "Build backend: buildx, the only one (auto names what it found in the report)."
     )
     docker_cli: str | None = setting(
-        None, "docker CLI binary for the buildx/buildkit backends; default: probe PATH."
+        None, "docker CLI binary that runs buildx; default: the first on PATH that has it."
     )
     push_candidate: bool = setting(True, "Push the candidate tag sha-<short> after building.")
-    max_image_size: str | None = setting(None, "Fail when the image is larger, e.g. 2GB.")
+    max_image_size: str | None = setting(
+        None, "Fail when the image is larger (compressed, in the registry), e.g. 2GB."
+    )
 
 
 @dataclass(frozen=True)
@@ -355,7 +357,7 @@ def parse_override(text: str) -> tuple[str, str]:
     """`section.key=value` from `--set`."""
     path, sep, value = text.partition("=")
     if not sep or "." not in path:
-        raise ConfigError(f"--set {text!r}: expected section.key=value, e.g. build.builder=classic")
+        raise ConfigError(f"--set {text!r}: expected section.key=value, e.g. image.network=host")
     return path.strip(), value
 
 

@@ -35,3 +35,17 @@ def _reason(exc: Exception) -> str:
         if marker in text:
             return marker.lower()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+CONTAINERD_STORE = "io.containerd.snapshotter.v1"
+
+
+def image_store() -> str:
+    """`docker info`'s image store: the containerd driver-type, else the graph driver's name.
+
+    It decides what an image ID is: the config digest on a graph driver (overlay2), the
+    manifest (or index) digest on the containerd image store.
+    """
+    info = docker_client().info()
+    status = dict(pair for pair in info.get("DriverStatus") or [] if len(pair) == 2)
+    return str(status.get("driver-type") or info.get("Driver") or "unknown")

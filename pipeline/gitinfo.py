@@ -21,6 +21,7 @@ class GitInfo:
     dirty: bool
     remote_url: str | None
     branch: str | None  # None on a detached HEAD
+    committed_at: int  # the commit's time, seconds since the epoch: the image's timestamps
 
     @property
     def short_sha(self) -> str:
@@ -59,5 +60,9 @@ def git_info(project_dir: Path, needed_for: str) -> GitInfo:
     remote_url = without_credentials(next(remote.urls, "")) if remote else None
     branch = None if repo.head.is_detached else repo.active_branch.name
     return GitInfo(
-        sha=sha, dirty=repo.is_dirty(untracked_files=False), remote_url=remote_url, branch=branch
+        sha=sha,
+        dirty=repo.is_dirty(untracked_files=False),
+        remote_url=remote_url,
+        branch=branch,
+        committed_at=repo.head.commit.committed_date,
     )

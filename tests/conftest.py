@@ -100,7 +100,7 @@ def git_project(tmp_path: Path) -> Callable[..., Path]:
 
 
 def wipe_local_images(client: docker.DockerClient) -> None:
-    """What a fresh CI runner has: no local image and no build cache."""
+    """What a fresh CI runner has: no local image and no build cache (checked, not assumed)."""
     import docker
 
     # Children before parents: repeat while a pass still removes something. An image that a
@@ -114,3 +114,7 @@ def wipe_local_images(client: docker.DockerClient) -> None:
         if not removed:
             break
     client.api.prune_builds(all=True)
+    usage = client.df()
+    left = [image["Id"] for image in usage.get("Images") or []]
+    cache = [record["ID"] for record in usage.get("BuildCache") or []]
+    assert not left and not cache, f"the wipe left images {left} and build cache {cache}"

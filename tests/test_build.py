@@ -1,4 +1,5 @@
-"""The build step against the real engine and the stack's registry, for both backends here."""
+"""The build step against the real engine (Docker 26, buildx, containerd image store) and the
+stack's registries. Every fresh-runner case wipes all local images and build cache first."""
 
 from __future__ import annotations
 
@@ -8,28 +9,29 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from conftest import commit_all, wipe_local_images
 
-from pipeline.build.backends import BuildRequest, CliBackend
+from pipeline.build.buildx import BuildRequest, Buildx
 from pipeline.build.labels import MODEL_SHA_LABEL, weights_sha256
+from pipeline.build.steps import RawJsonProgress
 from pipeline.cli import main
 from pipeline.registries.api import RegistryAPI
-from pipeline.registries.transfer import push
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO_ROOT / "examples" / "churn"
 TINY_BASE = "python:3.11-slim"
+DATA = Path(__file__).resolve().parent / "data" / "build"
 
 
-def project_config(registry_path: str, builder: str) -> str:
+def project_config(registry_path: str) -> str:
     return (
         "project:\n  name: churn\n"
         "image:\n  network: host\n"
         f"registry:\n  url: 127.0.0.1:5000/{registry_path}\n"
-        f"build:\n  builder: {builder}\n"
     )
 
 
@@ -41,9 +43,8 @@ def build(capsys: pytest.CaptureFixture[str], project: Path, *extra: str) -> dic
 
 
 def counted(report: dict) -> list[dict]:
-    """Steps that make layers (FROM and metadata-only instructions cannot be cached)."""
-    skipped = ("FROM", "ARG", "ENV", "LABEL", "USER", "EXPOSE", "HEALTHCHECK", "CMD", "VOLUME")
-    return [s for s in report["steps"] if not s["instruction"].upper().startswith(skipped)]
+    """Steps that make layers (a FROM is pulled, not built)."""
+    return [s for s in report["steps"] if not s["instruction"].upper().startswith("FROM")]
 
 
 def uncached(report: dict) -> list[str]:
@@ -61,22 +62,15 @@ def rebuild_on_a_fresh_runner(
     return build(capsys, project)
 
 
-@pytest.fixture(scope="module", params=["buildkit", "classic"])
-def backend(request: pytest.FixtureRequest) -> str:
-    return request.param
-
-
 @pytest.fixture(scope="module")
-def example_project(
-    backend: str, tmp_path_factory: pytest.TempPathFactory, stack: object
-) -> tuple[Path, str]:
+def example_project(tmp_path_factory: pytest.TempPathFactory, stack: object) -> tuple[Path, str]:
     """The bundled example in its own git repo, pushing to a registry path of its own."""
     import git
 
-    project = tmp_path_factory.mktemp(f"churn-{backend}") / "churn"
+    project = tmp_path_factory.mktemp("churn") / "churn"
     subprocess.run(["cp", "-r", str(EXAMPLE), str(project)], check=True)
-    registry_path = f"test-build-{backend}-{uuid.uuid4().hex[:8]}"
-    (project / "pipeline.yaml").write_text(project_config(registry_path, backend))
+    registry_path = f"test-build-{uuid.uuid4().hex[:8]}"
+    (project / "pipeline.yaml").write_text(project_config(registry_path))
     git.Repo.init(project, initial_branch="main")
     commit_all(project, "initial")
     return project, registry_path
@@ -84,35 +78,61 @@ def example_project(
 
 @pytest.mark.stack
 class TestCachedRebuilds:
-    """One story per backend, in order: cold build, code-only rebuild, app-dependency change."""
+    """One story, in order: cold build, the same commit again, code-only, app dependency."""
 
     def test_first_build_from_nothing(
-        self, example_project, backend, docker_client, capsys: pytest.CaptureFixture[str]
+        self, example_project, docker_client, capsys: pytest.CaptureFixture[str]
     ) -> None:
         project, registry_path = example_project
         wipe_local_images(docker_client)
         report = build(capsys, project)
 
-        assert report["backend"] == backend
-        assert report["pushed"] is True
+        assert report["backend"] == "buildx"
+        assert "buildx" in report["builder"] and "builder default (docker)" in report["builder"]
+        assert report["pushed"] is True and report["attestations"] == []
         sha = _head(project)
         assert report["image"] == f"127.0.0.1:5000/{registry_path}/churn:sha-{sha[:7]}"
-        # The candidate tag in the registry is exactly the reported digest.
+        # The candidate tag in the registry is exactly the reported digest, one plain manifest.
         api = RegistryAPI("127.0.0.1:5000")
-        assert api.digest(f"{registry_path}/churn", f"sha-{sha[:7]}") == report["digest"]
-        for stage in ("builder", "runtime-base", "runtime"):
-            prefix = "" if backend == "buildkit" else "classic-"
-            assert api.digest(f"{registry_path}/churn", f"buildcache-{prefix}{stage}")
+        path = f"{registry_path}/churn"
+        assert api.digest(path, f"sha-{sha[:7]}") == report["digest"]
+        manifest = api.raw_manifest(path, report["digest"])
+        assert manifest is not None and not manifest.is_index
+        # The registry cache (mode=max) is one OCI image manifest ECR and GAR also accept.
+        cache = api.raw_manifest(path, "buildcache")
+        assert cache is not None
+        assert cache.media_type == "application/vnd.oci.image.manifest.v1+json"
+        assert report["cache_images"] == [f"127.0.0.1:5000/{path}:buildcache"]
+        assert not any(s["cached"] for s in counted(report))
 
-        labels = docker_client.images.get(report["image_id"]).labels
+        labels = docker_client.images.get(report["image"]).labels
+        committed = datetime.fromtimestamp(_commit_time(project), UTC)
         assert labels["org.opencontainers.image.revision"] == sha
         assert labels["org.opencontainers.image.title"] == "churn"
         assert labels["org.opencontainers.image.version"]
-        assert labels["org.opencontainers.image.created"].endswith("Z")
+        assert labels["org.opencontainers.image.created"] == committed.strftime(
+            "%Y-%m-%dT%H:%M:%SZ"
+        )
         assert labels["org.opencontainers.image.base.name"] == TINY_BASE
         assert labels["org.opencontainers.image.base.digest"].startswith("sha256:")
         assert labels[MODEL_SHA_LABEL] == weights_sha256(project / "model")
-        assert report["size"] > 0 and report["layers"]
+        config = docker_client.images.get(report["image"]).attrs
+        assert config["Created"].startswith(committed.strftime("%Y-%m-%dT%H:%M:%S"))
+        assert report["size"] > report["compressed_size"] > 0 and report["layers"]
+
+    def test_same_commit_on_a_fresh_runner_gives_the_same_digest(
+        self, example_project, docker_client, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A retried CI job: nothing local, everything from the registry cache, same image."""
+        project, registry_path = example_project
+        before = RegistryAPI("127.0.0.1:5000").digest(
+            f"{registry_path}/churn", f"sha-{_head(project)[:7]}"
+        )
+        wipe_local_images(docker_client)
+        report = build(capsys, project)
+
+        assert uncached(report) == []
+        assert report["digest"] == before
 
     def test_code_only_rebuild_on_a_fresh_runner(
         self, example_project, docker_client, capsys: pytest.CaptureFixture[str]
@@ -122,7 +142,7 @@ class TestCachedRebuilds:
             capsys, docker_client, project, "serve/app.py", "# a code-only change", "fix: code"
         )
 
-        assert uncached(report) == ["COPY serve/ /app/serve/"]
+        assert uncached(report) == ["COPY --link serve/ /app/serve/"]
         assert report["cache_hit_ratio"] > 0.8
 
     def test_app_dependency_keeps_base_install_cached(
@@ -145,13 +165,19 @@ class TestCachedRebuilds:
     def test_cache_chain_holds_on_the_next_fresh_runner(
         self, example_project, docker_client, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        """A fourth build: the cache written by builds that were themselves cached still works."""
+        """A fifth build: the cache written by builds that were themselves cached still works."""
         project, _ = example_project
         report = rebuild_on_a_fresh_runner(
             capsys, docker_client, project, "serve/app.py", "# another change", "fix: again"
         )
 
-        assert uncached(report) == ["COPY serve/ /app/serve/"]
+        assert uncached(report) == ["COPY --link serve/ /app/serve/"]
+
+
+def _commit_time(project: Path) -> int:
+    import git
+
+    return git.Repo(project).head.commit.committed_date
 
 
 def _head(project: Path) -> str:
@@ -166,10 +192,7 @@ def tiny_project(git_project: Callable[..., Path], tmp_path: Path, dockerfile: s
     (source / "Dockerfile").write_text(dockerfile)
     (source / "app.txt").write_text("hello\n")
     registry = kw.get("registry", f"127.0.0.1:5000/test-tiny-{uuid.uuid4().hex[:8]}")
-    config = (
-        f"image:\n  network: host\nregistry:\n  url: {registry}\n"
-        f"build:\n  builder: {kw.get('builder', 'classic')}\n"
-    )
+    config = f"image:\n  network: host\nregistry:\n  url: {registry}\n" + kw.get("extra", "")
     return git_project(source, config)
 
 
@@ -179,13 +202,8 @@ def run_failing(capsys: pytest.CaptureFixture[str], project: Path, *extra: str) 
 
 
 @pytest.mark.stack
-@pytest.mark.parametrize("builder", ["buildkit", "classic"])
-def test_invalid_dockerfile_names_file_and_line(
-    stack, git_project, tmp_path, capsys, builder: str
-) -> None:
-    project = tiny_project(
-        git_project, tmp_path, f"FROM {TINY_BASE}\nFORM nothing\n", builder=builder
-    )
+def test_invalid_dockerfile_names_file_and_line(stack, git_project, tmp_path, capsys) -> None:
+    project = tiny_project(git_project, tmp_path, f"FROM {TINY_BASE}\nFORM nothing\n")
     code, err = run_failing(capsys, project)
     assert code == 1
     assert "invalid Dockerfile:" in err
@@ -194,16 +212,13 @@ def test_invalid_dockerfile_names_file_and_line(
 
 
 @pytest.mark.stack
-@pytest.mark.parametrize("builder", ["buildkit", "classic"])
-def test_failing_run_names_the_step_and_its_output(
-    stack, git_project, tmp_path, capsys, builder: str
-) -> None:
+def test_failing_run_names_the_step_and_its_output(stack, git_project, tmp_path, capsys) -> None:
     dockerfile = f"FROM {TINY_BASE} AS runtime\nRUN echo the-model-broke && exit 3\n"
-    project = tiny_project(git_project, tmp_path, dockerfile, builder=builder)
+    project = tiny_project(git_project, tmp_path, dockerfile)
     code, err = run_failing(capsys, project)
     assert code == 1
-    # The classic builder counts the label steps it appends in the total.
-    assert re.search(r"step \[runtime 2/\d+\] RUN echo the-model-broke && exit 3 failed", err)
+    assert re.search(r"step \[runtime 2/2\] RUN echo the-model-broke && exit 3 failed", err)
+    assert "exit code: 3" in err
     assert "| the-model-broke" in err
 
 
@@ -219,7 +234,27 @@ def test_no_engine_says_how_to_start_one(stack, git_project, tmp_path) -> None:
     )
     assert result.returncode == 1
     assert "cannot reach the Docker engine at unix:///tmp/no-such-engine.sock" in result.stderr
-    assert "python -m pipeline.devstack up" in result.stderr
+
+
+@pytest.mark.stack
+def test_no_buildx_says_what_to_install(stack, git_project, tmp_path) -> None:
+    """A docker CLI without the plugin (an old client, a bare install): one line, exit 1."""
+    bare = tmp_path / "bare-docker-config"
+    (bare / "cli-plugins").mkdir(parents=True)
+    project = tiny_project(git_project, tmp_path, f"FROM {TINY_BASE}\n")
+    fake_cli = tmp_path / "docker"
+    fake_cli.write_text('#!/bin/sh\n[ "$1" = buildx ] && exit 1\nexit 0\n')
+    fake_cli.chmod(0o755)
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline", "build", "-C", str(project)],
+        capture_output=True,
+        text=True,
+        env={**_env(), "PIPELINE_BUILD_DOCKER_CLI": str(fake_cli)},
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    assert f"no docker CLI with buildx (tried {fake_cli})" in result.stderr
+    assert "docker-buildx-plugin" in result.stderr and "Traceback" not in result.stderr
 
 
 def _env() -> dict[str, str]:
@@ -248,75 +283,118 @@ def test_unreachable_registry_warns_and_builds_cold(stack, git_project, tmp_path
     assert "warning: cannot list the tags of 127.0.0.1:5999/nowhere" in captured.err
     report = json.loads(captured.out)
     assert report["pushed"] is False and report["digest"] is None
+    assert report["cache_images"] == [] and report["size"] > 0
 
 
 @pytest.mark.stack
-def test_over_budget_image_fails_before_push(stack, git_project, tmp_path, capsys) -> None:
+def test_over_budget_image_fails_the_step(stack, git_project, tmp_path, capsys) -> None:
     dockerfile = f"FROM {TINY_BASE} AS runtime\nCOPY app.txt /app.txt\n"
     registry = f"127.0.0.1:5000/test-budget-{uuid.uuid4().hex[:8]}"
     project = tiny_project(git_project, tmp_path, dockerfile, registry=registry)
     code, err = run_failing(capsys, project, "--max-image-size", "10MB")
     assert code == 2
-    assert "over build.max_image_size 10MB" in err
-    assert RegistryAPI("127.0.0.1:5000").tags(registry.split("/", 1)[1] + "/project") == []
+    over = "over build.max_image_size 10MB"
+    assert re.search(rf"is [\d.]+ MB \(compressed, in the registry\), {over}", err)
+    code, err = run_failing(capsys, project, "--max-image-size", "10MB", "--no-push")
+    assert code == 2
+    assert re.search(rf"is [\d.]+ MB \(in the engine\), {over}", err)
 
 
 @pytest.mark.stack
-def test_prior_release_is_the_highest_semver_tag(
-    stack, docker_client, git_project, tmp_path, capsys
-) -> None:
+def test_prior_release_is_the_highest_semver_tag(stack, git_project, tmp_path, capsys) -> None:
     dockerfile = f"FROM {TINY_BASE} AS runtime\nCOPY app.txt /app.txt\n"
-    registry = f"127.0.0.1:5000/test-prior-{uuid.uuid4().hex[:8]}"
-    project = tiny_project(git_project, tmp_path, dockerfile, registry=registry)
+    namespace = f"test-prior-{uuid.uuid4().hex[:8]}"
+    project = tiny_project(
+        git_project, tmp_path, dockerfile, registry=f"127.0.0.1:5000/{namespace}"
+    )
     first = build(capsys, project)
-    image = docker_client.images.get(first["image_id"])
+    api, path = RegistryAPI("127.0.0.1:5000"), f"{namespace}/project"
+    manifest = api.raw_manifest(path, first["digest"])
+    assert manifest is not None
     for tag in ("1.2.0", "1.10.0", "1.9.9", "2.0.0-rc.1", "not-semver"):
-        image.tag(f"{registry}/project", tag)
-        push(f"{registry}/project:{tag}", None)
+        api.put_manifest(path, tag, manifest)
     second = build(capsys, project)
-    assert second["prior"] == f"{registry}/project:2.0.0-rc.1"
-    assert second["size_change"] is not None
+    assert second["prior"] == f"127.0.0.1:5000/{path}:2.0.0-rc.1"
+    assert second["size_change"] == 0
 
 
 def test_buildx_command_line(tmp_path: Path) -> None:
-    """buildx does not exist on our machines: the exact command line is what we can check."""
-    backend = CliBackend("/usr/local/bin/docker", buildx=True)
+    """What every build sends: no attestations, the commit's time, cache in and out."""
+    buildx = Buildx("/usr/bin/docker", "default", "docker", "found")
     request = BuildRequest(
         context=tmp_path,
         dockerfile=tmp_path / "Dockerfile",
         target="runtime",
-        tags=["reg.example/churn:sha-abc1234"],
+        tag="reg.example/churn:sha-abc1234",
         cache_from=["reg.example/churn:buildcache", "reg.example/churn:1.4.0"],
+        cache_to="reg.example/churn:buildcache",
         build_args={"B": "2", "A": "1"},
         labels={"org.opencontainers.image.version": "1.5.0"},
         network="host",
         platform="linux/amd64",
-        cache_to="type=registry,ref=reg.example/churn:buildcache,"
-        "mode=max,image-manifest=true,oci-mediatypes=true",
         push=True,
+        source_date_epoch=1700000000,
     )
-    assert backend.command(request, tmp_path / "iid", tmp_path / "meta.json") == [
-        "/usr/local/bin/docker", "buildx", "build", "--progress", "plain",
-        "-f", str(tmp_path / "Dockerfile"), "--iidfile", str(tmp_path / "iid"),
-        "--target", "runtime", "-t", "reg.example/churn:sha-abc1234",
-        "--metadata-file", str(tmp_path / "meta.json"),
+    assert buildx.command(request, tmp_path / "meta.json") == [
+        "/usr/bin/docker", "buildx", "build", "--progress", "rawjson",
+        "-f", str(tmp_path / "Dockerfile"), "--metadata-file", str(tmp_path / "meta.json"),
+        "--provenance=false", "--sbom=false", "--target", "runtime",
+        "-t", "reg.example/churn:sha-abc1234", "--push",
         "--cache-from=type=registry,ref=reg.example/churn:buildcache",
         "--cache-from=type=registry,ref=reg.example/churn:1.4.0",
         "--cache-to=type=registry,ref=reg.example/churn:buildcache,"
         "mode=max,image-manifest=true,oci-mediatypes=true",
-        "--push",
-        "--build-arg", "A=1", "--build-arg", "B=2",
+        "--build-arg", "A=1", "--build-arg", "B=2", "--build-arg", "SOURCE_DATE_EPOCH=1700000000",
         "--label", "org.opencontainers.image.version=1.5.0",
         "--network", "host", "--platform", "linux/amd64",
         str(tmp_path),
     ]  # fmt: skip
 
 
+def test_rawjson_progress_from_a_real_build() -> None:
+    """A captured `--progress rawjson` stream of a real buildx 0.13 build (tests/data/build/
+    README.md says how): steps, cache hits, timings, a failing step's output and error."""
+    started: list[str] = []
+    progress = RawJsonProgress("stage-0", lambda step: started.append(step.label()))
+    for line in (DATA / "rawjson-failing-build.log").read_text().splitlines(keepends=True):
+        progress.feed_line(line)
+
+    by_label = {step.label(): step for step in progress.steps}
+    base = "FROM docker.io/library/python:3.11-slim@sha256:"
+    assert sorted(label.split("@")[0] for label in by_label) == [
+        "[builder 1/3] " + base.split("@")[0],
+        "[builder 2/3] RUN echo cached-step > /cached.txt",
+        "[builder 3/3] COPY app.txt /app.txt",
+        "[runtime 2/3] COPY --from=builder /cached.txt /cached.txt",
+        "[runtime 3/3] RUN echo the-model-broke && exit 3",
+    ]
+    cached = {label.split("@")[0] for label, step in by_label.items() if step.cached}
+    assert cached == {
+        "[builder 1/3] " + base.split("@")[0],
+        "[builder 2/3] RUN echo cached-step > /cached.txt",
+        "[builder 3/3] COPY app.txt /app.txt",
+    }
+    # Announced as each starts; the cached ones start too (and end at once).
+    assert set(started) == set(by_label)
+    failing = by_label["[runtime 3/3] RUN echo the-model-broke && exit 3"]
+    assert list(failing.output) == ["the-model-broke"] and failing.seconds > 0
+    assert progress.errors == [
+        '[runtime 3/3] RUN echo the-model-broke && exit 3: process "/bin/sh -c echo '
+        'the-model-broke && exit 3" did not complete successfully: exit code: 3'
+    ]
+    assert progress.tail and progress.tail[-1].startswith("ERROR:")
+
+
 @pytest.mark.stack
-def test_buildkit_logs_in_to_a_private_registry_without_writing_the_secret(
-    stack, docker_client, git_project, tmp_path, capsys, monkeypatch
+@pytest.mark.parametrize("kind", ["dockerhub", "ecr", "gar"])
+def test_buildx_logs_in_and_caches_on_each_registry_kind(
+    kind: str, stack, docker_client, git_project, tmp_path, capsys, monkeypatch
 ) -> None:
-    """Cache import from the htpasswd registry only hits when the CLI could log in."""
+    """Cache export and import through the TLS stand-ins: a code-only rebuild on a wiped runner
+    hits the builder stage only when buildx could log in and the registry took the cache
+    manifest; the secret is never written (the helper answers from the environment)."""
+    import boto3
+
     source = tmp_path / "src"
     source.mkdir()
     (source / "Dockerfile").write_text(
@@ -325,27 +403,41 @@ def test_buildkit_logs_in_to_a_private_registry_without_writing_the_secret(
         "COPY app.txt /app.txt\n"
     )
     (source / "app.txt").write_text("one\n")
-    namespace = f"pipeline/test-login-{uuid.uuid4().hex[:8]}"
-    project = git_project(
-        source,
-        f"image:\n  network: host\nregistry:\n  kind: dockerhub\n"
-        f"  url: {stack.hub_host}/{namespace}\nbuild:\n  builder: buildkit\n",
-    )
+    name = f"pipeline/test-login-{uuid.uuid4().hex[:8]}"
+    registry = {
+        "dockerhub": f"  kind: dockerhub\n  url: {stack.hub_host}/{name}\n",
+        "ecr": "  kind: ecr\n",
+        "gar": f"  kind: gar\n  gcp_project: pipeline-tests\n  gar_repository: r{name[-8:]}\n",
+    }[kind]
+    image = f"  name: {name}\n" if kind == "ecr" else ""
+    project = git_project(source, f"image:\n  network: host\n{image}registry:\n{registry}")
     monkeypatch.setenv("DOCKERHUB_USERNAME", stack.hub_username)
     monkeypatch.setenv("DOCKERHUB_TOKEN", stack.hub_password)
     docker_config = tmp_path / "docker-config"
     docker_config.mkdir()
     monkeypatch.setenv("DOCKER_CONFIG", str(docker_config))
-    build(capsys, project)
-
-    (project / "app.txt").write_text("two\n")
-    commit_all(project, "fix: app only")
-    for image in docker_client.images.list(name=f"{stack.hub_host}/{namespace}/project"):
-        docker_client.images.remove(image.id, force=True)
-    docker_client.api.prune_builds(all=True)
-    code = main(["build", "--json", "-C", str(project)])
-    captured = capsys.readouterr()
-    assert code == 0, captured.err
-    assert uncached(json.loads(captured.out)) == ["COPY app.txt /app.txt"], captured.err
-    assert stack.hub_password not in captured.out + captured.err
-    assert list(docker_config.iterdir()) == []  # no login was written anywhere
+    try:
+        first = build(capsys, project)
+        (project / "app.txt").write_text("two\n")
+        commit_all(project, "fix: app only")
+        wipe_local_images(docker_client)
+        code = main(["build", "--json", "-C", str(project)])
+        captured = capsys.readouterr()
+        assert code == 0, captured.err
+        second = json.loads(captured.out)
+        assert uncached(second) == ["COPY app.txt /app.txt"], captured.err
+        host, _, rest = second["image"].partition("/")
+        api = RegistryAPI(host, None)
+        if kind != "dockerhub":  # the hub stand-in needs a login to read; the build had one
+            path = rest.rpartition(":")[0]
+            assert api.digest(path, rest.rpartition(":")[2]) == second["digest"]
+            assert api.digest(path, "buildcache")
+        assert first["digest"] != second["digest"]
+        assert stack.hub_password not in captured.out + captured.err
+        # No login was written: buildx keeps only its builder state there (`buildx/`).
+        assert not (docker_config / "config.json").exists()
+        written = [f for f in docker_config.rglob("*") if f.is_file()]
+        assert not [f for f in written if stack.hub_password.encode() in f.read_bytes()]
+    finally:
+        if kind == "ecr":
+            boto3.client("ecr").delete_repository(repositoryName=name, force=True)

@@ -29,13 +29,13 @@ def test_defaults_without_a_file(tmp_path: Path) -> None:
 
 
 def test_precedence_file_then_env_then_flags(tmp_path: Path) -> None:
-    write(tmp_path, "build:\n  builder: classic\nsmoke:\n  port: 9000\n  requests: 5\n")
+    write(tmp_path, "build:\n  builder: buildx\nsmoke:\n  port: 9000\n  requests: 5\n")
     config = load_config(
         tmp_path,
         environ={"PIPELINE_SMOKE_PORT": "9100", "PIPELINE_SMOKE_REQUESTS": "7"},
         overrides=[("smoke.requests", "9")],
     )
-    assert config.build.builder == "classic"
+    assert config.build.builder == "buildx"
     assert config.smoke.port == 9100
     assert config.smoke.requests == 9
     assert config.sources == {

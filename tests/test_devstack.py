@@ -26,7 +26,10 @@ pytestmark = pytest.mark.stack
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = "python:3.11-slim"
-MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
+# The containerd image store pushes OCI manifests; the seed may be either kind.
+MANIFESTS = "application/vnd.oci.image.manifest.v1+json, " + (
+    "application/vnd.docker.distribution.manifest.v2+json"
+)
 EXPECTED_COMPONENTS = {
     "engine",
     "registry-local",
@@ -74,7 +77,7 @@ def _push(client: Any, repository: str, tag: str, auth: dict[str, str] | None = 
 def _manifest_status(stack: StackInfo, host: str, name: str, tag: str, auth: Any = None) -> int:
     response = requests.head(
         f"https://{host}/v2/{name}/manifests/{tag}",
-        headers={"Accept": MANIFEST_V2},
+        headers={"Accept": MANIFESTS},
         verify=str(stack.ca_bundle),
         auth=auth,
         timeout=10,
@@ -98,7 +101,7 @@ def test_local_registry_answers_v2(stack: StackInfo) -> None:
 def test_base_image_pulls_through_the_mirror(stack: StackInfo, docker_client: Any) -> None:
     seeded = requests.head(
         f"http://{stack.registry}/v2/library/python/manifests/3.11-slim",
-        headers={"Accept": MANIFEST_V2},
+        headers={"Accept": MANIFESTS},
         timeout=5,
     )
     assert seeded.status_code == 200, "the seeded image is missing from the local registry"
@@ -153,7 +156,7 @@ def test_push_to_hub_stand_in_needs_the_password(stack: StackInfo, docker_client
     # repository, so another session's good push could otherwise carry this one through.
     denied = f"{stack.hub_host}/pipeline/devstack-denied-{uuid.uuid4().hex[:8]}"
     error = _push(docker_client, denied, _tag(), wrong)
-    assert error is not None and "unauthorized" in error, error
+    assert error is not None and "unauthorized" in error.lower(), error
     tag = _tag()
     error = _push(docker_client, repository, tag, stack.hub_auth_config)
     assert error is None, error
@@ -318,3 +321,47 @@ def test_hosts_lines_are_marked_and_idempotent(tmp_path: Path) -> None:
     assert f"127.0.0.9 a.test {MARKER}" in text.splitlines()
     assert remove_hosts(hosts) is True
     assert hosts.read_text() == "127.0.0.1 localhost\n"
+
+
+# -- the engine ----------------------------------------------------------------------------
+
+
+def test_engine_is_current_with_buildx_and_the_containerd_store(stack: StackInfo) -> None:
+    components = {c["name"]: c for c in _status_json()["components"]}
+    detail = components["engine"]["detail"]
+    assert "containerd image store" in detail and "buildx 0." in detail, detail
+    assert "(docker driver, BuildKit " in detail, detail
+    server = subprocess.run(
+        ["docker", "version", "--format", "{{.Server.Version}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert int(server.split(".")[0]) >= 26, server
+    # The docker CLI first on PATH drives buildx (the plugin is where every client looks).
+    assert subprocess.run(["docker", "buildx", "version"], capture_output=True).returncode == 0
+
+
+def test_engine_shortfall_names_version_store_and_fix() -> None:
+    from pipeline.devstack.engine import shortfall
+
+    old = shortfall({"ServerVersion": "20.10.24+dfsg1", "Driver": "overlay2"})
+    assert old == "is docker 20.10.24+dfsg1; the build needs 24 or later"
+    graph = shortfall({"ServerVersion": "26.1.5", "Driver": "overlay2", "DriverStatus": []})
+    assert graph is not None and graph.startswith("uses the overlay2 image store;")
+    assert '"features": {"containerd-snapshotter": true}' in graph
+    store = [["driver-type", "io.containerd.snapshotter.v1"]]
+    assert shortfall({"ServerVersion": "26.1.5", "DriverStatus": store}) is None
+
+
+def test_daemon_json_gains_the_containerd_store_and_keeps_the_rest(tmp_path: Path) -> None:
+    from pipeline.devstack.engine import merge_daemon_json
+
+    path = tmp_path / "daemon.json"
+    path.write_text('{"features": {"buildkit": true}, "bridge": "docker0", "debug": true}')
+    assert merge_daemon_json(path) is True
+    data = json.loads(path.read_text())
+    assert data["features"] == {"buildkit": True, "containerd-snapshotter": True}
+    assert data["bridge"] == "docker0" and data["debug"] is True
+    assert data["registry-mirrors"] == ["http://127.0.0.1:5000"]
+    assert merge_daemon_json(path) is False  # idempotent

@@ -252,7 +252,7 @@ def test_build_pushes_its_candidate_to_ecr(
     (source / "app.txt").write_text(f"{uuid.uuid4()}\n")
     project = git_project(
         source,
-        f"image:\n  name: {ecr_repository}\nregistry:\n  kind: ecr\nbuild:\n  builder: classic\n",
+        f"image:\n  name: {ecr_repository}\nregistry:\n  kind: ecr\nbuild:\n  builder: auto\n",
     )
     code = main(["build", "--json", "-C", str(project)])
     captured = capsys.readouterr()

@@ -1,1 +1,1 @@
-"""The build step: backends, stage graph, labels, progress parsing and the report."""
+"""The build step: buildx, stage graph, labels, progress parsing and the report."""

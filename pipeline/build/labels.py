@@ -32,7 +32,7 @@ def oci_labels(
     *,
     title: str,
     version: str,
-    git: GitInfo | None,
+    git: GitInfo,
     base_image: str | None,
     base_digest: str | None,
     model_sha: str | None,
@@ -41,10 +41,13 @@ def oci_labels(
     labels = {
         LABEL_PREFIX + "title": title,
         LABEL_PREFIX + "version": version,
-        LABEL_PREFIX + "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        LABEL_PREFIX + "revision": git.sha if git else "unknown",
+        # The commit's time, not the build's: a re-run of the same commit makes the same image.
+        LABEL_PREFIX + "created": datetime.fromtimestamp(git.committed_at, UTC).strftime(
+            "%Y-%m-%dT%H:%M:%SZ"
+        ),
+        LABEL_PREFIX + "revision": git.sha,
     }
-    if git and git.remote_url:
+    if git.remote_url:
         labels[LABEL_PREFIX + "source"] = git.remote_url
     if base_image:
         labels[BASE_NAME_LABEL] = base_image

@@ -47,19 +47,19 @@ class Layer:
 @dataclass
 class BuildReport:
     backend: str
+    builder: str  # which CLI, buildx version and builder, as `auto` found them
     image: str
-    image_id: str
+    image_id: str | None  # None when the builder keeps no copy in the engine
     digest: str | None
     pushed: bool
     steps: list[Step]
     seconds: float
-    size: int
+    size: int | None  # in the engine, uncompressed; None when it keeps no copy
     layers: list[Layer]
     labels: dict[str, str]
     prior: str | None = None
     compressed_size: int | None = None
     prior_compressed_size: int | None = None
-    bytes_pushed: int | None = None
     cache_images: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -77,6 +77,9 @@ class BuildReport:
         ratio = self.cache_hit_ratio
         return {
             "backend": self.backend,
+            "builder": self.builder,
+            # Pushed as one plain image manifest: no provenance or SBOM attestation is attached.
+            "attestations": [],
             "image": self.image,
             "image_id": self.image_id,
             "digest": self.digest,
@@ -89,7 +92,6 @@ class BuildReport:
             "prior": self.prior,
             "prior_compressed_size": self.prior_compressed_size,
             "size_change": self.size_change,
-            "bytes_pushed": self.bytes_pushed,
             "layers": [{"created_by": la.created_by, "size": la.size} for la in self.layers],
             "labels": self.labels,
             "cache_images": self.cache_images,
@@ -97,7 +99,7 @@ class BuildReport:
         }
 
     def text(self) -> str:
-        lines = [f"built {self.image} with {self.backend} in {self.seconds:.1f}s"]
+        lines = [f"built {self.image} with {self.builder} in {self.seconds:.1f}s"]
         width = max((len(s.label()) for s in self.steps), default=0)
         width = min(width, 80)
         for step in self.steps:

@@ -1,32 +1,25 @@
-"""Build steps as the report shows them, read from either builder's progress output."""
+"""Build steps as the report shows them, read from buildx's own progress (`--progress rawjson`).
+
+rawjson is BuildKit's solve status as a stream of JSON objects (vertexes, statuses, logs), one
+per update: cache hits and timings come from the builder itself, not from parsing text meant
+for people. Each object is printed indented, so an object ends at a line that is only `}`.
+"""
 
 from __future__ import annotations
 
+import base64
+import json
 import re
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
-# Instructions that only change image metadata: never a layer, so never a cache question.
-METADATA_INSTRUCTIONS = frozenset(
-    [
-        "ARG",
-        "CMD",
-        "ENTRYPOINT",
-        "ENV",
-        "EXPOSE",
-        "HEALTHCHECK",
-        "LABEL",
-        "MAINTAINER",
-        "ONBUILD",
-        "SHELL",
-        "STOPSIGNAL",
-        "USER",
-        "VOLUME",
-    ]
-)
 OUTPUT_LINES_KEPT = 30
+# `[builder 3/6] RUN pip install ...`; a single-stage Dockerfile has no stage name: `[2/2] ...`.
+STEP_NAME = re.compile(r"^\[(?:(\S+) )?(\d+)/(\d+)\] (.*)$", re.DOTALL)
+LINK_PREFIX = "LINK "
 
 
 @dataclass
@@ -45,8 +38,8 @@ class Step:
 
     @property
     def counts_for_cache(self) -> bool:
-        """FROM and metadata-only steps are not layers the cache could save."""
-        return self.keyword not in METADATA_INSTRUCTIONS and self.keyword != "FROM"
+        """A FROM is pulled, never built: not a step the cache could save."""
+        return self.keyword != "FROM"
 
     def label(self) -> str:
         return f"[{self.stage} {self.number}/{self.total}] {self.instruction}"
@@ -64,106 +57,85 @@ class Step:
 StepCallback = Callable[[Step], None]
 
 
-class ClassicProgress:
-    """Reads the classic builder's JSON stream (`{"stream": "Step 3/9 : RUN ..."}` lines)."""
-
-    STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
-    FROM_AS = re.compile(r"^FROM\s+\S+\s+AS\s+(\S+)", re.IGNORECASE)
-
-    def __init__(self, on_step_start: StepCallback | None = None) -> None:
-        self.steps: list[Step] = []
-        self.image_id: str | None = None
-        self.error: str | None = None
-        self._stage = "global"  # ARGs before the first FROM
-        self._stage_count = 0
-        self._started = 0.0
-        self._on_step_start = on_step_start
-
-    def feed(self, chunk: dict[str, object]) -> None:
-        if "error" in chunk:
-            self.error = str(chunk["error"]).strip()
-        aux = chunk.get("aux")
-        if isinstance(aux, dict) and "ID" in aux:
-            self.image_id = str(aux["ID"])
-        text = chunk.get("stream")
-        if isinstance(text, str):
-            for line in text.splitlines():
-                self._line(line.rstrip())
-
-    def finish(self) -> None:
-        self._close_current()
-
-    def _line(self, line: str) -> None:
-        match = self.STEP.match(line)
-        if match:
-            self._close_current()
-            instruction = match.group(3).strip()
-            if instruction.upper().startswith("FROM"):
-                named = self.FROM_AS.match(instruction)
-                self._stage = named.group(1) if named else f"stage-{self._stage_count}"
-                self._stage_count += 1
-            step = Step(self._stage, int(match.group(1)), int(match.group(2)), instruction)
-            self.steps.append(step)
-            self._started = time.monotonic()
-            if self._on_step_start:
-                self._on_step_start(step)
-            return
-        if not self.steps or not line:
-            return
-        if line.strip() == "---> Using cache":
-            self.steps[-1].cached = True
-        elif not line.startswith((" ---> ", "Removing intermediate container")):
-            self.steps[-1].output.append(line)
-
-    def _close_current(self) -> None:
-        if self.steps and not self.steps[-1].seconds:
-            self.steps[-1].seconds = time.monotonic() - self._started
+def _timestamp(text: str) -> datetime:
+    """RFC 3339 with nanoseconds, which `datetime` cannot read: cut to microseconds."""
+    text = re.sub(r"(\.\d{6})\d+", r"\1", text.replace("Z", "+00:00"))
+    return datetime.fromisoformat(text)
 
 
-class BuildKitProgress:
-    """Reads `docker build --progress plain` from BuildKit: `#7 [builder 3/4] RUN ...` lines."""
-
-    # The stage name is left out when the Dockerfile has a single stage: `#5 [2/2] RUN ...`.
-    VERTEX = re.compile(r"^#(\d+) \[(?:([^\]]+?) )?(\d+)/(\d+)\] (.*)$")
-    STATUS = re.compile(r"^#(\d+) (CACHED|DONE ([\d.]+)s|ERROR: (.*)|CANCELED)\s*$")
-    OUTPUT = re.compile(r"^#(\d+) [\d.]+ (.*)$")
+class RawJsonProgress:
+    """Reads `docker buildx build --progress rawjson` line by line."""
 
     def __init__(self, single_stage_name: str, on_step_start: StepCallback | None = None) -> None:
         self.steps: list[Step] = []
         self.errors: list[str] = []
+        self.tail: deque[str] = deque(maxlen=OUTPUT_LINES_KEPT)  # lines that were not JSON
         self._single_stage_name = single_stage_name
-        self.tail: deque[str] = deque(maxlen=OUTPUT_LINES_KEPT)
-        self._by_vertex: dict[str, Step] = {}
         self._on_step_start = on_step_start
+        self._by_vertex: dict[str, Step] = {}
+        self._by_key: dict[tuple[str, int], Step] = {}
+        self._cached: dict[str, bool] = {}
+        self._seconds: dict[str, float] = {}
+        self._started: set[int] = set()  # id() of the steps announced
+        self._buffer: list[str] = []
 
     def feed_line(self, line: str) -> None:
-        line = line.rstrip()
-        self.tail.append(line)
-        vertex = self.VERTEX.match(line)
-        if vertex:
-            number, stage, index, total, instruction = vertex.groups()
-            if number not in self._by_vertex:
-                step = Step(
-                    stage or self._single_stage_name, int(index), int(total), instruction.strip()
-                )
-                self._by_vertex[number] = step
+        if self._buffer or line.startswith("{"):
+            self._buffer.append(line)
+            if line.rstrip() == "}":
+                text, self._buffer = "".join(self._buffer), []
+                try:
+                    self.feed(json.loads(text))
+                except ValueError:
+                    self.tail.extend(text.splitlines())
+            return
+        if line.strip():
+            self.tail.append(line.rstrip())
+
+    def feed(self, status: dict[str, Any]) -> None:
+        for vertex in status.get("vertexes") or []:
+            self._vertex(vertex)
+        for log in status.get("logs") or []:
+            step = self._by_vertex.get(log.get("vertex", ""))
+            if step is not None:
+                text = base64.b64decode(log.get("data") or b"").decode(errors="replace")
+                step.output.extend(line for line in text.splitlines() if line.strip())
+
+    def _vertex(self, vertex: dict[str, Any]) -> None:
+        digest, name = vertex.get("digest", ""), vertex.get("name", "")
+        step = self._by_vertex.get(digest)
+        if step is None:
+            match = STEP_NAME.match(name)
+            if not match:
+                if vertex.get("error"):  # `[internal] load build definition`, exporters, ...
+                    self.errors.append(f"{name}: {vertex['error']}")
+                return
+            stage, number, total, instruction = match.groups()
+            stage = stage or self._single_stage_name
+            # `COPY --link` is two vertexes, the copy and its `LINK COPY --link ...` merge:
+            # one step, cached only when both are.
+            key = (stage, int(number))
+            step = self._by_key.get(key)
+            if step is None:
+                instruction = instruction.removeprefix(LINK_PREFIX)
+                step = Step(stage, int(number), int(total), instruction)
+                self._by_key[key] = step
                 self.steps.append(step)
-                if self._on_step_start:
-                    self._on_step_start(step)
-            return
-        status = self.STATUS.match(line)
-        if status and status.group(1) in self._by_vertex:
-            step = self._by_vertex[status.group(1)]
-            if status.group(2) == "CACHED":
-                step.cached = True
-            elif status.group(3):
-                step.seconds = float(status.group(3))
-            elif status.group(4):
-                self.errors.append(f"{step.label()}: {status.group(4)}")
-            return
-        output = self.OUTPUT.match(line)
-        if output and output.group(1) in self._by_vertex:
-            self._by_vertex[output.group(1)].output.append(output.group(2))
+            self._by_vertex[digest] = step
+        # BuildKit lists every vertex when the solve begins; a step starts when it says so.
+        if vertex.get("started") and id(step) not in self._started:
+            self._started.add(id(step))
+            if self._on_step_start:
+                self._on_step_start(step)
+        self._cached[digest] = self._cached.get(digest, False) or bool(vertex.get("cached"))
+        mine = [d for d, s in self._by_vertex.items() if s is step]
+        step.cached = all(self._cached.get(d, False) for d in mine)
+        if vertex.get("started") and vertex.get("completed"):
+            elapsed = _timestamp(vertex["completed"]) - _timestamp(vertex["started"])
+            self._seconds[digest] = max(elapsed.total_seconds(), 0.0)
+            step.seconds = sum(self._seconds.get(d, 0.0) for d in mine)
+        if vertex.get("error"):
+            self.errors.append(f"{step.label()}: {vertex['error']}")
 
 
 def cache_hit_ratio(steps: list[Step]) -> float | None:

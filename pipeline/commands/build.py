@@ -1,4 +1,4 @@
-"""`pipeline build`: build the candidate image with per-stage registry cache, and push it."""
+"""`pipeline build`: build the candidate image with buildx and the registry cache, and push it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pipeline.context import Context
 from pipeline.errors import UsageError
 from pipeline.options import add_config_option
 
-HELP = "build the image (cached per stage) and push it as the candidate sha-<commit>"
+HELP = "build the image (registry cache) and push it as the candidate sha-<commit>"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

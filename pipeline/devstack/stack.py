@@ -150,7 +150,7 @@ def ensure_up() -> StackInfo:
 
 
 def _up(state: StateDir) -> StackInfo:
-    need_engine = engine.query() is None
+    need_engine = engine.needs_install(state)
     if need_engine and packages.can_install():
         # Before apt: on a systemd host the new docker.io starts dockerd at once, and that
         # dockerd must already see our mirror.
@@ -213,7 +213,7 @@ def status() -> list[Component]:
     else:
         mirrors = (raw.get("RegistryConfig") or {}).get("Mirrors") or []
         mirrored = any(str(m).rstrip("/") == LOCAL_MIRROR for m in mirrors)
-        engine_detail = f"docker {raw.get('ServerVersion')}; " + (
+        engine_detail = f"{engine.describe(raw)}; " + (
             f"mirror {LOCAL_MIRROR}" if mirrored else f"NOT using {LOCAL_MIRROR} as mirror"
         )
     components.append(

@@ -4,10 +4,12 @@
   registry-side under each tag (a PUT of the very bytes), so every tag has exactly the
   candidate's digest, multi-platform indexes and attestations included, and nothing is pulled.
 - Candidate elsewhere (another registry or repository, or only a local image): the engine pulls
-  it by digest (or takes the local image), tags it and pushes. The target registry then holds a
-  manifest the engine wrote, whose digest may differ from the source's; what is verified is that
-  every tag has one and the same digest and that its config digest is the candidate's image ID:
-  the same config and layers, byte for byte.
+  it by digest (or takes the local image), tags it and pushes. What is verified is that every
+  tag has one and the same digest, and that it is the candidate's image: on the containerd
+  image store the image ID is the manifest digest, which the engine pushes as it is; on a graph
+  driver (overlay2) the engine writes a manifest of its own, whose digest may differ from the
+  source's, and the image ID is the config digest, which must match: the same config and
+  layers, byte for byte.
 
 Order makes failure safe: the fixed tags (X.Y.Z, sha-...) first, the moving ones (X.Y, X,
 latest) last, each verified in the registry before the next. If anything fails, the moving tags
@@ -22,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pipeline.config import Config
-from pipeline.engine import docker_client
+from pipeline.engine import CONTAINERD_STORE, docker_client, image_store
 from pipeline.errors import RegistryError, UserError
 from pipeline.output import Output
 from pipeline.registries import Target, resolve_target
@@ -126,14 +128,19 @@ class _EnginePush:
         except docker.errors.APIError as exc:  # e.g. a reference the engine cannot parse
             raise UserError(f"candidate {candidate}: {exc.explanation or exc}") from exc
         self.target, self.image, self.out = target, image, out
-        self.config_digest = image.id
-        self.expected = None
+        self.by_manifest = image_store() == CONTAINERD_STORE
+        # Known up front on the containerd store; otherwise after the first push.
+        self.expected: str | None = image.id if self.by_manifest else None
+        self.config_digest: str | None = None if self.by_manifest else image.id
 
     def put(self, tag: str) -> str:
         self.image.tag(self.target.repository.repository, tag)
         ref = self.target.ref(tag)
         digest = push(ref, self.target.credentials, self.target.policy, self.out.note).digest
         self.expected = self.expected or digest
+        if self.config_digest is None:
+            manifest = self.target.api().manifest(self.target.repository.path, digest) or {}
+            self.config_digest = (manifest.get("config") or {}).get("digest")
         return digest
 
 
@@ -187,6 +194,7 @@ def promote(
         if on_pushed:
             on_pushed(pushed)
     report.digest = placement.expected or ""
+    report.config_digest = placement.config_digest
     return report
 
 
@@ -225,7 +233,7 @@ def _verify(api: RegistryAPI, path: str, pushed: PushedTag, placement: _Placemen
             f"candidate's {placement.expected}; is another job pushing to {api.host}/{path}? "
             "re-run to try again"
         )
-    if placement.method == "engine":
+    if isinstance(placement, _EnginePush) and not placement.by_manifest:
         manifest = api.manifest(path, pushed.tag) or {}
         config_digest = manifest.get("config", {}).get("digest")
         if config_digest != placement.config_digest:

@@ -8,6 +8,7 @@ repository, an immutable tag) fails at once.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +53,10 @@ class Pushed:
     ref: str
     digest: str
     bytes_sent: int  # layers uploaded in this push; layers the registry had cost nothing
+
+
+# `1.2.0: digest: sha256:... size: 1234`, the engine's closing line of a push.
+PUSHED_DIGEST = re.compile(r": digest: (sha256:[0-9a-f]{64}) size: \d+")
 
 
 def _redacted(text: str, credentials: Credentials | None) -> str:
@@ -124,6 +129,9 @@ def _push_once(ref: str, credentials: Credentials | None) -> Pushed:
         if chunk.get("status") == "Pushing" and detail.get("total"):
             sizes[chunk["id"]] = int(detail["total"])
         digest = (chunk.get("aux") or {}).get("Digest", digest)
+        # The containerd image store sends no `aux`: the digest is only in the last status.
+        found = PUSHED_DIGEST.search(str(chunk.get("status") or ""))
+        digest = found.group(1) if found else digest
     if not digest:
         raise RegistryError(f"push of {ref} reported no digest; is {repository} a registry?")
     return Pushed(ref=ref, digest=digest, bytes_sent=sum(sizes.values()))

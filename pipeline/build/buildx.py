@@ -1,0 +1,214 @@
+"""The one way we build: `docker buildx build` with a registry cache, pushing the candidate itself.
+
+buildx is what CI users run (Docker 23 and later ship it; GitHub's and GitLab's runners have it).
+One invocation builds every stage the target needs, imports the cache from the registry
+(`mode=max` keeps the builder stages' layers too), writes it back and pushes the image.
+The engine's classic builder cannot use a registry cache and fails on the containerd image
+store; BuildKit without buildx (`DOCKER_BUILDKIT=1` with a 20.x client) needs an end-of-life
+CLI. Neither is offered.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.build.cli_login import cli_environment
+from pipeline.build.steps import RawJsonProgress, Step, StepCallback
+from pipeline.engine import CONTAINERD_STORE
+from pipeline.errors import PipelineError, UserError
+from pipeline.registries.credentials import Credentials
+
+ERROR_TAIL_LINES = 15
+CACHE_OPTIONS = "mode=max,image-manifest=true,oci-mediatypes=true"
+
+
+class BuildFailed(PipelineError):
+    """The engine refused the Dockerfile or a step failed; the message names which."""
+
+
+@dataclass
+class BuildRequest:
+    context: Path
+    dockerfile: Path
+    target: str | None
+    tag: str
+    cache_from: list[str] = field(default_factory=list)
+    cache_to: str | None = None  # a registry ref; None writes no cache
+    build_args: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    network: str | None = None
+    platform: str | None = None
+    push: bool = False
+    # Seconds since the epoch (the commit's time): image and history timestamps come from it.
+    source_date_epoch: int | None = None
+    # For buildx's own registry traffic (cache import and export, the push).
+    credentials: Credentials | None = None
+
+
+@dataclass
+class BuildOutcome:
+    steps: list[Step]
+    digest: str | None = None  # of the pushed manifest, from buildx's metadata file
+
+
+@dataclass(frozen=True)
+class Buildx:
+    cli: str
+    builder: str
+    driver: str
+    why: str  # what `auto` found, for the report
+
+    def command(self, request: BuildRequest, metadata_file: Path) -> list[str]:
+        args = [self.cli, "buildx", "build", "--progress", "rawjson"]
+        args += ["-f", str(request.dockerfile), "--metadata-file", str(metadata_file)]
+        # No attestations: the image stays one plain manifest whose digest a re-run of the
+        # same commit reproduces (provenance records build times and would make an index).
+        args += ["--provenance=false", "--sbom=false"]
+        if request.target:
+            args += ["--target", request.target]
+        args += ["-t", request.tag, "--push" if request.push else "--load"]
+        args += [f"--cache-from=type=registry,ref={ref}" for ref in request.cache_from]
+        if request.cache_to:
+            args += [f"--cache-to=type=registry,ref={request.cache_to},{CACHE_OPTIONS}"]
+        build_args = dict(request.build_args)
+        if request.source_date_epoch is not None:
+            build_args["SOURCE_DATE_EPOCH"] = str(request.source_date_epoch)
+        for key, value in sorted(build_args.items()):
+            args += ["--build-arg", f"{key}={value}"]
+        for key, value in sorted(request.labels.items()):
+            args += ["--label", f"{key}={value}"]
+        if request.network:
+            args += ["--network", request.network]
+        if request.platform:
+            args += ["--platform", request.platform]
+        return [*args, str(request.context)]
+
+    def build(self, request: BuildRequest, on_step: StepCallback | None = None) -> BuildOutcome:
+        progress = RawJsonProgress(request.target or "stage-0", on_step)
+        with (
+            cli_environment(request.credentials) as login,
+            tempfile.TemporaryDirectory(prefix="pipeline-build-") as scratch,
+        ):
+            metadata_file = Path(scratch) / "metadata.json"
+            process = subprocess.Popen(
+                self.command(request, metadata_file),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env={**os.environ, **login},
+                # Its own process group: Ctrl-C and SIGTERM to us stop the build with us.
+                start_new_session=True,
+            )
+            try:
+                assert process.stdout is not None
+                for line in process.stdout:
+                    progress.feed_line(line)
+                returncode = process.wait()
+            finally:
+                _stop(process)
+            if returncode != 0:
+                raise _failure(request, progress, f"{self.cli} buildx exited {returncode}")
+            metadata = {}
+            if metadata_file.exists():
+                metadata = json.loads(metadata_file.read_text(encoding="utf-8"))
+        digest = metadata.get("containerimage.digest") if request.push else None
+        return BuildOutcome(steps=progress.steps, digest=digest)
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    """A build still running when we leave (an exception, Ctrl-C) is ended with its children."""
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=20)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def _engine_error(message: str, request: BuildRequest) -> str:
+    """Turn `dockerfile parse error on line 5: ...` into `path/Dockerfile:5: ...`."""
+    match = re.search(r"dockerfile parse error (?:on )?line (\d+): (.*)", message, re.IGNORECASE)
+    if match:
+        return f"{request.dockerfile}:{match.group(1)}: {match.group(2).strip()}"
+    return message.strip()
+
+
+def _failure(request: BuildRequest, progress: RawJsonProgress, fallback: str) -> BuildFailed:
+    tail = list(progress.tail)
+    solve = next((line for line in reversed(tail) if line.startswith("ERROR:")), "")
+    error = progress.errors[-1] if progress.errors else solve or (tail or [fallback])[-1]
+    located = _engine_error(solve or error, request)
+    if located != (solve or error).strip():
+        return BuildFailed(f"invalid Dockerfile: {located}")
+    failing = next((s for s in reversed(progress.steps) if not s.cached and s.output), None)
+    lines = list(failing.output) if failing else tail
+    where = f"step {failing.label()} failed" if failing else "build failed"
+    output = "\n".join(f"  | {line}" for line in lines[-ERROR_TAIL_LINES:])
+    return BuildFailed(f"{where}: {error}" + (f"\n{output}" if output else ""))
+
+
+def _cli_candidates(configured: str | None) -> list[str]:
+    if configured:
+        found = shutil.which(configured)
+        if not found:
+            raise UserError(f"build.docker_cli: {configured!r} is not an executable on PATH")
+        return [found]
+    seen: list[str] = []
+    for directory in [*os.environ.get("PATH", "").split(os.pathsep), "/usr/bin"]:
+        candidate = os.path.join(directory, "docker")
+        real = os.path.realpath(candidate)
+        if os.access(candidate, os.X_OK) and real not in map(os.path.realpath, seen):
+            seen.append(candidate)
+    return seen
+
+
+def _output(args: list[str]) -> str | None:
+    try:
+        done = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def find_buildx(configured_cli: str | None, engine_store: str) -> Buildx:
+    """The docker CLI with buildx and its current builder, or one line saying what to install.
+
+    `engine_store` is `docker info`'s driver-type (or graph driver): buildx's built-in `docker`
+    driver exports a registry cache only from the containerd image store.
+    """
+    clis = _cli_candidates(configured_cli)
+    for cli in clis:
+        version = _output([cli, "buildx", "version"])
+        if version is None:
+            continue
+        inspect = _output([cli, "buildx", "inspect"]) or ""
+        name = re.search(r"^Name:\s*(\S+)", inspect, re.MULTILINE)
+        driver = re.search(r"^Driver:\s*(\S+)", inspect, re.MULTILINE)
+        builder, driver_name = (
+            (name.group(1) if name else "?"),
+            (driver.group(1) if driver else "?"),
+        )
+        if driver_name == "docker" and engine_store != CONTAINERD_STORE:
+            raise UserError(
+                f"buildx builder {builder!r} (docker driver) cannot export a registry cache from "
+                f"an engine with the {engine_store} image store; enable the containerd image "
+                'store ("features": {"containerd-snapshotter": true} in daemon.json) or create '
+                "a builder: docker buildx create --use --driver docker-container"
+            )
+        why = f"{cli} buildx {' '.join(version.split()[1:2])}, builder {builder} ({driver_name})"
+        return Buildx(cli, builder, driver_name, why)
+    tried = ", ".join(clis) or "none on PATH"
+    raise UserError(
+        f"no docker CLI with buildx (tried {tried}); install the buildx plugin "
+        "(docker-buildx-plugin from Docker's packages, docker-buildx on Debian and Ubuntu; "
+        "Docker 23 and later ship it) or set build.docker_cli"
+    )
