@@ -9,17 +9,15 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-import signal
 import statistics
-import threading
 import time
-from collections.abc import Callable, Iterator
-from types import FrameType
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pipeline.config import Config
 from pipeline.engine import docker_client
 from pipeline.errors import CheckFailed, PipelineError
+from pipeline.interrupts import sigterm_interrupts
 from pipeline.output import Output
 from pipeline.registries import resolve_target
 from pipeline.registries.reference import ImageRef
@@ -83,7 +81,8 @@ def run_smoke(config: Config, out: Output, image: str, *, pull: bool = True) -> 
     spec = container_spec(config.smoke, config.project_dir, image)
     docker_client()
     run = _Run(config, out, spec, samples, pull)
-    with _interrupt_on_sigterm():
+    # A cancelled CI job (SIGTERM) still removes the container.
+    with sigterm_interrupts():
         report = run.execute()
     report.report_path = config.path(config.smoke.report)
     report.junit_path = config.path(config.smoke.junit)
@@ -398,20 +397,3 @@ def _percentiles(times: list[float]) -> tuple[float, float]:
         return times[0], times[0]
     cuts = statistics.quantiles(times, n=100, method="inclusive")
     return cuts[49], cuts[94]
-
-
-@contextlib.contextmanager
-def _interrupt_on_sigterm() -> Iterator[None]:
-    """A cancelled CI job (SIGTERM) still removes the container: SIGTERM becomes Ctrl-C."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
