@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_pipeline
 
 from pipeline.redact import mask_credentials
 from pipeline.smoke.checks import Check
@@ -32,32 +31,22 @@ def test_mask_credentials(text: str, masked: str | None) -> None:
     assert mask_credentials(text) == (masked or text)
 
 
-def pipeline(project: Path, *argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline", "-C", str(project), *argv],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
-
-
 def test_split_warnings_mask_requirement_urls(tmp_path: Path) -> None:
     url = f"git+https://oauth2:{TOKEN}@gitlab.example.com/mirror/torch.git"
     (tmp_path / "requirements.txt").write_text(f"torch @ {url}\nfastapi\n", encoding="utf-8")
     for argv in (("split", "--dry-run"), ("split", "--dry-run", "--json")):
-        result = pipeline(tmp_path, *argv)
+        result = run_pipeline(tmp_path, *argv)
         assert result.returncode == 0, result.stderr
         assert "torch is not pinned" in result.stderr
         assert "git+https://***@gitlab.example.com/mirror/torch.git" in result.stderr
         assert TOKEN not in result.stdout + result.stderr
-    assert "***@gitlab.example.com" in pipeline(tmp_path, "split", "--dry-run", "--json").stdout
+    assert "***@gitlab.example.com" in run_pipeline(tmp_path, "split", "--dry-run", "--json").stdout
 
 
 def test_errors_mask_urls(tmp_path: Path) -> None:
     url = f"https://user:{TOKEN}@pypi.example.com/req.txt"
     (tmp_path / "requirements.txt").write_text(f"-r {url}\n", encoding="utf-8")
-    result = pipeline(tmp_path, "split")
+    result = run_pipeline(tmp_path, "split")
     assert result.returncode == 1
     assert "https://***@pypi.example.com/req.txt: remote includes are not supported" in (
         result.stderr

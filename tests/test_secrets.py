@@ -6,13 +6,12 @@ are assembled at run time so that no scanner takes this file for a leak.
 
 from __future__ import annotations
 
+import json
 import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_pipeline
 
 from pipeline.errors import CheckFailed
 from pipeline.secrets import check_build_context, scan_context
@@ -228,18 +227,10 @@ def test_the_build_gate_fails_with_every_file_and_exit_2(tmp_path: Path) -> None
 def test_lint_reports_the_same_findings(tmp_path: Path) -> None:
     context = make_context(tmp_path, SECRETS)
     (context / "pipeline.yaml").write_text("lint:\n  hadolint: false\n", encoding="utf-8")
-    result = subprocess.run(
-        [sys.executable, "-m", "pipeline", "-C", str(context), "lint", "--json"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_pipeline(context, "lint", "--json")
     assert result.returncode == 2, result.stderr
-    import json
-
     findings = json.loads(result.stdout)["findings"]
     secret_files = {f["file"] for f in findings if f["id"] == "ML012"}
     assert secret_files == set(SECRETS)
     for value in SECRET_VALUES:
         assert value not in result.stdout + result.stderr
-    shutil.rmtree(context)
