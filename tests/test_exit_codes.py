@@ -14,15 +14,18 @@ from pathlib import Path
 UNPINNED = 'FROM python\nCMD ["python"]\n'
 
 
-def run_with_closed_output(*argv: str, cwd: Path) -> subprocess.CompletedProcess[bytes]:
-    """`python -m pipeline ARGV 2>&1 | head -0`: the reader is gone before the first write."""
+def run_with_closed_output(
+    *argv: str, cwd: Path, keep_stderr: bool = False
+) -> subprocess.CompletedProcess[bytes]:
+    """`python -m pipeline ARGV 2>&1 | head -0`: the reader is gone before the first write
+    (`keep_stderr`: only stdout's reader, as in `| head -0`, with stderr captured)."""
     read, write = os.pipe()
     os.close(read)
     try:
         return subprocess.run(
             [sys.executable, "-m", "pipeline", *argv],
             stdout=write,
-            stderr=write,
+            stderr=subprocess.PIPE if keep_stderr else write,
             cwd=cwd,
             check=False,
             timeout=60,
@@ -47,19 +50,7 @@ def test_a_failure_keeps_its_exit_code_when_the_reader_left(tmp_path: Path) -> N
 
 
 def test_a_success_stays_0_without_noise(tmp_path: Path) -> None:
-    read, write = os.pipe()
-    os.close(read)
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "pipeline", "config", "--reference"],
-            stdout=write,
-            stderr=subprocess.PIPE,
-            cwd=tmp_path,
-            check=False,
-            timeout=60,
-        )
-    finally:
-        os.close(write)
+    done = run_with_closed_output("config", "--reference", cwd=tmp_path, keep_stderr=True)
     assert done.returncode == 0
     assert done.stderr == b""  # no "Exception ignored ... BrokenPipeError"
 
