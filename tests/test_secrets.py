@@ -15,7 +15,7 @@ from conftest import run_pipeline
 
 from pipeline.errors import CheckFailed
 from pipeline.secrets import check_build_context, scan_context
-from pipeline.secrets.detect import NAME_RULES
+from pipeline.secrets.detect import SECRET_NAMES, SECRET_WHEN
 from pipeline.secrets.scan import CHUNK, WHOLE_LIMIT
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -136,25 +136,39 @@ def test_findings_name_the_line_and_never_the_value(tmp_path: Path) -> None:
 def test_the_suggested_lines_exclude_every_file(tmp_path: Path) -> None:
     context = make_context(tmp_path, SECRETS)
     lines = {f.ignore_line for f in scan_context(context, context / "Dockerfile")}
-    assert {"**/id_ed25519", "**/.ssh", "**/.huggingface/token", "**/kubeconfig"} <= lines
+    assert {"**/id_ed25519*", "**/.ssh", "**/.huggingface/token", "**/kubeconfig"} <= lines
     assert "serve/settings.py" in lines  # a secret inside code: that file, or edit it
     with (context / ".dockerignore").open("a", encoding="utf-8") as handle:
         handle.write("\n".join(sorted(str(line) for line in lines)) + "\n")
     assert flagged(context) == set()
 
 
+# Secrets inside ordinary files (code, notes, JSON): only their own path or an edit removes them.
+CONTENT_ONLY = {
+    "serve/sa-key.json",
+    "keys/putty.txt",
+    "config/aws.ini",
+    "azure/storage.txt",
+    "azure/sp.json",
+    "serve/settings.py",
+    "serve/notes.md",
+    "serve/billing.py",
+    "serve/pat.txt",
+    "serve/session.sh",
+}
+# Sets off every rule that reads a named file's content.
+ANY_CREDENTIAL = 'TOKEN=abcdefgh12345\npassword = x\n_authToken=x\n"auth": "x"\ntoken: x\n'
+
+
 def test_the_template_dockerignore_covers_every_kind(tmp_path: Path) -> None:
-    named = {f"sub/{glob.replace('*', 'x')}": "secret\n" for glob, _, content in NAME_RULES} | {
-        "sub/.ssh/deploy": "x\n",
-        "sub/.gnupg/key": "x\n",
+    named = {
+        f"sub/{glob.replace('*', 'x')}": ANY_CREDENTIAL
+        for glob in [*SECRET_NAMES, *SECRET_WHEN, ".ssh/deploy", ".gnupg/key"]
     }
-    # The content-only kinds live in ordinary files, which only their own line can exclude.
-    by_name = {
-        path: text
-        for path, text in SECRETS.items()
-        if not path.startswith(("serve/", "azure/", "config/", "keys/putty"))
-    }
-    context = make_context(tmp_path, named | by_name, ignore=TEMPLATE_IGNORE.read_text())
+    covered = {path: text for path, text in SECRETS.items() if path not in CONTENT_ONLY}
+    context = make_context(tmp_path, named | covered)
+    assert flagged(context) == set(named | covered)
+    (context / ".dockerignore").write_text(TEMPLATE_IGNORE.read_text(), encoding="utf-8")
     assert flagged(context) == set()
 
 
@@ -217,7 +231,7 @@ def test_the_build_gate_fails_with_every_file_and_exit_2(tmp_path: Path) -> None
     message = str(caught.value)
     for path in SECRETS:
         assert f"\n  {path}: " in message
-    assert "add `**/id_ed25519` to .dockerignore" in message
+    assert "add `**/id_ed25519*` to .dockerignore" in message
     for value in SECRET_VALUES:
         assert value not in message
     clean = make_context(tmp_path / "clean", HARMLESS)

@@ -163,49 +163,44 @@ def _kubeconfig(data: bytes) -> list[Hit]:
     return _lines_matching("kubeconfig credentials", regex)(data)
 
 
-_ALWAYS = None  # the name alone makes the file a secret
-
-# (glob on the path's last components, what it is, the rule for its content or _ALWAYS).
-# Globs are matched against as many trailing path components as they have.
-NAME_RULES: tuple[tuple[str, str, ContentRule | None], ...] = (
-    ("id_rsa", "SSH private key", _ALWAYS),
-    ("id_dsa", "SSH private key", _ALWAYS),
-    ("id_ecdsa", "SSH private key", _ALWAYS),
-    ("id_ecdsa_sk", "SSH private key", _ALWAYS),
-    ("id_ed25519", "SSH private key", _ALWAYS),
-    ("id_ed25519_sk", "SSH private key", _ALWAYS),
-    ("*.ppk", "PuTTY private key", _ALWAYS),
-    ("*.p12", "PKCS#12 key store", _ALWAYS),
-    ("*.pfx", "PKCS#12 key store", _ALWAYS),
-    ("*.jks", "Java key store", _ALWAYS),
-    ("*.keystore", "key store", _ALWAYS),
-    (".aws/credentials", "AWS credentials file", _ALWAYS),
-    (".git-credentials", "git credentials", _ALWAYS),
-    (".netrc", "netrc credentials", _ALWAYS),
-    ("_netrc", "netrc credentials", _ALWAYS),
-    (".pypirc", "PyPI credentials", _lines_matching("PyPI password", rb"^\s*password\s*[=:]\s*\S")),
-    (
-        ".npmrc",
-        "npm token",
-        _lines_matching("npm token", rb"_(?:authToken|auth|password)\s*=\s*\S"),
-    ),
-    (".docker/config.json", "Docker config", _docker_config),
-    (".dockercfg", "Docker config", _docker_config),
-    ("kubeconfig", "kubeconfig", _kubeconfig),
-    ("*.kubeconfig", "kubeconfig", _kubeconfig),
-    (".kube/config", "kubeconfig", _kubeconfig),
-    (".huggingface/token", "Hugging Face token file", _ALWAYS),
-    ("huggingface/token", "Hugging Face token file", _ALWAYS),
-    ("huggingface/stored_tokens", "Hugging Face token file", _ALWAYS),
-    (".azure/accessTokens.json", "Azure CLI tokens", _ALWAYS),
-    (".azure/msal_token_cache.*", "Azure CLI tokens", _ALWAYS),
-    (".azure/service_principal_entries.*", "Azure service principal", _ALWAYS),
-    ("gha-creds-*.json", "GCP credentials (google-github-actions/auth)", _ALWAYS),
-    ("application_default_credentials.json", "GCP user credentials", _ALWAYS),
-    (".env", ".env file", _env_file),
-    (".env.*", ".env file", _env_file),
-    ("*.env", ".env file", _env_file),
-)
+# Files that are secrets by their name alone: glob -> what they are. A glob is matched against
+# as many trailing path components as it has (`.aws/credentials` anywhere).
+SECRET_NAMES: dict[str, str] = {
+    "id_rsa*": "SSH private key",
+    "id_dsa*": "SSH private key",
+    "id_ecdsa*": "SSH private key",
+    "id_ed25519*": "SSH private key",
+    "*.ppk": "PuTTY private key",
+    "*.p12": "PKCS#12 key store",
+    "*.pfx": "PKCS#12 key store",
+    "*.jks": "Java key store",
+    "*.keystore": "key store",
+    ".aws/credentials": "AWS credentials file",
+    ".git-credentials": "git credentials",
+    ".netrc": "netrc credentials",
+    "_netrc": "netrc credentials",
+    ".huggingface/token": "Hugging Face token file",
+    "huggingface/token": "Hugging Face token file",
+    "huggingface/stored_tokens": "Hugging Face token file",
+    ".azure/accessTokens.json": "Azure CLI tokens",
+    ".azure/msal_token_cache.*": "Azure CLI tokens",
+    ".azure/service_principal_entries.*": "Azure service principal",
+    "gha-creds-*.json": "GCP credentials (google-github-actions/auth)",
+    "application_default_credentials.json": "GCP user credentials",
+}
+# Files that are secrets when what they hold says so: glob -> the rule that reads it.
+SECRET_WHEN: dict[str, ContentRule] = {
+    ".pypirc": _lines_matching("PyPI password", rb"^\s*password\s*[=:]\s*\S"),
+    ".npmrc": _lines_matching("npm token", rb"_(?:authToken|auth|password)\s*=\s*\S"),
+    ".docker/config.json": _docker_config,
+    ".dockercfg": _docker_config,
+    "kubeconfig": _kubeconfig,
+    "*.kubeconfig": _kubeconfig,
+    ".kube/config": _kubeconfig,
+    ".env": _env_file,
+    ".env.*": _env_file,
+    "*.env": _env_file,
+}
 # Committed templates of an .env file, public keys and known_hosts are not secrets.
 _NOT_SECRET_SUFFIXES = (".example", ".sample", ".template", ".dist", ".pub")
 # Every file in these directories is a credential (a deploy key under any name).
@@ -216,8 +211,8 @@ _SSH_PUBLIC = ("known_hosts", "known_hosts.old", "authorized_keys", "config")
 @dataclass(frozen=True)
 class NameRule:
     glob: str  # what matched: also the basis of the suggested .dockerignore line
-    what: str
-    content: ContentRule | None
+    what: str | None  # set when the name alone makes the file a secret
+    content: ContentRule | None  # set when its content decides
 
 
 def name_rule(relative: str) -> NameRule | None:
@@ -228,9 +223,15 @@ def name_rule(relative: str) -> NameRule | None:
         return None
     for directory in SECRET_DIRECTORIES:
         if directory in parts[:-1] and name not in _SSH_PUBLIC:
-            return NameRule(directory, f"key or credential in a {directory} directory", _ALWAYS)
-    for glob, what, content in NAME_RULES:
-        tail = "/".join(parts[-(glob.count("/") + 1) :])
-        if fnmatch.fnmatchcase(tail, glob):
-            return NameRule(glob, what, content)
+            return NameRule(directory, f"key or credential in a {directory} directory", None)
+    for glob, what in SECRET_NAMES.items():
+        if _matches(parts, glob):
+            return NameRule(glob, what, None)
+    for glob, content in SECRET_WHEN.items():
+        if _matches(parts, glob):
+            return NameRule(glob, None, content)
     return None
+
+
+def _matches(parts: list[str], glob: str) -> bool:
+    return fnmatch.fnmatchcase("/".join(parts[-(glob.count("/") + 1) :]), glob)

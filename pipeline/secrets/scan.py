@@ -115,7 +115,7 @@ def _scan_file(path: Path, relative: str, always_sent: bool) -> list[Finding]:
         return []
     rule = name_rule(relative)
     ignore_line = None if always_sent else _ignore_line(relative, rule)
-    if rule is not None and rule.content is None:
+    if rule is not None and rule.what is not None:
         return [Finding(relative, rule.what, ignore_line=ignore_line)]
     hits = _content_hits(path, relative, info.st_size, rule)
     return [Finding(relative, hit.what, hit.line, hit.shown, ignore_line) for hit in hits]
