@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import sys
 import traceback
 from collections.abc import Sequence
 from types import ModuleType
@@ -18,8 +17,10 @@ from pipeline.errors import (
     PipelineError,
     UsageError,
 )
+from pipeline.interrupts import sigterm_interrupts
 from pipeline.options import COMMON_DEFAULTS, add_common_options
 from pipeline.output import Output
+from pipeline.streams import tolerate_closed_streams
 
 # One module per step in pipeline/commands/, in the order a release runs them.
 COMMANDS = ["config", "init", "split", "lint", "build", "smoke", "version", "push", "release"]
@@ -53,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # A closed stdout or stderr never decides the exit code, and SIGTERM unwinds like Ctrl-C.
+    with tolerate_closed_streams(), sigterm_interrupts():
+        return _run(argv)
+
+
+def _run(argv: Sequence[str] | None) -> int:
     out = Output()
     try:
         parser = build_parser()
@@ -66,19 +73,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         return int(args.handler(Context(args=args, out=out)))
     except PipelineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        out.note(f"error: {exc}")
         return exc.exit_code
-    except BrokenPipeError:
-        # `pipeline config | head`: the reader left; that is not our failure.
-        sys.stderr.close()
-        return 0
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        out.note("interrupted")
         return INTERRUPTED_EXIT_CODE
     except Exception:
-        traceback.print_exc()
-        print(
-            "error: unexpected failure (a bug in pipeline); the traceback above is for the report",
-            file=sys.stderr,
+        out.note(traceback.format_exc().rstrip())
+        out.note(
+            "error: unexpected failure (a bug in pipeline); the traceback above is for the report"
         )
         return UNEXPECTED_EXIT_CODE

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from pipeline.config_checks import check_values
 from pipeline.errors import ConfigError
 
 CONFIG_FILE = "pipeline.yaml"
@@ -331,28 +332,6 @@ def _did_you_mean(name: str, choices: list[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(choices)}"
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
-    import yaml
-
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise ConfigError(f"{where}: invalid YAML: {exc.problem}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of sections, not {data!r}")
-    return data
-
-
 def parse_override(text: str) -> tuple[str, str]:
     """`section.key=value` from `--set`."""
     path, sep, value = text.partition("=")
@@ -375,7 +354,10 @@ def load_config(
     path = config_file or project_dir / CONFIG_FILE
     if config_file is not None and not path.is_file():
         raise ConfigError(f"{path}: no such configuration file")
-    raw = _read_yaml(path) if path.is_file() else {}
+    # Imported here: PyYAML costs start-up time that `--help` does not need.
+    from pipeline.yamlfile import read_mapping
+
+    raw = read_mapping(path) if path.is_file() else {}
     label = str(path)
 
     values: dict[str, dict[str, Any]] = {name: {} for name in section_names()}
@@ -423,7 +405,9 @@ def load_config(
 
     hints = typing.get_type_hints(Config)
     sections = {name: hints[name](**values[name]) for name in values}
-    return Config(**sections, project_dir=project_dir, sources=sources)
+    config = Config(**sections, project_dir=project_dir, sources=sources)
+    check_values(config)
+    return config
 
 
 def _coerce_text(text: str, section: str, key: str, origin: str) -> Any:

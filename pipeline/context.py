@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config import Config, load_config, parse_override
+from pipeline.envcheck import unknown_variables
 from pipeline.output import Output
 
 CONFIG_DEST_PREFIX = "config:"
@@ -33,4 +34,7 @@ class Context:
             if dest.startswith(CONFIG_DEST_PREFIX) and value is not None
         ]
         config_file = Path(self.args.config) if self.args.config else None
-        return load_config(self.project_dir, config_file, os.environ, overrides)
+        config = load_config(self.project_dir, config_file, os.environ, overrides)
+        for warning in unknown_variables(os.environ):
+            self.out.warn(warning)
+        return config

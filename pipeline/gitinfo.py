@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.errors import UserError
+from pipeline.redact import URL_CREDENTIALS
 
 if TYPE_CHECKING:
     import git
@@ -30,7 +30,7 @@ class GitInfo:
 
 def without_credentials(text: str) -> str:
     """Remote URLs (also inside git's messages) in CI often carry a token: drop it."""
-    return re.sub(r"(\w+://)[^/@\s]+@", r"\1", text)
+    return URL_CREDENTIALS.sub(r"\1", text)
 
 
 def open_repo(project_dir: Path, needed_for: str) -> git.Repo:

@@ -1,10 +1,15 @@
-"""Where a step's words go: results on stdout (JSON or text), progress and notes on stderr."""
+"""Where a step's words go: results on stdout (JSON or text), progress and notes on stderr.
+
+Everything passes `mask_credentials` on its way out: a token in a URL is never printed.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
 from typing import Any, TextIO
+
+from pipeline.redact import mask_credentials
 
 
 class Output:
@@ -21,17 +26,16 @@ class Output:
     def result(self, payload: dict[str, Any], text: str) -> None:
         """The step's outcome: `payload` for machines (--json), `text` for people."""
         if self.json_mode:
-            json.dump(payload, self.stdout, indent=2, sort_keys=False, default=str)
-            self.stdout.write("\n")
-        else:
-            self.stdout.write(text if text.endswith("\n") else text + "\n")
+            text = json.dumps(payload, indent=2, sort_keys=False, default=str)
+        self.stdout.write(mask_credentials(text.removesuffix("\n")) + "\n")
         self.stdout.flush()
 
     def note(self, message: str) -> None:
         """Progress and warnings for people; never mixed into the JSON on stdout."""
-        print(message, file=sys.stderr, flush=True)
+        print(mask_credentials(message), file=sys.stderr, flush=True)
 
     def warn(self, message: str) -> None:
+        message = mask_credentials(message)
         self.warnings.append(message)
         self.note(f"warning: {message}")
 

@@ -6,7 +6,10 @@ Test files keep their own fixtures; only what every stack test shares lives here
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -70,6 +73,22 @@ def git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
     """Commits made by tests and by the code under test need an author on a bare CI machine."""
     for key, value in GIT_IDENTITY.items():
         monkeypatch.setenv(key, value)
+
+
+def run_pipeline(
+    project: Path, *argv: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`python -m pipeline -C PROJECT ARGV` as a user runs it, without our shell's PIPELINE_*
+    variables (plus `env`)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PIPELINE_")}
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", "-C", str(project), *argv],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        env={**clean, **(env or {})},
+    )
 
 
 def commit_all(project: Path, message: str) -> str:

@@ -57,7 +57,7 @@ def test_state_belongs_to_one_commit(git_project: Callable[..., Path], capsys) -
     first = json.loads(state_path(project).read_text())
     assert first["done"] == ["split"]
     new_sha = commit_all(project, "feat: something new")
-    assert load_state(project, new_sha) == ReleaseState(commit=new_sha)
+    assert load_state(project, new_sha, warn=pytest.fail) == ReleaseState(commit=new_sha)
 
 
 def test_step_ranges_and_bad_combinations(git_project: Callable[..., Path], capsys) -> None:

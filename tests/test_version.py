@@ -269,7 +269,8 @@ def test_build_metadata_becomes_a_legal_tag(tmp_path, capsys) -> None:
 @pytest.mark.parametrize(
     ("template", "message"),
     [
-        ("model {version}", "gives 'model 1.2.0', not a valid Docker tag"),
+        # Checked with a sample version when the configuration loads, before git is read.
+        ("model {version}", "gives 'model 1.2.3', not a valid Docker tag"),
         ("-{version}", "not a valid Docker tag"),
         ("{version}-{flavour}", "unknown placeholder {flavour}"),
     ],

@@ -14,6 +14,8 @@ from pipeline.lint.dockerignore import DockerIgnore, find_dockerignore
 from pipeline.lint.hadolint import Hadolint, HadolintFailed
 from pipeline.lint.report import Finding, HadolintStatus, Report, Severity
 from pipeline.lint.rules import RULES, RULES_BY_ID, Target
+from pipeline.lint.secrets import RULE_ID as SECRETS_RULE_ID
+from pipeline.lint.secrets import merge, secret_findings
 from pipeline.output import Output
 
 _PRAGMA = re.compile(r"#\s*pipeline:\s*ignore\s*=\s*([\w,\s]+)", re.IGNORECASE)
@@ -59,6 +61,9 @@ def lint_dockerfile(
         for hit in rule.check(target)
     ]
     ours = [finding for finding in ours if wanted(finding)]
+    if SECRETS_RULE_ID not in ignored:
+        # After the pragma filter: a scan finding's line is in another file than the Dockerfile.
+        ours = merge(ours, secret_findings(dockerfile, context, display))
     status, theirs = _run_hadolint(hadolint, dockerfile, display(dockerfile), config)
     findings = _merge(ours, [finding for finding in theirs if wanted(finding)])
     return Report(

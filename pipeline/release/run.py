@@ -71,7 +71,10 @@ def _prepare(
 ) -> tuple[steps.ReleaseRun, list[str]]:
     git = _git(config)
     base = _release_base(config, git)
-    state = ReleaseState(commit=base) if options.restart else load_state(config.project_dir, base)
+    if options.restart:
+        state = ReleaseState(commit=base)
+    else:
+        state = load_state(config.project_dir, base, out.warn)
     if options.candidate and options.candidate != state.candidate:
         # Another image: what was checked of the old one (smoke test onwards) says nothing of it.
         state.candidate = options.candidate

@@ -8,11 +8,15 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import types
+import typing
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 STATE_FILE = Path(".pipeline") / "release-state.json"
+CORRUPT_SUFFIX = ".corrupt"
 
 
 @dataclass
@@ -36,19 +40,70 @@ def state_path(project_dir: Path) -> Path:
     return project_dir / STATE_FILE
 
 
-def load_state(project_dir: Path, commit: str) -> ReleaseState:
-    """The saved state of this commit's release, or a fresh one."""
+def load_state(project_dir: Path, commit: str, warn: Callable[[str], None]) -> ReleaseState:
+    """The saved state of this commit's release, or a fresh one.
+
+    A file that is not a state (bad JSON, wrong types, written by another version) is reported
+    through `warn` and moved aside, so the release starts afresh instead of failing on it.
+    """
     path = state_path(project_dir)
     try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return ReleaseState(commit=commit)
-    if not isinstance(saved, dict) or saved.get("commit") != commit:
+        text = path.read_bytes()
+    except OSError:
         return ReleaseState(commit=commit)
     try:
-        return ReleaseState(**saved)
-    except TypeError:  # written by another version of pipeline: start this release afresh
+        saved = json.loads(text)
+        problem = _problem(saved)
+    except ValueError as exc:
+        problem = f"not JSON: {exc}"
+    if problem:
+        aside = path.with_name(path.name + CORRUPT_SUFFIX)
+        os.replace(path, aside)
+        warn(f"{path}: damaged ({problem}); moved to {aside.name}, this release starts afresh")
         return ReleaseState(commit=commit)
+    if saved["commit"] != commit:
+        return ReleaseState(commit=commit)
+    return ReleaseState(**saved)
+
+
+def _problem(saved: Any) -> str | None:
+    """Why `saved` is not a ReleaseState as this version writes it; None when it is."""
+    if not isinstance(saved, dict):
+        return f"a JSON {type(saved).__name__}, not an object"
+    hints = typing.get_type_hints(ReleaseState)
+    for name in saved:
+        if name not in hints:
+            return f"unknown field {name!r}"
+    if "commit" not in saved:
+        return "no commit"
+    for name, value in saved.items():
+        if not _fits(value, hints[name]):
+            return f"{name}: {json.dumps(value)[:60]} is not a {_describe(hints[name])}"
+    return None
+
+
+def _fits(value: Any, annotation: Any) -> bool:
+    args = typing.get_args(annotation)
+    origin = typing.get_origin(annotation)
+    if annotation is Any:
+        return True
+    if origin is types.UnionType:
+        return any(_fits(value, arg) for arg in args)
+    if origin is list:
+        return isinstance(value, list) and all(_fits(item, args[0]) for item in value)
+    if origin is dict:
+        return isinstance(value, dict) and all(
+            _fits(key, args[0]) and _fits(item, args[1]) for key, item in value.items()
+        )
+    if annotation is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if annotation is type(None):
+        return value is None
+    return isinstance(value, annotation)
+
+
+def _describe(annotation: Any) -> str:
+    return annotation.__name__ if isinstance(annotation, type) else str(annotation)
 
 
 def save_state(project_dir: Path, state: ReleaseState) -> None:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pipeline.redact import mask_credentials
 from pipeline.smoke.checks import Check
 
 MARKS = {"passed": "✓", "failed": "✗", "skipped": "-"}
@@ -78,7 +79,8 @@ class SmokeReport:
 
 def write_json(report: SmokeReport, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report.as_dict(), indent=2, default=str) + "\n", encoding="utf-8")
+    text = json.dumps(report.as_dict(), indent=2, default=str)
+    path.write_text(mask_credentials(text) + "\n", encoding="utf-8")
 
 
 def junit_xml(report: SmokeReport) -> str:
@@ -125,7 +127,7 @@ def junit_xml(report: SmokeReport) -> str:
 
 def write_junit(report: SmokeReport, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(junit_xml(report) + "\n", encoding="utf-8")
+    path.write_text(mask_credentials(junit_xml(report)) + "\n", encoding="utf-8")
 
 
 def _xml_text(text: str) -> str:

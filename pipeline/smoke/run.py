@@ -9,17 +9,15 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-import signal
 import statistics
-import threading
 import time
-from collections.abc import Callable, Iterator
-from types import FrameType
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pipeline.config import Config
 from pipeline.engine import docker_client
 from pipeline.errors import CheckFailed, PipelineError
+from pipeline.interrupts import sigterm_interrupts
 from pipeline.output import Output
 from pipeline.registries import resolve_target
 from pipeline.registries.reference import ImageRef
@@ -37,14 +35,7 @@ from pipeline.smoke.container import (
 from pipeline.smoke.gpu import gpu_problems, inspect_gpu
 from pipeline.smoke.http import InFlight, request_json, wait_healthy
 from pipeline.smoke.report import MARKS, SmokeReport, write_json, write_junit
-from pipeline.smoke.samples import (
-    Sample,
-    golden_problems,
-    large_batch,
-    load_samples,
-    shape_problems,
-    summarize,
-)
+from pipeline.smoke.samples import Sample, answer_problem, instance_count, large_batch, load_samples
 
 if TYPE_CHECKING:
     import requests
@@ -83,7 +74,8 @@ def run_smoke(config: Config, out: Output, image: str, *, pull: bool = True) -> 
     spec = container_spec(config.smoke, config.project_dir, image)
     docker_client()
     run = _Run(config, out, spec, samples, pull)
-    with _interrupt_on_sigterm():
+    # A cancelled CI job (SIGTERM) still removes the container.
+    with sigterm_interrupts():
         report = run.execute()
     report.report_path = config.path(config.smoke.report)
     report.junit_path = config.path(config.smoke.junit)
@@ -297,19 +289,9 @@ class _Run:
                 f"POST /predict with {sample.name}.json answered {reply.status}: "
                 f"{reply.text.strip()[:300]}"
             )
-        problems = shape_problems(reply.body, sample.expected)
-        if problems:
-            raise CheckError(
-                f"the answer to {sample.name}.json does not match {sample.name}.expected.json: "
-                + summarize(problems)
-            )
-        if sample.golden is not None:
-            problems = golden_problems(reply.body, sample.golden, self.smoke.tolerance)
-            if problems:
-                raise CheckError(
-                    f"the answer to {sample.name}.json differs from {sample.name}.golden.json: "
-                    + summarize(problems)
-                )
+        problem = answer_problem(sample, reply.body, self.smoke.tolerance)
+        if problem:
+            raise CheckError(problem)
         self.sample_ms[sample.name] = reply.ms
         check.message = f"200 in {reply.ms:.1f} ms" + (
             ", golden values match" if sample.golden is not None else ""
@@ -380,17 +362,12 @@ class _Run:
     def _busy_payload(self, grace: int) -> Any:
         """The sample with the most instances, repeated so that answering takes about
         IN_FLIGHT_TARGET_MS (by the latency measured for it), within a quarter of the grace."""
-        sample = max(self.samples, key=_count)
+        sample = max(self.samples, key=lambda sample: instance_count(sample.payload))
         measured = self.sample_ms.get(sample.name) or 1.0
         target = min(IN_FLIGHT_TARGET_MS, grace * 1000 / 4)
-        size = min(MAX_BATCH, _count(sample) * max(1, math.ceil(target / measured)))
+        per_request = instance_count(sample.payload)
+        size = min(MAX_BATCH, per_request * max(1, math.ceil(target / measured)))
         return large_batch(sample.payload, size) or sample.payload
-
-
-def _count(sample: Sample) -> int:
-    """How many instances one request of this sample predicts."""
-    instances = sample.payload.get("instances") if isinstance(sample.payload, dict) else None
-    return len(instances) if isinstance(instances, list) else 1
 
 
 def _percentiles(times: list[float]) -> tuple[float, float]:
@@ -398,20 +375,3 @@ def _percentiles(times: list[float]) -> tuple[float, float]:
         return times[0], times[0]
     cuts = statistics.quantiles(times, n=100, method="inclusive")
     return cuts[49], cuts[94]
-
-
-@contextlib.contextmanager
-def _interrupt_on_sigterm() -> Iterator[None]:
-    """A cancelled CI job (SIGTERM) still removes the container: SIGTERM becomes Ctrl-C."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

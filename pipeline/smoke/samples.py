@@ -138,6 +138,40 @@ def golden_problems(value: Any, golden: Any, tolerance: float, path: str = "") -
     return [f"{where}: expected {json.dumps(golden)}, got {_describe(value)}"]
 
 
+def instance_count(payload: Any) -> int:
+    """How many predictions a request of `payload` asks for: one per item of a list of
+    `instances`, else one."""
+    instances = payload.get("instances") if isinstance(payload, dict) else None
+    return len(instances) if isinstance(instances, list) else 1
+
+
+def answer_problem(sample: Sample, answer: Any, tolerance: float) -> str | None:
+    """Why the 200 answer to `sample` is wrong: its shape, its count of predictions or its
+    golden values; None when it is right."""
+    problems = shape_problems(answer, sample.expected)
+    if problems:
+        return (
+            f"the answer to {sample.name}.json does not match {sample.name}.expected.json: "
+            + summarize(problems)
+        )
+    predictions = answer.get("predictions") if isinstance(answer, dict) else None
+    wanted = instance_count(sample.payload)
+    # A batch answered with fewer predictions would pass every shape check: count them.
+    if isinstance(predictions, list) and len(predictions) != wanted:
+        return (
+            f"{sample.name}.json sends {wanted} instance(s) but the answer has "
+            f"{len(predictions)} prediction(s); a batch gets one prediction per instance"
+        )
+    if sample.golden is not None:
+        problems = golden_problems(answer, sample.golden, tolerance)
+        if problems:
+            return (
+                f"the answer to {sample.name}.json differs from {sample.name}.golden.json: "
+                + summarize(problems)
+            )
+    return None
+
+
 def summarize(problems: list[str]) -> str:
     shown = "; ".join(problems[:MAX_PROBLEMS])
     extra = len(problems) - MAX_PROBLEMS

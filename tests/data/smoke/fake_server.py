@@ -5,6 +5,7 @@ exit-on-start   exits 3 before listening
 never-healthy   /health answers 503 for ever
 predict-500     /predict answers 500
 wrong-shape     /predict answers a number where the label's string belongs
+one-prediction  /predict answers one prediction however many instances it was sent
 ignore-sigterm  as ok, but SIGTERM is ignored (the PID 1 default without a handler)
 """
 
@@ -45,7 +46,8 @@ class Handler(BaseHTTPRequestHandler):
             prediction: dict[str, Any] = {"label": 1, "probability": "high", "confident": True}
         else:
             prediction = {"label": "churn", "probability": 0.75, "confident": True}
-        self._send(200, {"predictions": [prediction] * count, "model_version": "0.0.1"})
+        answered = 1 if MODE == "one-prediction" else count
+        self._send(200, {"predictions": [prediction] * answered, "model_version": "0.0.1"})
 
     def _send(self, status: int, payload: dict[str, Any]) -> None:
         data = json.dumps(payload).encode()

@@ -1,0 +1,99 @@
+"""Values checked before anything runs, where no network is needed to know they are wrong.
+
+The schema in config.py checks types; these check meaning (a registry URL with a scheme, an
+image name Docker refuses, a size that is not one), so a bad value fails at `config` time with
+what to write instead, not after a build in docker's usage text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from pipeline.errors import ConfigError, UserError
+
+if TYPE_CHECKING:
+    from pipeline.config import Config
+
+# The OCI distribution spec's repository path: lowercase components joined by "/".
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+REPOSITORY_PATH = re.compile(rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*")
+_HOST = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.?)+(?::\d+)?|\[[0-9a-fA-F:]+\](?::\d+)?"
+)
+
+
+def check_values(config: Config) -> None:
+    """Raises ConfigError naming where the first wrong value came from and the key."""
+    checks: dict[str, Callable[[Config], str | None]] = {
+        "registry.url": _registry_url,
+        "image.name": _image_name,
+        "build.max_image_size": _max_image_size,
+        "version.image_tags": _image_tags,
+    }
+    for key, check in checks.items():
+        problem = check(config)
+        if problem:
+            origin = config.sources.get(key, "default")
+            raise ConfigError(f"{origin}: {key}: {problem}")
+
+
+def _registry_url(config: Config) -> str | None:
+    url = config.registry.url
+    if "://" in url:
+        bare = url.split("://", 1)[1].rstrip("/")
+        return f"{url!r} has a scheme; write the host[:port][/namespace] alone: {bare!r}"
+    host, _, namespace = url.partition("/")
+    if not _HOST.fullmatch(host):
+        return f"{url!r}: {host!r} is not a host[:port]; e.g. registry.example.com:5000/team"
+    if namespace and not REPOSITORY_PATH.fullmatch(namespace):
+        return f"{url!r}: the namespace {namespace!r} " + _path_advice(namespace)
+    return None
+
+
+def _image_name(config: Config) -> str | None:
+    # A name derived from the directory is only checked where an image is made.
+    name = config.image.name
+    if name is None or REPOSITORY_PATH.fullmatch(name):
+        return None
+    return f"{name!r} " + _path_advice(name)
+
+
+def _path_advice(path: str) -> str:
+    if ":" in path or "@" in path:
+        return "holds a tag or digest; tags come from version.image_tags, write the name alone"
+    suggestion = re.sub(r"[^a-z0-9._/-]+", "-", path.lower()).strip("-./_")
+    hint = f"; write e.g. {suggestion!r}" if REPOSITORY_PATH.fullmatch(suggestion) else ""
+    return (
+        "is not a valid image repository path (lowercase letters, digits and . _ - between "
+        f"them, components joined by /){hint}"
+    )
+
+
+def _max_image_size(config: Config) -> str | None:
+    from pipeline.build.report import parse_size
+
+    size = config.build.max_image_size
+    try:
+        if size is not None:
+            parse_size(size)
+    except UserError:
+        return f"{size!r} is not a size; write e.g. 2GB, 1.5GiB or 500MB"
+    return None
+
+
+def _image_tags(config: Config) -> str | None:
+    import semver
+
+    from pipeline.versioning.image_tags import image_tags
+
+    templates = config.version.image_tags
+    if not templates:
+        return "empty: a release would push no version tag; list at least '{version}'"
+    sample = semver.Version(1, 2, 3)
+    try:
+        image_tags(templates, sample, "0abcdef", [])
+    except UserError as exc:
+        return f"{str(exc).removeprefix('version.image_tags: ')} (tried with version {sample})"
+    return None

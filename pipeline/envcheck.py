@@ -1,0 +1,70 @@
+"""`PIPELINE_*` environment variables that set nothing: a typo there was ignored in silence.
+
+Configuration keys are `PIPELINE_<SECTION>_<KEY>`; the other `PIPELINE_*` names below belong to
+the tool itself, its CI front ends and its local stack, and are left alone.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+
+from pipeline.config import ENV_PREFIX, env_name, section_fields, section_names
+
+OWN_VARIABLES = frozenset(
+    {
+        # pipeline/registries/gar.py
+        "PIPELINE_GAR_ACCESS_TOKEN",
+        "PIPELINE_GAR_ENDPOINT",
+        # pipeline/build/cli_login.py (set for the docker CLI's credential helper)
+        "PIPELINE_CLI_REGISTRY_USERNAME",
+        "PIPELINE_CLI_REGISTRY_SECRET",
+        "PIPELINE_CLI_REGISTRY_SERVER",
+        # pipeline/devstack (`python -m pipeline.devstack status --env`)
+        "PIPELINE_STACK_DIR",
+        "PIPELINE_LOCAL_REGISTRY",
+        "PIPELINE_ECR_HOST",
+        "PIPELINE_GAR_HOST",
+        "PIPELINE_HUB_HOST",
+        "PIPELINE_HUB_USERNAME",
+        "PIPELINE_HUB_PASSWORD",
+        "PIPELINE_HUB_PASSWORD_FILE",
+        # ci/github and ci/gitlab
+        "PIPELINE_PACKAGE",
+        "PIPELINE_PYTHON",
+        "PIPELINE_CANDIDATE",
+        "PIPELINE_GIT_PUSH_TOKEN",
+        "PIPELINE_SKIP_BUILD",
+        "PIPELINE_SKIP_SMOKE",
+        "PIPELINE_SKIP_RELEASE",
+        "PIPELINE_ACTION_REGISTRY_USERNAME",
+        "PIPELINE_ACTION_REGISTRY_PASSWORD",
+    }
+)
+
+
+def setting_variables() -> list[str]:
+    return [
+        env_name(section, key) for section in section_names() for key in section_fields(section)
+    ]
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """One warning per `PIPELINE_*` variable that is neither a setting nor one of ours."""
+    settings = setting_variables()
+    known = OWN_VARIABLES.union(settings)
+    warnings = []
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX) or name in known:
+            continue
+        # Compared without the prefix every name shares, which would make anything look close.
+        close = difflib.get_close_matches(
+            name.removeprefix(ENV_PREFIX), [s.removeprefix(ENV_PREFIX) for s in settings], n=1
+        )
+        hint = (
+            f"did you mean {ENV_PREFIX}{close[0]}?"
+            if close
+            else "settings are PIPELINE_<SECTION>_<KEY>, listed in docs/configuration.md"
+        )
+        warnings.append(f"environment variable {name} is not a pipeline setting, ignored; {hint}")
+    return warnings
