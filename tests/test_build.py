@@ -441,3 +441,29 @@ def test_buildx_logs_in_and_caches_on_each_registry_kind(
     finally:
         if kind == "ecr":
             boto3.client("ecr").delete_repository(repositoryName=name, force=True)
+
+
+@pytest.mark.stack
+def test_a_secret_in_the_context_stops_the_build_before_anything_is_pushed(
+    stack, git_project, tmp_path, capsys
+) -> None:
+    """The build's own gate, not lint's: what the engine would receive is scanned first."""
+    source = tmp_path / "src"
+    (source / "serve").mkdir(parents=True)
+    (source / "Dockerfile").write_text(f"FROM {TINY_BASE} AS runtime\nCOPY serve/ /app/serve/\n")
+    (source / ".dockerignore").write_text(".git\n")
+    body = "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW"
+    (source / "serve" / "id_ed25519").write_text(
+        f"-----BEGIN OPENSSH PRIVATE KEY-----\n{body}\n-----END OPENSSH PRIVATE KEY-----\n"
+    )
+    (source / "serve" / "app.py").write_text("print('hello')\n")
+    namespace = f"test-secret-{uuid.uuid4().hex[:8]}"
+    config = f"image:\n  network: host\nregistry:\n  url: 127.0.0.1:5000/{namespace}\n"
+    project = git_project(source, config)
+
+    code, err = run_failing(capsys, project)
+
+    assert code == 2, err
+    assert "serve/id_ed25519" in err and "nothing was built" in err
+    assert "to .dockerignore" in err and body not in err
+    assert RegistryAPI("127.0.0.1:5000").tags(f"{namespace}/project") == []

@@ -28,6 +28,7 @@ from pipeline.output import Output
 from pipeline.registries import Target, resolve_target
 from pipeline.registries.api import RegistryAPI
 from pipeline.registries.reference import DOCKER_HUB_HOST, ImageRef
+from pipeline.secrets import check_build_context
 from pipeline.versions import highest
 
 if TYPE_CHECKING:
@@ -130,6 +131,8 @@ def run_build(
     the project's VERSION file says.
     """
     inputs = read_inputs(config)
+    # What the engine would receive, before anything is built or pushed.
+    check_build_context(inputs.context, inputs.dockerfile)
     # Also fails early and clearly when there is no engine.
     buildx = find_buildx(config.build.docker_cli, image_store())
     target = inputs.target
