@@ -103,7 +103,8 @@ def test_includes_constraints_urls_vcs_and_editables_are_routed(tmp_path: Path) 
     assert any(line.startswith("flash-attn @ git+https://github.com/Dao-AILab/") for line in base)
     assert "uvicorn[standard]==0.30.1" in app
     assert "pydantic-settings>=2.3.4" in app  # inline comment gone
-    assert "git+https://github.com/huggingface/peft.git@v0.11.1#egg=peft" in app
+    # peft is built on torch: the base, by family, even from a VCS reference
+    assert "git+https://github.com/huggingface/peft.git@v0.11.1#egg=peft" in base
     assert "-e ./libs/featurizer" in app
     assert any(line.startswith("en-core-web-sm @ https://github.com/explosion/") for line in app)
     assert "-c constraints-base.txt" in (root / "requirements-base.txt").read_text()
@@ -290,11 +291,12 @@ def test_unpinned_base_package_warns_unless_a_constraint_pins_it(
     assert split(root, "--json") == 0
     captured = capsys.readouterr()
     warnings = json.loads(captured.out)["warnings"]
-    assert len(warnings) == 1
+    assert len(warnings) == 2
     assert warnings[0].startswith("requirements.txt:19: base package pandas is not pinned")
+    assert warnings[1].startswith("requirements.txt:27: base package peft is not pinned")
     assert f"warning: {warnings[0]}" in captured.err
     assert "numpy" not in captured.err  # pinned in constraints.txt
-    assert "peft" not in captured.err  # app packages may float
+    assert "pydantic-settings" not in captured.err  # app packages may float
 
 
 @pytest.mark.parametrize(
@@ -488,6 +490,7 @@ def test_cli_json_result(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         "flash-attn",
         "numpy",
         "pandas",
+        "peft",
         "pillow",
         "torch",
         "torchvision",
@@ -504,3 +507,52 @@ def test_cli_text_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
         "app: 2 packages -> requirements-app.txt",
         "updated: requirements-base.txt, requirements-app.txt",
     ]
+
+
+def local_paths(requirements: list[Path], cwd: Path, monkeypatch: pytest.MonkeyPatch) -> set[Path]:
+    """The local projects and archives pip finds in `requirements`, run in `cwd`."""
+    from pip._internal.network.session import PipSession
+    from pip._internal.req.constructors import install_req_from_parsed_requirement
+    from pip._internal.req.req_file import parse_requirements
+    from pip._internal.utils.urls import url_to_path
+
+    monkeypatch.chdir(cwd)
+    found = set()
+    for path in requirements:
+        for parsed in parse_requirements(str(path), session=PipSession()):
+            link = install_req_from_parsed_requirement(parsed).link
+            if link is not None and link.scheme == "file":
+                found.add(Path(url_to_path(link.url.split("#")[0])).resolve())
+    return found
+
+
+@pytest.mark.filterwarnings("ignore:pkg_resources is deprecated:DeprecationWarning")
+def test_relative_references_stay_valid_from_the_output_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = project(tmp_path, "service")
+    (root / "pyproject.toml").write_text('[project]\nname = "svc"\nversion = "0.1"\n')
+    (root / "dist").mkdir()
+    (root / "dist" / "wheelhouse_pkg-1.0-py3-none-any.whl").write_bytes(b"")
+    source = root / "requirements.txt"
+    source.write_text(
+        source.read_text() + "-e .\n./dist/wheelhouse_pkg-1.0-py3-none-any.whl\n"
+        "-e file:libs/featurizer#egg=featurizer\n"
+    )
+    assert split(root, "--output-dir", "docker/deps") == 0
+    out = root / "docker" / "deps"
+    app = lines_of(out / "requirements-app.txt")
+    assert {"-e ../..", "-e ../../libs/featurizer"} <= set(app)
+    assert "-e file:../../libs/featurizer#egg=featurizer" in app
+    # pip reads local paths against the directory it runs in: from the output directory the
+    # layer files name exactly what the source names from its own.
+    outputs = [out / "requirements-base.txt", out / "requirements-app.txt"]
+    expected = {
+        root,
+        root / "libs" / "featurizer",
+        root / "dist" / "wheelhouse_pkg-1.0-py3-none-any.whl",
+    }
+    assert local_paths([source], root, monkeypatch) == {p.resolve() for p in expected}
+    assert local_paths(outputs, out, monkeypatch) == {p.resolve() for p in expected}
+    # includes and constraints are read against the file itself, wherever pip runs
+    assert "-c constraints-app.txt" in (out / "requirements-app.txt").read_text()
