@@ -12,6 +12,7 @@ from pathlib import Path
 from pipeline.lint.report import Finding, Severity
 
 TIMEOUT_SECONDS = 120
+_PARSE_ERROR = "DL1000"
 _SEVERITIES = {
     "error": Severity.ERROR,
     "warning": Severity.WARNING,
@@ -67,12 +68,22 @@ class Hadolint:
 def _finding(entry: dict[str, object], display: str) -> Finding:
     code = str(entry.get("code", "hadolint"))
     line = entry.get("line")
+    message = str(entry.get("message", "")).replace("\n", " ")
+    severity = _SEVERITIES.get(str(entry.get("level")), Severity.INFO)
+    if code == _PARSE_ERROR:
+        # hadolint's parser lags BuildKit's (`EXPOSE ${PORT:-7860}` is valid): a parse error of
+        # its own says nothing certain about the file, which the build itself checks.
+        severity = Severity.WARNING
+        message = (
+            "hadolint could not parse this line, so none of its rules ran on this file"
+            f" (its parser lags BuildKit's; the build decides whether it is valid): {message}"
+        )
     return Finding(
         id=code,
-        severity=_SEVERITIES.get(str(entry.get("level")), Severity.INFO),
+        severity=severity,
         file=display,
         line=line if isinstance(line, int) else None,
-        message=str(entry.get("message", "")).replace("\n", " "),
+        message=message,
         fix=f"see {_wiki(code)}",
         source="hadolint",
     )
