@@ -97,6 +97,11 @@ class SplitSection:
         [], "Names or glob patterns added to the built-in base (ML framework) list."
     )
     base_remove: list[str] = setting([], "Names or glob patterns removed from the base list.")
+    resolve: bool = setting(
+        False,
+        "For a requirements file without `# via` annotations, ask pip's resolver (pip install"
+        " --dry-run --report; needs the package index) what each package requires.",
+    )
 
 
 @dataclass(frozen=True)

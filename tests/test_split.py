@@ -254,6 +254,30 @@ def test_builtin_base_list(name: str, expected: bool) -> None:
     assert is_base_package(name) is expected
 
 
+# Named in issue 12: frameworks, kernels and the torch ecosystem that used to land in the app.
+FAMILIES = [
+    "tf-nightly", "keras-nightly", "tb-nightly", "tf-keras", "jax-cuda12-plugin",
+    "jax-cuda12-pjrt", "jax-rocm60-plugin", "libtpu", "libtpu-nightly", "flashinfer-python",
+    "exllamav2", "exllamav3", "llama-cpp-python", "llama_cpp_python_cuda", "auto-gptq",
+    "autoawq", "autoawq-kernels", "faiss-cpu", "faiss-gpu", "torchao", "torchcodec",
+    "intel-extension-for-pytorch", "lightning", "pytorch-lightning", "torchmetrics", "kornia",
+    "timm", "peft", "open-clip-torch", "ultralytics", "vector-quantize-pytorch",
+]  # fmt: skip
+NEVER_BASE = ["fastapi", "uvicorn", "starlette", "pydantic", "pydantic-settings", "torchserve"]
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_families_are_base_by_name_alone(name: str) -> None:
+    """What a file without a dependency graph falls back on."""
+    assert is_base_package(name)
+
+
+@pytest.mark.parametrize("name", NEVER_BASE)
+def test_the_serving_stack_is_never_base_by_name(name: str) -> None:
+    assert not is_base_package(name)
+    assert is_base_package(name, add=[name])  # unless the project says so
+
+
 def test_base_add_wins_over_remove_which_trims_the_builtin_list() -> None:
     assert is_base_package("fastapi", add=["fast*"])
     assert not is_base_package("tensorflow-text", remove=["TensorFlow_*"])

@@ -7,6 +7,7 @@ take the frameworks' families, and install on its own with real pip in hash-chec
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -197,3 +198,33 @@ def pins(path: Path) -> set[tuple[str, str]]:
             (canonicalize_name(requirement.name), str(next(iter(requirement.specifier)).version))
         )
     return pinned
+
+
+# A plain file (no `# via`): pip's resolver gives the graph when split.resolve is on
+
+
+def test_pips_resolver_gives_a_plain_file_its_graph(tmp_path: Path, pip_index: None) -> None:
+    source = tmp_path / "requirements.txt"
+    source.write_text("jax==0.4.35\noptax==0.2.4\nopt-einsum==3.4.0\nfastapi==0.115.0\n")
+    by_name = split_requirements(source, tmp_path)
+    assert by_name.base.packages == ["jax"]
+    result = split_requirements(source, tmp_path, resolve=True)
+    assert result.warnings == []
+    assert result.base.packages == ["jax", "opt-einsum", "optax"]
+    assert result.family == {"optax": ("jax",)}  # optax requires jax
+    assert result.closure == {"opt-einsum": ("jax",)}
+    assert result.app.packages == ["fastapi"]
+
+
+def test_when_pip_cannot_resolve_the_name_rules_decide(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("PIP_FIND_LINKS", "")
+    source = tmp_path / "requirements.txt"
+    source.write_text("--no-index\njax==0.4.35\noptax==0.2.4\n")  # offline: nothing to find
+    result = split_requirements(source, tmp_path, resolve=True)
+    assert result.base.packages == ["jax"]
+    [warning] = result.warnings
+    assert warning.startswith("requirements.txt: split.resolve: pip could not resolve it (")
+    assert warning.endswith("the name rules alone decide the base")

@@ -32,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_option(parser, "split.output_dir", "--output-dir", "-o")
     add_config_option(parser, "split.base_add", "--base-add")
     add_config_option(parser, "split.base_remove", "--base-remove")
+    add_config_option(parser, "split.resolve", "--resolve")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
         "--check",

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
 import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.jsonrun import run_json
 from pipeline.lint.report import Finding, Severity
 
 TIMEOUT_SECONDS = 120
@@ -49,19 +48,9 @@ class Hadolint:
         if self.binary is None:
             raise HadolintFailed("hadolint is not installed")
         command = [str(self.binary), "--format", "json", "--no-fail", str(dockerfile.resolve())]
-        try:
-            done = subprocess.run(
-                command, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT_SECONDS
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise HadolintFailed(str(exc)) from exc
-        try:
-            entries = json.loads(done.stdout) if done.returncode == 0 else None
-        except json.JSONDecodeError:
-            entries = None
+        entries = run_json(command, cwd=cwd, timeout=TIMEOUT_SECONDS, error=HadolintFailed)
         if not isinstance(entries, list):
-            detail = (done.stderr or done.stdout).strip().splitlines()
-            raise HadolintFailed(detail[0] if detail else f"exit status {done.returncode}")
+            raise HadolintFailed(f"unexpected report: {str(entries)[:80]}")
         return [_finding(entry, display) for entry in entries]
 
 

@@ -24,12 +24,20 @@ class BaseSet:
     closure: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
-def base_set(entries: Iterable[Entry], is_root: Callable[[str], bool]) -> BaseSet:
-    """The names of the base layer: roots by name, then (where the file has a graph) what is
-    built on a framework among them, then everything those need."""
+def base_set(
+    entries: Iterable[Entry],
+    is_root: Callable[[str], bool],
+    resolved: dict[str, set[str]] | None = None,
+) -> BaseSet:
+    """The names of the base layer: roots by name, then (where there is a graph) what is built
+    on a framework among them, then everything those need.
+
+    The graph is the file's `# via` annotations, else `resolved` (pip's resolution, which also
+    holds packages the file does not name: the closure goes through them).
+    """
     entries = [e for e in entries if e.name is not None]
     roots = {e.name for e in entries if e.name is not None and is_root(e.name)}
-    requires = _requirements(entries)
+    requires = _requirements(entries) or resolved or {}
     if not requires:
         return BaseSet(frozenset(roots))
     family = {
@@ -40,12 +48,13 @@ def base_set(entries: Iterable[Entry], is_root: Callable[[str], bool]) -> BaseSe
         if (frameworks := tuple(sorted(n for n in requires.get(e.name, ()) if _core(n, roots))))
     }
     chosen = roots | set(family)
-    closure = _closure(chosen, requires)
+    needed = _closure(chosen, requires)
+    listed = {e.name for e in entries}
     needed_by = {
-        name: tuple(sorted(p for p in closure if name in requires.get(p, ())))
-        for name in closure - chosen
+        name: tuple(sorted(p for p in needed if name in requires.get(p, ())))
+        for name in (needed & listed) - chosen
     }
-    return BaseSet(frozenset(closure), family, dict(sorted(needed_by.items())))
+    return BaseSet(frozenset(needed & listed), family, dict(sorted(needed_by.items())))
 
 
 def _core(name: str, roots: set[str]) -> bool:
