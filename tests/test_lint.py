@@ -308,6 +308,17 @@ def test_missing_hadolint_is_reported_not_fatal(tmp_path: Path) -> None:
     assert "hadolint not run" in report.hadolint.text()
 
 
+def test_a_hadolint_that_fails_is_reported_not_fatal(tmp_path: Path) -> None:
+    broken = tmp_path / "hadolint"
+    broken.write_text("#!/bin/sh\necho 'hadolint: cannot start' >&2\nexit 3\n")
+    broken.chmod(0o755)
+    config = load_config(DATA / "hadolint")
+    report = lint_dockerfile(
+        DATA / "hadolint" / "Dockerfile", DATA / "hadolint", config, hadolint=Hadolint(broken)
+    )
+    assert (report.hadolint.state, report.hadolint.detail) == ("failed", "hadolint: cannot start")
+
+
 def test_hadolint_can_be_switched_off() -> None:
     report = lint(DATA / "hadolint", ("lint.hadolint", "false"))
     assert (report.hadolint.state, report.findings) == ("disabled", ())
