@@ -85,6 +85,12 @@ def test_uv_takes_no_cache_dir_and_a_pip_tool_install_still_caches() -> None:
     assert ml004 == [(135, "pip install without --no-cache-dir")]
 
 
+def test_a_run_that_empties_the_pip_cache_keeps_none() -> None:
+    ml004 = [f.line for f in lint("pycon2016").findings if f.id == "ML004"]
+    # 89: RUN pip install notebook; 93: ... && rm -rf /root/.cache/pip/*
+    assert ml004 == [89]
+
+
 def test_a_repeated_mistake_is_one_finding_merged_with_hadolints() -> None:
     report = lint("docker-cuda-win64")
     texts = Counter(f.text() for f in report.findings)
