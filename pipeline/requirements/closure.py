@@ -1,9 +1,9 @@
-"""Which packages of a lock file the base layer needs: its roots, their family, their closure.
+"""Which packages the base layer needs: its roots by name, their family, their closure.
 
 Installed on its own in pip's hash-checking mode, the base layer must hold every package its
 packages need, pinned and hashed: so a package that both layers need belongs to the base.
-The graph comes from the lock file's `# via` annotations; a file without them has none, and
-then the name rules alone decide.
+The graph comes from a lock file's `# via` annotations, or from pip's resolver when asked
+(`resolver.py`); without one, the name rules alone decide.
 """
 
 from __future__ import annotations

@@ -46,7 +46,7 @@ class SplitResult:
     obsolete: list[Path] = field(default_factory=list)  # generated files no longer needed
     warnings: list[str] = field(default_factory=list)
     # Base packages the name rules did not pick: built on a framework (-> the frameworks), or
-    # needed by base packages (-> those packages), from the lock file's dependency graph.
+    # needed by base packages (-> those packages), from the dependency graph.
     family: dict[str, tuple[str, ...]] = field(default_factory=dict)
     closure: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
@@ -118,10 +118,11 @@ def split_requirements(
 def _resolve(
     parsed: Requirements, source: Path, title: str, warnings: list[str]
 ) -> dict[str, set[str]] | None:
-    requirements = [e for e in parsed.entries if not e.constraint]
-    lines = [*(relocate_option(o, source.parent) for o in parsed.options)]
+    # One flat file for pip: includes are already read, constraints do not change the graph.
+    options = [relocate_option(option, source.parent) for option in parsed.options]
+    requirements = [entry.line for entry in parsed.entries if not entry.constraint]
     try:
-        return resolved_graph([*lines, *(e.line for e in requirements)], source.parent)
+        return resolved_graph([*options, *requirements], source.parent)
     except ResolveFailed as exc:
         warnings.append(
             f"{title}: split.resolve: pip could not resolve it ({exc}); the name rules alone"
