@@ -178,6 +178,27 @@ def test_pip_line_syntax(tmp_path: Path) -> None:
     ]
 
 
+def test_via_annotations_in_the_styles_lock_tools_write(tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_text(
+        "numpy==1.26.4 \\\n    --hash=sha256:ab12\n"
+        "    # via\n    #   -r requirements.in\n    #   pandas\n    #   Scikit_Learn\n"
+        "pandas==2.2.2\n    # via -r requirements.in\n"
+        "joblib==0.14.1            # via scikit-learn, myapp (pyproject.toml)\n"
+        "scikit-learn==1.5.0\n"
+        "six==1.16.0\n    # via python-dateutil\n\n"
+        "# The following packages are considered to be unsafe in a requirements file:\n"
+        "#   setuptools\n"
+    )
+    entries = read_requirements(tmp_path / "requirements.txt").entries
+    assert {e.name: e.via for e in entries} == {
+        "numpy": ("pandas", "scikit-learn"),
+        "pandas": (),  # a root of the lock: named by a file only
+        "joblib": ("scikit-learn", "myapp"),
+        "scikit-learn": None,  # nothing said
+        "six": ("python-dateutil",),
+    }
+
+
 # Determinism
 
 

@@ -27,6 +27,7 @@ LOCKS = {
     "feast": REAL / "feast" / "requirements.txt",
     "jax": REAL / "jax" / "requirements_lock_3_12.txt",
     "vllm-test": REAL / "vllm-test" / "test.txt",
+    "rpycocotools": REAL / "rpycocotools" / "requirements.txt",
 }
 WEB = ("fastapi", "uvicorn", "starlette", "pydantic", "pydantic-core")
 
@@ -143,20 +144,23 @@ def pip(
     return done
 
 
-def installable_subset(tmp_path: Path) -> Path:
-    """The feast lock less sqlalchemy, whose greenlet the published lock lacks (see README)."""
-    text = LOCKS["feast"].read_text()
-    start = text.index("sqlalchemy[mypy]==")
-    end = text.index("\nstarlette==", start)
+def installable(lock: str, tmp_path: Path) -> Path:
+    """The lock as a project's requirements.txt; the feast lock less sqlalchemy, whose
+    greenlet the published lock lacks (see the README)."""
+    text = LOCKS[lock].read_text()
+    if lock == "feast":
+        start = text.index("sqlalchemy[mypy]==")
+        text = text[:start] + text[text.index("\nstarlette==", start) + 1 :]
     source = tmp_path / "requirements.txt"
-    source.write_text(text[:start] + text[end + 1 :])
+    source.write_text(text)
     return source
 
 
+@pytest.mark.parametrize("lock", ["feast", "rpycocotools"])
 def test_base_alone_then_app_install_exactly_the_lock_in_hash_mode(
-    tmp_path: Path, pip_index: None
+    tmp_path: Path, lock: str, pip_index: None
 ) -> None:
-    source = installable_subset(tmp_path)
+    source = installable(lock, tmp_path)
     assert main(["split", "-C", str(tmp_path), "-o", "out"]) == 0
     venv = ["-m", "venv", "--without-pip", str(tmp_path / "venv")]
     subprocess.run([sys.executable, *venv], check=True)
