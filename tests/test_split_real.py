@@ -107,11 +107,14 @@ def test_packages_built_on_torch_join_it_from_the_graph(tmp_path: Path) -> None:
     assert {"pydantic", "pytest", "httpx"}.isdisjoint(base)
 
 
-def test_a_base_removed_framework_builds_no_family(tmp_path: Path) -> None:
-    result = split_requirements(LOCKS["vllm-test"], tmp_path, base_remove=["torch"])
+def test_base_remove_stops_the_family_but_not_the_closure(tmp_path: Path) -> None:
+    result = split_requirements(LOCKS["vllm-test"], tmp_path, base_remove=["torch", "vocos"])
     assert result.family == {}
     assert "torch" in result.base.packages  # still needed by torchvision, accelerate, ...
     assert result.closure["torch"][:3] == ("accelerate", "bitsandbytes", "peft")
+    result = split_requirements(LOCKS["vllm-test"], tmp_path, base_remove=["vocos"])
+    assert "encodec" in result.family
+    assert "vocos" not in result.family and "vocos" in result.app.packages
 
 
 # Real pip, hash-checking mode, the network

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from pipeline.requirements.families import is_app_only, is_framework
+from pipeline.requirements.families import is_framework
 from pipeline.requirements.parse import Entry
 
 
@@ -27,10 +27,11 @@ class BaseSet:
 def base_set(
     entries: Iterable[Entry],
     is_root: Callable[[str], bool],
+    may_join: Callable[[str], bool],
     resolved: dict[str, set[str]] | None = None,
 ) -> BaseSet:
     """The names of the base layer: roots by name, then (where there is a graph) what is built
-    on a framework among them, then everything those need.
+    on a framework among them and `may_join` it, then everything those need.
 
     The graph is the file's `# via` annotations, else `resolved` (pip's resolution, which also
     holds packages the file does not name: the closure goes through them).
@@ -44,7 +45,7 @@ def base_set(
         e.name: frameworks
         for e in entries
         if e.name is not None and e.name not in roots and not e.editable
-        if not is_app_only(e.name)
+        if may_join(e.name)
         if (frameworks := tuple(sorted(n for n in requires.get(e.name, ()) if _core(n, roots))))
     }
     chosen = roots | set(family)

@@ -70,8 +70,10 @@ def is_framework(name: str) -> bool:
     return matches(name, FRAMEWORKS)
 
 
-def is_app_only(name: str) -> bool:
-    return matches(name, APP_ONLY)
+def may_join_family(name: str, remove: Sequence[str] = ()) -> bool:
+    """Whether a package built on a framework may follow it to the base: not the serving
+    stack, and not one the project's `base_remove` keeps in the app."""
+    return not matches(canonicalize_name(name), [*APP_ONLY, *remove])
 
 
 def matches(name: str, patterns: Sequence[str]) -> bool:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pipeline.config import Config
 from pipeline.requirements.closure import base_set
-from pipeline.requirements.families import is_base_package
+from pipeline.requirements.families import is_base_package, may_join_family
 from pipeline.requirements.parse import Entry, Requirements, display_path, read_requirements
 from pipeline.requirements.paths import relocate_entry, relocate_option
 from pipeline.requirements.resolver import ResolveFailed, resolved_graph
@@ -92,7 +92,8 @@ def split_requirements(
     if resolve and all(entry.via is None for entry in parsed.entries):
         resolved = _resolve(parsed, source, title, warnings)
     is_root = partial(is_base_package, add=base_add, remove=base_remove)
-    base = base_set(parsed.entries, is_root, resolved)
+    may_join = partial(may_join_family, remove=base_remove)
+    base = base_set(parsed.entries, is_root, may_join, resolved)
     grouped: dict[str, list[Entry]] = {layer: [] for layer in LAYERS}
     for entry in parsed.entries:
         moved = relocate_entry(entry, source.parent, output_dir)
