@@ -199,6 +199,17 @@ def test_via_annotations_in_the_styles_lock_tools_write(tmp_path: Path) -> None:
     }
 
 
+def test_the_project_itself_never_joins_a_frameworks_family(tmp_path: Path) -> None:
+    # pip-compile writes a non-editable `.` as `name @ file:///...`
+    (tmp_path / "requirements.txt").write_text(
+        "myapp @ file:///srv/myapp\n    # via -r requirements.in\n"
+        "timm==1.0.11\n    # via myapp\n"
+        "torch==2.6.0\n    # via\n    #   myapp\n    #   timm\n"
+    )
+    result = split_requirements(tmp_path / "requirements.txt", tmp_path)
+    assert (result.base.packages, result.app.packages) == (["timm", "torch"], ["myapp"])
+
+
 # Determinism
 
 

@@ -44,7 +44,7 @@ def base_set(
     family = {
         e.name: frameworks
         for e in entries
-        if e.name is not None and e.name not in roots and not e.editable
+        if e.name is not None and e.name not in roots and not _is_local(e)
         if may_join(e.name)
         if (frameworks := tuple(sorted(n for n in requires.get(e.name, ()) if _core(n, roots))))
     }
@@ -56,6 +56,13 @@ def base_set(
         for name in (needed & listed) - chosen
     }
     return BaseSet(frozenset(needed & listed), family, dict(sorted(needed_by.items())))
+
+
+def _is_local(entry: Entry) -> bool:
+    """The project itself or a sibling (`-e .`, `app @ file:///src`): app code, not a library
+    built on a framework, however much torch it imports."""
+    reference = entry.text.split(" ; ", 1)[0].rpartition(" @ ")[2]
+    return entry.editable or reference.startswith(("file:", ".", "/", "~"))
 
 
 def _core(name: str, roots: set[str]) -> bool:
