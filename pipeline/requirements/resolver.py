@@ -37,12 +37,13 @@ def resolved_graph(lines: list[str], cwd: Path) -> dict[str, set[str]]:
             "--quiet", "--disable-pip-version-check", "--report", "-", "-r", str(requirements),
         ]  # fmt: skip
         report = run_json(command, cwd=cwd, timeout=TIMEOUT_SECONDS, error=ResolveFailed)
-    if not isinstance(report, dict):
-        raise ResolveFailed(f"unexpected report: {str(report)[:80]}")
-    return {
-        canonicalize_name(item["metadata"]["name"]): _requires(item)
-        for item in report.get("install", [])
-    }
+    try:
+        return {
+            canonicalize_name(item["metadata"]["name"]): _requires(item)
+            for item in report["install"]
+        }
+    except (KeyError, TypeError) as exc:  # a pip whose report this code does not know
+        raise ResolveFailed(f"unexpected installation report: no {exc}") from exc
 
 
 def _requires(item: dict[str, Any]) -> set[str]:
