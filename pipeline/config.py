@@ -97,7 +97,16 @@ class SplitSection:
     base_add: list[str] = setting(
         [], "Names or glob patterns added to the built-in base (ML framework) list."
     )
-    base_remove: list[str] = setting([], "Names or glob patterns removed from the base list.")
+    base_remove: list[str] = setting(
+        [],
+        "Names or glob patterns removed from the base list, and kept out of a framework's"
+        " family; a package that base packages need still goes to the base.",
+    )
+    resolve: bool = setting(
+        False,
+        "For a requirements file without `# via` annotations, ask pip's resolver (pip install"
+        " --dry-run --report; needs the package index) what each package requires.",
+    )
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import json
 import re
 import shlex
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 _DIRECTIVE = re.compile(r"#\s*([A-Za-z][\w-]*)\s*=\s*(\S*)\s*$")
@@ -26,6 +26,14 @@ _FLAGGED = frozenset({"FROM", "RUN", "COPY", "ADD", "HEALTHCHECK"})
 _HEREDOC_CAPABLE = frozenset({"RUN", "COPY", "ADD"})
 # After an unknown directive BuildKit reads no more directives, so `escape` must come first.
 _KNOWN_DIRECTIVES = frozenset({"syntax", "escape", "check"})
+# The ARGs BuildKit defines by itself in the global scope. Their values depend on the build
+# (`--platform`); reading the file, the common linux/amd64 build stands in for all, so that
+# `FROM base-${TARGETARCH}` names the stage base-amd64 instead of an unknown image.
+AUTOMATIC_ARGS: Mapping[str, str] = {
+    "TARGETPLATFORM": "linux/amd64", "TARGETOS": "linux", "TARGETARCH": "amd64",
+    "TARGETVARIANT": "", "BUILDPLATFORM": "linux/amd64", "BUILDOS": "linux",
+    "BUILDARCH": "amd64", "BUILDVARIANT": "",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,8 @@ class Stage:
 class Dockerfile:
     instructions: tuple[Instruction, ...]
     stages: tuple[Stage, ...]
+    # ARGs before the first FROM, defaults expanded; a stage sees one when it declares `ARG X`
+    global_args: Mapping[str, str | None] = field(default_factory=dict)
 
     def stage(self, name: str) -> Stage | None:
         return next((s for s in self.stages if s.name == name.lower()), None)
@@ -101,16 +111,29 @@ def parse_file(path: Path, build_args: Mapping[str, str] | None = None) -> Docke
 def parse(text: str, build_args: Mapping[str, str] | None = None) -> Dockerfile:
     """Parse `text`; `build_args` override ARG defaults as `--build-arg` would."""
     instructions = tuple(_instructions(text.splitlines()))
-    global_args: dict[str, str | None] = {}
+    global_args = _global_args(instructions, build_args or {})
+    stages = tuple(_stages(instructions, {**AUTOMATIC_ARGS, **global_args}))
+    return Dockerfile(instructions, stages, global_args)
+
+
+def _global_args(
+    instructions: tuple[Instruction, ...], build_args: Mapping[str, str]
+) -> dict[str, str | None]:
+    """ARGs before the first FROM, in order: `ARG B=python:${V}` sees the V declared above it."""
+    values: dict[str, str | None] = {}
     for instruction in instructions:
         if instruction.keyword == "FROM":
             break
         if instruction.keyword == "ARG":
-            global_args.update(arg_declarations(instruction))
-    for name, value in (build_args or {}).items():
-        if name in global_args:
-            global_args[name] = value
-    return Dockerfile(instructions, tuple(_stages(instructions, global_args)))
+            for name, default in arg_declarations(instruction).items():
+                known = {**AUTOMATIC_ARGS, **values}
+                if name in build_args:
+                    values[name] = build_args[name]
+                elif default is not None:
+                    values[name] = expand(default, known)[0]
+                else:
+                    values[name] = AUTOMATIC_ARGS.get(name)
+    return values
 
 
 def arg_declarations(instruction: Instruction) -> dict[str, str | None]:

@@ -189,6 +189,33 @@ VARIANTS: dict[str, tuple[str, list[tuple[str, int | None]]]] = {
         "    && apt-get -y install curl \\\n    && rm -rf /var/lib/apt/lists/*\n" + TAIL,
         [("ML007", 2)],
     ),
+    "the RUN empties the cache itself, or is told not to keep it": (
+        "FROM python:3.11-slim\nRUN pip install -r r.txt && rm -rf /root/.cache/pip\n"
+        "RUN pip3 install -r r.txt; pip3 cache purge\nRUN pip install --no-cache -r r.txt\n"
+        "RUN UV_NO_CACHE=1 uv pip install -r r.txt && uv sync --no-cache-dir\n"
+        "RUN uv pip install -r r.txt && rm -rf ~/.cache\n" + TAIL,
+        [],
+    ),
+    "the cache emptied before the install, or another tool's": (
+        "FROM python:3.11-slim\nRUN rm -rf /root/.cache/pip && pip install -r r.txt\n"
+        "RUN uv pip install -r r.txt && rm -rf /root/.cache/pip\n" + TAIL,
+        [("ML004", 2), ("ML004", 3)],
+    ),
+    "tool installs, then COPY . before the dependency install": (
+        "FROM python:3.11-slim\nRUN pip install --no-cache-dir -U pip setuptools wheel\n"
+        "RUN pip install --no-cache-dir poetry==1.8.3 uv\nCOPY . .\n"
+        "RUN pip install --no-cache-dir -r requirements.txt uv\n" + TAIL,
+        [("ML005", 4)],
+    ),
+    "USER from an ENV, and from an ARG without a value": (
+        "ARG APP_UID\nFROM python:3.11-slim\nARG APP_UID\nENV RUN_AS=root\nUSER $APP_UID\n"
+        + TAIL.replace("USER 10001", "USER ${RUN_AS}"),
+        [("ML002", 7)],
+    ),
+    "nested ARG defaults and a build arg under them": (
+        "ARG V=latest\nARG B=python:${V}\nFROM ${B}\n" + TAIL,
+        [("ML001", 3)],
+    ),
     "HEALTHCHECK NONE": (
         "FROM python:3.11-slim\nENV PYTHONUNBUFFERED=1\nUSER 10001\nHEALTHCHECK NONE\n",
         [("ML008", 1)],
@@ -222,6 +249,14 @@ def test_build_args_and_target_come_from_the_configuration(tmp_path: Path) -> No
     build_arg = ("image.build_args", "BASE=python:3.11-slim")
     report = lint(tmp_path, no_hadolint, build_arg, ("image.target", "serve"))
     assert ours(report) == []
+
+
+def test_a_build_arg_feeds_the_arg_defaults_below_it(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("ARG V=latest\nARG B=python:${V}\nFROM ${B}\n" + TAIL)
+    (tmp_path / ".dockerignore").write_text(".git\n")
+    no_hadolint = ("lint.hadolint", "false")
+    assert ours(lint(tmp_path, no_hadolint)) == [("ML001", 3)]
+    assert ours(lint(tmp_path, no_hadolint, ("image.build_args", "V=3.11-slim"))) == []
 
 
 def test_dockerignore_is_looked_up_where_docker_reads_it(tmp_path: Path) -> None:
@@ -271,6 +306,17 @@ def test_missing_hadolint_is_reported_not_fatal(tmp_path: Path) -> None:
     assert report.hadolint.state == "missing"
     assert report.findings == ()
     assert "hadolint not run" in report.hadolint.text()
+
+
+def test_a_hadolint_that_fails_is_reported_not_fatal(tmp_path: Path) -> None:
+    broken = tmp_path / "hadolint"
+    broken.write_text("#!/bin/sh\necho 'hadolint: cannot start' >&2\nexit 3\n")
+    broken.chmod(0o755)
+    config = load_config(DATA / "hadolint")
+    report = lint_dockerfile(
+        DATA / "hadolint" / "Dockerfile", DATA / "hadolint", config, hadolint=Hadolint(broken)
+    )
+    assert (report.hadolint.state, report.hadolint.detail) == ("failed", "hadolint: cannot start")
 
 
 def test_hadolint_can_be_switched_off() -> None:

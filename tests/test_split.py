@@ -103,7 +103,8 @@ def test_includes_constraints_urls_vcs_and_editables_are_routed(tmp_path: Path) 
     assert any(line.startswith("flash-attn @ git+https://github.com/Dao-AILab/") for line in base)
     assert "uvicorn[standard]==0.30.1" in app
     assert "pydantic-settings>=2.3.4" in app  # inline comment gone
-    assert "git+https://github.com/huggingface/peft.git@v0.11.1#egg=peft" in app
+    # peft is built on torch: the base, by family, even from a VCS reference
+    assert "git+https://github.com/huggingface/peft.git@v0.11.1#egg=peft" in base
     assert "-e ./libs/featurizer" in app
     assert any(line.startswith("en-core-web-sm @ https://github.com/explosion/") for line in app)
     assert "-c constraints-base.txt" in (root / "requirements-base.txt").read_text()
@@ -175,6 +176,38 @@ def test_pip_line_syntax(tmp_path: Path) -> None:
         ("--extra-index-url", "https://download.pytorch.org/whl/cpu"),
         ("--pre", None),
     ]
+
+
+def test_via_annotations_in_the_styles_lock_tools_write(tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_text(
+        "numpy==1.26.4 \\\n    --hash=sha256:ab12\n"
+        "    # via\n    #   -r requirements.in\n    #   pandas\n    #   Scikit_Learn\n"
+        "pandas==2.2.2\n    # via -r requirements.in\n"
+        "joblib==0.14.1            # via scikit-learn, myapp (pyproject.toml)\n"
+        "scikit-learn==1.5.0\n"
+        "six==1.16.0\n    # via python-dateutil\n\n"
+        "# The following packages are considered to be unsafe in a requirements file:\n"
+        "#   setuptools\n"
+    )
+    entries = read_requirements(tmp_path / "requirements.txt").entries
+    assert {e.name: e.via for e in entries} == {
+        "numpy": ("pandas", "scikit-learn"),
+        "pandas": (),  # a root of the lock: named by a file only
+        "joblib": ("scikit-learn", "myapp"),
+        "scikit-learn": None,  # nothing said
+        "six": ("python-dateutil",),
+    }
+
+
+def test_the_project_itself_never_joins_a_frameworks_family(tmp_path: Path) -> None:
+    # pip-compile writes a non-editable `.` as `name @ file:///...`
+    (tmp_path / "requirements.txt").write_text(
+        "myapp @ file:///srv/myapp\n    # via -r requirements.in\n"
+        "timm==1.0.11\n    # via myapp\n"
+        "torch==2.6.0\n    # via\n    #   myapp\n    #   timm\n"
+    )
+    result = split_requirements(tmp_path / "requirements.txt", tmp_path)
+    assert (result.base.packages, result.app.packages) == (["timm", "torch"], ["myapp"])
 
 
 # Determinism
@@ -253,6 +286,30 @@ def test_builtin_base_list(name: str, expected: bool) -> None:
     assert is_base_package(name) is expected
 
 
+# Named in issue 12: frameworks, kernels and the torch ecosystem that used to land in the app.
+FAMILIES = [
+    "tf-nightly", "keras-nightly", "tb-nightly", "tf-keras", "jax-cuda12-plugin",
+    "jax-cuda12-pjrt", "jax-rocm60-plugin", "libtpu", "libtpu-nightly", "flashinfer-python",
+    "exllamav2", "exllamav3", "llama-cpp-python", "llama_cpp_python_cuda", "auto-gptq",
+    "autoawq", "autoawq-kernels", "faiss-cpu", "faiss-gpu", "torchao", "torchcodec",
+    "intel-extension-for-pytorch", "lightning", "pytorch-lightning", "torchmetrics", "kornia",
+    "timm", "peft", "open-clip-torch", "ultralytics", "vector-quantize-pytorch",
+]  # fmt: skip
+NEVER_BASE = ["fastapi", "uvicorn", "starlette", "pydantic", "pydantic-settings", "torchserve"]
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_families_are_base_by_name_alone(name: str) -> None:
+    """What a file without a dependency graph falls back on."""
+    assert is_base_package(name)
+
+
+@pytest.mark.parametrize("name", NEVER_BASE)
+def test_the_serving_stack_is_never_base_by_name(name: str) -> None:
+    assert not is_base_package(name)
+    assert is_base_package(name, add=[name])  # unless the project says so
+
+
 def test_base_add_wins_over_remove_which_trims_the_builtin_list() -> None:
     assert is_base_package("fastapi", add=["fast*"])
     assert not is_base_package("tensorflow-text", remove=["TensorFlow_*"])
@@ -290,11 +347,12 @@ def test_unpinned_base_package_warns_unless_a_constraint_pins_it(
     assert split(root, "--json") == 0
     captured = capsys.readouterr()
     warnings = json.loads(captured.out)["warnings"]
-    assert len(warnings) == 1
+    assert len(warnings) == 2
     assert warnings[0].startswith("requirements.txt:19: base package pandas is not pinned")
+    assert warnings[1].startswith("requirements.txt:27: base package peft is not pinned")
     assert f"warning: {warnings[0]}" in captured.err
     assert "numpy" not in captured.err  # pinned in constraints.txt
-    assert "peft" not in captured.err  # app packages may float
+    assert "pydantic-settings" not in captured.err  # app packages may float
 
 
 @pytest.mark.parametrize(
@@ -488,6 +546,7 @@ def test_cli_json_result(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         "flash-attn",
         "numpy",
         "pandas",
+        "peft",
         "pillow",
         "torch",
         "torchvision",
@@ -504,3 +563,52 @@ def test_cli_text_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
         "app: 2 packages -> requirements-app.txt",
         "updated: requirements-base.txt, requirements-app.txt",
     ]
+
+
+def local_paths(requirements: list[Path], cwd: Path, monkeypatch: pytest.MonkeyPatch) -> set[Path]:
+    """The local projects and archives pip finds in `requirements`, run in `cwd`."""
+    from pip._internal.network.session import PipSession
+    from pip._internal.req.constructors import install_req_from_parsed_requirement
+    from pip._internal.req.req_file import parse_requirements
+    from pip._internal.utils.urls import url_to_path
+
+    monkeypatch.chdir(cwd)
+    found = set()
+    for path in requirements:
+        for parsed in parse_requirements(str(path), session=PipSession()):
+            link = install_req_from_parsed_requirement(parsed).link
+            if link is not None and link.scheme == "file":
+                found.add(Path(url_to_path(link.url.split("#")[0])).resolve())
+    return found
+
+
+@pytest.mark.filterwarnings("ignore:pkg_resources is deprecated:DeprecationWarning")
+def test_relative_references_stay_valid_from_the_output_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = project(tmp_path, "service")
+    (root / "pyproject.toml").write_text('[project]\nname = "svc"\nversion = "0.1"\n')
+    (root / "dist").mkdir()
+    (root / "dist" / "wheelhouse_pkg-1.0-py3-none-any.whl").write_bytes(b"")
+    source = root / "requirements.txt"
+    source.write_text(
+        source.read_text() + "-e .\n./dist/wheelhouse_pkg-1.0-py3-none-any.whl\n"
+        "-e file:libs/featurizer#egg=featurizer\n"
+    )
+    assert split(root, "--output-dir", "docker/deps") == 0
+    out = root / "docker" / "deps"
+    app = lines_of(out / "requirements-app.txt")
+    assert {"-e ../..", "-e ../../libs/featurizer"} <= set(app)
+    assert "-e file:../../libs/featurizer#egg=featurizer" in app
+    # pip reads local paths against the directory it runs in: from the output directory the
+    # layer files name exactly what the source names from its own.
+    outputs = [out / "requirements-base.txt", out / "requirements-app.txt"]
+    expected = {
+        root,
+        root / "libs" / "featurizer",
+        root / "dist" / "wheelhouse_pkg-1.0-py3-none-any.whl",
+    }
+    assert local_paths([source], root, monkeypatch) == {p.resolve() for p in expected}
+    assert local_paths(outputs, out, monkeypatch) == {p.resolve() for p in expected}
+    # includes and constraints are read against the file itself, wherever pip runs
+    assert "-c constraints-app.txt" in (out / "requirements-app.txt").read_text()

@@ -1,9 +1,10 @@
 """`pipeline split`: requirements-base.txt (cached ML layer) and requirements-app.txt.
 
-Constraint (`-c`) entries follow their package: a base package's constraint goes to
-constraints-base.txt, any other to constraints-app.txt, each included from its layer's file
-with `-c` because pip reads constraints only from a file of their own. Index options go to
-both layers.
+A lock file's `# via` graph adds to the base what is built on a framework in it and what its
+packages need; the report names both. Constraint (`-c`) entries follow their package: a base
+package's constraint goes to constraints-base.txt, any other to constraints-app.txt, each
+included from its layer's file with `-c` because pip reads constraints only from a file of
+their own. Index options go to both layers.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_option(parser, "split.output_dir", "--output-dir", "-o")
     add_config_option(parser, "split.base_add", "--base-add")
     add_config_option(parser, "split.base_remove", "--base-remove")
+    add_config_option(parser, "split.resolve", "--resolve")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
         "--check",
@@ -67,6 +69,8 @@ def _payload(ctx: Context, result: SplitResult, changed: list[str]) -> dict[str,
         "outputs": {layer.name: _layer_payload(result, layer) for layer in result.layers},
         "changed": changed,
         "warnings": result.warnings,
+        "family": {name: list(frameworks) for name, frameworks in result.family.items()},
+        "closure": {name: list(needed_by) for name, needed_by in result.closure.items()},
     }
 
 
@@ -80,6 +84,10 @@ def _summary(ctx: Context, result: SplitResult, changed: list[str]) -> str:
         + ", ".join(result.display(path) for path in layer.files)
         for layer in result.layers
     ]
+    if result.family:
+        lines.append(f"base by family (built on a framework): {', '.join(result.family)}")
+    if result.closure:
+        lines.append(f"base by closure (base packages need them): {', '.join(result.closure)}")
     if not changed:
         lines.append("all outputs up to date")
     else:

@@ -13,12 +13,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.utils import canonicalize_name
+
 from pipeline.dockerfile import (
     Dockerfile,
     Instruction,
     Stage,
     arg_declarations,
     env_assignments,
+    expand,
 )
 from pipeline.lint.shell import SHELLS, Command, commands
 
@@ -32,6 +35,24 @@ _INSTALL_SUBCOMMANDS: dict[str, tuple[tuple[str, ...], ...]] = {
 }
 _PROGRAM_TOOLS = {"mamba": "conda", "micromamba": "conda"}
 _NO_DEPS_FLAGS = frozenset({"--no-deps", "--only-root", "--no-dependencies"})
+# Packaging tools: `pip install -U pip setuptools wheel` or `pip install poetry` prepares the
+# installer, it does not install the project's dependencies.
+_TOOL_PACKAGES = frozenset(
+    {"pip", "setuptools", "wheel", "uv", "poetry", "poetry-core", "poetry-plugin-export"}
+    | {"pipenv", "pip-tools", "virtualenv", "hatch", "hatchling", "pdm", "build", "pipx"}
+)
+# pip/uv options that take a value, and those whose value is a list of dependencies
+_VALUE_OPTIONS = frozenset(
+    {"-i", "--index-url", "--extra-index-url", "-f", "--find-links", "-t", "--target"}
+    | {"--prefix", "--root", "--python", "-p", "--trusted-host", "--platform", "--cache-dir"}
+)
+_DEPENDENCY_OPTIONS = frozenset(
+    {"-r", "--requirement", "-c", "--constraint", "-e", "--editable", "--group"}
+)
+_REQUIREMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+# What empties an installer's download cache: `rm -rf /root/.cache/pip`, `rm -rf ~/.cache`
+_CACHE_PATHS = {tool: re.compile(rf"(^|/)\.cache(/{tool})?(/\*?)?$") for tool in ("pip", "uv")}
+_CACHE_COMMANDS = (("cache", "purge"), ("cache", "remove"), ("cache", "clean"))
 # Files that declare dependencies; copying them before the install is the point.
 _MANIFESTS = (
     "*requirements*",
@@ -76,13 +97,39 @@ class Install:
         """False for `pip install --no-deps .`, which installs only the app itself."""
         return not _NO_DEPS_FLAGS.intersection(self.command.argv)
 
+    @property
+    def installs_tools_only(self) -> bool:
+        """`pip install -U pip setuptools wheel`, `pip install poetry==1.8.3`, `pip install uv`."""
+        if self.tool not in ("pip", "uv"):
+            return False
+        argv = self.command.argv
+        start = argv.index("install") + 1 if "install" in argv else len(argv)
+        packages: list[str] = []
+        skip = False
+        for word in argv[start:]:
+            option = word.split("=", 1)[0]
+            if skip:
+                skip = False
+            elif option in _DEPENDENCY_OPTIONS:
+                return False
+            elif word.startswith("-"):
+                skip = "=" not in word and option in _VALUE_OPTIONS
+            else:
+                packages.append(word)
+        names = [_REQUIREMENT_NAME.match(p) for p in packages]
+        return bool(packages) and all(
+            name is not None and canonicalize_name(name.group(0)) in _TOOL_PACKAGES
+            for name in names
+        )
+
 
 def environment(
     dockerfile: Dockerfile, stage: Stage, upto: Instruction | None = None, *, build: bool = False
 ) -> dict[str, str]:
     """ENV values in `stage`, inherited ones included, before `upto` (default: all of it).
 
-    `build` adds ARG values: RUN commands see them, the running container does not.
+    `build` adds ARG values: RUN commands see them, the running container does not. A bare
+    `ARG UID` takes the value of the global `ARG UID=0` above the first FROM, as in BuildKit.
     """
     values: dict[str, str] = {}
     for ancestor in dockerfile.lineage(stage):
@@ -92,9 +139,20 @@ def environment(
             if instruction.keyword == "ENV":
                 values.update(env_assignments(instruction))
             elif instruction.keyword == "ARG" and build:
-                declared = arg_declarations(instruction)
-                values.update({k: v for k, v in declared.items() if v is not None})
+                for name, default in arg_declarations(instruction).items():
+                    value = dockerfile.global_args.get(name) if default is None else default
+                    if value is not None:
+                        values[name] = value
     return values
+
+
+def expanded_operands(dockerfile: Dockerfile, instruction: Instruction) -> str:
+    """`instruction`'s operands with the ARG and ENV values it sees substituted."""
+    for stage in dockerfile.stages:
+        if any(candidate is instruction for candidate in stage.instructions):
+            variables = environment(dockerfile, stage, upto=instruction, build=True)
+            return expand(instruction.operands, variables)[0]
+    return instruction.operands
 
 
 def inherited(dockerfile: Dockerfile, stage: Stage, keyword: str) -> list[Instruction]:
@@ -123,10 +181,29 @@ def installs(run: Instruction) -> list[Install]:
     found = []
     for command in run_commands(run):
         tool, words = _tool_and_words(command)
-        subcommands = _INSTALL_SUBCOMMANDS.get(tool, ())
-        if any(words[: len(sub)] == sub for sub in subcommands):
+        if _is_install(tool, words):
             found.append(Install(tool, command))
     return found
+
+
+def cache_cleared(run: Instruction, tool: str) -> bool:
+    """Whether the RUN empties `tool`'s download cache after installing with it, so the cache
+    never reaches the layer: `&& rm -rf /root/.cache/pip`, `&& pip cache purge`."""
+    installed = False
+    for command in run_commands(run):
+        program, words = _tool_and_words(command)
+        if program == tool and _is_install(program, words):
+            installed = True
+        elif installed and (
+            (program == tool and words[:2] in _CACHE_COMMANDS)
+            or (command.program == "rm" and any(_CACHE_PATHS[tool].search(a) for a in words))
+        ):
+            return True
+    return False
+
+
+def _is_install(tool: str, words: tuple[str, ...]) -> bool:
+    return any(words[: len(sub)] == sub for sub in _INSTALL_SUBCOMMANDS.get(tool, ()))
 
 
 def apt_installs(run: Instruction) -> list[Command]:

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
 import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.jsonrun import run_json
 from pipeline.lint.report import Finding, Severity
 
 TIMEOUT_SECONDS = 120
+_PARSE_ERROR = "DL1000"
 _SEVERITIES = {
     "error": Severity.ERROR,
     "warning": Severity.WARNING,
@@ -48,31 +48,31 @@ class Hadolint:
         if self.binary is None:
             raise HadolintFailed("hadolint is not installed")
         command = [str(self.binary), "--format", "json", "--no-fail", str(dockerfile.resolve())]
-        try:
-            done = subprocess.run(
-                command, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT_SECONDS
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise HadolintFailed(str(exc)) from exc
-        try:
-            entries = json.loads(done.stdout) if done.returncode == 0 else None
-        except json.JSONDecodeError:
-            entries = None
+        entries = run_json(command, cwd=cwd, timeout=TIMEOUT_SECONDS, error=HadolintFailed)
         if not isinstance(entries, list):
-            detail = (done.stderr or done.stdout).strip().splitlines()
-            raise HadolintFailed(detail[0] if detail else f"exit status {done.returncode}")
+            raise HadolintFailed(f"unexpected report: {str(entries)[:80]}")
         return [_finding(entry, display) for entry in entries]
 
 
 def _finding(entry: dict[str, object], display: str) -> Finding:
     code = str(entry.get("code", "hadolint"))
     line = entry.get("line")
+    message = str(entry.get("message", "")).replace("\n", " ")
+    severity = _SEVERITIES.get(str(entry.get("level")), Severity.INFO)
+    if code == _PARSE_ERROR:
+        # hadolint's parser lags BuildKit's (`EXPOSE ${PORT:-7860}` is valid): a parse error of
+        # its own says nothing certain about the file, which the build itself checks.
+        severity = Severity.WARNING
+        message = (
+            "hadolint could not parse this line, so none of its rules ran on this file"
+            f" (its parser lags BuildKit's; the build decides whether it is valid): {message}"
+        )
     return Finding(
         id=code,
-        severity=_SEVERITIES.get(str(entry.get("level")), Severity.INFO),
+        severity=severity,
         file=display,
         line=line if isinstance(line, int) else None,
-        message=str(entry.get("message", "")).replace("\n", " "),
+        message=message,
         fix=f"see {_wiki(code)}",
         source="hadolint",
     )

@@ -65,7 +65,8 @@ def lint_dockerfile(
         # After the pragma filter: a scan finding's line is in another file than the Dockerfile.
         ours = merge(ours, secret_findings(dockerfile, context, display))
     status, theirs = _run_hadolint(hadolint, dockerfile, display(dockerfile), config)
-    findings = _merge(ours, [finding for finding in theirs if wanted(finding)])
+    theirs = [f for f in theirs if wanted(f) and not _about_a_stage(f, parsed)]
+    findings = _merge(ours, theirs)
     return Report(
         dockerfile=display(dockerfile),
         context=display(context),
@@ -99,10 +100,23 @@ def _run_hadolint(
         return HadolintStatus("failed", str(exc)), []
 
 
+def _about_a_stage(finding: Finding, dockerfile: Dockerfile) -> bool:
+    """hadolint's "tag the image" on `FROM base-${TARGETARCH}`, which names a stage: hadolint
+    does not know BuildKit's automatic platform ARGs."""
+    stage_lines = {s.from_.line for s in dockerfile.stages if s.parent is not None}
+    return finding.line in stage_lines and finding.id in RULES_BY_ID["ML001"].hadolint
+
+
 def _merge(ours: list[Finding], theirs: list[Finding]) -> list[Finding]:
-    """Ours plus hadolint's; where both report the same problem on a line, ours names theirs."""
-    merged = list(ours)
-    for finding in theirs:
+    """Ours plus hadolint's, one finding per problem and line.
+
+    A RUN that repeats a mistake (two `apt-get install`s) makes both linters report it once per
+    command: those collapse first. Where both report the same problem on a line, ours stays
+    and names theirs.
+    """
+    # dict.fromkeys keeps the first of identical findings, in order.
+    merged = list(dict.fromkeys(ours))
+    for finding in dict.fromkeys(theirs):
         same = next(
             (
                 index
@@ -115,10 +129,9 @@ def _merge(ours: list[Finding], theirs: list[Finding]) -> list[Finding]:
         )
         if same is None:
             merged.append(finding)
-        else:
+        elif finding.id not in merged[same].same_as:
             merged[same] = replace(merged[same], same_as=(*merged[same].same_as, finding.id))
-    # dict.fromkeys: one finding per problem even when a RUN repeats the mistake.
-    return sorted(dict.fromkeys(merged), key=_order)
+    return sorted(merged, key=_order)
 
 
 def _order(finding: Finding) -> tuple[bool, str, int, str]:

@@ -35,6 +35,8 @@ _SECRET_PATTERNS = (
 # Conventional committed templates of a .env file, not secrets.
 _SECRET_TEMPLATES = (".example", ".sample", ".template")
 _ZERO_DURATION = re.compile(r"0+(\.0*)?[a-z]*")
+# `latest`, and the variants images publish beside it (`latest-gpu`, `gpu-latest`)
+_MOVING_TAG = re.compile(r"latest|latest-.+|.+-latest", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -86,8 +88,8 @@ def unpinned_base(target: Target) -> Iterator[Hit]:
         image = facts.ImageRef.parse(stage.image)
         if stage.image.lower() == "scratch" or image.digest:
             continue
-        if not image.tag or image.tag == "latest":
-            how = "the moving tag latest" if image.tag else "no tag (that means latest)"
+        if not image.tag or _MOVING_TAG.fullmatch(image.tag):
+            how = f"the moving tag {image.tag}" if image.tag else "no tag (that means latest)"
             yield Hit(
                 stage.from_.line,
                 f"base image {stage.image} uses {how}",
@@ -100,8 +102,13 @@ def root_user(target: Target) -> Iterator[Hit]:
     fix = "add RUN useradd --create-home --uid 10001 app and USER 10001 before CMD"
     if not users:
         yield Hit(target.final_from.line, "the final stage has no USER, so it runs as root", fix)
-    elif users[-1].operands.split(":")[0].strip() in ("root", "0"):
-        yield Hit(users[-1].line, f"the final stage runs as USER {users[-1].operands}", fix)
+        return
+    # `USER $UID` with `ARG UID=0`: the build's value decides; one without a value abstains.
+    user = facts.expanded_operands(target.dockerfile, users[-1])
+    if user.split(":")[0].strip() in ("root", "0"):
+        written = users[-1].operands
+        resolved = "" if user == written else f" ({user} with the ARG/ENV defaults)"
+        yield Hit(users[-1].line, f"the final stage runs as USER {written}{resolved}", fix)
 
 
 def python_buffered(target: Target) -> Iterator[Hit]:
@@ -128,8 +135,9 @@ class _NoCache:
 
 
 _NO_CACHE = {
-    "pip": _NoCache(("--no-cache-dir",), "PIP_NO_CACHE_DIR"),
-    "uv": _NoCache(("--no-cache", "-n"), "UV_NO_CACHE"),
+    # pip takes any unambiguous prefix of a long option; uv accepts pip's spelling as an alias
+    "pip": _NoCache(("--no-cache-dir", "--no-cache"), "PIP_NO_CACHE_DIR"),
+    "uv": _NoCache(("--no-cache", "-n", "--no-cache-dir"), "UV_NO_CACHE"),
 }
 
 
@@ -141,7 +149,11 @@ def install_cache(target: Target) -> Iterator[Hit]:
             env = facts.environment(target.dockerfile, stage, upto=run, build=True)
             for install in facts.installs(run):
                 policy = _NO_CACHE.get(install.tool)
-                if policy and not policy.applied(install, env):
+                if (
+                    policy
+                    and not policy.applied(install, env)
+                    and not facts.cache_cleared(run, install.tool)
+                ):
                     yield Hit(
                         run.line,
                         f"{install.tool} install without {policy.flags[0]}",
@@ -159,7 +171,8 @@ def code_before_install(target: Target) -> Iterator[Hit]:
                 if code:
                     copies.append((instruction, code))
             elif instruction.keyword == "RUN" and any(
-                install.resolves_dependencies for install in facts.installs(instruction)
+                install.resolves_dependencies and not install.installs_tools_only
+                for install in facts.installs(instruction)
             ):
                 for copy, code in copies:
                     yield Hit(

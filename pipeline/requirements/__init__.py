@@ -1,11 +1,10 @@
 """Project requirements: read them like pip (`parse`), split them into image layers (`split`)."""
 
+from pipeline.requirements.families import BUILTIN_BASE, is_base_package
 from pipeline.requirements.parse import Entry, Option, Requirements, read_requirements
 from pipeline.requirements.split import (
-    BUILTIN_BASE,
     Layer,
     SplitResult,
-    is_base_package,
     split_from_config,
     split_requirements,
     stale_message,

@@ -27,6 +27,7 @@ from packaging.utils import (
 )
 
 from pipeline.errors import UserError
+from pipeline.requirements.annotations import via_annotations
 
 # pip options a requirements file may hold, long form -> whether it takes a value
 _FILE_OPTIONS = {
@@ -67,6 +68,9 @@ class Entry:
     hashes: tuple[str, ...] = ()
     editable: bool = False
     constraint: bool = False
+    # Canonical names of the packages that need this one, from a lock file's `# via`
+    # annotation; None where the file says nothing (a hand-written file).
+    via: tuple[str, ...] | None = None
 
     @property
     def line(self) -> str:
@@ -130,9 +134,19 @@ class _Reader:
             raise UserError(f"{where}: include loop: {' -> '.join(map(self.display, loop))}")
         text = _read_text(path, f"{where}: {self.display(path)}" if where else self.display(path))
         self._chain.append(resolved)
+        first = len(self.entries)
         for number, line in _logical_lines(text):
             self._line(line, f"{self.display(path)}:{number}", path.parent, constraint)
+        self._annotate(first, f"{self.display(path)}:", via_annotations(text))
         self._chain.pop()
+
+    def _annotate(self, first: int, prefix: str, annotations: dict[int, tuple[str, ...]]) -> None:
+        """Give this file's entries (from index `first`) the `# via` names written under them."""
+        for index in range(first, len(self.entries)):
+            entry = self.entries[index]
+            line = entry.origin.removeprefix(prefix)
+            if entry.origin.startswith(prefix) and line.isdigit() and int(line) in annotations:
+                self.entries[index] = replace(entry, via=annotations[int(line)])
 
     def _line(self, line: str, where: str, base_dir: Path, constraint: bool) -> None:
         if not line.startswith("-"):
@@ -225,11 +239,11 @@ def _requirement(line: str, where: str) -> Entry:
         if not (value and _HASH.fullmatch(value)):
             raise UserError(f"{where}: --hash={value}: expected ALGORITHM:HEXDIGEST")
         hashes.append(value)
-    entry = _reference(spec, where) if _looks_unnamed(spec) else _named(spec, where)
+    entry = _reference(spec, where) if looks_unnamed(spec) else _named(spec, where)
     return replace(entry, hashes=tuple(hashes))
 
 
-def _looks_unnamed(spec: str) -> bool:
+def looks_unnamed(spec: str) -> bool:
     """A URL or local path without `name @`, which pip accepts on its own."""
     head = spec.split(";", 1)[0].strip()
     if _SCHEME.match(head) or head.startswith((".", "/", "~")):
