@@ -119,21 +119,34 @@ def git_project(tmp_path: Path) -> Callable[..., Path]:
 
 
 def wipe_local_images(client: docker.DockerClient) -> None:
-    """What a fresh CI runner has: no local image and no build cache (checked, not assumed)."""
+    """What a fresh CI runner has: no local image and no build cache (checked, not assumed).
+
+    Records a running build holds cannot go: another build on the same engine (a second test
+    run) would make this runner not fresh, so that fails here, naming what was left.
+    """
+    import time
+
     import docker
 
-    # Children before parents: repeat while a pass still removes something. An image that a
-    # running container uses cannot go, and does not hold the cache of the project under test.
-    while True:
-        removed = 0
-        for image in client.images.list(all=True):
-            with contextlib.suppress(docker.errors.ImageNotFound, docker.errors.APIError):
-                client.images.remove(image.id, force=True)
-                removed += 1
-        if not removed:
-            break
-    client.api.prune_builds(all=True)
-    usage = client.df()
-    left = [image["Id"] for image in usage.get("Images") or []]
-    cache = [record["ID"] for record in usage.get("BuildCache") or []]
-    assert not left and not cache, f"the wipe left images {left} and build cache {cache}"
+    for _ in range(10):
+        # Children before parents: repeat while a pass still removes something. An image that a
+        # running container uses cannot go, and does not hold the cache of the project under test.
+        while True:
+            removed = 0
+            for image in client.images.list(all=True):
+                with contextlib.suppress(docker.errors.ImageNotFound, docker.errors.APIError):
+                    client.images.remove(image.id, force=True)
+                    removed += 1
+            if not removed:
+                break
+        client.api.prune_builds(all=True)
+        usage = client.df()
+        left = [image["Id"] for image in usage.get("Images") or []]
+        cache = [record["ID"] for record in usage.get("BuildCache") or []]
+        if not left and not cache:
+            return
+        time.sleep(1)  # the image store's garbage collection runs after the removal
+    raise AssertionError(
+        f"the wipe left images {left} and build cache {cache}: is another build running on "
+        "this engine?"
+    )

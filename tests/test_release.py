@@ -169,6 +169,8 @@ def test_release_killed_during_push_completes_on_rerun_without_rebuild(
     result = json.loads(captured.out)
     assert result["version"] == "0.1.0"
     assert result["tags"] == ["0.1.0", f"sha-{state['commit'][:7]}", "0.1", "0", "latest"]
+    # The digest buildx pushed is the one smoke tested and every tag now points at.
+    assert state["candidate"].endswith(f"@{result['digest']}")
     api = RegistryAPI("127.0.0.1:5000")
     for tag in result["tags"]:
         assert api.digest(f"{namespace}/churn", tag) == result["digest"], tag
