@@ -19,9 +19,9 @@ from pipeline.config import Config
 from pipeline.errors import UserError
 from pipeline.gitinfo import GitInfo, git_info, open_repo
 from pipeline.lint.dockerignore import DockerIgnore, find_dockerignore
+from pipeline.release.state import STATE_FILE
 
 SHOWN_PATHS = 5
-PIPELINE_DIR = ".pipeline"
 
 
 def first_few(paths: list[str], shown: int = SHOWN_PATHS) -> str:
@@ -42,7 +42,7 @@ def context_changes(config: Config) -> list[str]:
     ignore = DockerIgnore.read(ignore_file)
     always_sent = {path for path in (dockerfile, ignore_file) if path is not None}
     pathspecs = [str(context), *(str(path) for path in always_sent)]
-    own = config.project_dir.resolve() / PIPELINE_DIR
+    own = config.project_dir.resolve() / STATE_FILE.parent
     try:
         # -z: names exactly as stored (no quoting); repository-relative whatever the cwd.
         status = repo.git.status(
