@@ -127,6 +127,11 @@ class BuildSection:
         None, "docker CLI binary that runs buildx; default: the first on PATH that has it."
     )
     push_candidate: bool = setting(True, "Push the candidate tag sha-<short> after building.")
+    allow_dirty: bool = setting(
+        False,
+        "Build when the build context differs from HEAD (edited or untracked files); the image "
+        "is labelled <commit>-dirty and tagged sha-<short>-dirty. release never builds one.",
+    )
     max_image_size: str | None = setting(
         None, "Fail when the image is larger (compressed, in the registry), e.g. 2GB."
     )

@@ -53,9 +53,15 @@ def _registry_url(config: Config) -> str | None:
 
 
 def _image_name(config: Config) -> str | None:
-    # A name derived from the directory is only checked where an image is made.
+    # A name derived from the directory is the release preflight's to check (`image_name`):
+    # `config` must work in a directory of any name.
     name = config.image.name
-    if name is None or REPOSITORY_PATH.fullmatch(name):
+    return None if name is None else repository_path_problem(name)
+
+
+def repository_path_problem(name: str) -> str | None:
+    """Why `name` is not an image repository path Docker accepts; None when it is one."""
+    if REPOSITORY_PATH.fullmatch(name):
         return None
     return f"{name!r} " + _path_advice(name)
 

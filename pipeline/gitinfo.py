@@ -18,10 +18,10 @@ SHORT_SHA_LENGTH = 7
 @dataclass(frozen=True)
 class GitInfo:
     sha: str
-    dirty: bool
     remote_url: str | None
     branch: str | None  # None on a detached HEAD
     committed_at: int  # the commit's time, seconds since the epoch: the image's timestamps
+    dirty: bool = False  # the build context differs from the commit (`pipeline.worktree`)
 
     @property
     def short_sha(self) -> str:
@@ -61,7 +61,6 @@ def git_info(project_dir: Path, needed_for: str) -> GitInfo:
     branch = None if repo.head.is_detached else repo.active_branch.name
     return GitInfo(
         sha=sha,
-        dirty=repo.is_dirty(untracked_files=False),
         remote_url=remote_url,
         branch=branch,
         committed_at=repo.head.commit.committed_date,

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -116,6 +117,33 @@ def git_project(tmp_path: Path) -> Callable[..., Path]:
         return project
 
     return make
+
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "churn"
+
+
+def release_config(namespace: str) -> str:
+    return (
+        "project:\n  name: churn\n"
+        f"image:\n  name: {namespace}/churn\n  network: host\n"
+        "registry:\n  url: 127.0.0.1:5000\n"
+        "smoke:\n  network: host\n  start_period: 120\n"
+    )
+
+
+@pytest.fixture
+def released_project(git_project: Callable[..., Path], tmp_path: Path) -> tuple[Path, str, Path]:
+    """The example in a git repo with a bare `origin`, pushing to a registry path of its own."""
+    import git
+
+    namespace = f"test-release-{uuid.uuid4().hex[:8]}"
+    project = git_project(EXAMPLE, release_config(namespace))
+    remote = tmp_path / "origin.git"
+    git.Repo.init(remote, bare=True)
+    repo = git.Repo(project)
+    repo.create_remote("origin", str(remote))
+    repo.git.push("origin", "main")
+    return project, namespace, remote
 
 
 def wipe_local_images(client: docker.DockerClient) -> None:

@@ -425,8 +425,9 @@ def test_api_fetches_a_new_token_when_its_token_expires(serve) -> None:
             issued.append(f"token-{len(issued)}")
             answer(handler, 200, json.dumps({"token": issued[-1]}).encode())
         elif issued and handler.headers.get("Authorization") == f"Bearer {issued[-1]}":
-            answer(handler, 200, Docker_Content_Digest=digest)
+            # Before answering: the client may ask again as soon as it has the answer.
             issued.append("expired")  # the token just used is not the newest any more
+            answer(handler, 200, Docker_Content_Digest=digest)
         else:
             challenge = f'Bearer realm="http://{host}/token",service="test"'
             answer(handler, 401, WWW_Authenticate=challenge)

@@ -6,7 +6,6 @@ import io
 import json
 import subprocess
 import sys
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -97,30 +96,6 @@ def test_ci_outputs(tmp_path: Path) -> None:
     ]
 
 
-def release_config(namespace: str) -> str:
-    return (
-        "project:\n  name: churn\n"
-        f"image:\n  name: {namespace}/churn\n  network: host\n"
-        "registry:\n  url: 127.0.0.1:5000\n"
-        "smoke:\n  network: host\n  start_period: 120\n"
-    )
-
-
-@pytest.fixture
-def released_project(git_project: Callable[..., Path], tmp_path: Path) -> tuple[Path, str, Path]:
-    """The example in a git repo with a bare `origin`, pushing to a registry path of its own."""
-    import git
-
-    namespace = f"test-release-{uuid.uuid4().hex[:8]}"
-    project = git_project(EXAMPLE, release_config(namespace))
-    remote = tmp_path / "origin.git"
-    git.Repo.init(remote, bare=True)
-    repo = git.Repo(project)
-    repo.create_remote("origin", str(remote))
-    repo.git.push("origin", "main")
-    return project, namespace, remote
-
-
 @pytest.mark.stack
 def test_dry_run_prints_the_plan_and_touches_nothing(stack, released_project, capsys) -> None:
     project, namespace, _ = released_project
@@ -158,6 +133,9 @@ def test_release_killed_during_push_completes_on_rerun_without_rebuild(
             break
     process.wait(timeout=60)
     assert any(line.startswith("▶ push") for line in seen), "".join(seen[-30:])
+    # Checked before the first step: the tag's remote and branch, the registry, the tags.
+    checks = ["build context", "image name", "version", "registry", "image tags", "git push"]
+    assert "preflight: " + ", ".join(f"{check} ok" for check in checks) + "\n" in seen
     state = json.loads(state_path(project).read_text())
     assert {"build", "smoke", "version"} <= set(state["done"])
     assert "tag" not in state["done"]

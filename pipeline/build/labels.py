@@ -45,7 +45,8 @@ def oci_labels(
         LABEL_PREFIX + "created": datetime.fromtimestamp(git.committed_at, UTC).strftime(
             "%Y-%m-%dT%H:%M:%SZ"
         ),
-        LABEL_PREFIX + "revision": git.sha,
+        # `git describe --dirty`'s mark: a dirty build never claims to be the clean commit.
+        LABEL_PREFIX + "revision": git.sha + ("-dirty" if git.dirty else ""),
     }
     if git.remote_url:
         labels[LABEL_PREFIX + "source"] = git.remote_url

@@ -23,13 +23,14 @@ from pipeline.build.steps import Step, StepCallback
 from pipeline.config import Config
 from pipeline.engine import docker_client, image_store
 from pipeline.errors import CheckFailed, PipelineError, UserError
-from pipeline.gitinfo import GitInfo, git_info, open_repo
+from pipeline.gitinfo import GitInfo, open_repo
 from pipeline.output import Output
 from pipeline.registries import Target, resolve_target
 from pipeline.registries.api import RegistryAPI
 from pipeline.registries.reference import DOCKER_HUB_HOST, ImageRef
 from pipeline.secrets import check_build_context
 from pipeline.versions import highest
+from pipeline.worktree import build_source, refuse_dirty
 
 if TYPE_CHECKING:
     from docker.models.images import Image
@@ -50,7 +51,8 @@ class BuildInputs:
 
 
 def candidate_tag(git: GitInfo) -> str:
-    return f"sha-{git.short_sha}"
+    # The clean tag names exactly the commit: a dirty build never takes it.
+    return f"sha-{git.short_sha}" + ("-dirty" if git.dirty else "")
 
 
 def read_inputs(config: Config) -> BuildInputs:
@@ -63,9 +65,7 @@ def read_inputs(config: Config) -> BuildInputs:
         )
     if not context.is_dir():
         raise UserError(f"project.context: {context} is not a directory")
-    git = git_info(
-        config.project_dir, "the candidate tag sha-<commit> needs one (git init && git commit)"
-    )
+    git = build_source(config, "the candidate tag sha-<commit> needs one (git init && git commit)")
     version_file = config.path(config.version.file)
     version = version_file.read_text().strip() if version_file.is_file() else "0.0.0"
     graph = read_graph(dockerfile, config.image.target, config.image.build_args)
@@ -133,6 +133,8 @@ def run_build(
     inputs = read_inputs(config)
     # What the engine would receive, before anything is built or pushed.
     check_build_context(inputs.context, inputs.dockerfile)
+    # After the secret scan: "commit them" must never be the advice for a key left there.
+    refuse_dirty(config, inputs.git)
     # Also fails early and clearly when there is no engine.
     buildx = find_buildx(config.build.docker_cli, image_store())
     target = inputs.target

@@ -17,6 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_option(parser, "build.docker_cli", "--docker-cli")
     add_config_option(parser, "build.max_image_size", "--max-image-size")
     add_config_option(parser, "build.push_candidate", "--push")
+    add_config_option(parser, "build.allow_dirty", "--allow-dirty")
     add_config_option(parser, "image.target", "--target")
     add_config_option(parser, "image.network", "--network")
     add_config_option(parser, "image.platform", "--platform")

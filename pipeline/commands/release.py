@@ -23,7 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the candidate image (by digest) when an earlier job built it, e.g. in CI",
     )
     parser.add_argument(
-        "--dry-run", action="store_true", help="print the plan (steps, image, tags) and stop"
+        "--dry-run",
+        action="store_true",
+        help="run the preflight checks, print them and the plan (steps, image, tags) and stop",
     )
     parser.add_argument(
         "--restart", action="store_true", help="ignore the state of an unfinished release"
@@ -42,6 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(ctx: Context) -> int:
     from pipeline.release.outputs import json_summary, text_summary, write_dotenv, write_github
+    from pipeline.release.preflight import raise_if_failed
     from pipeline.release.run import ReleaseOptions, plan_release, run_release
 
     args = ctx.args
@@ -53,9 +56,12 @@ def run(ctx: Context) -> int:
         restart=args.restart,
     )
     if args.dry_run:
-        plan = plan_release(ctx.config, ctx.out, options)
-        text = "\n".join(f"{key:<10}  {value}" for key, value in plan.items())
-        ctx.out.result(plan, "release plan (dry run, nothing done):\n" + text)
+        plan, checks = plan_release(ctx.config, ctx.out, options)
+        lines = [f"{key:<10}  {value}" for key, value in plan.items()]
+        lines += [f"preflight   {check.line()}" for check in checks]
+        payload = {**plan, "preflight": [check.as_dict() for check in checks]}
+        ctx.out.result(payload, "release plan (dry run, nothing done):\n" + "\n".join(lines))
+        raise_if_failed(checks)
         return 0
     state = run_release(ctx.config, ctx.out, options)
     write_github(state)

@@ -8,6 +8,7 @@ pull token does not allow a push. Transient failures are retried (`pipeline.retr
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import json
@@ -139,6 +140,18 @@ class RegistryAPI:
         )
         self._raise_for(response, action)
         return response.headers.get("Docker-Content-Digest") or manifest.digest
+
+    def check_push(self, path: str) -> None:
+        """Raises unless we may push to `path`: as a push starts, an upload session is opened
+        (with push rights, which no read proves), then cancelled at once; nothing is written."""
+        action = f"start a push to {self.host}/{path}"
+        response = self._request("POST", f"/v2/{path}/blobs/uploads/", path, action)
+        self._raise_for(response, action)
+        location = response.headers.get("Location")
+        if location:
+            # Registries expire abandoned uploads anyway: a failed cancel is no failure.
+            with contextlib.suppress(RegistryError):
+                self._request("DELETE", _path_of(location), path, f"cancel the {action}")
 
     def compressed_size(self, path: str, reference: str) -> int | None:
         """Bytes the registry stores for an image's layers (what a pull transfers)."""
@@ -287,9 +300,12 @@ def _sha256(body: bytes) -> str:
 def _next_link(header: str) -> str | None:
     """The path of the next page; registries may send it relative or as an absolute URL."""
     match = re.search(r"<([^>]+)>;\s*rel=\"next\"", header)
-    if not match:
-        return None
-    parts = urllib.parse.urlsplit(match.group(1))
+    return _path_of(match.group(1)) if match else None
+
+
+def _path_of(url: str) -> str:
+    """A URL the registry sent back, relative or absolute, as a path on this registry."""
+    parts = urllib.parse.urlsplit(url)
     return urllib.parse.urlunsplit(("", "", parts.path, parts.query, ""))
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pipeline.config import Config
 from pipeline.engine import CONTAINERD_STORE, docker_client, image_store
@@ -31,9 +31,12 @@ from pipeline.registries import Target, resolve_target
 from pipeline.registries.api import RegistryAPI
 from pipeline.registries.reference import ImageRef
 from pipeline.registries.transfer import pull, push
-from pipeline.versioning.history import read_history
-from pipeline.versioning.image_tags import image_tags
+from pipeline.versioning.history import History, read_history
+from pipeline.versioning.image_tags import ImageTags, image_tags
 from pipeline.versions import parse_version, release_versions
+
+if TYPE_CHECKING:
+    import semver
 
 
 @dataclass(frozen=True)
@@ -171,8 +174,7 @@ def promote(
     placement: _Placement = (
         _RegistryCopy(api, target, source) if in_place else _EnginePush(target, source, out)
     )
-    released = [*history.releases.values(), *release_versions(api.tags(path), "").values()]
-    tags = image_tags(config.version.image_tags, parsed, history.short_sha, released)
+    tags = release_tags(config, api, path, history, parsed)
     report = PushReport(
         registry=target.kind,
         repository=str(target.repository),
@@ -196,6 +198,14 @@ def promote(
     report.digest = placement.expected or ""
     report.config_digest = placement.config_digest
     return report
+
+
+def release_tags(
+    config: Config, api: RegistryAPI, path: str, history: History, version: semver.Version
+) -> ImageTags:
+    """The image tags `version` gets; moving tags follow releases in git and in the registry."""
+    released = [*history.releases.values(), *release_versions(api.tags(path), "").values()]
+    return image_tags(config.version.image_tags, version, history.short_sha, released)
 
 
 def _refuse_rewrites(

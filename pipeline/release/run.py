@@ -15,6 +15,7 @@ from pipeline.gitinfo import GitInfo, git_info, open_repo
 from pipeline.output import Output
 from pipeline.progress import StepProgress
 from pipeline.release import steps
+from pipeline.release.preflight import Check, raise_if_failed, run_checks
 from pipeline.release.state import ReleaseState, load_state, save_state
 from pipeline.versioning.release_tag import RELEASE_COMMIT_PREFIX
 
@@ -87,14 +88,28 @@ def _prepare(
     return steps.ReleaseRun(config=config, out=out, state=state, git=git), todo
 
 
-def plan_release(config: Config, out: Output, options: ReleaseOptions) -> dict[str, object]:
-    """What `run_release` would do: nothing is built, pushed or written (git may be deepened)."""
+def plan_release(
+    config: Config, out: Output, options: ReleaseOptions
+) -> tuple[dict[str, object], list[Check]]:
+    """What `run_release` would do, and its preflight: nothing is built, pushed or written
+    (git may be deepened; the registry gets an upload opened and cancelled)."""
     run, todo = _prepare(config, out, options)
-    return steps.describe_plan(run, todo)
+    checks = run_checks(run, todo)
+    if all(check.ok for check in checks):
+        return steps.describe_plan(run, todo), checks
+    # What failed is the preflight's to say; the plan would only fail on it again.
+    return {"steps": todo}, checks
 
 
 def run_release(config: Config, out: Output, options: ReleaseOptions) -> ReleaseState:
     run, todo = _prepare(config, out, options)
+    # Before the first step: whatever can be known to fail later fails now, with nothing done.
+    checks = run_checks(run, todo)
+    raise_if_failed(checks)
+    if checks:
+        out.note("preflight: " + ", ".join(f"{check.name} ok" for check in checks))
+    for check in checks:
+        out.debug(f"preflight: {check.line()}")
     state = run.state
     git = run.git
     if not todo:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from pipeline.config import Config
@@ -57,9 +58,11 @@ def build(run: ReleaseRun) -> None:
 
     # Decided read-only here so the image's version label names the version being released.
     planned = decide_version(run.config).version
-    report = run_build(
-        run.config, run.out, push_images=True, version=str(planned) if planned else None
+    # A release is of a commit: build.allow_dirty is for builds by hand, never for a release.
+    config = dataclasses.replace(
+        run.config, build=dataclasses.replace(run.config.build, allow_dirty=False)
     )
+    report = run_build(config, run.out, push_images=True, version=str(planned) if planned else None)
     repository = report.image.rpartition(":")[0]
     run.state.candidate = f"{repository}@{report.digest}"
     run.state.facts.update(

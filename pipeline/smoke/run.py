@@ -58,13 +58,11 @@ class SmokeFailed(CheckFailed):
 
 
 def default_image(config: Config) -> str:
-    """The candidate the build step pushed: `<registry>/<image>:sha-<short commit>`."""
+    """The candidate the build step pushed: `<registry>/<image>:sha-<short commit>[-dirty]`."""
     from pipeline.build.run import candidate_tag
-    from pipeline.gitinfo import git_info
+    from pipeline.worktree import build_source
 
-    git = git_info(
-        config.project_dir, "so there is no candidate image sha-<commit>; pass --image REF"
-    )
+    git = build_source(config, "so there is no candidate image sha-<commit>; pass --image REF")
     return resolve_target(config).ref(candidate_tag(git))
 
 

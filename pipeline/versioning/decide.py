@@ -34,8 +34,7 @@ from pipeline.versioning.commits import DecidingCommit, bump_of, strongest
 from pipeline.versioning.history import History, read_history
 from pipeline.versioning.image_tags import ImageTags, image_tags
 from pipeline.versions import parse_version
-
-SHOWN_CHANGED_PATHS = 5
+from pipeline.worktree import first_few
 
 
 @dataclass(frozen=True)
@@ -219,10 +218,8 @@ def _refuse_changes(config: Config, history: History) -> None:
     # VERSION is what this step writes, so a re-run after a failed release is not refused.
     changed = history.changed_paths(ignore={version_file})
     if changed:
-        shown = ", ".join(changed[:SHOWN_CHANGED_PATHS])
-        extra = len(changed) - SHOWN_CHANGED_PATHS
-        more = f" and {extra} more" if extra > 0 else ""
         raise UserError(
-            f"{Path(str(history.repo.working_tree_dir))}: uncommitted changes to {shown}{more}; "
+            f"{Path(str(history.repo.working_tree_dir))}: uncommitted changes to "
+            f"{first_few(changed)}; "
             "version.refuse_dirty is set: commit or stash them first"
         )

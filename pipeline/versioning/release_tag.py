@@ -36,6 +36,22 @@ RELEASE_COMMIT = RELEASE_COMMIT_PREFIX + "{version} [skip ci]"
 
 
 @dataclass(frozen=True)
+class TagPush:
+    """Where the tag step pushes: the tag and, when it makes a release commit, the branch."""
+
+    remote: str
+    tag: str
+    branch: str  # "" when the tag goes alone: HEAD says the version already
+
+    def refspecs(self, tag_source: str) -> list[str]:
+        """`tag_source`: the local tag, or HEAD before it exists (the preflight's dry run)."""
+        refspecs = [f"{tag_source}:refs/tags/{self.tag}"]
+        if self.branch:
+            refspecs.insert(0, f"HEAD:refs/heads/{self.branch}")
+        return refspecs
+
+
+@dataclass(frozen=True)
 class ReleaseTag:
     name: str
     sha: str
@@ -57,9 +73,7 @@ def tag_release(
     message = RELEASE_COMMIT.format(version=parsed)
     existing = next((tag for tag in repo.tags if tag.name == name), None)
     # Where it goes is settled before HEAD moves, so a refusal leaves the checkout as it was.
-    remote = _remote(repo) if push else ""
-    moves_branch = _needs_commit(config, repo, str(parsed)) or _is_release_commit(repo, message)
-    branch = _branch(repo, environ) if push and moves_branch else ""
+    where = tag_push(config, repo, name, str(parsed), environ) if push else None
     committed = False
     if existing is None:
         try:
@@ -77,20 +91,29 @@ def tag_release(
             f"{repo.head.commit.hexsha[:7]}; version {parsed} was released from another commit"
         )
     head = repo.head.commit
-    if push:
-        refspecs = [f"refs/tags/{name}"]
-        if branch:
-            refspecs.insert(0, f"HEAD:refs/heads/{branch}")
+    if where:
+        refspecs = where.refspecs(f"refs/tags/{name}")
         try:
-            repo.git.push("--atomic", remote, *refspecs)
+            repo.git.push("--atomic", where.remote, *refspecs)
         except git.GitCommandError as exc:
             raise UserError(
-                f"git push {remote} {' '.join(refspecs)} failed: "
+                f"git push {where.remote} {' '.join(refspecs)} failed: "
                 f"{without_credentials(last_line(exc))}; the images are out, the tag is not: "
                 "give the job push rights (GitHub: permissions contents: write; GitLab: a token "
                 "with write_repository), then re-run the tag step"
             ) from exc
     return ReleaseTag(name=name, sha=head.hexsha, committed=committed, pushed=push)
+
+
+def tag_push(
+    config: Config, repo: git.Repo, name: str, version: str, environ: Mapping[str, str] | None
+) -> TagPush:
+    """Where tag `name` of `version` would be pushed; a UserError when there is nowhere."""
+    message = RELEASE_COMMIT.format(version=version)
+    moves_branch = _needs_commit(config, repo, version) or _is_release_commit(repo, message)
+    return TagPush(
+        remote=_remote(repo), tag=name, branch=_branch(repo, environ) if moves_branch else ""
+    )
 
 
 def _version_file_text(config: Config) -> str | None:

@@ -1,0 +1,231 @@
+"""Everything a release can know before its first push, checked before its first step.
+
+Each check is a small function of what the release is about to do; it returns a `Check` (passed
+or not, with what it found or what to fix), or None when no step to do needs it. `release` runs
+them all first and stops (exit 1) when one fails: nothing is built, pushed, tagged or written.
+`release --dry-run` reports them. A check that passed can only fail later when something changed
+meanwhile (a remote branch moved, a password was rotated), and a re-run finishes the release.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pipeline.config_checks import repository_path_problem
+from pipeline.errors import PipelineError, UserError
+from pipeline.gitinfo import open_repo, without_credentials
+from pipeline.release.steps import ReleaseRun
+from pipeline.worktree import context_changes, first_few
+
+if TYPE_CHECKING:
+    import git
+
+    from pipeline.registries import Target
+
+# Git settles credentials by asking; in a job nobody answers, so a missing one must fail.
+NO_PROMPT = {"GIT_TERMINAL_PROMPT": "0"}
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str  # what was found; for a failure, also what to do
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"check": self.name, "ok": self.ok, "detail": self.detail}
+
+    def line(self) -> str:
+        return f"{'ok' if self.ok else 'FAILED':<6}  {self.name}: {self.detail}"
+
+
+@dataclass
+class Facts:
+    """What the checks learn for the next ones."""
+
+    run: ReleaseRun
+    todo: list[str]
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    version: str | None = None  # the version this release writes, once known
+    target: Target | None = None  # the registry, once it accepted a push
+
+    def doing(self, *steps: str) -> bool:
+        return any(step in self.todo for step in steps)
+
+
+def build_context(facts: Facts) -> Check | None:
+    """A release is of a commit: its image is built from exactly that (no build.allow_dirty)."""
+    if not facts.doing("build"):
+        return None
+    changed = context_changes(facts.run.config)
+    short = facts.run.git.short_sha
+    if changed:
+        return Check(
+            "build context",
+            False,
+            f"differs from commit {short} ({len(changed)} file(s): {first_few(changed)}); a "
+            "release builds exactly its commit: commit or stash them (or .dockerignore them)",
+        )
+    return Check("build context", True, f"exactly commit {short}")
+
+
+def image_name(facts: Facts) -> Check | None:
+    """The one configuration value not checked on loading: a name taken from the directory."""
+    if not facts.doing("build", "push"):
+        return None
+    config = facts.run.config
+    problem = repository_path_problem(config.image_name)
+    if problem:
+        return Check("image name", False, f"{problem} (taken from the directory; set image.name)")
+    return Check("image name", True, config.image_name)
+
+
+def version(facts: Facts) -> Check | None:
+    """The version and tags the version step will decide, and whether they may be released."""
+    from pipeline.versioning import decide_version
+
+    state = facts.run.state
+    if "version" in state.done or not facts.doing("version"):
+        facts.version = None if state.no_release_reason else state.version
+        return None
+    if not facts.doing("push", "tag"):
+        return None
+    try:
+        decision = decide_version(facts.run.config, facts.environ)
+    except PipelineError as exc:
+        return Check("version", False, str(exc))
+    if decision.version is None:
+        return Check("version", True, f"no release ({decision.reason}): push and tag skip")
+    facts.version = str(decision.version)
+    return Check("version", True, f"{decision.version} ({decision.reason})")
+
+
+def registry(facts: Facts) -> Check | None:
+    """Our credentials may push there: seconds after the start, not after a cold build."""
+    if not (facts.doing("build") or (facts.doing("push") and facts.version)):
+        return None
+    from pipeline.registries import resolve_target
+
+    try:
+        target = resolve_target(facts.run.config)
+        target.api().check_push(target.repository.path)
+    except PipelineError as exc:
+        return Check("registry", False, str(exc))
+    facts.target = target
+    who = f"as {target.credentials.username}" if target.credentials else "anonymously"
+    return Check("registry", True, f"{target.repository} accepts a push {who}")
+
+
+def image_tags(facts: Facts) -> Check | None:
+    """No released version is overwritten: a fixed tag may only hold this commit's image."""
+    if not (facts.doing("push") and facts.version and facts.target):
+        return None
+    from pipeline.build.run import candidate_tag
+    from pipeline.registries.promote import release_tags
+    from pipeline.registries.reference import ImageRef
+    from pipeline.versioning.history import read_history
+    from pipeline.versions import parse_version
+
+    target, state, run = facts.target, facts.run.state, facts.run
+    api, path = target.api(), target.repository.path
+    if facts.doing("build"):
+        # Same commit, same digest: the build makes what an earlier run of it pushed.
+        ours = api.digest(path, candidate_tag(run.git))
+    elif state.candidate and ImageRef.parse(state.candidate).path == path:
+        ours = ImageRef.parse(state.candidate).digest
+    else:
+        return None  # a candidate from elsewhere: push compares it before writing anything
+    history = read_history(run.config, facts.environ)
+    parsed = parse_version(facts.version)
+    assert parsed is not None  # decided or recorded by the version step
+    tags = release_tags(run.config, api, path, history, parsed)
+    taken = [
+        f"{tag} ({existing})"
+        for tag in tags.fixed
+        if (existing := api.digest(path, tag)) and existing != ours
+    ]
+    if taken:
+        return Check(
+            "image tags",
+            False,
+            f"{target.repository}: {', '.join(taken)} exist already, on another image: released "
+            "versions are never overwritten; release a new version (--bump patch) or remove "
+            "those tags on purpose",
+        )
+    return Check("image tags", True, f"writes {', '.join(tags.all)}")
+
+
+def git_push(facts: Facts) -> Check | None:
+    """The tag step's push would be accepted: remote, branch (detached HEAD in CI), rights."""
+    config = facts.run.config
+    if not (facts.doing("tag") and facts.version and config.version.push_tag):
+        return None
+    import git
+
+    from pipeline.versioning.release_tag import tag_push
+
+    repo = open_repo(config.project_dir, "the release tag goes to its remote")
+    name = f"{config.version.tag_prefix}{facts.version}"
+    try:
+        where = tag_push(config, repo, name, facts.version, facts.environ)
+    except UserError as exc:
+        return Check("git push", False, str(exc))
+    # Before the tag exists, HEAD stands in for it: the remote says whether it takes the name.
+    local = any(tag.name == name for tag in repo.tags)
+    refspecs = where.refspecs(f"refs/tags/{name}" if local else "HEAD")
+    try:
+        repo.git.push("--dry-run", "--atomic", where.remote, *refspecs, env=NO_PROMPT)
+    except git.GitCommandError as exc:
+        return Check(
+            "git push",
+            False,
+            f"git push --dry-run {where.remote} {' '.join(refspecs)} failed: {_reason(exc)}; "
+            "the release tag could not be pushed after the images: fix the remote or give the "
+            "job push rights (GitHub: permissions contents: write; GitLab: a token with "
+            "write_repository), or set version.push_tag: false to keep the tag local",
+        )
+    goes = name + (f" and branch {where.branch}" if where.branch else "")
+    return Check("git push", True, f"{where.remote} accepts {goes} (dry run)")
+
+
+def _reason(exc: git.GitCommandError) -> str:
+    """Git's own verdict: a rejected ref, else its first fatal or error line."""
+    # GitPython's text starts with "stderr: '" and ends with "'".
+    text = str(exc.stderr).strip().removeprefix("stderr:")
+    lines = [line.strip(" '") for line in text.splitlines() if line.strip(" '")]
+    chosen = next(
+        (line for line in lines if "[rejected]" in line or "[remote rejected]" in line),
+        next((line for line in lines if line.startswith(("fatal:", "error:"))), None),
+    )
+    return without_credentials((chosen or f"exit status {exc.status}").lstrip("! "))
+
+
+CHECKS: list[Callable[[Facts], Check | None]] = [
+    build_context,
+    image_name,
+    version,
+    registry,
+    image_tags,
+    git_push,
+]
+
+
+def run_checks(run: ReleaseRun, todo: list[str]) -> list[Check]:
+    """Every check the steps in `todo` need, in order; later ones use what earlier ones found."""
+    facts = Facts(run, todo)
+    return [check for function in CHECKS if (check := function(facts)) is not None]
+
+
+def raise_if_failed(checks: list[Check]) -> None:
+    failed = [check for check in checks if not check.ok]
+    if not failed:
+        return
+    nothing = "nothing was built, pushed, tagged or written"
+    if len(failed) == 1:
+        raise UserError(f"release preflight: {failed[0].name}: {failed[0].detail}; {nothing}")
+    lines = [f"  {check.name}: {check.detail}" for check in failed]
+    header = f"release preflight: {len(failed)} checks failed; {nothing}:"
+    raise UserError("\n".join([header, *lines]))
