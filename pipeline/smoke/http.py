@@ -43,8 +43,11 @@ def wait_healthy(
     within: float,
     exit_code: Callable[[], int | None],
     sleep: Callable[[float], None] = time.sleep,
+    refused: Callable[[], str | None] = lambda: None,
 ) -> None:
-    """Poll GET /health until it answers 200; a container that stops meanwhile fails at once."""
+    """Poll GET /health until it answers 200; a container that stops meanwhile fails at once,
+    and so does one that `refused` (asked after each refused connection) finds listening
+    elsewhere."""
     import requests
 
     deadline = time.monotonic() + within
@@ -57,6 +60,9 @@ def wait_healthy(
             response = requests.get(f"{url}/health", timeout=PROBE_TIMEOUT)
         except requests.RequestException as exc:
             last = _reason(exc)
+            elsewhere = refused() if last == "connection refused" else None
+            if elsewhere:
+                raise CheckError(elsewhere) from exc
         else:
             if response.status_code == 200:
                 return

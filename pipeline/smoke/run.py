@@ -34,6 +34,7 @@ from pipeline.smoke.container import (
 )
 from pipeline.smoke.gpu import gpu_problems, inspect_gpu
 from pipeline.smoke.http import InFlight, request_json, wait_healthy
+from pipeline.smoke.ports import AppPort, app_port, listening_ports, mismatch
 from pipeline.smoke.report import MARKS, SmokeReport, write_json, write_junit
 from pipeline.smoke.samples import Sample, answer_problem, instance_count, large_batch, load_samples
 
@@ -104,6 +105,8 @@ class _Run:
         self.container: SmokeContainer | None = None
         self.image_config: dict[str, Any] = {}
         self.gpu_used = False
+        self.port: AppPort | None = None  # decided at the start, from the image's config
+        self._mismatch_seen = False
         self.stopping = False  # set once the shutdown check has sent SIGTERM
         self.sample_ms: dict[str, float] = {}
         self.error: PipelineError | None = None  # bad input found mid-run, raised after reports
@@ -220,8 +223,9 @@ class _Run:
 
     def _start(self, check: Check) -> None:
         want_gpu = self.smoke.gpu != "off"
+        self.port = app_port(self.spec.port, self.image_config, self.spec.network)
         try:
-            self.container = start_container(self.spec, gpu=want_gpu)
+            self.container = start_container(self.spec, self.port, gpu=want_gpu)
         except GpuRuntimeMissing as exc:
             if self.smoke.gpu == "required":
                 raise CheckError(
@@ -231,13 +235,15 @@ class _Run:
                 ) from exc
             self.report.gpu["note"] = f"skipped (no NVIDIA runtime): the engine said: {exc}"
             self.out.note("smoke: no NVIDIA runtime in this engine; running without a GPU")
-            self.container = start_container(self.spec, gpu=False)
+            self.container = start_container(self.spec, self.port, gpu=False)
         else:
             self.gpu_used = want_gpu
         self.report.gpu["used"] = self.gpu_used
         self.report.container, self.report.url = self.container.name, self.container.url
-        check.message = f"{self.container.name} on {self.container.url}" + (
-            " with every GPU" if self.gpu_used else ""
+        check.message = (
+            f"{self.container.name} on {self.container.url}, the app's port "
+            f"{self.container.port} from {self.port.source}"
+            + (" with every GPU" if self.gpu_used else "")
         )
 
     def _gpu(self, check: Check) -> None:
@@ -264,8 +270,19 @@ class _Run:
 
     def _health(self, check: Check) -> None:
         assert self.container is not None
-        wait_healthy(self.url, self.smoke.start_period, self.container.exit_code)
+        wait_healthy(
+            self.url, self.smoke.start_period, self.container.exit_code, refused=self._elsewhere
+        )
         check.message = "200"
+
+    def _elsewhere(self) -> str | None:
+        """Why /health is refused when the app is up on another port. Said once seen twice in a
+        row, so an app that opens a side port before its main one is given a moment."""
+        assert self.container is not None and self.port is not None
+        listening = listening_ports(self.container.exec, self.spec.network)
+        found = mismatch(self.container.port, self.port.source, listening, self.container.healthy())
+        seen_before, self._mismatch_seen = self._mismatch_seen, found is not None
+        return found if seen_before else None
 
     def _gpu_info(self, check: Check) -> None:
         if not self.gpu_used:
