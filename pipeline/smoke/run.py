@@ -33,9 +33,10 @@ from pipeline.smoke.container import (
     start_container,
 )
 from pipeline.smoke.gpu import gpu_problems, inspect_gpu
-from pipeline.smoke.http import InFlight, request_json, wait_healthy
+from pipeline.smoke.http import InFlight, request_json, send, wait_healthy
 from pipeline.smoke.ports import AppPort, app_port, listening_ports, mismatch
 from pipeline.smoke.report import MARKS, SmokeReport, write_json, write_junit
+from pipeline.smoke.sample_request import SampleRequest
 from pipeline.smoke.samples import Sample, answer_problem, instance_count, large_batch, load_samples
 
 if TYPE_CHECKING:
@@ -300,17 +301,12 @@ class _Run:
         check.message = f"{reply.body.get('device_count', '?')} device(s) visible to the app"
 
     def _sample(self, sample: Sample, check: Check) -> None:
-        reply = request_json(self.session, "POST", f"{self.url}/predict", sample.payload)
-        if reply.status != 200:
-            raise CheckError(
-                f"POST /predict with {sample.name}.json answered {reply.status}: "
-                f"{reply.text.strip()[:300]}"
-            )
-        problem = answer_problem(sample, reply.body, self.smoke.tolerance)
+        reply = send(self.session, sample.request.prepare(self.url))
+        problem = answer_problem(sample, reply, self.smoke.tolerance)
         if problem:
             raise CheckError(problem)
         self.sample_ms[sample.name] = reply.ms
-        check.message = f"200 in {reply.ms:.1f} ms" + (
+        check.message = f"{reply.status} in {reply.ms:.1f} ms" + (
             ", golden values match" if sample.golden is not None else ""
         )
 
@@ -321,10 +317,10 @@ class _Run:
         times = []
         for index in range(count):
             sample = self.samples[index % len(self.samples)]
-            reply = request_json(self.session, "POST", f"{self.url}/predict", sample.payload)
-            if reply.status != 200:
+            reply = send(self.session, sample.request.prepare(self.url))
+            if reply.status != sample.status:
                 raise CheckError(
-                    f"request {index + 1} of {count} ({sample.name}.json) answered {reply.status}"
+                    f"request {index + 1} of {count} ({sample.file}) answered {reply.status}"
                 )
             times.append(reply.ms)
         p50, p95 = _percentiles(times)
@@ -340,8 +336,7 @@ class _Run:
     def _shutdown(self, check: Check) -> None:
         assert self.container is not None
         grace = self.smoke.grace_period
-        payload = self._busy_payload(grace)
-        flight = InFlight(f"{self.url}/predict", payload, timeout=grace + 30)
+        flight = InFlight(self._busy_request(grace).prepare(self.url), timeout=grace + 30)
         flight.sent.wait(grace + 30)
         in_flight = not flight.done
         self.stopping = True
@@ -376,15 +371,17 @@ class _Run:
             else "but the request finished before SIGTERM (too quick to overlap)"
         )
 
-    def _busy_payload(self, grace: int) -> Any:
+    def _busy_request(self, grace: int) -> SampleRequest:
         """The sample with the most instances, repeated so that answering takes about
-        IN_FLIGHT_TARGET_MS (by the latency measured for it), within a quarter of the grace."""
+        IN_FLIGHT_TARGET_MS (by the latency measured for it), within a quarter of the grace;
+        a sample without `instances` goes as it is."""
         sample = max(self.samples, key=lambda sample: instance_count(sample.payload))
         measured = self.sample_ms.get(sample.name) or 1.0
         target = min(IN_FLIGHT_TARGET_MS, grace * 1000 / 4)
         per_request = instance_count(sample.payload)
         size = min(MAX_BATCH, per_request * max(1, math.ceil(target / measured)))
-        return large_batch(sample.payload, size) or sample.payload
+        batch = large_batch(sample.payload, size)
+        return sample.request if batch is None else sample.request.with_payload(batch)
 
 
 def _percentiles(times: list[float]) -> tuple[float, float]:
