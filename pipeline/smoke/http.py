@@ -47,8 +47,8 @@ def wait_healthy(
     refused: Callable[[], str | None] = lambda: None,
 ) -> None:
     """Poll GET /health until it answers 200; a container that stops meanwhile fails at once,
-    and so does one that `refused` (asked after each refused connection) finds listening
-    elsewhere."""
+    and so does one that `refused` (asked after each connection that got no answer) finds
+    listening elsewhere."""
     import requests
 
     deadline = time.monotonic() + within
@@ -61,7 +61,8 @@ def wait_healthy(
             response = requests.get(f"{url}/health", timeout=PROBE_TIMEOUT)
         except requests.RequestException as exc:
             last = _reason(exc)
-            elsewhere = refused() if last == "connection refused" else None
+            # Published ports answer a missing listener with a reset, not a refusal: both ask.
+            elsewhere = refused()
             if elsewhere:
                 raise CheckError(elsewhere) from exc
         else:
