@@ -144,10 +144,11 @@ class SmokeSection:
     network: Literal["publish", "host"] = setting(
         "publish", "publish: port on 127.0.0.1; host: the host's network with PORT set."
     )
-    port: int = setting(
-        8080,
-        "Port the serving app listens on inside the container (publish; host mode picks a free "
-        "port and passes it as PORT).",
+    port: int | None = setting(
+        None,
+        "Port the serving app listens on inside the container; default: the image's EXPOSE, "
+        "else a port passed as PORT (8080; on the host network a free one, also when the image "
+        "sets ENV PORT).",
     )
     env: dict[str, str] = setting({}, "Extra environment for the container.")
     volumes: dict[str, str] = setting(

@@ -77,7 +77,7 @@ def git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def run_pipeline(
-    project: Path, *argv: str, env: dict[str, str] | None = None
+    project: Path, *argv: str, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     """`python -m pipeline -C PROJECT ARGV` as a user runs it, without our shell's PIPELINE_*
     variables (plus `env`)."""
@@ -87,7 +87,7 @@ def run_pipeline(
         capture_output=True,
         text=True,
         check=False,
-        timeout=120,
+        timeout=timeout,
         env={**clean, **(env or {})},
     )
 

@@ -62,6 +62,7 @@ FIXTURE_LINES: dict[str, list[int | None]] = {
     "ML009": [4],  # inherited from runtime-base
     "ML010": [6],  # the -devel build stage passes, the -devel final stage does not
     "ML011": [None],
+    "ML013": [5],  # the split files and an app-only file pass
 }
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from pipeline.smoke.http import request_json, wait_healthy
+from pipeline.smoke.http import send, wait_healthy
 from pipeline.smoke.samples import answer_problem, load_samples
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -56,9 +56,9 @@ def test_a_batch_gets_one_prediction_per_instance(server: tuple[str, str], tmp_p
     problems = {}
     with requests.Session() as session:
         for sample in load_samples(tmp_path):
-            reply = request_json(session, "POST", f"{url}/predict", sample.payload)
+            reply = send(session, sample.request.prepare(url))
             assert reply.status == 200
-            problems[sample.name] = answer_problem(sample, reply.body, tolerance=1e-6)
+            problems[sample.name] = answer_problem(sample, reply, tolerance=1e-6)
     if mode == "ok":
         assert problems == {"batch": None, "one": None}
     else:

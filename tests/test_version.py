@@ -313,10 +313,31 @@ def test_dirty_tree_is_refused_when_configured(tmp_path, capsys) -> None:
     assert "version.refuse_dirty" in err
 
 
-def test_missing_version_file(tmp_path, capsys) -> None:
+def test_missing_version_file_means_a_first_release_of_0_1_0(tmp_path, capsys) -> None:
+    # Issue 14, stumble 3: `release` stopped at build with "VERSION: no such file".
     project = make_repo(tmp_path, version=None)
-    err = version_error(capsys, project)
-    assert f"{project / 'VERSION'}: no such file" in err
+    result = version_json(capsys, project, "--print")
+    assert (result["current"], result["next"]) == ("0.1.0", "0.1.0")
+    assert "no VERSION and no release tag" in result["reason"]
+    assert not (project / "VERSION").exists()
+
+
+def test_missing_version_file_counts_from_the_latest_tag(tmp_path, capsys) -> None:
+    project = make_repo(tmp_path, version=None)
+    git(project, "tag", "-a", "v0.4.0", "-m", "Release 0.4.0")
+    commit(project, "fix: x")
+    assert version_json(capsys, project, "--print")["next"] == "0.4.1"
+
+
+def test_build_push_and_version_share_the_current_version(tmp_path) -> None:
+    from pipeline.build.run import read_inputs
+    from pipeline.versioning import read_current
+
+    project = make_repo(tmp_path, version=None)
+    (project / "Dockerfile").write_text("FROM python:3.11-slim\n")
+    config = load_config(project)
+    # `build` used to label such a project 0.0.0 while `version` refused it.
+    assert read_inputs(config).version == str(read_current(config)) == "0.1.0"
 
 
 def test_version_file_that_is_not_semver(tmp_path, capsys) -> None:

@@ -24,6 +24,7 @@ from pipeline.build.cli_login import cli_environment
 from pipeline.build.steps import RawJsonProgress, Step, StepCallback
 from pipeline.engine import CONTAINERD_STORE
 from pipeline.errors import PipelineError, UserError
+from pipeline.networking import build_network_hint
 from pipeline.registries.credentials import Credentials
 
 ERROR_TAIL_LINES = 15
@@ -153,7 +154,8 @@ def _failure(request: BuildRequest, progress: RawJsonProgress, fallback: str) ->
     lines = list(failing.output) if failing else tail
     where = f"step {failing.label()} failed" if failing else "build failed"
     output = "\n".join(f"  | {line}" for line in lines[-ERROR_TAIL_LINES:])
-    return BuildFailed(f"{where}: {error}" + (f"\n{output}" if output else ""))
+    hint = build_network_hint(error, *lines)
+    return BuildFailed(f"{where}: {error}{hint}" + (f"\n{output}" if output else ""))
 
 
 def _cli_candidates(configured: str | None) -> list[str]:

@@ -29,6 +29,7 @@ from pipeline.registries import Target, resolve_target
 from pipeline.registries.api import RegistryAPI
 from pipeline.registries.reference import DOCKER_HUB_HOST, ImageRef
 from pipeline.secrets import check_build_context
+from pipeline.versioning.current import read_current
 from pipeline.versions import highest
 from pipeline.worktree import build_source, refuse_dirty
 
@@ -66,8 +67,7 @@ def read_inputs(config: Config) -> BuildInputs:
     if not context.is_dir():
         raise UserError(f"project.context: {context} is not a directory")
     git = build_source(config, "the candidate tag sha-<commit> needs one (git init && git commit)")
-    version_file = config.path(config.version.file)
-    version = version_file.read_text().strip() if version_file.is_file() else "0.0.0"
+    version = str(read_current(config))
     graph = read_graph(dockerfile, config.image.target, config.image.build_args)
     return BuildInputs(context, dockerfile, graph, git, resolve_target(config), version)
 

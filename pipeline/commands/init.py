@@ -1,58 +1,141 @@
-"""`pipeline init`: write a template, .dockerignore and the serving app into a project."""
+"""`pipeline init`: ready a model project for `release`.
+
+With `--template`, write the template's Dockerfile, .dockerignore and the reference serving app.
+Without, keep the project's own Dockerfile and app. Either way, write what is missing:
+pipeline.yaml (with what was detected), VERSION, .dockerignore, a smoke/ scaffold.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from pipeline.config import load_config
 from pipeline.context import Context
+from pipeline.detect import Detected, detect
 from pipeline.errors import UserError
+from pipeline.initfiles import (
+    Writer,
+    config_values,
+    write_config,
+    write_dockerignore,
+    write_samples,
+    write_version,
+)
+from pipeline.lint.layering import SPLIT_FILES
 from pipeline.templates import MODEL_SOURCES, TEMPLATES, render_dockerfile, template_files
 
 STATE_DIR_PATTERN = ".pipeline/"
-HELP = "write a Dockerfile template, .dockerignore and the reference serving app"
+HELP = "ready a project for release: keep its Dockerfile and app (or write a template's)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--template", required=True, choices=TEMPLATES, help="which template")
+    parser.add_argument(
+        "--template",
+        choices=TEMPLATES,
+        help="write this Dockerfile template and the reference serving app; without it, the "
+        "project's own Dockerfile and app are kept",
+    )
     parser.add_argument(
         "--weights",
         choices=MODEL_SOURCES,
         default="baked",
         help="bake the model weights into the image, or mount them at /models at run time",
     )
+    parser.add_argument("--image", metavar="NAME", help="image.name in pipeline.yaml")
+    parser.add_argument("--registry", metavar="HOST", help="registry.url in pipeline.yaml")
     parser.add_argument("--force", action="store_true", help="overwrite files that exist")
 
 
 def run(ctx: Context) -> int:
+    args = ctx.args
     project = ctx.project_dir
     if not project.is_dir():
         raise UserError(f"{project}: no such project directory")
-    files = template_files(ctx.args.template)
-    existing = [name for name in files if (project / name).exists()]
-    if existing and not ctx.args.force:
+    if not args.template and not (project / "Dockerfile").is_file():
         raise UserError(
-            f"{project}: would overwrite {', '.join(existing)}; pass --force to replace them"
+            f"{project}: no Dockerfile; run init where the project's Dockerfile is, or pass "
+            f"--template {'|'.join(TEMPLATES)} to write one"
+        )
+    overrides = [("image.name", args.image)] if args.image else []
+    overrides += [("registry.url", args.registry)] if args.registry else []
+    # Checked before anything is written: a bad image name or registry is the flag's error.
+    config = load_config(project, overrides=overrides)
+    writer = Writer(project, args.force)
+    if args.template:
+        _write_template(writer, args.template, args.weights)
+    detected = detect(project, config.project.dockerfile)
+    write_config(writer, config_values(detected, args.image, args.registry), detected)
+    version = write_version(writer, config.version.file, config.version.tag_prefix)
+    write_dockerignore(writer)
+    no_samples, skipped = write_samples(writer, config.smoke.samples_dir, detected)
+    if _ignore_state_dir(project / ".gitignore"):
+        writer.written.append(".gitignore")
+    lines = [
+        f"detected: {_described(detected)}",
+        f"wrote: {', '.join(writer.written) or 'nothing'}"
+        + (f" (VERSION {version})" if "VERSION" in writer.written else ""),
+    ]
+    if writer.kept:
+        lines.append(f"kept: {', '.join(writer.kept)} (pass --force to replace them)")
+    if no_samples:
+        lines.append(f"smoke: no samples written: {no_samples}")
+    lines += [f"smoke: left out {operation}" for operation in skipped]
+    lines.append(_next_steps(config.smoke.samples_dir, bool(no_samples)))
+    payload = {
+        "template": args.template,
+        "detected": vars(detected),
+        "written": writer.written,
+        "kept": writer.kept,
+        "version": version,
+        "samples": no_samples or "written",
+    }
+    ctx.out.result(payload, "\n".join(lines))
+    return 0
+
+
+def _write_template(writer: Writer, template: str, weights: str) -> None:
+    files = template_files(template)
+    existing = [name for name in files if (writer.project / name).exists()]
+    if existing and not writer.force:
+        raise UserError(
+            f"{writer.project}: would overwrite {', '.join(existing)}; pass --force to replace them"
         )
     for name, source in files.items():
-        destination = project / name
-        destination.parent.mkdir(parents=True, exist_ok=True)
         text = source.read_text(encoding="utf-8")
-        if name == "Dockerfile":
-            text = render_dockerfile(text, ctx.args.weights)
-        destination.write_text(text, encoding="utf-8")
+        writer.write(name, render_dockerfile(text, weights) if name == "Dockerfile" else text)
     # Both builders need the directory in the context, even when weights are mounted.
-    (project / "model").mkdir(exist_ok=True)
-    written = sorted(files)
-    if _ignore_state_dir(project / ".gitignore"):
-        written.append(".gitignore")
-    ctx.out.result(
-        {"template": ctx.args.template, "weights": ctx.args.weights, "written": written},
-        f"wrote the {ctx.args.template} template into {project}: {', '.join(written)}\n"
-        "next: put the weights in model/, then `python -m pipeline split` and "
-        "`python -m pipeline lint`",
+    (writer.project / "model").mkdir(exist_ok=True)
+
+
+def _described(detected: Detected) -> str:
+    requirements = ", ".join(detected.requirements) or "no requirements file"
+    if detected.requirements and not set(detected.requirements) & set(SPLIT_FILES):
+        requirements += " (`python -m pipeline lint` says whether splitting would help)"
+    models = ", ".join(detected.model_files[:5]) or "no model files in the project"
+    return "; ".join(
+        [
+            detected.dockerfile or "no Dockerfile",
+            f"app {detected.app} ({detected.app_file})" if detected.app else "no serving app",
+            f"port {detected.port} from {detected.port_source}"
+            if detected.port
+            else "no port (smoke finds it in the image)",
+            requirements,
+            models,
+        ]
     )
-    return 0
+
+
+def _next_steps(samples_dir: str, no_samples: bool) -> str:
+    samples = (
+        f"write {samples_dir}/ samples"
+        if no_samples
+        else f"put real inputs and expect.shape/golden in {samples_dir}/*.request.json"
+    )
+    return (
+        f"next: {samples} (docs/smoke-samples.md), `python -m pipeline lint`, commit, then "
+        "`python -m pipeline release`"
+    )
 
 
 def _ignore_state_dir(gitignore: Path) -> bool:

@@ -79,6 +79,8 @@ class StackInfo:
             "PIPELINE_HUB_HOST": self.hub_host,
             "PIPELINE_HUB_USERNAME": self.hub_username,
             "PIPELINE_HUB_PASSWORD_FILE": str(self.hub_password_file),
+            "PIPELINE_IMAGE_NETWORK": "host",  # the engine has no bridge ("bridge": "none")
+            "PIPELINE_SMOKE_NETWORK": "host",
             # The bundle is the system CAs plus the stand-ins', so it can replace the default.
             "REQUESTS_CA_BUNDLE": bundle,
             "SSL_CERT_FILE": bundle,

@@ -186,6 +186,23 @@ def installs(run: Instruction) -> list[Install]:
     return found
 
 
+def requirement_files(install: Install) -> list[str]:
+    """The files an install reads with `-r FILE` / `--requirement=FILE`, as written."""
+    argv = install.command.argv
+    files = []
+    for index, word in enumerate(argv):
+        option, equals, value = word.partition("=")
+        if option not in ("-r", "--requirement"):
+            if word.startswith("-r") and len(word) > 2 and not word.startswith("--"):
+                files.append(word[2:])
+            continue
+        if equals:
+            files.append(value)
+        elif index + 1 < len(argv):
+            files.append(argv[index + 1])
+    return files
+
+
 def cache_cleared(run: Instruction, tool: str) -> bool:
     """Whether the RUN empties `tool`'s download cache after installing with it, so the cache
     never reaches the layer: `&& rm -rf /root/.cache/pip`, `&& pip cache purge`."""

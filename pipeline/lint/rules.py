@@ -16,6 +16,7 @@ from pathlib import Path
 from pipeline.dockerfile import Dockerfile, Instruction, Stage
 from pipeline.lint import facts
 from pipeline.lint.dockerignore import DockerIgnore, context_files
+from pipeline.lint.layering import mixed_requirements
 from pipeline.lint.report import Severity
 
 _CUDA_DEVEL_REPOSITORIES = ("nvidia/cuda", "pytorch/pytorch", "tensorflow/tensorflow")
@@ -321,6 +322,12 @@ RULES: tuple[Rule, ...] = (
     Rule("ML010", Severity.WARNING, "final stage built on a CUDA -devel image", devel_image),
     Rule("ML011", Severity.WARNING, "no .dockerignore for the build context", missing_dockerignore),
     Rule("ML012", Severity.ERROR, "secret-looking file in the build context", secrets_in_context),
+    Rule(
+        "ML013",
+        Severity.WARNING,
+        "base and app requirements installed in one step",
+        mixed_requirements,
+    ),
 )
 RULES_BY_ID = {rule.id: rule for rule in RULES}
 

@@ -32,8 +32,17 @@ class ReleaseRun:
 
 
 def check_split(run: ReleaseRun) -> None:
+    from pipeline.dockerfile import parse_file
+    from pipeline.lint.layering import SPLIT_FILES, uses_split_files
     from pipeline.requirements import split_from_config, stale_message, stale_outputs
 
+    dockerfile = run.config.path(run.config.project.dockerfile)
+    if dockerfile.is_file() and not uses_split_files(parse_file(dockerfile)):
+        run.out.note(
+            f"split: not checked: {run.config.project.dockerfile} installs neither "
+            f"{' nor '.join(SPLIT_FILES)} (lint's ML013 says when splitting would help)"
+        )
+        return
     result = split_from_config(run.config)
     stale = stale_outputs(result)
     if stale:

@@ -14,6 +14,7 @@ from pipeline.config import SmokeSection
 from pipeline.engine import docker_client
 from pipeline.errors import UserError
 from pipeline.smoke.checks import CheckError
+from pipeline.smoke.ports import DEFAULT_PORT, AppPort
 
 if TYPE_CHECKING:
     from docker.models.containers import Container
@@ -44,7 +45,7 @@ def local_image(ref: str) -> Image:
 class ContainerSpec:
     image: str
     network: str  # publish | host
-    port: int  # where the app listens inside the container (publish mode)
+    port: int | None  # smoke.port: where the app listens inside the container, if configured
     env: Mapping[str, str] = field(default_factory=dict)
     volumes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
@@ -82,9 +83,10 @@ def free_port() -> int:
 
 
 class SmokeContainer:
-    def __init__(self, container: Container, url: str) -> None:
+    def __init__(self, container: Container, url: str, port: int) -> None:
         self._container = container
         self.url = url
+        self.port = port  # where the app is expected to listen inside the container
 
     @property
     def name(self) -> str:
@@ -95,6 +97,11 @@ class SmokeContainer:
         self._container.reload()
         state = self._container.attrs["State"]
         return None if state.get("Running") else int(state.get("ExitCode", -1))
+
+    def healthy(self) -> bool:
+        """Whether the image's own HEALTHCHECK reports healthy (after an exit_code() call)."""
+        health = self._container.attrs["State"].get("Health") or {}
+        return health.get("Status") == "healthy"
 
     def exec(self, argv: Sequence[str]) -> tuple[int, str]:
         result = self._container.exec_run(list(argv))
@@ -123,8 +130,9 @@ class SmokeContainer:
             self._container.remove(force=True)
 
 
-def start_container(spec: ContainerSpec, *, gpu: bool) -> SmokeContainer:
-    """Create and start the container; it is removed again if it cannot start."""
+def start_container(spec: ContainerSpec, port: AppPort, *, gpu: bool) -> SmokeContainer:
+    """Create and start the container, its app on `port`; it is removed again if it cannot
+    start."""
     import docker
 
     client = docker_client()
@@ -138,16 +146,21 @@ def start_container(spec: ContainerSpec, *, gpu: bool) -> SmokeContainer:
     }
     host_port = None
     if spec.network == "host":
-        # The host's network maps no ports: the app is told where to listen (picked just before
-        # the start, to keep the race for the port short), on loopback unless the project says
-        # otherwise, so the model is not served to the whole network.
-        host_port = free_port()
+        # The host's network maps no ports: the app is told where to listen (a free port picked
+        # just before the start, to keep the race for it short, unless the port is known), on
+        # loopback unless the project says otherwise, so the model is not served to the whole
+        # network.
+        host_port = port.port or free_port()
+        container_port = host_port
         env["PORT"] = str(host_port)
         env.setdefault("HOST", LOOPBACK)
         kwargs["network_mode"] = "host"
     else:
+        container_port = port.port or DEFAULT_PORT
+        if port.from_env:
+            env["PORT"] = str(container_port)
         # A one-element tuple: the loopback interface, a port the engine picks.
-        kwargs["ports"] = {f"{spec.port}/tcp": (LOOPBACK,)}
+        kwargs["ports"] = {f"{container_port}/tcp": (LOOPBACK,)}
     if gpu:
         kwargs["device_requests"] = [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])]
     try:
@@ -156,7 +169,11 @@ def start_container(spec: ContainerSpec, *, gpu: bool) -> SmokeContainer:
         raise CheckError(f"the engine cannot create the container: {exc.explanation}") from exc
     try:
         container.start()
-        url = f"http://{LOOPBACK}:{host_port}" if host_port else _published_url(container, spec)
+        url = (
+            f"http://{LOOPBACK}:{host_port}"
+            if host_port
+            else _published_url(container, container_port)
+        )
     except BaseException as exc:
         # Whatever stops the start (the engine, no published port, Ctrl-C), nobody else holds
         # this container yet: it goes now.
@@ -167,15 +184,15 @@ def start_container(spec: ContainerSpec, *, gpu: bool) -> SmokeContainer:
         if gpu and NO_GPU_RUNTIME in explanation:
             raise GpuRuntimeMissing(explanation) from exc
         raise CheckError(f"the engine cannot start the container: {explanation}") from exc
-    return SmokeContainer(container, url)
+    return SmokeContainer(container, url, container_port)
 
 
-def _published_url(container: Container, spec: ContainerSpec) -> str:
+def _published_url(container: Container, port: int) -> str:
     container.reload()
-    bindings = (container.attrs["NetworkSettings"]["Ports"] or {}).get(f"{spec.port}/tcp")
+    bindings = (container.attrs["NetworkSettings"]["Ports"] or {}).get(f"{port}/tcp")
     if not bindings:
         raise CheckError(
-            f"the engine published no host port for container port {spec.port}; an engine "
+            f"the engine published no host port for container port {port}; an engine "
             'without a bridge network (daemon.json "bridge": "none") cannot publish ports: '
             "use --network host"
         )

@@ -4,7 +4,6 @@ kept in flight across a SIGTERM."""
 from __future__ import annotations
 
 import http.client
-import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +28,8 @@ class Reply:
     body: Any  # the parsed JSON; None when the body is not JSON
     text: str
     ms: float
+    content_type: str = ""
+    is_json: bool = False
 
 
 def backoff_delays(first: float = BACKOFF_FIRST, limit: float = BACKOFF_MAX) -> Iterator[float]:
@@ -43,8 +44,11 @@ def wait_healthy(
     within: float,
     exit_code: Callable[[], int | None],
     sleep: Callable[[float], None] = time.sleep,
+    refused: Callable[[], str | None] = lambda: None,
 ) -> None:
-    """Poll GET /health until it answers 200; a container that stops meanwhile fails at once."""
+    """Poll GET /health until it answers 200; a container that stops meanwhile fails at once,
+    and so does one that `refused` (asked after each connection that got no answer) finds
+    listening elsewhere."""
     import requests
 
     deadline = time.monotonic() + within
@@ -57,6 +61,10 @@ def wait_healthy(
             response = requests.get(f"{url}/health", timeout=PROBE_TIMEOUT)
         except requests.RequestException as exc:
             last = _reason(exc)
+            # Published ports answer a missing listener with a reset, not a refusal: both ask.
+            elsewhere = refused()
+            if elsewhere:
+                raise CheckError(elsewhere) from exc
         else:
             if response.status_code == 200:
                 return
@@ -70,38 +78,60 @@ def wait_healthy(
 def request_json(session: requests.Session, method: str, url: str, payload: Any = None) -> Reply:
     import requests
 
+    return send(session, requests.Request(method, url, json=payload).prepare())
+
+
+def send(session: requests.Session, request: requests.PreparedRequest) -> Reply:
+    import requests
+
     started = time.perf_counter()
     try:
-        response = session.request(method, url, json=payload, timeout=REQUEST_TIMEOUT)
+        response = session.send(request, timeout=REQUEST_TIMEOUT)
     except requests.RequestException as exc:
-        raise CheckError(f"{method} {urlsplit(url).path} failed: {_reason(exc)}") from exc
+        path = urlsplit(request.url or "").path
+        raise CheckError(f"{request.method} {path} failed: {_reason(exc)}") from exc
     ms = (time.perf_counter() - started) * 1000
     try:
-        body = response.json()
+        body, is_json = response.json(), True
     except ValueError:
-        body = None
-    return Reply(status=response.status_code, body=body, text=response.text, ms=ms)
+        body, is_json = None, False
+    return Reply(
+        status=response.status_code,
+        body=body,
+        # An image or audio answer is no text to show.
+        text=response.text if is_json or _is_text(response) else f"<{len(response.content)} bytes>",
+        ms=ms,
+        content_type=response.headers.get("Content-Type", ""),
+        is_json=is_json,
+    )
+
+
+def _is_text(response: requests.Response) -> bool:
+    kind = response.headers.get("Content-Type", "")
+    return kind.startswith("text/") or "json" in kind or "xml" in kind or not kind
 
 
 class InFlight:
-    """A POST sent from a thread. `sent` is set once the whole body is on the wire, so a signal
-    sent after it finds the request in the server's hands, not still in the client's."""
+    """A request sent from a thread. `sent` is set once the whole body is on the wire, so a
+    signal sent after it finds the request in the server's hands, not still in the client's."""
 
-    def __init__(self, url: str, payload: Any, timeout: float) -> None:
+    def __init__(self, request: requests.PreparedRequest, timeout: float) -> None:
         self.sent = threading.Event()
         self.status: int | None = None
         self.error: str | None = None
-        self._thread = threading.Thread(
-            target=self._send, args=(url, json.dumps(payload).encode(), timeout), daemon=True
-        )
+        self._thread = threading.Thread(target=self._send, args=(request, timeout), daemon=True)
         self._thread.start()
 
-    def _send(self, url: str, body: bytes, timeout: float) -> None:
-        parts = urlsplit(url)
+    def _send(self, request: requests.PreparedRequest, timeout: float) -> None:
+        parts = urlsplit(request.url or "")
+        body = request.body.encode() if isinstance(request.body, str) else request.body
         connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout)
         try:
             connection.request(
-                "POST", parts.path, body=body, headers={"Content-Type": "application/json"}
+                request.method or "POST",
+                request.path_url,
+                body=body,
+                headers=dict(request.headers),
             )
             self.sent.set()
             response = connection.getresponse()

@@ -33,8 +33,10 @@ from pipeline.smoke.container import (
     start_container,
 )
 from pipeline.smoke.gpu import gpu_problems, inspect_gpu
-from pipeline.smoke.http import InFlight, request_json, wait_healthy
+from pipeline.smoke.http import InFlight, request_json, send, wait_healthy
+from pipeline.smoke.ports import AppPort, app_port, listening_ports, mismatch
 from pipeline.smoke.report import MARKS, SmokeReport, write_json, write_junit
+from pipeline.smoke.sample_request import SampleRequest
 from pipeline.smoke.samples import Sample, answer_problem, instance_count, large_batch, load_samples
 
 if TYPE_CHECKING:
@@ -102,6 +104,8 @@ class _Run:
         self.container: SmokeContainer | None = None
         self.image_config: dict[str, Any] = {}
         self.gpu_used = False
+        self.port: AppPort | None = None  # decided at the start, from the image's config
+        self._mismatch_seen = False
         self.stopping = False  # set once the shutdown check has sent SIGTERM
         self.sample_ms: dict[str, float] = {}
         self.error: PipelineError | None = None  # bad input found mid-run, raised after reports
@@ -218,8 +222,9 @@ class _Run:
 
     def _start(self, check: Check) -> None:
         want_gpu = self.smoke.gpu != "off"
+        self.port = app_port(self.spec.port, self.image_config, self.spec.network)
         try:
-            self.container = start_container(self.spec, gpu=want_gpu)
+            self.container = start_container(self.spec, self.port, gpu=want_gpu)
         except GpuRuntimeMissing as exc:
             if self.smoke.gpu == "required":
                 raise CheckError(
@@ -229,13 +234,15 @@ class _Run:
                 ) from exc
             self.report.gpu["note"] = f"skipped (no NVIDIA runtime): the engine said: {exc}"
             self.out.note("smoke: no NVIDIA runtime in this engine; running without a GPU")
-            self.container = start_container(self.spec, gpu=False)
+            self.container = start_container(self.spec, self.port, gpu=False)
         else:
             self.gpu_used = want_gpu
         self.report.gpu["used"] = self.gpu_used
         self.report.container, self.report.url = self.container.name, self.container.url
-        check.message = f"{self.container.name} on {self.container.url}" + (
-            " with every GPU" if self.gpu_used else ""
+        check.message = (
+            f"{self.container.name} on {self.container.url}, the app's port "
+            f"{self.container.port} from {self.port.source}"
+            + (" with every GPU" if self.gpu_used else "")
         )
 
     def _gpu(self, check: Check) -> None:
@@ -262,8 +269,19 @@ class _Run:
 
     def _health(self, check: Check) -> None:
         assert self.container is not None
-        wait_healthy(self.url, self.smoke.start_period, self.container.exit_code)
+        wait_healthy(
+            self.url, self.smoke.start_period, self.container.exit_code, refused=self._elsewhere
+        )
         check.message = "200"
+
+    def _elsewhere(self) -> str | None:
+        """Why /health is refused when the app is up on another port. Said once seen twice in a
+        row, so an app that opens a side port before its main one is given a moment."""
+        assert self.container is not None and self.port is not None
+        listening = listening_ports(self.container.exec, self.spec.network)
+        found = mismatch(self.container.port, self.port.source, listening, self.container.healthy())
+        seen_before, self._mismatch_seen = self._mismatch_seen, found is not None
+        return found if seen_before else None
 
     def _gpu_info(self, check: Check) -> None:
         if not self.gpu_used:
@@ -281,17 +299,12 @@ class _Run:
         check.message = f"{reply.body.get('device_count', '?')} device(s) visible to the app"
 
     def _sample(self, sample: Sample, check: Check) -> None:
-        reply = request_json(self.session, "POST", f"{self.url}/predict", sample.payload)
-        if reply.status != 200:
-            raise CheckError(
-                f"POST /predict with {sample.name}.json answered {reply.status}: "
-                f"{reply.text.strip()[:300]}"
-            )
-        problem = answer_problem(sample, reply.body, self.smoke.tolerance)
+        reply = send(self.session, sample.request.prepare(self.url))
+        problem = answer_problem(sample, reply, self.smoke.tolerance)
         if problem:
             raise CheckError(problem)
         self.sample_ms[sample.name] = reply.ms
-        check.message = f"200 in {reply.ms:.1f} ms" + (
+        check.message = f"{reply.status} in {reply.ms:.1f} ms" + (
             ", golden values match" if sample.golden is not None else ""
         )
 
@@ -302,10 +315,10 @@ class _Run:
         times = []
         for index in range(count):
             sample = self.samples[index % len(self.samples)]
-            reply = request_json(self.session, "POST", f"{self.url}/predict", sample.payload)
-            if reply.status != 200:
+            reply = send(self.session, sample.request.prepare(self.url))
+            if reply.status != sample.status:
                 raise CheckError(
-                    f"request {index + 1} of {count} ({sample.name}.json) answered {reply.status}"
+                    f"request {index + 1} of {count} ({sample.file}) answered {reply.status}"
                 )
             times.append(reply.ms)
         p50, p95 = _percentiles(times)
@@ -321,8 +334,8 @@ class _Run:
     def _shutdown(self, check: Check) -> None:
         assert self.container is not None
         grace = self.smoke.grace_period
-        payload = self._busy_payload(grace)
-        flight = InFlight(f"{self.url}/predict", payload, timeout=grace + 30)
+        sample, request = self._busy_request(grace)
+        flight = InFlight(request.prepare(self.url), timeout=grace + 30)
         flight.sent.wait(grace + 30)
         in_flight = not flight.done
         self.stopping = True
@@ -344,28 +357,32 @@ class _Run:
                 "the app must handle SIGTERM (a process running as PID 1, e.g. under a "
                 "shell-form CMD, ignores it unless it installs a handler)"
             )
-        if flight.status != 200:
+        if flight.status != sample.status:
             raise CheckError(
-                "the request in flight at SIGTERM did not complete with 200: "
+                f"the request in flight at SIGTERM did not complete with {sample.status}: "
                 + (f"it got {flight.status}" if flight.status else f"{flight.error}")
             )
         if code != 0:
             raise CheckError(f"the container exited with code {code} after SIGTERM, not 0")
         check.message = f"exit 0 {waited:.1f} s after SIGTERM, " + (
-            "the request in flight answered 200"
+            f"the request in flight answered {sample.status}"
             if in_flight
             else "but the request finished before SIGTERM (too quick to overlap)"
         )
 
-    def _busy_payload(self, grace: int) -> Any:
+    def _busy_request(self, grace: int) -> tuple[Sample, SampleRequest]:
         """The sample with the most instances, repeated so that answering takes about
-        IN_FLIGHT_TARGET_MS (by the latency measured for it), within a quarter of the grace."""
-        sample = max(self.samples, key=lambda sample: instance_count(sample.payload))
+        IN_FLIGHT_TARGET_MS (by the latency measured for it), within a quarter of the grace;
+        a sample without `instances` goes as it is."""
+        # A sample that expects an error (a 404 check) says nothing about draining requests.
+        answered = [sample for sample in self.samples if sample.status < 400] or self.samples
+        sample = max(answered, key=lambda sample: instance_count(sample.payload))
         measured = self.sample_ms.get(sample.name) or 1.0
         target = min(IN_FLIGHT_TARGET_MS, grace * 1000 / 4)
         per_request = instance_count(sample.payload)
         size = min(MAX_BATCH, per_request * max(1, math.ceil(target / measured)))
-        return large_batch(sample.payload, size) or sample.payload
+        batch = large_batch(sample.payload, size)
+        return sample, sample.request if batch is None else sample.request.with_payload(batch)
 
 
 def _percentiles(times: list[float]) -> tuple[float, float]:

@@ -1,11 +1,15 @@
 """Sample payloads, and what the answers to them must look like.
 
-In the project's `smoke.samples_dir`:
+In the project's `smoke.samples_dir` (docs/smoke-samples.md has examples):
 
 - `NAME.json`: a request body for `POST /predict`.
-- `NAME.expected.json` (required): the shape of the 200 response, every value replaced by a type
-  name (`str`, `int`, `float`, `bool`, `null`, `any`); `{...}` lists keys that must be there
-  (extra keys are allowed) and `[SHAPE]` is a non-empty list whose every item matches SHAPE.
+- `NAME.request.json`: a whole request (method, path, query, headers, a JSON body or multipart
+  files beside it) and what to expect (`status`, `content_type`, `shape`, `golden`); see
+  `sample_request.py`. `NAME.expected.json` and `NAME.golden.json` are optional beside it.
+- `NAME.expected.json` (required beside a `NAME.json`): the shape of the 200 response, every
+  value replaced by a type name (`str`, `int`, `float`, `bool`, `null`, `any`); `{...}` lists
+  keys that must be there (extra keys are allowed) and `[SHAPE]` is a non-empty list whose
+  every item matches SHAPE.
 - `NAME.golden.json` (optional): exact values. Every key it lists must be in the response with
   that value; a list must have the same length and match item by item; a number may differ from
   the response's by at most `smoke.tolerance` (absolute); strings, booleans and null must be
@@ -23,9 +27,12 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import UserError
+from pipeline.smoke.http import Reply
+from pipeline.smoke.sample_request import SampleRequest, body_request, parse_request
 
 EXPECTED_SUFFIX = ".expected.json"
 GOLDEN_SUFFIX = ".golden.json"
+REQUEST_SUFFIX = ".request.json"
 MAX_PROBLEMS = 5
 
 
@@ -46,9 +53,18 @@ TYPE_NAMES: dict[str, Callable[[Any], bool]] = {
 @dataclass(frozen=True)
 class Sample:
     name: str
-    payload: Any
-    expected: Any
+    request: SampleRequest
+    expected: Any | None  # the answer's shape; None: not checked
     golden: Any | None
+    status: int = 200
+    content_type: str | None = None
+    file: str = ""  # the sample's file name, for messages
+    expected_from: str = ""  # where the shape came from, for messages
+    golden_from: str = ""
+
+    @property
+    def payload(self) -> Any:
+        return self.request.payload
 
 
 def load_samples(directory: Path) -> list[Sample]:
@@ -64,22 +80,69 @@ def load_samples(directory: Path) -> list[Sample]:
         if not path.name.endswith((EXPECTED_SUFFIX, GOLDEN_SUFFIX))
     )
     if not paths:
-        raise UserError(f"smoke.samples_dir: {directory} has no sample payload (NAME.json)")
-    samples = []
-    for path in paths:
-        name = path.name.removesuffix(".json")
-        expected_path = directory / (name + EXPECTED_SUFFIX)
-        if not expected_path.is_file():
-            raise UserError(
-                f"{path}: no {expected_path.name} next to it; write the response's shape there, "
-                'e.g. {"predictions": [{"label": "str"}]}'
-            )
-        expected = _read(expected_path)
+        raise UserError(
+            f"smoke.samples_dir: {directory} has no sample (NAME.json or NAME.request.json)"
+        )
+    return [
+        _request_sample(path) if path.name.endswith(REQUEST_SUFFIX) else _body_sample(path)
+        for path in paths
+    ]
+
+
+def _body_sample(path: Path) -> Sample:
+    name = path.name.removesuffix(".json")
+    expected_path = path.with_name(name + EXPECTED_SUFFIX)
+    if not expected_path.is_file():
+        raise UserError(
+            f"{path}: no {expected_path.name} next to it; write the response's shape there, "
+            'e.g. {"predictions": [{"label": "str"}]}'
+        )
+    expected = _read(expected_path)
+    _validate_shape(expected, expected_path, "")
+    golden_path = path.with_name(name + GOLDEN_SUFFIX)
+    golden = _read(golden_path) if golden_path.is_file() else None
+    return Sample(
+        name,
+        body_request(_read(path)),
+        expected,
+        golden,
+        file=path.name,
+        expected_from=expected_path.name,
+        golden_from=golden_path.name,
+    )
+
+
+def _request_sample(path: Path) -> Sample:
+    name = path.name.removesuffix(REQUEST_SUFFIX)
+    request, expect = parse_request(_read(path), path)
+    status = expect.get("status", 200)
+    if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
+        raise UserError(f"{path}: expect.status: {status!r} is not an HTTP status, e.g. 200")
+    content_type = expect.get("content_type")
+    if content_type is not None and not isinstance(content_type, str):
+        raise UserError(f"{path}: expect.content_type: {content_type!r} is not a string")
+    expected, expected_from = expect.get("shape"), f"{path.name}'s expect.shape"
+    if expected is not None:
+        _validate_shape(expected, path, "expect.shape")
+    expected_path = path.with_name(name + EXPECTED_SUFFIX)
+    if expected is None and expected_path.is_file():
+        expected, expected_from = _read(expected_path), expected_path.name
         _validate_shape(expected, expected_path, "")
-        golden_path = directory / (name + GOLDEN_SUFFIX)
-        golden = _read(golden_path) if golden_path.is_file() else None
-        samples.append(Sample(name, _read(path), expected, golden))
-    return samples
+    golden, golden_from = expect.get("golden"), f"{path.name}'s expect.golden"
+    golden_path = path.with_name(name + GOLDEN_SUFFIX)
+    if golden is None and golden_path.is_file():
+        golden, golden_from = _read(golden_path), golden_path.name
+    return Sample(
+        name,
+        request,
+        expected,
+        golden,
+        status=status,
+        content_type=content_type,
+        file=path.name,
+        expected_from=expected_from,
+        golden_from=golden_from,
+    )
 
 
 def shape_problems(value: Any, shape: Any, path: str = "") -> list[str]:
@@ -145,31 +208,57 @@ def instance_count(payload: Any) -> int:
     return len(instances) if isinstance(instances, list) else 1
 
 
-def answer_problem(sample: Sample, answer: Any, tolerance: float) -> str | None:
-    """Why the 200 answer to `sample` is wrong: its shape, its count of predictions or its
-    golden values; None when it is right."""
-    problems = shape_problems(answer, sample.expected)
-    if problems:
+def answer_problem(sample: Sample, reply: Reply, tolerance: float) -> str | None:
+    """Why the answer to `sample` is wrong: its status, content type, shape, count of
+    predictions or golden values; None when it is right."""
+    if reply.status != sample.status:
+        wanted = "" if sample.status == 200 else f" (expected {sample.status})"
         return (
-            f"the answer to {sample.name}.json does not match {sample.name}.expected.json: "
-            + summarize(problems)
+            f"{sample.request.label()} with {sample.file} answered {reply.status}{wanted}: "
+            f"{reply.text.strip()[:300]}"
         )
+    if sample.content_type and _media_type(reply.content_type) != _media_type(sample.content_type):
+        return (
+            f"the answer to {sample.file} has content type {reply.content_type or 'none'}, "
+            f"expected {sample.content_type}"
+        )
+    if sample.expected is None and sample.golden is None:
+        return None
+    if not reply.is_json:
+        return (
+            f"the answer to {sample.file} is not JSON ({reply.content_type or 'no content type'})"
+            f"; for other answers expect a content_type instead of a shape"
+        )
+    return _json_problem(sample, reply.body, tolerance)
+
+
+def _json_problem(sample: Sample, answer: Any, tolerance: float) -> str | None:
+    if sample.expected is not None:
+        problems = shape_problems(answer, sample.expected)
+        if problems:
+            return (
+                f"the answer to {sample.file} does not match {sample.expected_from}: "
+                + summarize(problems)
+            )
     predictions = answer.get("predictions") if isinstance(answer, dict) else None
     wanted = instance_count(sample.payload)
     # A batch answered with fewer predictions would pass every shape check: count them.
     if isinstance(predictions, list) and len(predictions) != wanted:
         return (
-            f"{sample.name}.json sends {wanted} instance(s) but the answer has "
+            f"{sample.file} sends {wanted} instance(s) but the answer has "
             f"{len(predictions)} prediction(s); a batch gets one prediction per instance"
         )
     if sample.golden is not None:
         problems = golden_problems(answer, sample.golden, tolerance)
         if problems:
-            return (
-                f"the answer to {sample.name}.json differs from {sample.name}.golden.json: "
-                + summarize(problems)
+            return f"the answer to {sample.file} differs from {sample.golden_from}: " + summarize(
+                problems
             )
     return None
+
+
+def _media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";")[0].strip().lower()
 
 
 def summarize(problems: list[str]) -> str:

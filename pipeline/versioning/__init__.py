@@ -5,11 +5,13 @@ is nothing to release; `.tags` the image tags), `write_version(config, version)`
 `tag_release(config, version, push=True) -> ReleaseTag`. See README.md here for the rules.
 """
 
-from pipeline.versioning.decide import VersionDecision, decide_version, read_current, write_version
+from pipeline.versioning.current import FIRST_VERSION, read_current
+from pipeline.versioning.decide import VersionDecision, decide_version, write_version
 from pipeline.versioning.image_tags import ImageTags, image_tags
 from pipeline.versioning.release_tag import ReleaseTag, tag_release
 
 __all__ = [
+    "FIRST_VERSION",
     "ImageTags",
     "ReleaseTag",
     "VersionDecision",

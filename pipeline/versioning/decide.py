@@ -31,9 +31,9 @@ from pipeline.config import Config
 from pipeline.errors import UserError
 from pipeline.gitinfo import SHORT_SHA_LENGTH
 from pipeline.versioning.commits import DecidingCommit, bump_of, strongest
+from pipeline.versioning.current import read_current
 from pipeline.versioning.history import History, read_history
 from pipeline.versioning.image_tags import ImageTags, image_tags
-from pipeline.versions import parse_version
 from pipeline.worktree import first_few
 
 
@@ -67,23 +67,6 @@ class VersionDecision:
             "tags": self.tags,
             "held_tags": self.image_tags.held if self.image_tags else {},
         }
-
-
-def read_current(config: Config) -> semver.Version:
-    path = config.path(config.version.file)
-    try:
-        text = path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError as exc:
-        raise UserError(
-            f"{path}: no such file; it holds the project's current version, e.g. 0.1.0 "
-            "(version.file names another file)"
-        ) from exc
-    version = parse_version(text)
-    if version is None:
-        raise UserError(
-            f"{path}: {text!r} is not a semantic version (MAJOR.MINOR.PATCH, e.g. 1.4.0)"
-        )
-    return version
 
 
 def write_version(config: Config, version: semver.Version | str) -> Path:
@@ -154,6 +137,8 @@ def _target(
     if requested != "auto":
         return current.next_version(requested), requested, f"version.bump is {requested}"
     if pending:
+        if not config.path(config.version.file).is_file():
+            return current, "none", f"no {config.version.file} and no release tag: a first release"
         tag = f"{config.version.tag_prefix}{current}"
         return current, "none", f"VERSION {current} is not released yet (no tag {tag})"
     since = f"since {base_tag}" if base_tag else "in the history"

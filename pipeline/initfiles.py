@@ -1,0 +1,93 @@
+"""What `init` writes beside an existing project's own files: pipeline.yaml from what was
+detected, VERSION, a `.dockerignore` that keeps secrets out, a `smoke/` scaffold. A file that is
+there is kept unless `force`; the caller reports both lists."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline.config import CONFIG_FILE
+from pipeline.detect import Detected
+from pipeline.openapi_samples import read_schema, scaffold
+from pipeline.smoke.samples import REQUEST_SUFFIX
+from pipeline.templates import templates_root
+from pipeline.versioning.current import FIRST_VERSION, tagged_version
+
+HEADER = "# Written by `python -m pipeline init`; every key is in docs/configuration.md.\n"
+
+
+@dataclass
+class Writer:
+    project: Path
+    force: bool
+    written: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+
+    def write(self, name: str, text: str | bytes) -> bool:
+        path = self.project / name
+        if path.exists() and not self.force:
+            self.kept.append(name)
+            return False
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text, encoding="utf-8")
+        self.written.append(name)
+        return True
+
+
+def config_values(detected: Detected, image: str | None, registry: str | None) -> dict[str, Any]:
+    """pipeline.yaml's sections: the project, what was detected, and what the flags name."""
+    values: dict[str, dict[str, Any]] = {}
+    if detected.dockerfile and detected.dockerfile != "Dockerfile":
+        values.setdefault("project", {})["dockerfile"] = detected.dockerfile
+    if detected.model_dir and detected.model_dir != "model":
+        values.setdefault("project", {})["model_dir"] = detected.model_dir
+    if image:
+        values["image"] = {"name": image}
+    if registry:
+        values["registry"] = {"url": registry}
+    if detected.port is not None:
+        values["smoke"] = {"port": detected.port}
+    return values
+
+
+def write_config(writer: Writer, values: dict[str, Any], detected: Detected) -> None:
+    body = yaml.safe_dump(values, sort_keys=False, default_flow_style=False) if values else ""
+    note = f"# smoke.port from {detected.port_source}\n" if detected.port is not None else ""
+    writer.write(CONFIG_FILE, HEADER + note + body)
+
+
+def write_version(writer: Writer, file: str, tag_prefix: str) -> str:
+    version = tagged_version(writer.project, tag_prefix) or FIRST_VERSION
+    writer.write(file, f"{version}\n")
+    return str(version)
+
+
+def write_dockerignore(writer: Writer) -> None:
+    writer.write(".dockerignore", (templates_root() / "common" / ".dockerignore").read_bytes())
+
+
+def write_samples(writer: Writer, samples_dir: str, detected: Detected) -> tuple[str, list[str]]:
+    """The scaffold from the app's OpenAPI schema; returns (why none was written, skipped)."""
+    directory = writer.project / samples_dir
+    if directory.is_dir() and any(directory.glob("*.json")) and not writer.force:
+        writer.kept.append(f"{samples_dir}/")
+        return "", []
+    if not detected.app or not detected.app_file:
+        return "no serving app found (a `uvicorn module:app` CMD or a FastAPI app)", []
+    schema, why = read_schema(writer.project, detected.app, detected.app_file)
+    if schema is None:
+        return f"could not start {detected.app} locally to read its OpenAPI schema: {why}", []
+    samples, skipped = scaffold(schema)
+    if not samples:
+        return f"{detected.app}'s OpenAPI schema has no endpoint to sample", skipped
+    for name, sample in samples.items():
+        writer.write(f"{samples_dir}/{name}{REQUEST_SUFFIX}", json.dumps(sample, indent=2) + "\n")
+    return "", skipped

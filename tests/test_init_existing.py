@@ -1,0 +1,147 @@
+"""`init` for a project that has its own Dockerfile and app (issue 14, item 1)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pipeline.cli import main
+from pipeline.detect import detect
+from pipeline.smoke.samples import load_samples
+from pipeline.templates import templates_root
+
+ARTICLE = Path(__file__).resolve().parent / "data" / "article-app"
+
+
+@pytest.fixture
+def article(tmp_path: Path) -> Path:
+    return shutil.copytree(ARTICLE, tmp_path / "sentiment")
+
+
+def init(capsys: pytest.CaptureFixture[str], project: Path, *extra: str) -> tuple[int, str]:
+    code = main(["init", "-C", str(project), *extra])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_init_keeps_the_app_and_writes_what_is_missing(article: Path, capsys) -> None:
+    # Stumble 1: init wrote a template over the project's own app, and no pipeline.yaml,
+    # VERSION or smoke/ samples.
+    before = {p.name: p.read_bytes() for p in article.iterdir()}
+    code = main(["init", "--json", "-C", str(article), "--image", "team/sentiment"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    result = json.loads(captured.out)
+    assert result["written"] == [
+        "pipeline.yaml",
+        "VERSION",
+        ".dockerignore",
+        "smoke/predict.request.json",
+        ".gitignore",
+    ]
+    assert {p.name: p.read_bytes() for p in article.iterdir() if p.name in before} == before
+    config = (article / "pipeline.yaml").read_text()
+    assert "image:\n  name: team/sentiment\n" in config
+    assert "smoke:\n  port: 8000\n" in config
+    assert "# smoke.port from the Dockerfile's CMD (--port 8000)" in config
+    assert (article / "VERSION").read_text() == "0.1.0\n"
+    template = templates_root() / "common" / ".dockerignore"
+    assert (article / ".dockerignore").read_bytes() == template.read_bytes()
+    (sample,) = load_samples(article / "smoke")
+    assert sample.request.label() == "POST /predict"
+    assert sample.request.query == {"text": "example"}
+    assert result["samples"] == "written"
+
+
+def test_a_second_init_keeps_the_users_files_unless_forced(article: Path, capsys) -> None:
+    assert init(capsys, article)[0] == 0
+    (article / "VERSION").write_text("2.0.0\n")
+    code, err = init(capsys, article)
+    assert code == 0
+    assert "kept: pipeline.yaml, VERSION, .dockerignore, smoke/ (pass --force" in err
+    assert (article / "VERSION").read_text() == "2.0.0\n"
+    assert init(capsys, article, "--force")[0] == 0
+    assert (article / "VERSION").read_text() == "0.1.0\n"
+
+
+def test_version_follows_the_tags(article: Path, capsys) -> None:
+    git = ["git", "-C", str(article)]
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "initial"], check=True)
+    subprocess.run([*git, "tag", "v0.3.0"], check=True)
+    assert init(capsys, article)[0] == 0
+    assert (article / "VERSION").read_text() == "0.3.0\n"
+
+
+def test_an_app_that_cannot_start_here_gets_no_samples_and_a_reason(article: Path, capsys) -> None:
+    app = article / "app.py"
+    app.write_text("import transformers_not_installed_here\n" + app.read_text())
+    code, err = init(capsys, article)
+    assert code == 0
+    assert "smoke: no samples written: could not start app:app locally" in err
+    assert "No module named 'transformers_not_installed_here'" in err
+    assert not (article / "smoke").exists()
+
+
+def test_no_dockerfile_and_no_template_is_one_clear_error(tmp_path: Path, capsys) -> None:
+    code, err = init(capsys, tmp_path)
+    assert code == 1
+    assert err.strip().splitlines() == [
+        f"error: {tmp_path}: no Dockerfile; run init where the project's Dockerfile is, or "
+        "pass --template cpu|pytorch-gpu|tensorflow-gpu|cuda|llm to write one"
+    ]
+
+
+def test_a_bad_image_name_fails_before_anything_is_written(article: Path, capsys) -> None:
+    code, err = init(capsys, article, "--image", "Team/Sentiment")
+    assert code == 1 and "image.name" in err and "Traceback" not in err
+    assert not (article / "pipeline.yaml").exists()
+
+
+def test_the_template_also_gets_pipeline_yaml_and_version(tmp_path: Path, capsys) -> None:
+    assert init(capsys, tmp_path, "--template", "cpu")[0] == 0
+    assert (tmp_path / "pipeline.yaml").is_file()
+    assert (tmp_path / "VERSION").read_text() == "0.1.0\n"
+
+
+@pytest.mark.parametrize(
+    ("dockerfile", "source", "port"),
+    [
+        ('FROM python:3.11-slim\nEXPOSE 7860/tcp\nCMD ["python", "app.py"]\n', "", 7860),
+        (
+            'FROM python:3.11-slim\nCMD ["gunicorn", "-b", "0.0.0.0:5001", "app:app"]\n',
+            "",
+            5001,
+        ),
+        (
+            'FROM python:3.11-slim\nCMD ["python", "app.py"]\n',
+            "import uvicorn\nuvicorn.run(app, host='0.0.0.0', port=9000)\n",
+            9000,
+        ),
+        ("FROM python:3.11-slim\nCMD uvicorn app:app --port=8001\n", "", 8001),
+    ],
+)
+def test_the_port_is_found_in_the_cmd_expose_or_the_app(
+    tmp_path: Path, dockerfile: str, source: str, port: int
+) -> None:
+    (tmp_path / "Dockerfile").write_text(dockerfile)
+    (tmp_path / "app.py").write_text("from fastapi import FastAPI\napp = FastAPI()\n" + source)
+    found = detect(tmp_path)
+    assert found.port == port
+    assert found.app == "app:app"
+
+
+def test_model_files_are_found(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM python:3.11-slim\n")
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "model.safetensors").write_bytes(b"x")
+    (tmp_path / ".venv").mkdir()
+    (tmp_path / ".venv" / "other.pt").write_bytes(b"x")
+    found = detect(tmp_path)
+    assert found.model_files == ["weights/model.safetensors"]
+    assert found.model_dir == "weights"
