@@ -154,6 +154,8 @@ def run_build(
         extra=config.image.labels,
     )
     cache_ref = target.ref(CACHE_TAG)
+    # This commit's own export: a retried job finds it; `buildcache` follows it when complete.
+    commit_cache = target.ref(f"{CACHE_TAG}-{candidate_tag(inputs.git)}")
     started = time.monotonic()
     outcome = buildx.build(
         BuildRequest(
@@ -161,8 +163,8 @@ def run_build(
             dockerfile=inputs.dockerfile,
             target=inputs.graph.stages[-1],
             tag=candidate,
-            cache_from=[cache_ref] + ([prior] if prior else []),
-            cache_to=cache_ref if push_images else None,
+            cache_from=[cache_ref, commit_cache] + ([prior] if prior else []),
+            cache_to=commit_cache if push_images else None,
             build_args=config.image.build_args,
             labels=labels,
             network=config.image.network,
@@ -193,11 +195,12 @@ def run_build(
         layers=layers,
         labels=labels,
         prior=prior,
-        cache_images=[cache_ref] if push_images else [],
+        cache_images=[],
         warnings=list(out.warnings),
     )
     if push_images:
         api = target.api()
+        report.cache_images = _publish_cache(api, target, commit_cache, report.steps, inputs.graph)
         report.compressed_size = api.compressed_size(target.repository.path, outcome.digest or "")
         if prior:
             report.prior_compressed_size = api.compressed_size(
@@ -205,6 +208,28 @@ def run_build(
             )
     _check_budget(config, report)
     return report
+
+
+def _publish_cache(
+    api: RegistryAPI, target: Target, commit_cache: str, steps: list[Step], graph: BuildGraph
+) -> list[str]:
+    """Point `buildcache` at this build's cache export when the export is complete.
+
+    BuildKit (0.13, also current releases: moby/buildkit#6893) drops from a `mode=max` export
+    the records of a stage the target only copies from (`COPY --from=builder`) when every step
+    of that stage was a cache hit it never had to load: after a code-only build, the next
+    app-dependency change re-ran the base install. Such an export stays under this commit's
+    own tag; `buildcache` keeps the last export in which every copied stage was built (loaded).
+    """
+    path = target.repository.path
+    ran = {step.stage for step in steps if step.counts_for_cache and not step.cached}
+    complete = graph.copied <= ran or api.digest(path, CACHE_TAG) is None
+    tag = commit_cache.rpartition(":")[2]
+    manifest = api.raw_manifest(path, tag) if complete else None
+    if manifest is None:
+        return [commit_cache]
+    api.put_manifest(path, CACHE_TAG, manifest)
+    return [commit_cache, target.ref(CACHE_TAG)]
 
 
 def _in_dockerfile_order(steps: list[Step], graph: BuildGraph) -> list[Step]:

@@ -18,6 +18,9 @@ class BuildGraph:
     # unnamed final stage, which can only be built without --target.
     stages: list[str | None]
     final_base: str | None
+    # Stages the target takes files from (COPY --from) without being built FROM them, named as
+    # BuildKit's progress names them (`stage-N` when unnamed).
+    copied: frozenset[str] = frozenset()
 
     @property
     def cache_keys(self) -> list[str]:
@@ -61,5 +64,12 @@ def read_graph(path: Path, target: str | None, build_args: Mapping[str, str]) ->
         dockerfile.stages[i].name for i in needed if dockerfile.stages[i].name
     ]
     stages.append(final.name)
-    base = dockerfile.lineage(final)[0]
-    return BuildGraph(stages=stages, final_base=None if base.unresolved else base.image)
+    lineage = dockerfile.lineage(final)
+    inherited = {stage.index for stage in lineage}
+    copied = frozenset(
+        dockerfile.stages[i].name or f"stage-{i}" for i in needed if i not in inherited
+    )
+    base = lineage[0]
+    return BuildGraph(
+        stages=stages, final_base=None if base.unresolved else base.image, copied=copied
+    )
