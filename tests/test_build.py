@@ -475,3 +475,30 @@ def test_a_secret_in_the_context_stops_the_build_before_anything_is_pushed(
     assert "serve/id_ed25519" in err and "nothing was built" in err
     assert "to .dockerignore" in err and body not in err
     assert RegistryAPI("127.0.0.1:5000").tags(f"{namespace}/project") == []
+
+
+@pytest.mark.stack
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+def test_an_interrupted_build_stops_buildx(stack, git_project, tmp_path, signal_name) -> None:
+    """Ctrl-C or a cancelled CI job: buildx (its own process group) goes with us, exit 130."""
+    import signal
+    import time
+
+    marker = f"interrupt-{uuid.uuid4().hex[:8]}"
+    dockerfile = f"FROM {TINY_BASE} AS runtime\nRUN echo {marker} && sleep 120\n"
+    project = tiny_project(git_project, tmp_path, dockerfile)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "build", "--no-push", "-C", str(project)],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
+    assert process.stderr is not None
+    for line in process.stderr:
+        if f"RUN echo {marker}" in line:
+            break
+    time.sleep(2)  # the step runs: `sleep 120` inside the builder
+    process.send_signal(getattr(signal, signal_name))
+    assert process.wait(timeout=60) == 130
+    left = subprocess.run(["pgrep", "-f", f"buildx build.*{project}"], capture_output=True)
+    assert left.stdout == b"", left.stdout
