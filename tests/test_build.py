@@ -502,3 +502,18 @@ def test_an_interrupted_build_stops_buildx(stack, git_project, tmp_path, signal_
     assert process.wait(timeout=60) == 130
     left = subprocess.run(["pgrep", "-f", f"buildx build.*{project}"], capture_output=True)
     assert left.stdout == b"", left.stdout
+
+
+@pytest.mark.stack
+def test_the_docker_driver_on_a_graph_driver_store_gets_one_line(stack) -> None:
+    """The real CLI and builder; only the engine's image store is given as overlay2 would be."""
+    from pipeline.build.buildx import find_buildx
+    from pipeline.errors import UserError
+
+    with pytest.raises(UserError) as raised:
+        find_buildx(None, "overlay2")
+    message = str(raised.value)
+    assert message.startswith("buildx builder 'default' (docker driver) cannot export a registry")
+    assert '"features": {"containerd-snapshotter": true}' in message
+    assert "docker buildx create --use --driver docker-container" in message
+    assert "buildx 0.13" in find_buildx(None, "io.containerd.snapshotter.v1").why

@@ -163,7 +163,7 @@ def run_build(
             dockerfile=inputs.dockerfile,
             target=inputs.graph.stages[-1],
             tag=candidate,
-            cache_from=[cache_ref, commit_cache] + ([prior] if prior else []),
+            cache_from=_existing(target, [cache_ref, commit_cache]) + ([prior] if prior else []),
             cache_to=commit_cache if push_images else None,
             build_args=config.image.build_args,
             labels=labels,
@@ -210,6 +210,20 @@ def run_build(
     return report
 
 
+def _existing(target: Target, refs: list[str]) -> list[str]:
+    """The cache images the registry holds: BuildKit resolves every cache source at once, and a
+    missing one (the first build, a commit's first run) only adds an error to its log."""
+    try:
+        api = target.api()
+        return [ref for ref in refs if api.digest(target.repository.path, _tag(ref))]
+    except PipelineError:
+        return refs  # the registry cannot say now: let buildx try, and warn as it does
+
+
+def _tag(ref: str) -> str:
+    return ref.rpartition(":")[2]
+
+
 def _publish_cache(
     api: RegistryAPI, target: Target, commit_cache: str, steps: list[Step], graph: BuildGraph
 ) -> list[str]:
@@ -224,8 +238,7 @@ def _publish_cache(
     path = target.repository.path
     ran = {step.stage for step in steps if step.counts_for_cache and not step.cached}
     complete = graph.copied <= ran or api.digest(path, CACHE_TAG) is None
-    tag = commit_cache.rpartition(":")[2]
-    manifest = api.raw_manifest(path, tag) if complete else None
+    manifest = api.raw_manifest(path, _tag(commit_cache)) if complete else None
     if manifest is None:
         return [commit_cache]
     api.put_manifest(path, CACHE_TAG, manifest)
