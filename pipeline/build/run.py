@@ -155,7 +155,9 @@ def run_build(
     )
     cache_ref = target.ref(CACHE_TAG)
     # This commit's own export: a retried job finds it; `buildcache` follows it when complete.
-    commit_cache = target.ref(f"{CACHE_TAG}-{candidate_tag(inputs.git)}")
+    commit_cache = target.ref(f"{CACHE_TAG}-{_tag(candidate)}")
+    api = target.api()
+    cache_from = _existing(api, target, [cache_ref, commit_cache]) + ([prior] if prior else [])
     started = time.monotonic()
     outcome = buildx.build(
         BuildRequest(
@@ -163,7 +165,7 @@ def run_build(
             dockerfile=inputs.dockerfile,
             target=inputs.graph.stages[-1],
             tag=candidate,
-            cache_from=_existing(target, [cache_ref, commit_cache]) + ([prior] if prior else []),
+            cache_from=cache_from,
             cache_to=commit_cache if push_images else None,
             build_args=config.image.build_args,
             labels=labels,
@@ -199,22 +201,18 @@ def run_build(
         warnings=list(out.warnings),
     )
     if push_images:
-        api = target.api()
         report.cache_images = _publish_cache(api, target, commit_cache, report.steps, inputs.graph)
         report.compressed_size = api.compressed_size(target.repository.path, outcome.digest or "")
         if prior:
-            report.prior_compressed_size = api.compressed_size(
-                target.repository.path, prior.rpartition(":")[2]
-            )
+            report.prior_compressed_size = api.compressed_size(target.repository.path, _tag(prior))
     _check_budget(config, report)
     return report
 
 
-def _existing(target: Target, refs: list[str]) -> list[str]:
+def _existing(api: RegistryAPI, target: Target, refs: list[str]) -> list[str]:
     """The cache images the registry holds: BuildKit resolves every cache source at once, and a
     missing one (the first build, a commit's first run) only adds an error to its log."""
     try:
-        api = target.api()
         return [ref for ref in refs if api.digest(target.repository.path, _tag(ref))]
     except PipelineError:
         return refs  # the registry cannot say now: let buildx try, and warn as it does
