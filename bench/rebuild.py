@@ -33,10 +33,9 @@ import docker
 import git
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT / "tests"))
-from conftest import wipe_local_images  # noqa: E402
-
-from pipeline.build.steps import RawJsonProgress  # noqa: E402
+sys.path.insert(0, str(REPO_ROOT))  # the test stack and its helpers live beside the package
+from pipeline.imagebuild.steps import RawJsonProgress  # noqa: E402
+from tests.support.engine import wipe_local_images  # noqa: E402
 
 EXAMPLE = REPO_ROOT / "examples" / "churn"
 REGISTRY = "127.0.0.1:5000"
@@ -195,7 +194,7 @@ def print_table(cases: list[Case]) -> None:
 
 
 def run(output: Path) -> None:
-    from pipeline.devstack import ensure_up
+    from devstack import ensure_up
 
     stack_dir = ensure_up().state_dir
     namespace = f"bench-{uuid.uuid4().hex[:6]}"

@@ -78,7 +78,7 @@ def _path_advice(path: str) -> str:
 
 
 def _max_image_size(config: Config) -> str | None:
-    from pipeline.build.report import parse_size
+    from pipeline.imagebuild.report import parse_size
 
     size = config.build.max_image_size
     try:

@@ -23,7 +23,7 @@ def docker_client() -> docker.DockerClient:
     except docker.errors.DockerException as exc:
         raise UserError(
             f"cannot reach the Docker engine at {host}: {_reason(exc)}; start one "
-            "(`python -m pipeline.devstack up` here, Docker Desktop on a laptop) "
+            "(Docker 24 or later with buildx: Docker Engine on Linux, Docker Desktop on a laptop) "
             "or point DOCKER_HOST at it"
         ) from exc
     return client

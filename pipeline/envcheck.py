@@ -16,11 +16,11 @@ OWN_VARIABLES = frozenset(
         # pipeline/registries/gar.py
         "PIPELINE_GAR_ACCESS_TOKEN",
         "PIPELINE_GAR_ENDPOINT",
-        # pipeline/build/cli_login.py (set for the docker CLI's credential helper)
+        # pipeline/imagebuild/cli_login.py (set for the docker CLI's credential helper)
         "PIPELINE_CLI_REGISTRY_USERNAME",
         "PIPELINE_CLI_REGISTRY_SECRET",
         "PIPELINE_CLI_REGISTRY_SERVER",
-        # pipeline/devstack (`python -m pipeline.devstack status --env`)
+        # the test stack's environment (`python -m devstack status --env` in a checkout)
         "PIPELINE_STACK_DIR",
         "PIPELINE_LOCAL_REGISTRY",
         "PIPELINE_ECR_HOST",

@@ -13,8 +13,7 @@ _NO_BRIDGE = re.compile(
 )
 BUILD_FIX = (
     "the engine has no bridge network: set image.network: host in pipeline.yaml "
-    '(or PIPELINE_IMAGE_NETWORK=host; `eval "$(python -m pipeline.devstack status --env)"` '
-    "sets it on the local stack)"
+    "(or PIPELINE_IMAGE_NETWORK=host)"
 )
 
 

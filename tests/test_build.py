@@ -13,13 +13,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import commit_all, wipe_local_images
 
-from pipeline.build.buildx import BuildRequest, Buildx
-from pipeline.build.labels import MODEL_SHA_LABEL, weights_sha256
-from pipeline.build.steps import RawJsonProgress
 from pipeline.cli import main
+from pipeline.imagebuild.buildx import BuildRequest, Buildx
+from pipeline.imagebuild.labels import MODEL_SHA_LABEL, weights_sha256
+from pipeline.imagebuild.steps import RawJsonProgress
 from pipeline.registries.api import RegistryAPI
+from tests.support.engine import wipe_local_images
+from tests.support.project import commit_all
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO_ROOT / "examples" / "churn"
@@ -507,8 +508,8 @@ def test_an_interrupted_build_stops_buildx(stack, git_project, tmp_path, signal_
 @pytest.mark.stack
 def test_the_docker_driver_on_a_graph_driver_store_gets_one_line(stack) -> None:
     """The real CLI and builder; only the engine's image store is given as overlay2 would be."""
-    from pipeline.build.buildx import find_buildx
     from pipeline.errors import UserError
+    from pipeline.imagebuild.buildx import find_buildx
 
     with pytest.raises(UserError) as raised:
         find_buildx(None, "overlay2")

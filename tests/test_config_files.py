@@ -12,10 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import run_pipeline
 
 from pipeline.envcheck import OWN_VARIABLES, setting_variables
 from pipeline.release.state import CORRUPT_SUFFIX, state_path
+from tests.support.project import run_pipeline
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO_ROOT / "examples" / "churn"

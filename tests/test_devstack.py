@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 import requests
 
-from pipeline.devstack import StackInfo
-from pipeline.devstack.hosts import MARKER
-from pipeline.devstack.hosts import ensure as ensure_hosts
-from pipeline.devstack.hosts import remove as remove_hosts
-from pipeline.devstack.seed import debian_mirror
+from devstack import StackInfo
+from devstack.hosts import MARKER
+from devstack.hosts import ensure as ensure_hosts
+from devstack.hosts import remove as remove_hosts
+from devstack.seed import debian_mirror
 
 pytestmark = pytest.mark.stack
 
@@ -45,7 +45,7 @@ EXPECTED_COMPONENTS = {
 
 def _devstack(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "pipeline.devstack", *args],
+        [sys.executable, "-m", "devstack", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -150,18 +150,18 @@ def test_push_to_artifact_registry_stand_in(stack: StackInfo, docker_client: Any
 
 
 def test_push_to_hub_stand_in_needs_the_password(stack: StackInfo, docker_client: Any) -> None:
-    repository = f"{stack.hub_host}/pipeline/devstack-test"
+    repository = f"{stack.hub_host}/devstack-test"
     wrong = {"username": stack.hub_username, "password": "not-the-password"}
     # A repository of its own: the engine merges concurrent pushes of one layer to one
     # repository, so another session's good push could otherwise carry this one through.
-    denied = f"{stack.hub_host}/pipeline/devstack-denied-{uuid.uuid4().hex[:8]}"
+    denied = f"{stack.hub_host}/devstack-denied-{uuid.uuid4().hex[:8]}"
     error = _push(docker_client, denied, _tag(), wrong)
     assert error is not None and "unauthorized" in error.lower(), error
     tag = _tag()
     error = _push(docker_client, repository, tag, stack.hub_auth_config)
     assert error is None, error
     login = (stack.hub_username, stack.hub_password)
-    assert _manifest_status(stack, stack.hub_host, "pipeline/devstack-test", tag, login) == 200
+    assert _manifest_status(stack, stack.hub_host, "devstack-test", tag, login) == 200
 
 
 def test_hub_password_is_private(stack: StackInfo) -> None:
@@ -277,7 +277,7 @@ def test_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
     blocker.write_text("")
     env = {**os.environ, "PIPELINE_STACK_DIR": str(blocker / "state")}
     done = subprocess.run(
-        [sys.executable, "-m", "pipeline.devstack", "up"],
+        [sys.executable, "-m", "devstack", "up"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -343,7 +343,7 @@ def test_engine_is_current_with_buildx_and_the_containerd_store(stack: StackInfo
 
 
 def test_engine_shortfall_names_version_store_and_fix() -> None:
-    from pipeline.devstack.engine import shortfall
+    from devstack.engine import shortfall
 
     old = shortfall({"ServerVersion": "20.10.24+dfsg1", "Driver": "overlay2"})
     assert old == "is docker 20.10.24+dfsg1; the build needs 24 or later"
@@ -355,7 +355,7 @@ def test_engine_shortfall_names_version_store_and_fix() -> None:
 
 
 def test_daemon_json_gains_the_containerd_store_and_keeps_the_rest(tmp_path: Path) -> None:
-    from pipeline.devstack.engine import merge_daemon_json
+    from devstack.engine import merge_daemon_json
 
     path = tmp_path / "daemon.json"
     path.write_text('{"features": {"buildkit": true}, "bridge": "docker0", "debug": true}')

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipeline.build.buildx import BuildRequest, _failure
-from pipeline.build.steps import RawJsonProgress
+from devstack.stack import StackInfo
 from pipeline.config import load_config
-from pipeline.devstack.stack import StackInfo
 from pipeline.envcheck import unknown_variables
+from pipeline.imagebuild.buildx import BuildRequest, _failure
+from pipeline.imagebuild.steps import RawJsonProgress
 
 # What buildx 0.13 on Docker 26.1 with daemon.json "bridge": "none" prints for any RUN.
 NO_BRIDGE = (

@@ -14,10 +14,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import commit_all, run_pipeline
 
-from pipeline.devstack import StackInfo
+from devstack import StackInfo
 from pipeline.registries.api import RegistryAPI
+from tests.support.project import commit_all, run_pipeline
 
 ARTICLE = Path(__file__).resolve().parent / "data" / "article-app"
 REGISTRY = "127.0.0.1:5000"

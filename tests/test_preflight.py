@@ -17,9 +17,9 @@ from pathlib import Path
 import git
 import pytest
 import requests
-from conftest import EXAMPLE, run_pipeline
 
 from pipeline.registries.api import RegistryAPI
+from tests.support.project import EXAMPLE, run_pipeline
 
 LOCAL = "127.0.0.1:5000"
 NOTHING_DONE = "nothing was built, pushed, tagged or written"

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import run_pipeline
 
 from pipeline.redact import mask_credentials
 from pipeline.smoke.checks import Check
 from pipeline.smoke.report import SmokeReport, write_json, write_junit
+from tests.support.project import run_pipeline
 
 TOKEN = "glpat-" + "Zq8" * 7
 

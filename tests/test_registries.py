@@ -1,7 +1,7 @@
 """Registry targets per kind, and the registry API's retries and auth, against real servers.
 
 ECR is moto's server plus the TLS registry under the ECR host name; Artifact Registry is the
-REST stand-in plus the registry under us-docker.pkg.dev (see `pipeline.devstack`). The HTTP
+REST stand-in plus the registry under us-docker.pkg.dev (see `devstack`). The HTTP
 behaviour of the registry API (5xx, 401, lost connections, bearer tokens) is checked against
 small servers started here.
 """

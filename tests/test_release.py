@@ -10,13 +10,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import GIT_IDENTITY, commit_all
 
 from pipeline.cli import main
 from pipeline.registries.api import RegistryAPI
 from pipeline.registries.transfer import push
 from pipeline.release.outputs import write_dotenv, write_github
 from pipeline.release.state import ReleaseState, load_state, state_path
+from tests.support.project import GIT_IDENTITY, commit_all
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO_ROOT / "examples" / "churn"

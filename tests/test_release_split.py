@@ -6,11 +6,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import commit_all
 
 from pipeline.cli import main
 from pipeline.dockerfile import parse
 from pipeline.lint.layering import uses_split_files
+from tests.support.project import commit_all
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "churn"
 ONE_STEP = """FROM python:3.11-slim

@@ -11,12 +11,12 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import run_pipeline
 
 from pipeline.errors import CheckFailed
 from pipeline.secrets import check_build_context, scan_context
 from pipeline.secrets.detect import SECRET_NAMES, SECRET_WHEN
 from pipeline.secrets.scan import CHUNK, WHOLE_LIMIT
+from tests.support.project import run_pipeline
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_IGNORE = REPO_ROOT / "dockerfiles" / "common" / ".dockerignore"

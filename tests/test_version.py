@@ -7,7 +7,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import commit_all
 from semver import Version
 
 from pipeline.cli import main
@@ -15,6 +14,7 @@ from pipeline.config import load_config
 from pipeline.errors import UserError
 from pipeline.versioning import image_tags, tag_release
 from pipeline.versioning.commits import bump_of
+from tests.support.project import commit_all
 
 TEMPLATES = ["{version}", "{major}.{minor}", "{major}", "latest", "sha-{sha}"]
 
@@ -330,7 +330,7 @@ def test_missing_version_file_counts_from_the_latest_tag(tmp_path, capsys) -> No
 
 
 def test_build_push_and_version_share_the_current_version(tmp_path) -> None:
-    from pipeline.build.run import read_inputs
+    from pipeline.imagebuild.run import read_inputs
     from pipeline.versioning import read_current
 
     project = make_repo(tmp_path, version=None)

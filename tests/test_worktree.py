@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import commit_all, run_pipeline
 
-from pipeline.build.labels import oci_labels
-from pipeline.build.run import candidate_tag
 from pipeline.config import load_config
+from pipeline.imagebuild.labels import oci_labels
+from pipeline.imagebuild.run import candidate_tag
 from pipeline.registries.api import RegistryAPI
 from pipeline.smoke.run import default_image
 from pipeline.worktree import build_source, context_changes
+from tests.support.project import commit_all, run_pipeline
 
 DOCKERFILE = "FROM python:3.11-slim AS runtime\nCOPY app.txt /app.txt\n"
 

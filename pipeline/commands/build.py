@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(ctx: Context) -> int:
-    from pipeline.build.run import run_build
+    from pipeline.imagebuild.run import run_build
 
     config = ctx.config
     if ctx.args.build_arg:

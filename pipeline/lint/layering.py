@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.build.report import human_size
 from pipeline.dockerfile import Dockerfile, Instruction
 from pipeline.errors import PipelineError
+from pipeline.imagebuild.report import human_size
 from pipeline.lint import facts
 from pipeline.requirements import is_base_package, read_requirements
 

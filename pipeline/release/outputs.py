@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pipeline.build.report import human_size
+from pipeline.imagebuild.report import human_size
 from pipeline.release.state import ReleaseState
 
 

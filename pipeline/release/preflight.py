@@ -123,7 +123,7 @@ def image_tags(facts: Facts) -> Check | None:
     """No released version is overwritten: a fixed tag may only hold this commit's image."""
     if not (facts.doing("push") and facts.version and facts.target):
         return None
-    from pipeline.build.run import candidate_tag
+    from pipeline.imagebuild.run import candidate_tag
     from pipeline.registries.promote import release_tags
     from pipeline.registries.reference import ImageRef
     from pipeline.versioning.history import read_history

@@ -62,7 +62,7 @@ def lint(run: ReleaseRun) -> None:
 
 
 def build(run: ReleaseRun) -> None:
-    from pipeline.build.run import run_build
+    from pipeline.imagebuild.run import run_build
     from pipeline.versioning import decide_version
 
     # Decided read-only here so the image's version label names the version being released.
@@ -132,7 +132,7 @@ def tag(run: ReleaseRun) -> None:
 
 def describe_plan(run: ReleaseRun, todo: list[str]) -> dict[str, object]:
     """What a release would do, from reading alone: nothing is built, pushed or written."""
-    from pipeline.build.run import candidate_tag
+    from pipeline.imagebuild.run import candidate_tag
     from pipeline.registries import resolve_target
     from pipeline.versioning import decide_version
 

@@ -61,7 +61,7 @@ class SmokeFailed(CheckFailed):
 
 def default_image(config: Config) -> str:
     """The candidate the build step pushed: `<registry>/<image>:sha-<short commit>[-dirty]`."""
-    from pipeline.build.run import candidate_tag
+    from pipeline.imagebuild.run import candidate_tag
     from pipeline.worktree import build_source
 
     git = build_source(config, "so there is no candidate image sha-<commit>; pass --image REF")

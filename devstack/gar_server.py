@@ -5,7 +5,7 @@ get/list/create/delete repositories and get operations. Errors use Google's JSON
 HTTP codes, so the client raises what it raises against the real REST API: NotFound (404),
 Conflict (409 ALREADY_EXISTS), BadRequest (400 INVALID_ARGUMENT).
 
-    python -m pipeline.devstack.gar_server --host 127.0.0.1 --port 5002
+    python -m devstack.gar_server --host 127.0.0.1 --port 5002
 """
 
 from __future__ import annotations

@@ -20,10 +20,10 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.build.cli_login import cli_environment
-from pipeline.build.steps import RawJsonProgress, Step, StepCallback
 from pipeline.engine import CONTAINERD_STORE
 from pipeline.errors import PipelineError, UserError
+from pipeline.imagebuild.cli_login import cli_environment
+from pipeline.imagebuild.steps import RawJsonProgress, Step, StepCallback
 from pipeline.networking import build_network_hint
 from pipeline.registries.credentials import Credentials
 

@@ -49,7 +49,7 @@ def cli_environment(credentials: Credentials | None) -> Iterator[dict[str, str]]
         helper = config_dir / "bin" / f"docker-credential-{HELPER_NAME}"
         helper.parent.mkdir()
         helper.write_text(
-            f'#!/bin/sh\nexec "{sys.executable}" -m pipeline.build.cli_login "$@"\n',
+            f'#!/bin/sh\nexec "{sys.executable}" -m pipeline.imagebuild.cli_login "$@"\n',
             encoding="utf-8",
         )
         helper.chmod(0o700)

@@ -15,15 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.build.buildx import BuildRequest, find_buildx
-from pipeline.build.labels import oci_labels, weights_sha256
-from pipeline.build.report import BuildReport, Layer, human_size, parse_size
-from pipeline.build.stages import BuildGraph, read_graph
-from pipeline.build.steps import Step, StepCallback
 from pipeline.config import Config
 from pipeline.engine import docker_client, image_store
 from pipeline.errors import CheckFailed, PipelineError, UserError
 from pipeline.gitinfo import GitInfo, open_repo
+from pipeline.imagebuild.buildx import BuildRequest, find_buildx
+from pipeline.imagebuild.labels import oci_labels, weights_sha256
+from pipeline.imagebuild.report import BuildReport, Layer, human_size, parse_size
+from pipeline.imagebuild.stages import BuildGraph, read_graph
+from pipeline.imagebuild.steps import Step, StepCallback
 from pipeline.output import Output
 from pipeline.registries import Target, resolve_target
 from pipeline.registries.api import RegistryAPI

@@ -25,7 +25,7 @@ from .procs import Service, log_tail, progress
 from .state import StateDir
 
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
-_GAR_MODULE = (sys.executable, "-m", "pipeline.devstack.gar_server")
+_GAR_MODULE = (sys.executable, "-m", "devstack.gar_server")
 _MOTO_MODULES = ("moto", "flask", "flask_cors")  # flask*: what the [server] extra adds
 
 

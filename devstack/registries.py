@@ -22,7 +22,7 @@ from .state import StateDir, write_if_changed
 
 REGISTRY_IMAGE = "registry:2"
 _CONTAINER_ROOT = "/srv/registry"
-_SPEC_LABEL = "pipeline.devstack.spec"
+_SPEC_LABEL = "devstack.spec"
 
 
 def use_containers() -> bool:

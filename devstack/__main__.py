@@ -1,4 +1,4 @@
-"""`python -m pipeline.devstack up|down|status`: the command line of the local stack."""
+"""`python -m devstack up|down|status`: the command line of the local stack."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from .stack import Component, down, ensure_up, stack_info, status
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m pipeline.devstack",
+        prog="python -m devstack",
         description="Local container stack: Docker engine, registries, ECR/GAR/Hub stand-ins.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
@@ -75,7 +75,7 @@ def _status(args: argparse.Namespace) -> int:
     down_ones = [c.label for c in components if not c.up]
     if down_ones:
         print(
-            f"error: not up: {', '.join(down_ones)}; run `python -m pipeline.devstack up`",
+            f"error: not up: {', '.join(down_ones)}; run `python -m devstack up`",
             file=sys.stderr,
         )
         return 1
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.json:
                 print(json.dumps(info.to_dict(show_secrets=args.show_secrets), indent=2))
             print(
-                f"stack up in {elapsed:.1f}s; `python -m pipeline.devstack status --env` "
+                f"stack up in {elapsed:.1f}s; `python -m devstack status --env` "
                 "prints its environment",
                 file=sys.stderr,
             )

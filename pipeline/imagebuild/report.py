@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.build.steps import Step, cache_hit_ratio
 from pipeline.errors import UserError
+from pipeline.imagebuild.steps import Step, cache_hit_ratio
 
 UNITS = {
     "": 1,

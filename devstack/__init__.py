@@ -1,6 +1,6 @@
 """A real local container stack for tests and the demo: engine, registries, cloud stand-ins.
 
-    python -m pipeline.devstack up | down [--purge] | status [--json] [--env]
+    python -m devstack up | down [--purge] | status [--json] [--env]
 
 From Python, `ensure_up()` brings it up (idempotently) and returns a `StackInfo`.
 """

@@ -1,0 +1,1 @@
+"""Helpers the tests (and bench/) import: `from tests.support.project import ...`."""

@@ -1,0 +1,43 @@
+"""Driving the pipeline and git as a user does: the helpers many test files share."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "churn"
+
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "Pipeline Tests",
+    "GIT_AUTHOR_EMAIL": "tests@pipeline.invalid",
+    "GIT_COMMITTER_NAME": "Pipeline Tests",
+    "GIT_COMMITTER_EMAIL": "tests@pipeline.invalid",
+}
+
+
+def run_pipeline(
+    project: Path, *argv: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`python -m pipeline -C PROJECT ARGV` as a user runs it, without our shell's PIPELINE_*
+    variables (plus `env`)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PIPELINE_")}
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", "-C", str(project), *argv],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+        env={**clean, **(env or {})},
+    )
+
+
+def commit_all(project: Path, message: str) -> str:
+    """Commit every change in `project`'s repository; returns the new commit's sha."""
+    import git
+
+    repo = git.Repo(project, search_parent_directories=True)
+    repo.git.add(A=True)
+    repo.git.commit(m=message, allow_empty=True)
+    return repo.head.commit.hexsha
