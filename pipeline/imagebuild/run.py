@@ -19,7 +19,7 @@ from pipeline.config import Config
 from pipeline.engine import docker_client, image_store
 from pipeline.errors import CheckFailed, PipelineError, UserError
 from pipeline.gitinfo import GitInfo, open_repo
-from pipeline.imagebuild.buildx import BuildRequest, find_buildx
+from pipeline.imagebuild.buildx import BuildRequest, Buildx, find_buildx
 from pipeline.imagebuild.labels import oci_labels, weights_sha256
 from pipeline.imagebuild.report import BuildReport, Layer, human_size, parse_size
 from pipeline.imagebuild.stages import BuildGraph, read_graph
@@ -122,10 +122,21 @@ def _base_digest(base_image: str | None, target: Target) -> str | None:
     return None
 
 
-def run_build(
+@dataclass(frozen=True)
+class BuildPlan:
+    """What will be built and where it goes, decided before the engine runs anything."""
+
+    inputs: BuildInputs
+    builder: Buildx
+    request: BuildRequest
+    prior: str | None
+    api: RegistryAPI
+
+
+def plan_build(
     config: Config, out: Output, push_images: bool = True, version: str | None = None
-) -> BuildReport:
-    """Build and (unless `push_images` is false) push the candidate with its cache.
+) -> BuildPlan:
+    """Read and check the project, find buildx, and decide the candidate, labels and cache.
 
     `version` is the label's version when the caller knows the one being released; otherwise
     the project's VERSION file says.
@@ -153,58 +164,78 @@ def run_build(
         model_sha=weights_sha256(config.path(config.project.model_dir)),
         extra=config.image.labels,
     )
-    cache_ref = target.ref(CACHE_TAG)
     # This commit's own export: a retried job finds it; `buildcache` follows it when complete.
     commit_cache = target.ref(f"{CACHE_TAG}-{_tag(candidate)}")
     api = target.api()
-    cache_from = _existing(api, target, [cache_ref, commit_cache]) + ([prior] if prior else [])
-    started = time.monotonic()
-    outcome = buildx.build(
-        BuildRequest(
-            context=inputs.context,
-            dockerfile=inputs.dockerfile,
-            target=inputs.graph.stages[-1],
-            tag=candidate,
-            cache_from=cache_from,
-            cache_to=commit_cache if push_images else None,
-            build_args=config.image.build_args,
-            labels=labels,
-            network=config.image.network,
-            platform=config.image.platform,
-            push=push_images,
-            source_date_epoch=inputs.git.committed_at,
-            credentials=target.credentials,
-        ),
-        _announce(out),
+    cache_from = _existing(api, target, [target.ref(CACHE_TAG), commit_cache])
+    request = BuildRequest(
+        context=inputs.context,
+        dockerfile=inputs.dockerfile,
+        target=inputs.graph.stages[-1],
+        tag=candidate,
+        cache_from=cache_from + ([prior] if prior else []),
+        cache_to=commit_cache if push_images else None,
+        build_args=config.image.build_args,
+        labels=labels,
+        network=config.image.network,
+        platform=config.image.platform,
+        push=push_images,
+        source_date_epoch=inputs.git.committed_at,
+        credentials=target.credentials,
     )
+    return BuildPlan(inputs, buildx, request, prior, api)
+
+
+def execute(plan: BuildPlan, out: Output) -> BuildReport:
+    """Run the build; the report of what it did, read from buildx and the engine."""
+    started = time.monotonic()
+    outcome = plan.builder.build(plan.request, _announce(out))
     seconds = time.monotonic() - started
-    image = _local_image(candidate)
+    image = _local_image(plan.request.tag)
     layers = [
         Layer(created_by=entry.get("CreatedBy", ""), size=int(entry.get("Size", 0)))
         for entry in (image.history() if image else [])
     ]
-    report = BuildReport(
+    return BuildReport(
         backend="buildx",
-        builder=buildx.why,
-        image=candidate,
+        builder=plan.builder.why,
+        image=plan.request.tag,
         image_id=image.id if image else None,
         digest=outcome.digest,
-        pushed=push_images,
-        steps=_in_dockerfile_order(outcome.steps, inputs.graph),
+        pushed=plan.request.push,
+        steps=_in_dockerfile_order(outcome.steps, plan.inputs.graph),
         seconds=seconds,
         # Unpacked: the containerd image store's own `Size` is the compressed content's.
         size=sum(layer.size for layer in layers) if image else None,
         layers=layers,
-        labels=labels,
-        prior=prior,
+        labels=plan.request.labels,
+        prior=plan.prior,
         cache_images=[],
         warnings=list(out.warnings),
     )
-    if push_images:
-        report.cache_images = _publish_cache(api, target, commit_cache, report.steps, inputs.graph)
-        report.compressed_size = api.compressed_size(target.repository.path, outcome.digest or "")
-        if prior:
-            report.prior_compressed_size = api.compressed_size(target.repository.path, _tag(prior))
+
+
+def publish(plan: BuildPlan, report: BuildReport) -> None:
+    """After a pushed build: repoint the cache when its export is complete, record sizes."""
+    if not plan.request.push or plan.request.cache_to is None:
+        return
+    target = plan.inputs.target
+    path = target.repository.path
+    report.cache_images = _publish_cache(
+        plan.api, target, plan.request.cache_to, report.steps, plan.inputs.graph
+    )
+    report.compressed_size = plan.api.compressed_size(path, report.digest or "")
+    if plan.prior:
+        report.prior_compressed_size = plan.api.compressed_size(path, _tag(plan.prior))
+
+
+def run_build(
+    config: Config, out: Output, push_images: bool = True, version: str | None = None
+) -> BuildReport:
+    """Build and (unless `push_images` is false) push the candidate with its cache."""
+    plan = plan_build(config, out, push_images, version)
+    report = execute(plan, out)
+    publish(plan, report)
     _check_budget(config, report)
     return report
 
