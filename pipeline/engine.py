@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 def docker_client() -> docker.DockerClient:
     import docker
 
-    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    # Empty is unset, for the SDK and the docker CLI alike (a CI variable mapped from no input).
+    host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
     try:
         client = docker.from_env(timeout=600)
         client.ping()
