@@ -154,3 +154,16 @@ def test_a_step_keeps_the_last_lines_of_its_output() -> None:
 def test_no_step_the_cache_could_save_gives_no_ratio() -> None:
     assert cache_hit_ratio([Step("app", 1, 1, "FROM python:3.11-slim")]) is None
     assert cache_hit_ratio([]) is None
+
+
+def test_step_numbers_padded_to_the_width_of_the_total() -> None:
+    # BuildKit pads the step number of a stage with ten steps or more (`%*d/%d`, width of the
+    # total): `[builder  3/12]`, and `[ 3/12]` in a single-stage Dockerfile.
+    progress = RawJsonProgress("app")
+    progress.feed(vertex(COPY_DIGEST, "[builder  3/12] RUN pip install torch", cached=True))
+    progress.feed(vertex(LINK_DIGEST, "[ 3/12] RUN pip install torch"))
+    assert [step.label() for step in progress.steps] == [
+        "[builder 3/12] RUN pip install torch",
+        "[app 3/12] RUN pip install torch",
+    ]
+    assert [step.cached for step in progress.steps] == [True, False]
