@@ -156,14 +156,25 @@ def test_no_step_the_cache_could_save_gives_no_ratio() -> None:
     assert cache_hit_ratio([]) is None
 
 
-def test_step_numbers_padded_to_the_width_of_the_total() -> None:
-    # BuildKit pads the step number of a stage with ten steps or more (`%*d/%d`, width of the
-    # total): `[builder  3/12]`, and `[ 3/12]` in a single-stage Dockerfile.
-    progress = RawJsonProgress("app")
-    progress.feed(vertex(COPY_DIGEST, "[builder  3/12] RUN pip install torch", cached=True))
-    progress.feed(vertex(LINK_DIGEST, "[ 3/12] RUN pip install torch"))
-    assert [step.label() for step in progress.steps] == [
-        "[builder 3/12] RUN pip install torch",
-        "[app 3/12] RUN pip install torch",
+def test_step_numbers_padded_to_the_width_of_the_total_from_a_real_stream() -> None:
+    # BuildKit pads the step number in a stage of ten steps or more (`%*d/%d`, the width of the
+    # total): `[builder  2/11]`. Dockerfile.padded-steps: 11 steps, then an unnamed stage of 10.
+    progress, _ = read("rawjson-padded-steps.log")
+    labels = {step.label() for step in progress.steps}
+    assert "[builder 2/11] RUN echo 1 > /1" in labels
+    assert "[builder 11/11] RUN echo 10 > /10" in labels
+    assert "[stage-1 2/10] COPY --from=builder /1 /1" in labels
+    # Both stages stand on the same image: BuildKit runs (and names) that FROM once.
+    numbers = sorted((step.stage, step.number) for step in progress.steps)
+    assert numbers == [("builder", n) for n in range(2, 12)] + [
+        ("stage-1", n) for n in range(1, 11)
     ]
-    assert [step.cached for step in progress.steps] == [True, False]
+    assert cache_hit_ratio(progress.steps) == 0.0
+
+
+def test_a_padded_step_number_without_a_stage_name() -> None:
+    # A single-stage Dockerfile of ten steps or more: `[ 3/12] ...`, no stage name at all.
+    progress = RawJsonProgress("app")
+    progress.feed(vertex(COPY_DIGEST, "[ 3/12] RUN pip install torch", cached=True))
+    (step,) = progress.steps
+    assert (step.label(), step.cached) == ("[app 3/12] RUN pip install torch", True)
