@@ -30,7 +30,7 @@ from pipeline.registries.api import RegistryAPI
 from pipeline.registries.reference import DOCKER_HUB_HOST, ImageRef
 from pipeline.secrets import check_build_context
 from pipeline.versioning.current import read_current
-from pipeline.versions import highest
+from pipeline.versioning.versions import highest
 from pipeline.worktree import build_source, refuse_dirty
 
 if TYPE_CHECKING:

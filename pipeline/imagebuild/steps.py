@@ -18,7 +18,8 @@ from typing import Any
 
 OUTPUT_LINES_KEPT = 30
 # `[builder 3/6] RUN pip install ...`; a single-stage Dockerfile has no stage name: `[2/2] ...`.
-STEP_NAME = re.compile(r"^\[(?:(\S+) )?(\d+)/(\d+)\] (.*)$", re.DOTALL)
+# The number is padded to the width of the total: `[builder  3/12]`, `[ 3/12]`.
+STEP_NAME = re.compile(r"^\[(?:(\S+) )?\s*(\d+)/(\d+)\] (.*)$", re.DOTALL)
 LINK_PREFIX = "LINK "
 
 

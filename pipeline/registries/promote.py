@@ -33,7 +33,7 @@ from pipeline.registries.reference import ImageRef
 from pipeline.registries.transfer import pull, push
 from pipeline.versioning.history import History, read_history
 from pipeline.versioning.image_tags import ImageTags, image_tags
-from pipeline.versions import parse_version, release_versions
+from pipeline.versioning.versions import parse_version, release_versions
 
 if TYPE_CHECKING:
     import semver

@@ -127,7 +127,7 @@ def image_tags(facts: Facts) -> Check | None:
     from pipeline.registries.promote import release_tags
     from pipeline.registries.reference import ImageRef
     from pipeline.versioning.history import read_history
-    from pipeline.versions import parse_version
+    from pipeline.versioning.versions import parse_version
 
     target, state, run = facts.target, facts.run.state, facts.run
     api, path = target.api(), target.repository.path
