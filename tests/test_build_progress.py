@@ -178,3 +178,10 @@ def test_a_padded_step_number_without_a_stage_name() -> None:
     progress.feed(vertex(COPY_DIGEST, "[ 3/12] RUN pip install torch", cached=True))
     (step,) = progress.steps
     assert (step.label(), step.cached) == ("[app 3/12] RUN pip install torch", True)
+
+
+def test_a_status_on_one_line_does_not_hold_back_the_lines_after_it() -> None:
+    progress = RawJsonProgress("stage-0")
+    progress.feed_line(json.dumps({"vertexes": []}) + "\n")
+    progress.feed_line("ERROR: failed to solve: exit 3\n")
+    assert list(progress.tail) == ["ERROR: failed to solve: exit 3"]

@@ -21,15 +21,26 @@ def graph(tmp_path: Path, text: str, target: str | None = None, **args: str) -> 
 
 def test_a_single_unnamed_stage(tmp_path: Path) -> None:
     built = graph(tmp_path, "FROM python:3.11-slim\nCOPY app.py /app/\n")
-    assert built == BuildGraph(stages=[None], final_base="python:3.11-slim")
-    # An unnamed final stage cannot be a --target; its cache still needs a key.
-    assert built.cache_keys == ["final"]
+    # An unnamed final stage cannot be a --target; BuildKit's progress calls it stage-0.
+    assert built == BuildGraph(
+        stages=[None], final_base="python:3.11-slim", progress_names=("stage-0",)
+    )
+
+
+def test_an_unnamed_final_stage_after_a_builder(tmp_path: Path) -> None:
+    """BuildKit names it by index (`stage-1`), which is how the report orders its steps."""
+    built = graph(
+        tmp_path,
+        "FROM python:3.11-slim AS builder\nRUN pip wheel -w /w numpy\n"
+        "FROM python:3.11-slim\nCOPY --from=builder /w /w\n",
+    )
+    assert built.progress_names == ("builder", "stage-1")
 
 
 def test_the_bundled_example(tmp_path: Path) -> None:
     built = read_graph(EXAMPLE, None, {})
     assert built.stages[-1] is not None and built.final_base is not None
-    assert built.cache_keys == built.stages
+    assert built.progress_names == tuple(built.stages)
 
 
 def test_copy_from_a_builder_stage(tmp_path: Path) -> None:

@@ -276,7 +276,7 @@ def _publish_cache(
 
 def _in_dockerfile_order(steps: list[Step], graph: BuildGraph) -> list[Step]:
     """BuildKit runs independent steps in parallel; the report lists them as written."""
-    order = {stage: index for index, stage in enumerate(graph.cache_keys)}
+    order = {stage: index for index, stage in enumerate(graph.progress_names)}
     return sorted(steps, key=lambda s: (order.get(s.stage, -1), s.number))
 
 

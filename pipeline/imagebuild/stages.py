@@ -9,8 +9,6 @@ from pathlib import Path
 from pipeline.dockerfile import Dockerfile, Instruction, Stage, parse_file
 from pipeline.errors import UserError
 
-UNNAMED_FINAL_STAGE_KEY = "final"
-
 
 @dataclass(frozen=True)
 class BuildGraph:
@@ -21,10 +19,8 @@ class BuildGraph:
     # Stages the target takes files from (COPY --from, RUN --mount=from=) without being built
     # FROM them, named as BuildKit's progress names them (`stage-N` when unnamed).
     copied: frozenset[str] = frozenset()
-
-    @property
-    def cache_keys(self) -> list[str]:
-        return [stage or UNNAMED_FINAL_STAGE_KEY for stage in self.stages]
+    # Every stage the target needs, in Dockerfile order, as BuildKit's progress names it.
+    progress_names: tuple[str, ...] = ()
 
 
 def _read_from(instruction: Instruction) -> list[str]:
@@ -77,10 +73,15 @@ def read_graph(path: Path, target: str | None, build_args: Mapping[str, str]) ->
     stages.append(final.name)
     lineage = dockerfile.lineage(final)
     inherited = {stage.index for stage in lineage}
-    copied = frozenset(
-        dockerfile.stages[i].name or f"stage-{i}" for i in needed if i not in inherited
-    )
+    copied = frozenset(_progress_name(dockerfile.stages[i]) for i in needed if i not in inherited)
     base = lineage[0]
     return BuildGraph(
-        stages=stages, final_base=None if base.unresolved else base.image, copied=copied
+        stages=stages,
+        final_base=None if base.unresolved else base.image,
+        copied=copied,
+        progress_names=tuple(_progress_name(dockerfile.stages[i]) for i in [*needed, final.index]),
     )
+
+
+def _progress_name(stage: Stage) -> str:
+    return stage.name or f"stage-{stage.index}"

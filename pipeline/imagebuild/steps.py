@@ -81,14 +81,22 @@ class RawJsonProgress:
         self._buffer: list[str] = []
 
     def feed_line(self, line: str) -> None:
+        # buildx prints each status indented over many lines, ending with a line `}`; a status
+        # on one line is read as it comes, so it never holds back the lines after it.
         if self._buffer or line.startswith("{"):
             self._buffer.append(line)
-            if line.rstrip() == "}":
-                text, self._buffer = "".join(self._buffer), []
+            if len(self._buffer) == 1 or line.rstrip() == "}":
+                text = "".join(self._buffer)
                 try:
-                    self.feed(json.loads(text))
+                    status = json.loads(text)
                 except ValueError:
-                    self.tail.extend(text.splitlines())
+                    if line.rstrip() == "}":
+                        self._buffer = []
+                        self.tail.extend(text.splitlines())
+                    return
+                self._buffer = []
+                if isinstance(status, dict):
+                    self.feed(status)
             return
         if line.strip():
             self.tail.append(line.rstrip())
