@@ -7,7 +7,6 @@ registry is read anonymously. `Keychain.resolve(host)` is the one place that dec
 from __future__ import annotations
 
 import base64
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -56,15 +55,13 @@ class RegistryLogin:
     def __init__(self, host: str, login: Login) -> None:
         self.host = canonical_host(host)
         self._login = login
-        self._lock = threading.Lock()
         self._done = False
         self._credentials: Credentials | None = None
 
     def resolve(self, host: str) -> Credentials | None:
         if canonical_host(host) != self.host:
             return None
-        with self._lock:
-            if not self._done:
-                self._credentials = self._login()
-                self._done = True
+        if not self._done:
+            self._credentials = self._login()
+            self._done = True
         return self._credentials
