@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import json
 import os
 import tarfile
 from collections.abc import Iterator
@@ -210,7 +209,8 @@ def test_another_repository_mounts_and_another_registry_streams(registry: TestRe
     remote = read_image(api, "team/app", "1.0.0")
 
     mounted = write_image(api, "team/other", remote, tags=["1.0.0"])
-    assert mounted.count("mounted") == 2 and mounted.count("uploaded") == 1  # the config
+    # Layers and config alike: nothing is copied within a registry.
+    assert list(mounted.blobs.values()) == ["mounted", "mounted", "mounted"]
 
     with TestRegistry() as elsewhere:
         other = RegistryAPI(elsewhere.host, policy=FAST)
@@ -237,4 +237,4 @@ def test_an_index_is_read_as_its_amd64_image(registry: TestRegistry) -> None:
     put_manifest(api, "team/app", "multi", index)
     assert read_manifest(api, "team/app", "multi") == index
     assert read_image(api, "team/app", "multi").digest == amd.digest
-    assert json.loads(index.data)["manifests"][1]["platform"] == {"architecture": "amd64"}
+    assert [m.platform["architecture"] for m in index.manifests] == ["arm64", "amd64"]

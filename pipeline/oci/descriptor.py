@@ -17,10 +17,8 @@ class Descriptor:
     fields: Mapping[str, Any]
 
     @classmethod
-    def of(cls, media_type: str, data: bytes, **extra: Any) -> Descriptor:
-        return cls(
-            {"mediaType": media_type, "digest": sha256_digest(data), "size": len(data), **extra}
-        )
+    def of(cls, media_type: str, data: bytes) -> Descriptor:
+        return cls({"mediaType": media_type, "digest": sha256_digest(data), "size": len(data)})
 
     @property
     def media_type(self) -> str:
@@ -37,13 +35,6 @@ class Descriptor:
     @property
     def platform(self) -> Mapping[str, Any]:
         return self.fields.get("platform") or {}
-
-    @property
-    def annotations(self) -> Mapping[str, str]:
-        return self.fields.get("annotations") or {}
-
-    def with_media_type(self, media_type: str) -> Descriptor:
-        return Descriptor({**self.fields, "mediaType": media_type})
 
     def to_json(self) -> dict[str, Any]:
         return copy.deepcopy(dict(self.fields))

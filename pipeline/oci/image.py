@@ -23,7 +23,7 @@ from pipeline.oci.manifest import Manifest
 class Image:
     manifest: Manifest
     config: ImageConfig
-    # Where the content of each layer is, by digest; the config travels in `config`.
+    # Where the content of each layer (and of a config read from a registry) is, by digest.
     sources: Mapping[str, BlobSource]
 
     @classmethod
@@ -42,9 +42,13 @@ class Image:
         return self.manifest.layers
 
     def source(self, digest: str) -> BlobSource:
+        """Where blob `digest` (a layer, or the config) is: a read config is left in its
+        registry too, where it can be mounted from."""
+        if digest in self.sources:
+            return self.sources[digest]
         if digest == self.config.descriptor.digest:
             return InMemory(self.config.data)
-        return self.sources[digest]
+        raise KeyError(f"{digest} is no blob of image {self.digest}")
 
     def append_layer(self, layer: Layer, history: Mapping[str, Any] | None = None) -> Image:
         """`layer` on top, with its history entry (`created_by` says what made it)."""

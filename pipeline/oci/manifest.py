@@ -102,10 +102,6 @@ class Index(_Document):
         """The image a single-platform reader takes (`RegistryAPI.compressed_size`'s choice)."""
         return Descriptor(default_platform(list(self.json["manifests"])))
 
-    def with_manifests(self, manifests: Iterable[Descriptor]) -> Index:
-        edited = self._edited(manifests=[manifest.to_json() for manifest in manifests])
-        return Index(dumps(edited), self.media_type)
-
 
 def parse(data: bytes, media_type: str = "") -> Manifest | Index:
     """A manifest of either kind; the media type from the registry, else from the document."""

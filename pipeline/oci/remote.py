@@ -45,7 +45,8 @@ def read_image(api: RegistryAPI, path: str, reference: str) -> Image:
     if not isinstance(found, Manifest):
         raise RegistryError(f"registry {api.host}: no image {path}:{reference}")
     config = ImageConfig(api.get_blob(path, found.config.digest), found.config.media_type)
-    sources = {layer.digest: InRegistry(api, path, layer.digest) for layer in found.layers}
+    blobs = [*found.layers, found.config]
+    sources = {blob.digest: InRegistry(api, path, blob.digest) for blob in blobs}
     return Image(found, config, sources)
 
 
