@@ -18,12 +18,12 @@ from pipeline.errors import RegistryError
 OCTET_STREAM = {"Content-Type": "application/octet-stream"}
 
 
-def start(transport: Transport, path: str, action: str, query: str = "") -> str:
+def start(transport: Transport, path: str, action: str) -> str:
     """Opens an upload session; returns where to send its data."""
-    url = f"/v2/{path}/blobs/uploads/{query}"
+    url = f"/v2/{path}/blobs/uploads/"
     response = transport.request("POST", url, [push_scope(path)], action, retry=False)
     transport.raise_for(response, action)
-    return location(response.headers, action, transport.host)
+    return _location(response.headers, action, transport.host)
 
 
 def cancel(transport: Transport, path: str, session: str, action: str) -> None:
@@ -49,12 +49,12 @@ def upload(transport: Transport, path: str, digest: str, chunks: Iterable[bytes]
             "PATCH", session, [push_scope(path)], action, body=chunk, headers=headers, retry=False
         )
         transport.raise_for(response, action)
-        session = location(response.headers, action, transport.host)
+        session = _location(response.headers, action, transport.host)
         offset += len(chunk)
     _close(transport, path, session, digest, action, b"")
 
 
-def location(headers: Mapping[str, str], action: str, host: str) -> str:
+def _location(headers: Mapping[str, str], action: str, host: str) -> str:
     found = headers.get("Location")
     if not found:
         raise RegistryError(f"registry {host}: could not {action}: no upload Location given")
