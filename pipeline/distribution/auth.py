@@ -1,7 +1,7 @@
 """Registry credentials, held in memory only and never shown, and which registry they are for.
 
 A password goes to its own registry and nowhere else: a candidate or base image on another
-registry is read anonymously. `Keychain.resolve(host)` is the one place that decides.
+registry is read anonymously. `RegistryLogin.resolve(host)` is the one place that decides.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from pipeline.distribution.reference import canonical_host
 
@@ -39,12 +38,6 @@ class Credentials:
 Login = Callable[[], Credentials | None]
 
 
-class Keychain(Protocol):
-    def resolve(self, host: str) -> Credentials | None:
-        """The credentials to send to `host`; None: go anonymously."""
-        ...
-
-
 class RegistryLogin:
     """The credentials of one registry, fetched on the first request that goes there.
 
@@ -59,6 +52,7 @@ class RegistryLogin:
         self._credentials: Credentials | None = None
 
     def resolve(self, host: str) -> Credentials | None:
+        """The credentials to send to `host`; None: go anonymously."""
         if canonical_host(host) != self.host:
             return None
         if not self._done:
