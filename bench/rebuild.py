@@ -152,7 +152,7 @@ class Registry:
 
 
 def compressed_size(repository: str, reference: str) -> int:
-    from pipeline.registries.api import RegistryAPI
+    from pipeline.distribution.client import RegistryAPI
 
     host, _, path = repository.partition("/")
     return RegistryAPI(host).compressed_size(path, reference) or 0

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.engine import CONTAINERD_STORE, store_of
+from pipeline.engine.client import CONTAINERD_STORE, store_of
 from pipeline.errors import UserError
 
 from . import packages

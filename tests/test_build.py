@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from pipeline.cli import main
+from pipeline.distribution.client import RegistryAPI
 from pipeline.imagebuild.buildx import BuildRequest, Buildx
 from pipeline.imagebuild.labels import MODEL_SHA_LABEL, weights_sha256
 from pipeline.imagebuild.steps import RawJsonProgress
-from pipeline.registries.api import RegistryAPI
 from tests.support.engine import wipe_local_images
 from tests.support.project import commit_all
 

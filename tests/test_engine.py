@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.engine import CONTAINERD_STORE, store_of
+from pipeline.engine.client import CONTAINERD_STORE, store_of
 
 
 def test_the_containerd_store_is_named_by_its_driver_type() -> None:

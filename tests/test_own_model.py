@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from devstack import StackInfo
-from pipeline.registries.api import RegistryAPI
+from pipeline.distribution.client import RegistryAPI
 from tests.support.project import commit_all, run_pipeline
 
 ARTICLE = Path(__file__).resolve().parent / "data" / "article-app"

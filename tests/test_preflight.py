@@ -18,7 +18,7 @@ import git
 import pytest
 import requests
 
-from pipeline.registries.api import RegistryAPI
+from pipeline.distribution.client import RegistryAPI
 from tests.support.project import EXAMPLE, run_pipeline
 
 LOCAL = "127.0.0.1:5000"

@@ -24,13 +24,13 @@ import requests
 
 from pipeline.cli import main
 from pipeline.config import Config, load_config
+from pipeline.distribution.auth import Credentials
+from pipeline.distribution.client import RegistryAPI
+from pipeline.engine.transfer import push
 from pipeline.errors import RegistryError
 from pipeline.output import Output
+from pipeline.promotion.promote import PushedTag, promote
 from pipeline.registries import resolve_target
-from pipeline.registries.api import RegistryAPI
-from pipeline.registries.credentials import Credentials
-from pipeline.registries.promote import PushedTag, promote
-from pipeline.registries.transfer import push
 
 HUB = "hub.pipeline.test"
 ECR = "123456789012.dkr.ecr.us-east-1.amazonaws.com"

@@ -25,10 +25,10 @@ import requests
 
 from pipeline.cli import main
 from pipeline.config import Config, load_config
+from pipeline.distribution.auth import Credentials
+from pipeline.distribution.client import RawManifest, RegistryAPI
 from pipeline.errors import RegistryError, UserError
 from pipeline.registries import resolve_target
-from pipeline.registries.api import RawManifest, RegistryAPI
-from pipeline.registries.credentials import Credentials
 from pipeline.retry import RetryPolicy, TransientError, retrying
 
 FAST = RetryPolicy(retries=2, first_delay=0.01, max_delay=0.02)

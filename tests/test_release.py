@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.cli import main
-from pipeline.registries.api import RegistryAPI
-from pipeline.registries.transfer import push
+from pipeline.distribution.client import RegistryAPI
+from pipeline.engine.transfer import push
 from pipeline.release.outputs import write_dotenv, write_github
 from pipeline.release.state import ReleaseState, load_state, state_path
 from tests.support.project import GIT_IDENTITY, commit_all

@@ -26,9 +26,9 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.config import load_config
+from pipeline.engine.transfer import push
 from pipeline.errors import UserError
 from pipeline.output import Output
-from pipeline.registries.transfer import push
 from pipeline.smoke import SmokeFailed, default_image, run_smoke
 from pipeline.smoke.checks import Check, CheckError
 from pipeline.smoke.container import LABEL, container_spec

@@ -12,10 +12,10 @@ import pytest
 import requests
 
 from pipeline.config import load_config
+from pipeline.distribution.client import RegistryAPI
 from pipeline.imagebuild.labels import oci_labels
-from pipeline.imagebuild.run import candidate_tag
-from pipeline.registries.api import RegistryAPI
 from pipeline.smoke.run import default_image
+from pipeline.versioning.image_tags import candidate_tag
 from pipeline.worktree import build_source, context_changes
 from tests.support.project import commit_all, run_pipeline
 

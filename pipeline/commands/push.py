@@ -32,8 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(ctx: Context) -> int:
+    from pipeline.promotion.promote import promote
     from pipeline.registries import resolve_target
-    from pipeline.registries.promote import promote
     from pipeline.versioning import read_current
 
     config = ctx.config

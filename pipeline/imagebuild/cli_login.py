@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from pipeline.registries.credentials import Credentials
+from pipeline.distribution.auth import Credentials
 
 HELPER_NAME = "pipeline"
 USERNAME_VARIABLE = "PIPELINE_CLI_REGISTRY_USERNAME"

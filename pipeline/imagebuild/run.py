@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.config import Config
-from pipeline.engine import docker_client, image_store
+from pipeline.distribution.client import RegistryAPI
+from pipeline.distribution.reference import DOCKER_HUB_HOST, ImageRef
+from pipeline.engine.client import docker_client, image_store
 from pipeline.errors import CheckFailed, PipelineError, UserError
 from pipeline.gitinfo import GitInfo, open_repo
 from pipeline.imagebuild.buildx import BuildRequest, Buildx, find_buildx
@@ -26,10 +28,9 @@ from pipeline.imagebuild.stages import BuildGraph, read_graph
 from pipeline.imagebuild.steps import Step, StepCallback
 from pipeline.output import Output
 from pipeline.registries import Target, resolve_target
-from pipeline.registries.api import RegistryAPI
-from pipeline.registries.reference import DOCKER_HUB_HOST, ImageRef
 from pipeline.secrets import check_build_context
 from pipeline.versioning.current import read_current
+from pipeline.versioning.image_tags import candidate_tag
 from pipeline.versioning.versions import highest
 from pipeline.worktree import build_source, refuse_dirty
 
@@ -49,11 +50,6 @@ class BuildInputs:
     git: GitInfo
     target: Target
     version: str
-
-
-def candidate_tag(git: GitInfo) -> str:
-    # The clean tag names exactly the commit: a dirty build never takes it.
-    return f"sha-{git.short_sha}" + ("-dirty" if git.dirty else "")
 
 
 def read_inputs(config: Config) -> BuildInputs:

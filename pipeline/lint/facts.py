@@ -70,24 +70,6 @@ _MANIFESTS = (
 
 
 @dataclass(frozen=True)
-class ImageRef:
-    repository: str  # with any registry host: nvcr.io/nvidia/cuda
-    tag: str  # "" when absent
-    digest: str  # "" when absent
-
-    @classmethod
-    def parse(cls, reference: str) -> ImageRef:
-        name, _, digest = reference.partition("@")
-        last = name.rsplit("/", 1)[-1]  # a registry's :port is not a tag
-        tag = last.partition(":")[2]
-        return cls(name[: len(name) - len(tag) - 1] if tag else name, tag, digest)
-
-    def is_repository(self, *names: str) -> bool:
-        """Whether this is one of `names` (like nvidia/cuda) on whatever registry or mirror."""
-        return any(f"/{self.repository}".endswith(f"/{name}") for name in names)
-
-
-@dataclass(frozen=True)
 class Install:
     tool: str  # pip, uv, conda, poetry, pipenv
     command: Command

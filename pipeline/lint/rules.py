@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.distribution.reference import ImageRef
 from pipeline.dockerfile import Dockerfile, Instruction, Stage
 from pipeline.lint import facts
 from pipeline.lint.dockerignore import DockerIgnore, context_files
@@ -86,7 +87,7 @@ def unpinned_base(target: Target) -> Iterator[Hit]:
                 f"give ARG {stage.unresolved[0]} a pinned default, e.g. python:3.11.9-slim",
             )
             continue
-        image = facts.ImageRef.parse(stage.image)
+        image = ImageRef.parse(stage.image)
         if stage.image.lower() == "scratch" or image.digest:
             continue
         if not image.tag or _MOVING_TAG.fullmatch(image.tag):
@@ -244,8 +245,8 @@ def healthcheck_start_period(target: Target) -> Iterator[Hit]:
 
 def devel_image(target: Target) -> Iterator[Hit]:
     root = target.dockerfile.lineage(target.final)[0]
-    image = facts.ImageRef.parse(root.image)
-    if image.is_repository(*_CUDA_DEVEL_REPOSITORIES) and "devel" in image.tag.split("-"):
+    image = ImageRef.parse(root.image)
+    if image.is_repository(*_CUDA_DEVEL_REPOSITORIES) and "devel" in (image.tag or "").split("-"):
         yield Hit(
             target.final_from.line,
             f"the final stage is built on {root.image}, a -devel image with the CUDA compilers",

@@ -15,9 +15,9 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pipeline.config import Config
+from pipeline.distribution.auth import Credentials, Login
+from pipeline.distribution.reference import ImageRef
 from pipeline.errors import RegistryError, UserError
-from pipeline.registries.credentials import Credentials, Login
-from pipeline.registries.reference import ImageRef
 
 if TYPE_CHECKING:
     import boto3

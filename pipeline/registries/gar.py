@@ -24,10 +24,10 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from pipeline.config import Config
+from pipeline.distribution.auth import Credentials, Login
+from pipeline.distribution.reference import ImageRef
+from pipeline.distribution.transport import first_line
 from pipeline.errors import RegistryError, UserError
-from pipeline.registries.api import first_line
-from pipeline.registries.credentials import Credentials, Login
-from pipeline.registries.reference import ImageRef
 from pipeline.retry import RetryPolicy, TransientError, retrying
 
 if TYPE_CHECKING:

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from pipeline.config import Config
+from pipeline.distribution.auth import Credentials, Login
+from pipeline.distribution.reference import ImageRef
 from pipeline.errors import UserError
-from pipeline.registries.credentials import Credentials, Login
-from pipeline.registries.reference import ImageRef
 
 
 def resolve(config: Config, environ: Mapping[str, str]) -> tuple[ImageRef, Login]:

@@ -123,10 +123,10 @@ def image_tags(facts: Facts) -> Check | None:
     """No released version is overwritten: a fixed tag may only hold this commit's image."""
     if not (facts.doing("push") and facts.version and facts.target):
         return None
-    from pipeline.imagebuild.run import candidate_tag
-    from pipeline.registries.promote import release_tags
-    from pipeline.registries.reference import ImageRef
+    from pipeline.distribution.reference import ImageRef
+    from pipeline.promotion.promote import release_tags
     from pipeline.versioning.history import read_history
+    from pipeline.versioning.image_tags import candidate_tag
     from pipeline.versioning.versions import parse_version
 
     target, state, run = facts.target, facts.run.state, facts.run

@@ -62,6 +62,7 @@ def lint(run: ReleaseRun) -> None:
 
 
 def build(run: ReleaseRun) -> None:
+    from pipeline.distribution.reference import ImageRef
     from pipeline.imagebuild.run import run_build
     from pipeline.versioning import decide_version
 
@@ -72,8 +73,7 @@ def build(run: ReleaseRun) -> None:
         run.config, build=dataclasses.replace(run.config.build, allow_dirty=False)
     )
     report = run_build(config, run.out, push_images=True, version=str(planned) if planned else None)
-    repository = report.image.rpartition(":")[0]
-    run.state.candidate = f"{repository}@{report.digest}"
+    run.state.candidate = str(ImageRef.parse(report.image).with_digest(report.digest or ""))
     run.state.facts.update(
         build_backend=report.backend,
         build_seconds=report.seconds,
@@ -111,7 +111,7 @@ def version(run: ReleaseRun) -> None:
 def push(run: ReleaseRun) -> None:
     if not run.state.version:
         raise UserError("no version decided: run the version step first")
-    from pipeline.registries.promote import promote
+    from pipeline.promotion.promote import promote
 
     report = promote(run.config, run.out, run.state.version, run.candidate())
     run.state.tags = report.tags
@@ -132,9 +132,9 @@ def tag(run: ReleaseRun) -> None:
 
 def describe_plan(run: ReleaseRun, todo: list[str]) -> dict[str, object]:
     """What a release would do, from reading alone: nothing is built, pushed or written."""
-    from pipeline.imagebuild.run import candidate_tag
     from pipeline.registries import resolve_target
     from pipeline.versioning import decide_version
+    from pipeline.versioning.image_tags import candidate_tag
 
     target = resolve_target(run.config)
     decision = decide_version(run.config)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.config import SmokeSection
-from pipeline.engine import docker_client
+from pipeline.engine.client import docker_client
 from pipeline.errors import UserError
 from pipeline.smoke.checks import CheckError
 from pipeline.smoke.ports import DEFAULT_PORT, AppPort

@@ -15,13 +15,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pipeline.config import Config
-from pipeline.engine import docker_client
+from pipeline.distribution.reference import ImageRef
+from pipeline.engine.client import docker_client
+from pipeline.engine.transfer import pull
 from pipeline.errors import CheckFailed, PipelineError
 from pipeline.interrupts import sigterm_interrupts
 from pipeline.output import Output
 from pipeline.registries import resolve_target
-from pipeline.registries.reference import ImageRef
-from pipeline.registries.transfer import pull
 from pipeline.smoke.checks import Check, CheckError, CheckSkipped
 from pipeline.smoke.container import (
     TOOLKIT_URL,
@@ -61,7 +61,7 @@ class SmokeFailed(CheckFailed):
 
 def default_image(config: Config) -> str:
     """The candidate the build step pushed: `<registry>/<image>:sha-<short commit>[-dirty]`."""
-    from pipeline.imagebuild.run import candidate_tag
+    from pipeline.versioning.image_tags import candidate_tag
     from pipeline.worktree import build_source
 
     git = build_source(config, "so there is no candidate image sha-<commit>; pass --image REF")

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import semver
 
 from pipeline.errors import UserError
+from pipeline.gitinfo import GitInfo
 
 DOCKER_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 PLACEHOLDERS = ("version", "major", "minor", "patch", "prerelease", "build", "sha")
@@ -37,6 +38,14 @@ class ImageTags:
     @property
     def all(self) -> list[str]:
         return self.fixed + self.moving
+
+
+def candidate_tag(git: GitInfo) -> str:
+    """The tag the build pushes a commit's image as, which smoke tests and push promotes.
+
+    The clean tag names exactly the commit: a dirty build never takes it.
+    """
+    return f"sha-{git.short_sha}" + ("-dirty" if git.dirty else "")
 
 
 def docker_safe(version: semver.Version) -> str:

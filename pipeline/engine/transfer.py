@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.engine import docker_client
+from pipeline.distribution.auth import Credentials
+from pipeline.distribution.reference import ImageRef
+from pipeline.engine.client import docker_client
 from pipeline.errors import RegistryError
-from pipeline.registries.credentials import Credentials
-from pipeline.registries.reference import ImageRef
 from pipeline.retry import DEFAULT_POLICY, RetryPolicy, TransientError, retrying
 
 # Checked first: "unauthorized" answers may also mention a timeout or an EOF in their detail.

@@ -1,0 +1,38 @@
+"""Where the bytes of a blob come from: memory (a layer just made) or a registry.
+
+An image read from a registry holds none of its layers' bytes, only where they are; writing it
+elsewhere streams them (or mounts them, on the same registry) and never holds a layer whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from pipeline.distribution.client import CHUNK_BYTES, RegistryAPI
+
+
+class BlobSource(Protocol):
+    def chunks(self) -> Iterable[bytes]:
+        """The blob's bytes in order; called again for each try of an upload."""
+        ...
+
+
+@dataclass(frozen=True)
+class InMemory:
+    data: bytes
+
+    def chunks(self) -> Iterator[bytes]:
+        for start in range(0, len(self.data), CHUNK_BYTES):
+            yield self.data[start : start + CHUNK_BYTES]
+
+
+@dataclass(frozen=True, eq=False)
+class InRegistry:
+    api: RegistryAPI
+    path: str  # the repository that holds it
+    digest: str
+
+    def chunks(self) -> Iterator[bytes]:
+        return self.api.blob_chunks(self.path, self.digest)
