@@ -107,7 +107,7 @@ def _base_digest(base_image: str | None, target: Target) -> str | None:
     if ref.host == DOCKER_HUB_HOST:
         mirrors = client.info().get("RegistryConfig", {}).get("Mirrors") or []
         hosts = [m.split("://")[-1].rstrip("/") for m in mirrors] + hosts
-    credentials = target.credentials if ref.host == target.repository.host else None
+    credentials = target.keychain.resolve(ref.host)
     for host in hosts:
         with contextlib.suppress(PipelineError, OSError):
             digest = RegistryAPI(host, credentials).digest(
