@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import filecmp
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -77,7 +76,6 @@ def release(stack: object, tmp_path_factory: pytest.TempPathFactory) -> dict:
         capture_output=True,
         text=True,
         check=False,
-        env=os.environ.copy(),
         timeout=(SENTIMENT_RELEASE_MINUTES + 10) * 60,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-5000:]
@@ -97,11 +95,22 @@ def test_the_example_releases_with_real_inference(release: dict) -> None:
     assert "latest" in result["tags"]
     api = RegistryAPI("127.0.0.1:5000")
     assert api.digest(f"{release['namespace']}/sentiment", "0.1.0") == result["digest"]
-    checks = {check["name"]: check for check in smoke["checks"]}
-    # The golden probabilities (smoke/*.golden.json) came from the model on this CPU.
-    for name in ("single", "batch", "gpu-info"):
-        [check] = [c for n, c in checks.items() if name in n]
-        assert check["passed"], check
+    status = {check["name"]: check["status"] for check in smoke["checks"]}
+    # The golden probabilities (smoke/*.golden.json) came from the model on this CPU; the GPU
+    # checks are skipped on an engine without the NVIDIA runtime, and the report says so.
+    assert status == {
+        "pull": "passed",
+        "start": "passed",
+        "gpu": "skipped",
+        "health": "passed",
+        "gpu-info": "skipped",
+        "sample batch": "passed",
+        "sample gpu-info": "passed",
+        "sample single": "passed",
+        "latency": "passed",
+        "shutdown": "passed",
+    }
+    assert smoke["gpu"]["used"] is False
 
 
 @pytest.mark.stack

@@ -271,6 +271,25 @@ class TestInspectGpu:
         assert facts.arch_list is None and gpu_problems(facts) == []
         assert "no torch in the image: compute capability not checked" in facts.notes
 
+    def test_torch_built_for_a_newer_cuda_than_the_image_declares(self) -> None:
+        # torch 2.15.0 from PyPI (CUDA 13.2, its own wheels) on a CUDA 12.4 base, on the H100
+        # capture's driver 535.129.03: torch's CUDA is what the driver has to run.
+        probe = json.dumps({"cuda": "13.2", "arch_list": ["sm_80", "sm_90", "sm_100"]})
+        run = answers(
+            {
+                QUERY_COMMAND: (0, self.H100_QUERY),
+                ("nvidia-smi",): (0, capture("h100-535.129.03.txt")),
+                TORCH_PROBE: (0, probe),
+            }
+        )
+        facts = inspect_gpu(run, ["CUDA_VERSION=12.4.1"], {})
+        assert facts.image_cuda == "13.2"
+        assert facts.image_cuda_source == (
+            "torch.version.cuda, the image declares 12.4.1 (env CUDA_VERSION)"
+        )
+        [problem] = gpu_problems(facts)
+        assert "535.129.03 is older than 595.45.04, the minimum for CUDA 13.2 GA" in problem
+
     def test_no_nvidia_smi_in_the_container(self) -> None:
         missing = 'exec: "nvidia-smi": executable file not found in $PATH: unknown'
         with pytest.raises(CheckError, match=r"exit 127.*NVIDIA_DRIVER_CAPABILITIES"):
