@@ -24,7 +24,7 @@ from pipeline.imagebuild.report import human_size
 from pipeline.lint import facts
 from pipeline.lint.layering import context_file, installed_size
 from pipeline.lint.shell import Command
-from pipeline.lint.torchwheels import MEASURED
+from pipeline.lint.torchwheels import MEASURED, TorchWheels
 from pipeline.requirements import read_requirements
 from pipeline.smoke.drivers import minimum_driver
 from pipeline.smoke.gpu import Version as CudaVersion
@@ -105,52 +105,50 @@ class TorchRequest:
             found = _URL_CUDA.search(index)
             if found:
                 return int(found[1]), int(found[2])
-        measured = MEASURED.get(self.pinned or "")
-        return measured.cuda if measured and not self.indexes else None
+        return self.measured.cuda if self.measured else None
+
+    @property
+    def measured(self) -> TorchWheels | None:
+        """The measured PyPI wheels of this torch: a measured version, from no other index."""
+        return None if self.indexes else MEASURED.get(self.pinned or "")
 
     def label(self) -> str:
         return f"{self.requirement} ({self.where})"
 
 
 def torch_requests(target: Target) -> Iterator[TorchRequest]:
-    for stage in target.dockerfile.stages:
-        for run in facts.stage_runs(stage):
-            for install in facts.installs(run):
-                if install.tool in ("pip", "uv"):
-                    yield from _requests(target, stage, run, install)
+    for stage, run, install in _pip_installs(target):
+        yield from _requests(target, stage, run, install)
 
 
 def reinstalled_framework(target: Target) -> Iterator[Hit]:
     """ML014: the framework of a pytorch/pytorch or tensorflow/tensorflow base, installed again."""
     from pipeline.lint.rules import Hit
 
-    for stage in target.dockerfile.stages:
+    for stage, run, install in _pip_installs(target):
         base = _base(target, stage)
         if base.framework is None or base.framework_version is None:
             continue
-        for run in facts.stage_runs(stage):
-            for install in facts.installs(run):
-                for name, requirement, where in _requirements(target, stage, run, install):
-                    if name != base.framework:
-                        continue
-                    why = _reinstall_reason(target, stage, run, install, requirement, base)
-                    if why is None:
-                        continue
-                    keep = (
-                        "make the venv with --system-site-packages (as dockerfiles/pytorch-gpu "
-                        "does)"
-                        if why.startswith("the venv")
-                        else f"leave {name} out of the requirements (or pin {name}=="
-                        f"{base.framework_version})"
-                    )
-                    yield Hit(
-                        run.line,
-                        f"{requirement} ({where}) installs {name} again over the "
-                        f"{base.framework_version} that {base.image} ships ({why}): the image "
-                        f"keeps both copies{_second_copy_size(name, requirement)}",
-                        f"{keep} to use the base's, or start from python:3.11-slim and take "
-                        f"{name} from PyPI ({FIX_PYPI_TEMPLATE})",
-                    )
+        for name, requirement, where in _requirements(target, stage, run, install):
+            if name != base.framework:
+                continue
+            why = _reinstall_reason(target, stage, run, install, requirement, base)
+            if why is None:
+                continue
+            keep = (
+                "make the venv with --system-site-packages (as dockerfiles/pytorch-gpu does)"
+                if why.startswith("the venv")
+                else f"leave {name} out of the requirements (or pin {name}=="
+                f"{base.framework_version})"
+            )
+            yield Hit(
+                run.line,
+                f"{requirement} ({where}) installs {name} again over the "
+                f"{base.framework_version} that {base.image} ships ({why}): the image keeps "
+                f"both copies{_second_copy_size(name, requirement)}",
+                f"{keep} to use the base's, or start from python:3.11-slim and take {name} "
+                f"from PyPI ({FIX_PYPI_TEMPLATE})",
+            )
 
 
 def cuda_twice(target: Target) -> Iterator[Hit]:
@@ -210,6 +208,14 @@ def cuda_mismatch(target: Target) -> Iterator[Hit]:
         )
 
 
+def _pip_installs(target: Target) -> Iterator[tuple[Stage, Instruction, facts.Install]]:
+    for stage in target.dockerfile.stages:
+        for run in facts.stage_runs(stage):
+            for install in facts.installs(run):
+                if install.tool in ("pip", "uv"):
+                    yield stage, run, install
+
+
 def _base(target: Target, stage: Stage) -> BaseImage:
     return BaseImage.of(target.dockerfile.lineage(stage)[0].image)
 
@@ -226,11 +232,10 @@ def _requests(
 def cache_size_note(target: Target, stage: Stage, run: Instruction, install: facts.Install) -> str:
     """For ML004: what the kept cache weighs, where the install pins a measured torch."""
     for request in _requests(target, stage, run, install):
-        measured = MEASURED.get(request.pinned or "") if not request.indexes else None
-        if measured:
+        if request.measured:
             return (
-                f"; it keeps every wheel downloaded: {human_size(measured.download)} for torch "
-                f"{request.pinned} and its CUDA wheels alone"
+                f"; it keeps every wheel downloaded: {human_size(request.measured.download)} for "
+                f"torch {request.pinned} and its CUDA wheels alone"
             )
     return ""
 
@@ -348,7 +353,7 @@ def _second_copy_size(name: str, requirement: Requirement) -> str:
 
 
 def _cuda_wheels_size(request: TorchRequest) -> str:
-    measured = MEASURED.get(request.pinned or "") if not request.indexes else None
-    if measured is None:
+    if request.measured is None:
         return ""
-    return f" ({human_size(measured.cuda_installed)} of nvidia-* and cuda-* wheels installed)"
+    wheels = human_size(request.measured.cuda_installed)
+    return f" ({wheels} of nvidia-* and cuda-* wheels installed)"
