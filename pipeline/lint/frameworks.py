@@ -18,6 +18,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from pipeline.distribution.reference import ImageRef
 from pipeline.dockerfile import Instruction, Stage
 from pipeline.errors import PipelineError
 from pipeline.imagebuild.report import human_size
@@ -59,15 +60,16 @@ class BaseImage:
 
     @classmethod
     def of(cls, image: str) -> BaseImage:
-        ref = facts.ImageRef.parse(image)
-        leading = _VERSION_TAG.match(ref.tag)
+        ref = ImageRef.parse(image)
+        tag = ref.tag or ""
+        leading = _VERSION_TAG.match(tag)
         version = leading[0] if leading else None
         framework = next((name for repo, name in _SHIPPED.items() if ref.is_repository(repo)), None)
         if ref.is_repository("nvidia/cuda"):
-            parts = ref.tag.split("-")
+            parts = tag.split("-")
             cuda = parse_version(version) if version else None
             return cls(image, None, None, cuda, "runtime" in parts or "devel" in parts)
-        tag_cuda = _TAG_CUDA.search(ref.tag)
+        tag_cuda = _TAG_CUDA.search(tag)
         cuda = (int(tag_cuda[1]), int(tag_cuda[2])) if tag_cuda else None
         return cls(image, framework, version if framework else None, cuda, False)
 
