@@ -1,6 +1,7 @@
 """Rebuild benchmark on the bundled examples: this build step against what CI recipes do.
 
-    .venv/bin/python bench/rebuild.py [--examples churn,sentiment] [--json FILE]
+    .venv/bin/python bench/rebuild.py [--examples churn,sentiment] [--recipes ours,plain]
+                                      [--json FILE]
 
 Needs the local stack (`scripts/setup`): Docker 26 with buildx and the containerd image store,
 the registry on 127.0.0.1:5000 (also the Docker Hub mirror). Three recipes, each a whole CI
@@ -203,7 +204,7 @@ def measure(
     return found
 
 
-def print_table(cases: list[Case], examples: list[str]) -> None:
+def print_table(cases: list[Case], examples: list[str], recipes: list[str]) -> None:
     plain_seconds = {(c.example, c.case): c.seconds for c in cases if c.recipe == "plain"}
     print(f"{'example':<9} {'case':<15} {'recipe':<7} {'seconds':>7} {'plain/this':>10} "
           f"{'cached':>6} {'pulled':>9} {'pushed':>9} {'image':>9}")  # fmt: skip
@@ -212,7 +213,7 @@ def print_table(cases: list[Case], examples: list[str]) -> None:
         return (
             examples.index(case.example),
             CASES.index(case.case),
-            RECIPES.index(case.recipe),
+            recipes.index(case.recipe),
         )
 
     for case in sorted(cases, key=position):
@@ -223,7 +224,7 @@ def print_table(cases: list[Case], examples: list[str]) -> None:
               f"{case.compressed_size / 1e6:7.1f}MB")  # fmt: skip
 
 
-def run(output: Path, examples: list[str]) -> None:
+def run(output: Path, examples: list[str], chosen: list[str]) -> None:
     from devstack import ensure_up
 
     stack_dir = ensure_up().state_dir
@@ -232,11 +233,11 @@ def run(output: Path, examples: list[str]) -> None:
     cases: list[Case] = []
     with tempfile.TemporaryDirectory(prefix="bench-rebuild-") as scratch:
         for example in examples:
-            for recipe in RECIPES:
+            for recipe in chosen:
                 cases += measure(
                     example, recipe, recipes[recipe], Path(scratch), namespace, stack_dir
                 )
-    print_table(cases, examples)
+    print_table(cases, examples, chosen)
     engine = docker.from_env().version()
     extras = {"namespace": namespace, "engine": engine.get("Version")}
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -253,11 +254,19 @@ def main() -> None:
         type=lambda text: text.split(","),
         help="comma-separated directories of examples/ (default: churn,sentiment)",
     )
+    parser.add_argument(
+        "--recipes",
+        default=",".join(RECIPES),
+        type=lambda text: text.split(","),
+        help="comma-separated, plain among them: every ratio is against it (default: all)",
+    )
     args = parser.parse_args()
     unknown = sorted(set(args.examples) - set(WEIGHTS))
     if unknown:
         parser.error(f"no such example: {', '.join(unknown)} (known: {', '.join(WEIGHTS)})")
-    run(args.json, args.examples)
+    if "plain" not in args.recipes or set(args.recipes) - set(RECIPES):
+        parser.error(f"--recipes: some of {', '.join(RECIPES)}, plain among them")
+    run(args.json, args.examples, args.recipes)
 
 
 if __name__ == "__main__":
