@@ -518,3 +518,29 @@ def test_the_docker_driver_on_a_graph_driver_store_gets_one_line(stack) -> None:
     assert '"features": {"containerd-snapshotter": true}' in message
     assert "docker buildx create --use --driver docker-container" in message
     assert "buildx 0.13" in find_buildx(None, "io.containerd.snapshotter.v1").why
+
+
+@pytest.mark.stack
+@pytest.mark.parametrize("template", ["cpu", "pytorch-pypi"])
+def test_bytecode_in_a_cold_build_does_not_depend_on_the_build_time(
+    stack, template: str, tmp_path: Path
+) -> None:
+    """Two cold builds of a template's dependency install write the same `.pyc` bytes, each a
+    checked hash of its source (flags 3 in the header), not the install time. Small
+    requirements stand in for the framework: what is under test is the template's install."""
+    dockerfile = REPO_ROOT / "dockerfiles" / template / "Dockerfile"
+    (tmp_path / "requirements-base.txt").write_text("joblib==1.6.0\n")
+    (tmp_path / "requirements-app.txt").write_text("h11==0.16.0\n")
+    last_step = "runtime-base" if template == "pytorch-pypi" else "builder"
+    bytecode = []
+    for run in ("first", "second"):
+        out = tmp_path / run
+        command = ["docker", "buildx", "build", "--no-cache", "--network", "host"]
+        command += ["--target", last_step, "--output", f"type=local,dest={out}"]
+        subprocess.run([*command, "-f", str(dockerfile), str(tmp_path)], check=True)
+        files = sorted((out / "opt" / "venv").rglob("*.pyc"))
+        bytecode.append({p.relative_to(out): p.read_bytes() for p in files})
+    first, second = bytecode
+    assert len(first) > 100 and first.keys() == second.keys()
+    assert {int.from_bytes(data[4:8], "little") for data in first.values()} == {3}
+    assert [name for name in first if first[name] != second[name]] == []
