@@ -22,7 +22,11 @@ from pipeline.engine.client import docker_client, image_store
 from pipeline.errors import CheckFailed, PipelineError, UserError
 from pipeline.gitinfo import GitInfo, open_repo
 from pipeline.imagebuild.buildx import BuildRequest, find_buildx
+from pipeline.imagebuild.fingerprint import ProofInputs, prove
 from pipeline.imagebuild.labels import oci_labels, weights_sha256
+from pipeline.imagebuild.patch import Patched
+from pipeline.imagebuild.patch_step import patch_report, try_patch
+from pipeline.imagebuild.patchable import read_plan
 from pipeline.imagebuild.report import BuildReport, Layer, human_size, parse_size
 from pipeline.imagebuild.stages import BuildGraph, read_graph
 from pipeline.imagebuild.steps import Step, StepCallback
@@ -131,23 +135,49 @@ def run_build(
     check_build_context(inputs.context, inputs.dockerfile)
     # After the secret scan: "commit them" must never be the advice for a key left there.
     refuse_dirty(config, inputs.git)
-    # Also fails early and clearly when there is no engine.
-    buildx = find_buildx(config.build.docker_cli, image_store())
     target = inputs.target
     candidate = target.ref(candidate_tag(inputs.git))
     prior = prior_release(target, inputs, config, out)
+    plan = read_plan(inputs.dockerfile, config.image.target, config.image.build_args)
+    bases = {image: _base_digest(image, target) for image in plan.bases}
+    proof = prove(
+        ProofInputs(
+            context=inputs.context,
+            dockerfile=inputs.dockerfile,
+            build_args=config.image.build_args,
+            target=config.image.target,
+            platform=config.image.platform,
+            labels=config.image.labels,
+            base_digests=bases,
+        ),
+        plan,
+    )
+    labels = {
+        **oci_labels(
+            title=config.project_name,
+            version=version or inputs.version,
+            git=inputs.git,
+            base_image=inputs.graph.final_base,
+            base_digest=bases.get(inputs.graph.final_base or ""),
+            model_sha=weights_sha256(config.path(config.project.model_dir)),
+            extra=config.image.labels,
+        ),
+        **proof.labels,
+    }
+    started = time.monotonic()
+    release = _tag(prior) if prior else None
+    attempt = try_patch(config, target, inputs.git, plan, proof, labels, push_images, release)
+    if isinstance(attempt, Patched):
+        seconds = time.monotonic() - started
+        report = patch_report(target, candidate, attempt, labels, prior, seconds)
+        _check_budget(config, report)
+        return report
+    out.note(f"build: full build: {attempt}")
+    # Also fails early and clearly when there is no engine.
+    buildx = find_buildx(config.build.docker_cli, image_store())
     out.note(
         f"build: buildx ({buildx.why}), candidate {candidate}"
         + (f", prior release {prior}" if prior else ", no prior release")
-    )
-    labels = oci_labels(
-        title=config.project_name,
-        version=version or inputs.version,
-        git=inputs.git,
-        base_image=inputs.graph.final_base,
-        base_digest=_base_digest(inputs.graph.final_base, target),
-        model_sha=weights_sha256(config.path(config.project.model_dir)),
-        extra=config.image.labels,
     )
     cache_ref = target.ref(CACHE_TAG)
     # This commit's own export: a retried job finds it; `buildcache` follows it when complete.
@@ -195,6 +225,7 @@ def run_build(
         prior=prior,
         cache_images=[],
         warnings=list(out.warnings),
+        path_reason=attempt,
     )
     if push_images:
         report.cache_images = _publish_cache(api, target, commit_cache, report.steps, inputs.graph)

@@ -1,0 +1,288 @@
+"""The patch path of `build` against the real stack: the same commit built both ways (patched
+in the registry, and in full by buildx) must look the same to a container, file by file and in
+its run-time config; the smoke test runs on the patched image; every change the patch cannot
+prove falls back to the full build and says why."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import tarfile
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pipeline.cli import main
+from pipeline.distribution.client import RegistryAPI
+from pipeline.imagebuild.fingerprint import FINGERPRINT_LABEL
+from pipeline.oci.remote import read_image, write_image
+from tests.support.project import EXAMPLE, commit_all
+
+pytestmark = pytest.mark.stack
+
+LOCAL = "127.0.0.1:5000"
+TINY_DOCKERFILE = """\
+FROM python:3.11-slim
+RUN useradd --uid 1234 --create-home app && mkdir -p /srv
+WORKDIR /srv
+COPY requirements.txt /tmp/requirements.txt
+RUN cp /tmp/requirements.txt /srv/requirements.txt
+COPY --chown=1234:1234 code/ /srv/code/
+COPY --link --chown=1234 data/ /data/
+COPY --chmod=0600 settings.cfg /etc/app.cfg
+COPY run.sh .
+USER 1234
+ENV MODE=test
+EXPOSE 9000
+VOLUME /cache
+CMD ["sh", "/srv/run.sh"]
+"""
+
+
+def build(capsys: pytest.CaptureFixture[str], project: Path, *extra: str) -> dict:
+    code = main(["build", "--json", "-C", str(project), *extra])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    return json.loads(captured.out)
+
+
+def _repository(report: dict) -> str:
+    return report["image"].rpartition(":")[0]
+
+
+def container_view(ref: str) -> dict[str, tuple]:
+    """Every path of a container of `ref`: type, mode, owner, link target, content digest."""
+    created = subprocess.run(
+        ["docker", "create", ref], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    try:
+        export = subprocess.Popen(["docker", "export", created], stdout=subprocess.PIPE)
+        assert export.stdout is not None
+        view: dict[str, tuple] = {}
+        with tarfile.open(fileobj=export.stdout, mode="r|") as tar:
+            for info in tar:
+                content = ""
+                if info.isfile():
+                    handle = tar.extractfile(info)
+                    assert handle is not None
+                    content = hashlib.sha256(handle.read()).hexdigest()
+                name = info.name.rstrip("/")
+                view[name] = (info.type, info.mode, info.uid, info.gid, info.linkname, content)
+        export.wait()
+    finally:
+        subprocess.run(["docker", "rm", "-f", created], capture_output=True, check=False)
+    return view
+
+
+RUNTIME_KEYS = (
+    "Env", "Cmd", "Entrypoint", "User", "WorkingDir", "ExposedPorts", "Healthcheck", "Volumes",
+    "StopSignal", "Shell", "OnBuild",
+)  # fmt: skip
+
+
+def runtime_config(ref: str) -> dict:
+    inspected = json.loads(
+        subprocess.run(
+            ["docker", "image", "inspect", ref], capture_output=True, text=True, check=True
+        ).stdout
+    )[0]["Config"]
+    labels = dict(inspected.get("Labels") or {})
+    labels.pop("org.opencontainers.image.created", None)
+    return {**{key: inspected.get(key) for key in RUNTIME_KEYS}, "Labels": labels}
+
+
+def assert_same_as_full_build(capsys, project: Path, patched: dict) -> None:
+    """Build the same commit in full and compare both images as a container sees them."""
+    full = build(capsys, project, "--set", "build.patch=off")
+    assert full["path"] == "full" and full["path_reason"] == "build.patch is off"
+    repository = _repository(patched)
+    patched_ref, full_ref = f"{repository}@{patched['digest']}", f"{repository}@{full['digest']}"
+    assert patched["digest"] != full["digest"]  # file times differ; nothing a container sees
+    patched_view, full_view = container_view(patched_ref), container_view(full_ref)
+    differing = sorted(
+        name
+        for name in patched_view.keys() | full_view.keys()
+        if patched_view.get(name) != full_view.get(name)
+    )
+    assert not differing, [(n, patched_view.get(n), full_view.get(n)) for n in differing[:10]]
+    assert runtime_config(patched_ref) == runtime_config(full_ref)
+
+
+# -- the example: code-only, weights-only, smoke --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def churn(tmp_path_factory: pytest.TempPathFactory, stack: object) -> Path:
+    import git
+
+    project = tmp_path_factory.mktemp("patch") / "churn"
+    subprocess.run(["cp", "-r", str(EXAMPLE), str(project)], check=True)
+    (project / "pipeline.yaml").write_text(
+        "project:\n  name: churn\nimage:\n  network: host\n"
+        f"registry:\n  url: {LOCAL}/test-patch-{uuid.uuid4().hex[:8]}\n"
+        "smoke:\n  network: host\n  start_period: 120\n"
+    )
+    (project / "serve" / "notes.txt").write_text("deleted by the code-only change\n")
+    git.Repo.init(project, initial_branch="main")
+    commit_all(project, "initial")
+    return project
+
+
+class TestExample:
+    """One story, in order: a full build, then a code-only and a weights-only patch."""
+
+    def test_first_build_is_full_for_want_of_a_prior(self, churn, capsys) -> None:
+        report = build(capsys, churn)
+
+        assert report["path"] == "full"
+        assert report["path_reason"].startswith("no prior image in the registry")
+        labels = report["labels"]
+        assert json.loads(labels[FINGERPRINT_LABEL]).keys() >= {"dockerfile", "context"}
+
+    def test_code_only_change_is_patched_and_equals_a_full_build(self, churn, capsys) -> None:
+        with (churn / "serve" / "app.py").open("a") as handle:
+            handle.write("# a code-only change\n")
+        (churn / "serve" / "notes.txt").unlink()
+        commit_all(churn, "fix: code only")
+
+        patched = build(capsys, churn)
+
+        assert patched["path"] == "patch", patched["path_reason"]
+        assert patched["patched_layers"] == ["COPY serve/ /app/serve/ # buildkit"]
+        assert patched["steps"] == [] and patched["backend"] == "registry"
+        repository = _repository(patched)
+        host, _, path = repository.partition("/")
+        tag = patched["image"].rpartition(":")[2]
+        assert RegistryAPI(host).digest(path, tag) == patched["digest"]
+        view = container_view(f"{repository}@{patched['digest']}")
+        assert "app/serve/notes.txt" not in view and "app/serve/app.py" in view
+
+        code = main(["smoke", "--json", "-C", str(churn), "--image", patched["image"]])
+        captured = capsys.readouterr()
+        assert code == 0, captured.err
+
+        assert_same_as_full_build(capsys, churn, patched)
+
+    def test_weights_only_change_is_patched_and_equals_a_full_build(self, churn, capsys) -> None:
+        (churn / "model" / "CARD.md").write_text("# churn model\n")
+        commit_all(churn, "chore: model card")
+
+        patched = build(capsys, churn)
+
+        assert patched["path"] == "patch", patched["path_reason"]
+        assert patched["patched_layers"] == ["COPY model/ /models/model/ # buildkit"]
+        assert_same_as_full_build(capsys, churn, patched)
+
+
+# -- a small project: COPY flags, and each fallback --------------------------------------------
+
+
+@pytest.fixture
+def tiny(git_project: Callable[..., Path], tmp_path: Path, stack: object) -> Path:
+    source = tmp_path / "src"
+    (source / "code" / "pkg").mkdir(parents=True)
+    (source / "data").mkdir()
+    (source / "Dockerfile").write_text(TINY_DOCKERFILE)
+    (source / ".dockerignore").write_text("*.log\n")
+    (source / "requirements.txt").write_text("requests\n")
+    (source / "code" / "main.py").write_text("print('one')\n")
+    (source / "code" / "tool.sh").write_text("#!/bin/sh\necho tool\n")
+    (source / "code" / "tool.sh").chmod(0o755)
+    (source / "code" / "pkg" / "__init__.py").write_text("")
+    (source / "code" / "link.py").symlink_to("main.py")
+    (source / "code" / "debug.log").write_text("left out\n")
+    (source / "data" / "weights.bin").write_bytes(bytes(range(256)) * 64)
+    (source / "settings.cfg").write_text("a = 1\n")
+    (source / "run.sh").write_text("python /srv/code/main.py\n")
+    config = (
+        f"image:\n  network: host\nregistry:\n  url: {LOCAL}/test-patch-{uuid.uuid4().hex[:8]}\n"
+    )
+    return git_project(source, config)
+
+
+def change(project: Path, path: str, text: str, message: str = "fix: change") -> None:
+    (project / path).write_text(text)
+    commit_all(project, message)
+
+
+def with_build_arg(project: Path) -> None:
+    config = (project / "pipeline.yaml").read_text()
+    change(project, "pipeline.yaml", config.replace("image:\n", "image:\n  build_args: {X: '1'}\n"))
+
+
+def test_every_copy_flag_patched_equals_a_full_build(tiny, capsys) -> None:
+    """--chown (user and group, user alone), --link, --chmod, a relative destination, an
+    executable bit, a symbolic link, an ignored file, an empty directory."""
+    assert build(capsys, tiny)["path"] == "full"
+    change(tiny, "code/main.py", "print('two')\n")
+    (tiny / "code" / "empty").mkdir()
+    change(tiny, "data/weights.bin", "other weights\n")
+    change(tiny, "settings.cfg", "a = 2\n")
+    change(tiny, "run.sh", "python /srv/code/main.py --twice\n")
+
+    patched = build(capsys, tiny)
+
+    assert patched["path"] == "patch", patched["path_reason"]
+    assert len(patched["patched_layers"]) == 4
+    assert_same_as_full_build(capsys, tiny, patched)
+
+
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        (lambda p: change(p, "Dockerfile", TINY_DOCKERFILE + "ENV MORE=1\n"), "the Dockerfile"),
+        (lambda p: change(p, ".dockerignore", "*.log\n*.tmp\n"), "the .dockerignore"),
+        # read by a RUN: the requirements the image installs
+        (lambda p: change(p, "requirements.txt", "requests\nrich\n"), "build-context files"),
+        (lambda p: with_build_arg(p), "the build arguments"),
+    ],
+    ids=["dockerfile", "dockerignore", "requirements", "build-arg"],
+)
+def test_what_the_patch_cannot_prove_builds_in_full(tiny, capsys, edit, reason) -> None:
+    assert build(capsys, tiny)["path"] == "full"
+    edit(tiny)
+    change(tiny, "code/main.py", "print('changed too')\n")
+
+    report = build(capsys, tiny)
+
+    assert report["path"] == "full"
+    assert reason in report["path_reason"], report["path_reason"]
+    assert report["path_reason"].startswith("changed since sha-")
+
+
+def test_a_copy_a_run_follows_is_not_patched(git_project, tmp_path, capsys, stack) -> None:
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "Dockerfile").write_text(
+        "FROM python:3.11-slim\nCOPY app.txt /app/app.txt\nRUN wc -c /app/app.txt > /size\n"
+    )
+    (source / "app.txt").write_text("one\n")
+    config = (
+        f"image:\n  network: host\nregistry:\n  url: {LOCAL}/test-patch-{uuid.uuid4().hex[:8]}\n"
+    )
+    project = git_project(source, config)
+    assert build(capsys, project)["path"] == "full"
+    change(project, "app.txt", "two\n")
+
+    report = build(capsys, project)
+
+    assert report["path"] == "full"
+    assert "build-context files" in report["path_reason"]
+
+
+def test_an_image_we_did_not_label_is_not_patched(tiny, capsys) -> None:
+    first = build(capsys, tiny)
+    host, _, rest = first["image"].partition("/")
+    path, _, tag = rest.rpartition(":")
+    api = RegistryAPI(host)
+    foreign = read_image(api, path, tag).with_labels({FINGERPRINT_LABEL: None})
+    write_image(api, path, foreign, tags=[tag])
+    change(tiny, "code/main.py", "print('changed')\n")
+
+    report = build(capsys, tiny)
+
+    assert report["path"] == "full"
+    assert "not built by us" in report["path_reason"]
