@@ -236,7 +236,10 @@ def test_every_copy_flag_patched_equals_a_full_build(tiny, capsys) -> None:
         (lambda p: change(p, "Dockerfile", TINY_DOCKERFILE + "ENV MORE=1\n"), "the Dockerfile"),
         (lambda p: change(p, ".dockerignore", "*.log\n*.tmp\n"), "the .dockerignore"),
         # read by a RUN: the requirements the image installs
-        (lambda p: change(p, "requirements.txt", "requests\nrich\n"), "build-context files"),
+        (
+            lambda p: change(p, "requirements.txt", "requests\nrich\n"),
+            "files that instructions other than the patchable COPYs read",
+        ),
         (lambda p: with_build_arg(p), "the build arguments"),
     ],
     ids=["dockerfile", "dockerignore", "requirements", "build-arg"],
@@ -270,7 +273,7 @@ def test_a_copy_a_run_follows_is_not_patched(git_project, tmp_path, capsys, stac
     report = build(capsys, project)
 
     assert report["path"] == "full"
-    assert "build-context files" in report["path_reason"]
+    assert "files that instructions other than the patchable COPYs read" in report["path_reason"]
 
 
 def test_an_image_we_did_not_label_is_not_patched(tiny, capsys) -> None:

@@ -3,10 +3,11 @@
 The fingerprint covers every input of the build but the sources of the patchable COPYs, in
 named parts so that a fallback can say which changed: the Dockerfile, the ignore file, the
 settings (build arguments, target, platform, extra labels), the digest of every FROM image, and
-each context file (path, mode, bytes) that anything else may read. Each patchable COPY gets its
-own hash over what it copies. When a later commit has the same fingerprint, only the COPYs
-whose hash changed can differ from a full build: those layers are redone, every other one is
-the same.
+each context file (path, mode, bytes) that any other instruction may read. A file no
+instruction reads (`.git` or a README sent along) is no input of the image. Each patchable
+COPY gets its own hash over what it copies. When a later commit has the same fingerprint, only
+the COPYs whose hash changed can differ from a full build: those layers are redone, every other
+one is the same.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.imagebuild.copylayer import copy_entries, entries_sha256, file_chunks
-from pipeline.imagebuild.patchable import CopySpec, PatchPlan, Unpatchable
+from pipeline.imagebuild.patchable import PatchPlan, Unpatchable
 from pipeline.lint.dockerignore import DockerIgnore, context_files, find_dockerignore
 
 FINGERPRINT_LABEL = "io.ml-release-pipeline.build.fingerprint"  # {"<part>": "<sha256>"}
@@ -31,7 +32,7 @@ PARTS = {
     "dockerignore": "the .dockerignore",
     "settings": "the build arguments, target, platform or image labels",
     "bases": "a FROM image's digest",
-    "context": "build-context files other than the patchable COPY sources",
+    "context": "build-context files that instructions other than the patchable COPYs read",
 }
 
 
@@ -80,13 +81,12 @@ def prove(inputs: ProofInputs, plan: PatchPlan) -> BuildProof:
     ignore_file = find_dockerignore(inputs.dockerfile, inputs.context)
     ignore = DockerIgnore.read(ignore_file)
     copies: dict[int, str] = {}
-    patched: list[CopySpec] = []
+    read = list(plan.read_elsewhere)
     for spec in plan.copies:
         try:
             copies[spec.line] = entries_sha256(copy_entries(inputs.context, ignore, spec))
-            patched.append(spec)
         except Unpatchable:
-            continue  # its sources stay in the fingerprint: a change to them means a full build
+            read += spec.sources  # in the fingerprint: a change to them means a full build
     settings = {
         "build_args": dict(inputs.build_args),
         "target": inputs.target,
@@ -99,17 +99,15 @@ def prove(inputs: ProofInputs, plan: PatchPlan) -> BuildProof:
         "dockerignore": _sha256(ignore_file.read_bytes() if ignore_file else b""),
         "settings": _sha256(json.dumps(settings, sort_keys=True).encode()),
         "bases": _sha256(json.dumps(dict(inputs.base_digests), sort_keys=True).encode()),
-        "context": _context_sha256(inputs.context, ignore, patched, plan.read_elsewhere),
+        "context": _context_sha256(inputs.context, ignore, tuple(read)),
     }
     return BuildProof(parts, copies)
 
 
-def _context_sha256(
-    context: Path, ignore: DockerIgnore, patched: list[CopySpec], read_elsewhere: tuple[str, ...]
-) -> str:
+def _context_sha256(context: Path, ignore: DockerIgnore, read_elsewhere: tuple[str, ...]) -> str:
     digest = hashlib.sha256()
     for relative in context_files(context, ignore):
-        if _covered(relative, patched) and not _covered_by(relative, read_elsewhere):
+        if not _covered_by(relative, read_elsewhere):
             continue
         path = context / relative
         info = path.lstat()
@@ -121,10 +119,6 @@ def _context_sha256(
                 digest.update(chunk)
         digest.update(b"\0")
     return digest.hexdigest()
-
-
-def _covered(relative: str, specs: list[CopySpec]) -> bool:
-    return any(_covered_by(relative, spec.sources) for spec in specs)
 
 
 def _covered_by(relative: str, sources: tuple[str, ...]) -> bool:

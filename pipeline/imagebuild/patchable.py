@@ -38,8 +38,10 @@ class CopySpec:
 
     @property
     def created_by(self) -> str:
-        """The history entry BuildKit writes for it: the operands, without flags."""
-        return f"COPY {' '.join(self.instruction.words())} # buildkit"
+        """The history entry BuildKit writes for it: --chown and --chmod kept, --link not."""
+        named = (("chown", self.chown), ("chmod", self.chmod))
+        flags = [f"--{name}={value}" for name, value in named if value]
+        return " ".join(["COPY", *flags, *self.instruction.words()]) + " # buildkit"
 
     @property
     def into_directory(self) -> bool:
