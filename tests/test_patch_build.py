@@ -5,7 +5,9 @@ prove falls back to the full build and says why."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import json
 import subprocess
 import tarfile
@@ -16,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.cli import main
+from pipeline.distribution.auth import Credentials
 from pipeline.distribution.client import RegistryAPI
 from pipeline.imagebuild.fingerprint import FINGERPRINT_LABEL
 from pipeline.oci.remote import read_image, write_image
@@ -289,3 +292,67 @@ def test_an_image_we_did_not_label_is_not_patched(tiny, capsys) -> None:
 
     assert report["path"] == "full"
     assert "not built by us" in report["path_reason"]
+
+
+@pytest.mark.parametrize("kind", ["dockerhub", "ecr", "gar"])
+def test_a_code_only_change_is_patched_on_each_registry_kind(
+    kind: str, stack, git_project, tmp_path, capsys, monkeypatch
+) -> None:
+    """Through the TLS stand-ins, with each one's login: the patch reads the prior image and
+    writes the candidate with the credentials the build uses."""
+    import boto3
+
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "Dockerfile").write_text(
+        'FROM python:3.11-slim\nWORKDIR /app\nCOPY app.txt .\nCMD ["cat", "/app/app.txt"]\n'
+    )
+    (source / "app.txt").write_text("one\n")
+    name = f"pipeline/test-patch-{uuid.uuid4().hex[:8]}"
+    registry = {
+        "dockerhub": f"  kind: dockerhub\n  url: {stack.hub_host}/{name}\n",
+        "ecr": "  kind: ecr\n",
+        "gar": f"  kind: gar\n  gcp_project: pipeline-tests\n  gar_repository: r{name[-8:]}\n",
+    }[kind]
+    image = f"  name: {name}\n" if kind == "ecr" else ""
+    project = git_project(source, f"image:\n  network: host\n{image}registry:\n{registry}")
+    monkeypatch.setenv("DOCKERHUB_USERNAME", stack.hub_username)
+    monkeypatch.setenv("DOCKERHUB_TOKEN", stack.hub_password)
+    try:
+        assert build(capsys, project)["path"] == "full"
+        change(project, "app.txt", "two\n")
+
+        patched = build(capsys, project)
+
+        assert patched["path"] == "patch", patched["path_reason"]
+        assert patched["patched_layers"] == ["COPY app.txt . # buildkit"]
+        host, _, rest = patched["image"].partition("/")
+        hub = Credentials(stack.hub_username, stack.hub_password) if kind == "dockerhub" else None
+        written = read_image(RegistryAPI(host, hub), rest.rpartition(":")[0], patched["digest"])
+        top = b"".join(written.source(written.layers[-1].digest).chunks())
+        with tarfile.open(fileobj=io.BytesIO(gzip.decompress(top))) as layer:
+            copied = layer.extractfile("app/app.txt")
+            assert copied is not None and copied.read() == b"two\n"
+    finally:
+        if kind == "ecr":
+            boto3.client("ecr").delete_repository(repositoryName=name, force=True)
+
+
+def test_a_new_base_image_digest_builds_in_full(tiny, capsys, docker_client) -> None:
+    """The same `FROM` name on another image: the proof's base digest differs."""
+    host, _, rest = build(capsys, tiny)["image"].partition("/")
+    base_path = rest.rpartition("/")[0] + "/base"
+    api = RegistryAPI(host)
+    python = read_image(api, "library/python", "3.11-slim")
+    write_image(api, base_path, python, tags=["1"])
+    dockerfile = TINY_DOCKERFILE.replace("python:3.11-slim", f"{host}/{base_path}:1")
+    change(tiny, "Dockerfile", dockerfile)
+    assert build(capsys, tiny)["path"] == "full"
+    write_image(api, base_path, python.with_labels({"rebuilt": "yes"}), tags=["1"])
+    docker_client.images.remove(f"{host}/{base_path}:1", force=True)
+    change(tiny, "code/main.py", "print('on a new base')\n")
+
+    report = build(capsys, tiny)
+
+    assert report["path"] == "full"
+    assert "a FROM image's digest" in report["path_reason"]
