@@ -3,13 +3,16 @@
     .venv/bin/python bench/rebuild.py [--json bench/results/rebuild.json]
 
 Needs the local stack (`scripts/setup`): Docker 26 with buildx and the containerd image store,
-the registry on 127.0.0.1:5000 (also the Docker Hub mirror). Three recipes, each a whole CI
+the registry on 127.0.0.1:5000 (also the Docker Hub mirror). Four recipes, each a whole CI
 job (build and push) on a wiped runner (every local image and all build cache removed before
 each build), side by side in one run:
   ours    `pipeline build`: buildx, registry cache (mode=max) in and out, pushes itself
   plain   `docker pull PRIOR; docker build --cache-from PRIOR -t NEW; docker push NEW`
   inline  `docker buildx build --cache-from PRIOR --cache-to type=inline -t NEW --push`
-and three cases: cold (nothing in the registry), code-only change, one app dependency added.
+  patched `pipeline build` with `build.patch: auto`: code-only and weights-only changes made in
+          the registry from the prior candidate (ours is the same with `build.patch: off`)
+and four cases: cold (nothing in the registry), code-only change, one app dependency added,
+weights-only change.
 Bytes pulled are the blob bytes the registry served during the build (its access log, base
 image through the mirror included); bytes pushed are what its storage grew by.
 """
@@ -40,8 +43,8 @@ from tests.support.engine import wipe_local_images  # noqa: E402
 EXAMPLE = REPO_ROOT / "examples" / "churn"
 REGISTRY = "127.0.0.1:5000"
 NEW_APP_DEPENDENCY = "python-multipart==0.0.9"
-RECIPES = ("ours", "plain", "inline")
-CASES = ("cold", "code-only", "app dependency")
+RECIPES = ("ours", "plain", "inline", "patched")
+CASES = ("cold", "code-only", "app dependency", "weights-only")
 BLOB_GET = re.compile(r'"GET /v2/\S+/blobs/sha256:[0-9a-f]+ HTTP/[\d.]+" 200 (\d+)')
 
 
@@ -90,6 +93,9 @@ def change(project: Path, case: str) -> None:
         with (project / "requirements-app.txt").open("a") as handle:
             handle.write(NEW_APP_DEPENDENCY + "\n")
         commit(project, "feat: one more app dependency")
+    elif case == "weights-only":
+        (project / "model" / "CARD.md").write_text("# a weights-only change\n")
+        commit(project, "chore: weights only")
 
 
 def cached(rawjson: str) -> str:
@@ -101,12 +107,21 @@ def cached(rawjson: str) -> str:
     return f"{sum(s.cached for s in layers)}/{len(layers)}"
 
 
-def ours(project: Path, repository: str, build: int) -> str:
+def ours(project: Path, repository: str, build: int, *flags: str) -> str:
+    # The buildx path: the registry-side patch is its own recipe.
+    flags = flags or ("--set", "build.patch=off")
     report = json.loads(
-        sh(sys.executable, "-m", "pipeline", "build", "--json", "-C", str(project)).stdout
+        sh(sys.executable, "-m", "pipeline", "build", "--json", "-C", str(project), *flags).stdout
     )
+    if report["path"] == "patch":
+        return "patch"
     layers = [s for s in report["steps"] if not s["instruction"].upper().startswith("FROM")]
     return f"{sum(s['cached'] for s in layers)}/{len(layers)}"
+
+
+def patched(project: Path, repository: str, build: int) -> str:
+    """`pipeline build` as it comes (`build.patch: auto`): patched where it can prove it."""
+    return ours(project, repository, build, "--set", "build.patch=auto")
 
 
 def plain(project: Path, repository: str, build: int) -> str:
@@ -175,7 +190,7 @@ def measure(
         seconds = time.monotonic() - started
         pulled, pushed = registry.since(mark)
         sha = git.Repo(project).head.commit.hexsha[:7]
-        reference = f"sha-{sha}" if recipe == "ours" else f"build-{build}"
+        reference = f"sha-{sha}" if recipe in ("ours", "patched") else f"build-{build}"
         size = compressed_size(repository, reference)
         found.append(Case(case, recipe, seconds, steps, pulled, pushed, size))
         print(f"  {recipe:<7} {case:<15} {seconds:6.1f}s  cached {steps}", file=sys.stderr)
@@ -198,7 +213,7 @@ def run(output: Path) -> None:
 
     stack_dir = ensure_up().state_dir
     namespace = f"bench-{uuid.uuid4().hex[:6]}"
-    recipes = {"ours": ours, "plain": plain, "inline": inline}
+    recipes = {"ours": ours, "plain": plain, "inline": inline, "patched": patched}
     cases: list[Case] = []
     with tempfile.TemporaryDirectory(prefix="bench-rebuild-") as scratch:
         for recipe in RECIPES:
