@@ -1,6 +1,7 @@
-"""Rebuild benchmark on the bundled example: this build step against what CI recipes do.
+"""Rebuild benchmark on the bundled examples: this build step against what CI recipes do.
 
-    .venv/bin/python bench/rebuild.py [--json bench/results/rebuild.json]
+    .venv/bin/python bench/rebuild.py [--examples churn,sentiment] [--recipes ours,plain]
+                                      [--json FILE]
 
 Needs the local stack (`scripts/setup`): Docker 26 with buildx and the containerd image store,
 the registry on 127.0.0.1:5000 (also the Docker Hub mirror). Four recipes, each a whole CI
@@ -9,10 +10,12 @@ each build), side by side in one run:
   ours    `pipeline build`: buildx, registry cache (mode=max) in and out, pushes itself
   plain   `docker pull PRIOR; docker build --cache-from PRIOR -t NEW; docker push NEW`
   inline  `docker buildx build --cache-from PRIOR --cache-to type=inline -t NEW --push`
-  patched `pipeline build` with `build.patch: auto`: code-only and weights-only changes made in
-          the registry from the prior candidate (ours is the same with `build.patch: off`)
+  patched `pipeline build` as it comes (`build.patch: auto`): a code-only or weights-only change
+          is made in the registry from the prior candidate; ours is `build.patch: off`
 and four cases: cold (nothing in the registry), code-only change, one app dependency added,
-weights-only change.
+weights-only change (one byte of the weights file changed: the model/ layer is remade whole, as
+after a retrain). Each runs on both examples side by side: churn (scikit-learn, about 200 MB
+compressed) and sentiment (torch with its CUDA wheels and transformers, about 3 GB).
 Bytes pulled are the blob bytes the registry served during the build (its access log, base
 image through the mirror included); bytes pushed are what its storage grew by.
 """
@@ -40,7 +43,9 @@ sys.path.insert(0, str(REPO_ROOT))  # the test stack and its helpers live beside
 from pipeline.imagebuild.steps import RawJsonProgress  # noqa: E402
 from tests.support.engine import wipe_local_images  # noqa: E402
 
-EXAMPLE = REPO_ROOT / "examples" / "churn"
+EXAMPLES = REPO_ROOT / "examples"
+# The file each example's model/ keeps its weights in.
+WEIGHTS = {"churn": "model/model.joblib", "sentiment": "model/model.safetensors"}
 REGISTRY = "127.0.0.1:5000"
 NEW_APP_DEPENDENCY = "python-multipart==0.0.9"
 RECIPES = ("ours", "plain", "inline", "patched")
@@ -50,6 +55,7 @@ BLOB_GET = re.compile(r'"GET /v2/\S+/blobs/sha256:[0-9a-f]+ HTTP/[\d.]+" 200 (\d
 
 @dataclass
 class Case:
+    example: str
     case: str
     recipe: str
     seconds: float
@@ -72,11 +78,11 @@ def commit(project: Path, message: str) -> None:
     repo.git.commit(m=message)
 
 
-def new_project(work: Path, namespace: str, recipe: str) -> Path:
-    project = work / recipe
-    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("__pycache__"))
+def new_project(work: Path, namespace: str, example: str, recipe: str) -> Path:
+    project = work / example / recipe
+    shutil.copytree(EXAMPLES / example, project, ignore=shutil.ignore_patterns("__pycache__"))
     (project / "pipeline.yaml").write_text(
-        f"project:\n  name: churn\nimage:\n  network: host\n"
+        f"project:\n  name: {example}\nimage:\n  network: host\n"
         f"registry:\n  url: {REGISTRY}/{namespace}/{recipe}\n"
     )
     git.Repo.init(project, initial_branch="main")
@@ -84,7 +90,7 @@ def new_project(work: Path, namespace: str, recipe: str) -> Path:
     return project
 
 
-def change(project: Path, case: str) -> None:
+def change(project: Path, example: str, case: str) -> None:
     if case == "code-only":
         with (project / "serve" / "app.py").open("a") as handle:
             handle.write("\n# a code-only change\n")
@@ -94,8 +100,11 @@ def change(project: Path, case: str) -> None:
             handle.write(NEW_APP_DEPENDENCY + "\n")
         commit(project, "feat: one more app dependency")
     elif case == "weights-only":
-        (project / "model" / "CARD.md").write_text("# a weights-only change\n")
-        commit(project, "chore: weights only")
+        weights = project / WEIGHTS[example]
+        data = bytearray(weights.read_bytes())
+        data[-1] ^= 0xFF
+        weights.write_bytes(bytes(data))
+        commit(project, "feat: retrained weights")
 
 
 def cached(rawjson: str) -> str:
@@ -107,12 +116,11 @@ def cached(rawjson: str) -> str:
     return f"{sum(s.cached for s in layers)}/{len(layers)}"
 
 
-def ours(project: Path, repository: str, build: int, *flags: str) -> str:
-    # The buildx path: the registry-side patch is its own recipe.
-    flags = flags or ("--set", "build.patch=off")
+def ours(project: Path, repository: str, build: int, patch: str = "off") -> str:
     report = json.loads(
-        sh(sys.executable, "-m", "pipeline", "build", "--json", "-C", str(project), *flags).stdout
-    )
+        sh(sys.executable, "-m", "pipeline", "build", "--json", "-C", str(project),
+           "--set", f"build.patch={patch}").stdout
+    )  # fmt: skip
     if report["path"] == "patch":
         return "patch"
     layers = [s for s in report["steps"] if not s["instruction"].upper().startswith("FROM")]
@@ -120,8 +128,7 @@ def ours(project: Path, repository: str, build: int, *flags: str) -> str:
 
 
 def patched(project: Path, repository: str, build: int) -> str:
-    """`pipeline build` as it comes (`build.patch: auto`): patched where it can prove it."""
-    return ours(project, repository, build, "--set", "build.patch=auto")
+    return ours(project, repository, build, patch="auto")
 
 
 def plain(project: Path, repository: str, build: int) -> str:
@@ -174,15 +181,21 @@ def compressed_size(repository: str, reference: str) -> int:
 
 
 def measure(
-    recipe: str, run: Callable[[Path, str, int], str], work: Path, namespace: str, stack_dir: Path
+    example: str,
+    recipe: str,
+    run: Callable[[Path, str, int], str],
+    work: Path,
+    namespace: str,
+    stack_dir: Path,
 ) -> list[Case]:
-    client = docker.from_env(timeout=900)
+    # A torch image's layers take minutes to push: the SDK's default 60 s would cut them off.
+    client = docker.from_env(timeout=1800)
     registry = Registry(stack_dir)
-    project = new_project(work, namespace, recipe)
-    repository = f"{REGISTRY}/{namespace}/{recipe}/churn"
+    project = new_project(work, namespace, example, recipe)
+    repository = f"{REGISTRY}/{namespace}/{recipe}/{example}"
     found = []
     for build, case in enumerate(CASES, start=1):
-        change(project, case)
+        change(project, example, case)
         wipe_local_images(client)
         mark = registry.mark()
         started = time.monotonic()
@@ -192,23 +205,35 @@ def measure(
         sha = git.Repo(project).head.commit.hexsha[:7]
         reference = f"sha-{sha}" if recipe in ("ours", "patched") else f"build-{build}"
         size = compressed_size(repository, reference)
-        found.append(Case(case, recipe, seconds, steps, pulled, pushed, size))
-        print(f"  {recipe:<7} {case:<15} {seconds:6.1f}s  cached {steps}", file=sys.stderr)
+        found.append(Case(example, case, recipe, seconds, steps, pulled, pushed, size))
+        print(
+            f"  {example:<9} {recipe:<7} {case:<15} {seconds:6.1f}s  cached {steps}",
+            file=sys.stderr,
+        )
     return found
 
 
-def print_table(cases: list[Case]) -> None:
-    plain_seconds = {c.case: c.seconds for c in cases if c.recipe == "plain"}
-    print(f"{'case':<15} {'recipe':<7} {'seconds':>7} {'plain/this':>10} {'cached':>6} "
-          f"{'pulled':>9} {'pushed':>9} {'image':>9}")  # fmt: skip
-    for case in sorted(cases, key=lambda c: (CASES.index(c.case), RECIPES.index(c.recipe))):
-        print(f"{case.case:<15} {case.recipe:<7} {case.seconds:7.1f} "
-              f"{plain_seconds[case.case] / case.seconds:9.1f}x {case.cached:>6} "
+def print_table(cases: list[Case], examples: list[str], recipes: list[str]) -> None:
+    plain_seconds = {(c.example, c.case): c.seconds for c in cases if c.recipe == "plain"}
+    print(f"{'example':<9} {'case':<15} {'recipe':<7} {'seconds':>7} {'plain/this':>10} "
+          f"{'cached':>6} {'pulled':>9} {'pushed':>9} {'image':>9}")  # fmt: skip
+
+    def position(case: Case) -> tuple[int, int, int]:
+        return (
+            examples.index(case.example),
+            CASES.index(case.case),
+            recipes.index(case.recipe),
+        )
+
+    for case in sorted(cases, key=position):
+        plain = plain_seconds[case.example, case.case]
+        print(f"{case.example:<9} {case.case:<15} {case.recipe:<7} {case.seconds:7.1f} "
+              f"{plain / case.seconds:9.1f}x {case.cached:>6} "
               f"{case.bytes_pulled / 1e6:7.1f}MB {case.bytes_pushed / 1e6:7.1f}MB "
               f"{case.compressed_size / 1e6:7.1f}MB")  # fmt: skip
 
 
-def run(output: Path) -> None:
+def run(output: Path, examples: list[str], chosen: list[str]) -> None:
     from devstack import ensure_up
 
     stack_dir = ensure_up().state_dir
@@ -216,9 +241,12 @@ def run(output: Path) -> None:
     recipes = {"ours": ours, "plain": plain, "inline": inline, "patched": patched}
     cases: list[Case] = []
     with tempfile.TemporaryDirectory(prefix="bench-rebuild-") as scratch:
-        for recipe in RECIPES:
-            cases += measure(recipe, recipes[recipe], Path(scratch), namespace, stack_dir)
-    print_table(cases)
+        for example in examples:
+            for recipe in chosen:
+                cases += measure(
+                    example, recipe, recipes[recipe], Path(scratch), namespace, stack_dir
+                )
+    print_table(cases, examples, chosen)
     engine = docker.from_env().version()
     extras = {"namespace": namespace, "engine": engine.get("Version")}
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -229,7 +257,25 @@ def run(output: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, default=REPO_ROOT / "bench/results/rebuild.json")
-    run(parser.parse_args().json)
+    parser.add_argument(
+        "--examples",
+        default=",".join(WEIGHTS),
+        type=lambda text: text.split(","),
+        help="comma-separated directories of examples/ (default: churn,sentiment)",
+    )
+    parser.add_argument(
+        "--recipes",
+        default=",".join(RECIPES),
+        type=lambda text: text.split(","),
+        help="comma-separated, plain among them: every ratio is against it (default: all)",
+    )
+    args = parser.parse_args()
+    unknown = sorted(set(args.examples) - set(WEIGHTS))
+    if unknown:
+        parser.error(f"no such example: {', '.join(unknown)} (known: {', '.join(WEIGHTS)})")
+    if "plain" not in args.recipes or set(args.recipes) - set(RECIPES):
+        parser.error(f"--recipes: some of {', '.join(RECIPES)}, plain among them")
+    run(args.json, args.examples, args.recipes)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.engine.client import CONTAINERD_STORE, store_of
 from pipeline.errors import UserError
 
 from . import packages
@@ -27,7 +28,6 @@ DAEMON_JSON = Path("/etc/docker/daemon.json")
 # bridge none / no iptables: this kind of machine has neither a usable bridge nor iptables.
 _DAEMON_DEFAULTS: dict[str, Any] = {"bridge": "none", "iptables": False}
 CONTAINERD_STORE_FEATURE = "containerd-snapshotter"
-CONTAINERD_STORE = "io.containerd.snapshotter.v1"
 
 HOW_TO_START = (
     "start Docker (Docker Desktop, or `sudo systemctl start docker`) and run `up` again; "
@@ -90,11 +90,10 @@ def _answers() -> bool:
 
 
 def image_store(raw: dict[str, Any]) -> str:
-    """`containerd` or the graph driver's name (`overlay2`), as `docker info` tells."""
-    status = dict(tuple(pair) for pair in raw.get("DriverStatus") or [] if len(pair) == 2)
-    if status.get("driver-type") == CONTAINERD_STORE:
-        return "containerd"
-    return str(raw.get("Driver") or "unknown")
+    """`containerd` or the graph driver's name (`overlay2`), as `docker info` tells: the
+    pipeline's own detection, named for people."""
+    store = store_of(raw)
+    return "containerd" if store == CONTAINERD_STORE else store
 
 
 def shortfall(raw: dict[str, Any]) -> str | None:

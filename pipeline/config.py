@@ -1,9 +1,10 @@
 """The model project's configuration: schema, loading and validation.
 
 Precedence, lowest first: the defaults below, `pipeline.yaml`, environment variables
-`PIPELINE_<SECTION>_<KEY>`, then command-line flags (`--set section.key=value` and the
-per-step flags such as `build --builder`). The dataclasses are the single source of truth:
-validation, environment names, CLI help and `docs/configuration.md` all derive from them.
+`PIPELINE_<SECTION>_<KEY>` (an empty one is unset; `config_env.py`), then command-line flags
+(`--set section.key=value` and the per-step flags such as `build --builder`). The dataclasses
+are the single source of truth: validation, environment names, CLI help and
+`docs/configuration.md` all derive from them.
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pipeline.config_checks import check_values
+from pipeline.config_env import ENV_PREFIX, environment_settings
 from pipeline.errors import ConfigError
 
 CONFIG_FILE = "pipeline.yaml"
-ENV_PREFIX = "PIPELINE_"
 
 
 def setting(default: Any, help: str) -> Any:
@@ -243,6 +244,12 @@ def env_name(section: str, key: str) -> str:
     return f"{ENV_PREFIX}{section.upper()}_{key.upper()}"
 
 
+def setting_variables() -> list[str]:
+    return [
+        env_name(section, key) for section in section_names() for key in section_fields(section)
+    ]
+
+
 def describe_type(annotation: Any) -> str:
     """Human wording of a key's type, used in errors and docs."""
     args = typing.get_args(annotation)
@@ -405,12 +412,13 @@ def load_config(
                 raise ConfigError(f"{label}: {section}.{key}: {exc}") from exc
             sources[f"{section}.{key}"] = label
 
+    given = environment_settings(environ, setting_variables())
     for section in values:
         for key in section_fields(section):
-            name = env_name(section, key)
-            if name in environ:
-                values[section][key] = _coerce_text(environ[name], section, key, f"env {name}")
-                sources[f"{section}.{key}"] = f"env {name}"
+            if found := given.get(env_name(section, key)):
+                text, origin = found
+                values[section][key] = _coerce_text(text, section, key, origin)
+                sources[f"{section}.{key}"] = origin
 
     for dotted, text in overrides or []:
         section, _, key = dotted.partition(".")

@@ -6,13 +6,15 @@ the tool itself, its CI front ends and its local stack, and are left alone.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 
-from pipeline.config import ENV_PREFIX, env_name, section_fields, section_names
+from pipeline.config import setting_variables
+from pipeline.config_env import ENV_PREFIX, SETTINGS_VARIABLE, closest_variable
 
 OWN_VARIABLES = frozenset(
     {
+        # pipeline/config_env.py: settings as lines
+        SETTINGS_VARIABLE,
         # pipeline/registries/gar.py
         "PIPELINE_GAR_ACCESS_TOKEN",
         "PIPELINE_GAR_ENDPOINT",
@@ -43,12 +45,6 @@ OWN_VARIABLES = frozenset(
 )
 
 
-def setting_variables() -> list[str]:
-    return [
-        env_name(section, key) for section in section_names() for key in section_fields(section)
-    ]
-
-
 def unknown_variables(environ: Mapping[str, str]) -> list[str]:
     """One warning per `PIPELINE_*` variable that is neither a setting nor one of ours."""
     settings = setting_variables()
@@ -57,12 +53,9 @@ def unknown_variables(environ: Mapping[str, str]) -> list[str]:
     for name in sorted(environ):
         if not name.startswith(ENV_PREFIX) or name in known:
             continue
-        # Compared without the prefix every name shares, which would make anything look close.
-        close = difflib.get_close_matches(
-            name.removeprefix(ENV_PREFIX), [s.removeprefix(ENV_PREFIX) for s in settings], n=1
-        )
+        close = closest_variable(name, settings)
         hint = (
-            f"did you mean {ENV_PREFIX}{close[0]}?"
+            f"did you mean {close}?"
             if close
             else "settings are PIPELINE_<SECTION>_<KEY>, listed in docs/configuration.md"
         )

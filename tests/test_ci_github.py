@@ -23,6 +23,8 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent / "ci"))
 import citools
 
+from tests.support.project import run_pipeline
+
 ROOT = citools.ROOT
 REUSABLE = ROOT / "ci" / "github" / "release.yml"
 REUSABLE_COPY = ROOT / ".github" / "workflows" / "release.yml"
@@ -30,6 +32,7 @@ ACTION = ROOT / "ci" / "github" / "action.yml"
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.y*ml"))
 
 EXPRESSION = re.compile(r"\$\{\{.*?\}\}", re.DOTALL)
+INPUT_EXPRESSION = re.compile(r"\$\{\{ inputs\.([\w-]+) \}\}")
 PLACEHOLDER = "EXPR"
 SHA_PIN = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 VERSION_COMMENT = re.compile(r"#\s*v\d+(\.\d+)*\b")
@@ -259,65 +262,71 @@ def test_workflow_contract() -> None:
     assert uploads and uploads[0]["if"] == "${{ !cancelled() }}"
 
 
-def _step(path: Path, job: str | None, name: str) -> dict[str, Any]:
+def _pipeline_env(path: Path, job: str | None) -> dict[str, str]:
+    """What the step that runs the pipeline has in its environment: the workflow's `env`, then
+    the step's own."""
     document = _load(path)
     steps = document["jobs"][job]["steps"] if job else document["runs"]["steps"]
-    return next(step for step in steps if step.get("name") == name)
+    (step,) = [step for step in steps if "-m pipeline -C" in step.get("run", "")]
+    return {**document.get("env", {}), **step.get("env", {})}
 
 
-def _run_step(step: dict[str, Any], tmp_path: Path, env: dict[str, str]) -> tuple[int, str]:
-    """Run a `run:` step the way GitHub runs `shell: bash` steps, with the step's env names."""
-    files = {"GITHUB_ENV": tmp_path / "env", "GITHUB_OUTPUT": tmp_path / "output"}
-    for file in files.values():
-        file.write_text("", encoding="utf-8")
-    step_env = dict.fromkeys(step.get("env", {}), "")
-    result = subprocess.run(
-        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
-        env={"PATH": "/usr/bin:/bin", "RUNNER_TEMP": str(tmp_path), **files, **step_env, **env},
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    return result.returncode, result.stdout + result.stderr
+def _as_github_gives(env: dict[str, str], inputs: dict[str, str]) -> dict[str, str]:
+    """`env` with each `${{ inputs.NAME }}` as GitHub passes it, the input's value or empty;
+    other expressions (secrets, step outputs) empty too, as where they are not set."""
+    resolved = {}
+    for name, value in env.items():
+        match = INPUT_EXPRESSION.fullmatch(str(value))
+        if match:
+            resolved[name] = inputs.get(match.group(1), "")
+        else:
+            resolved[name] = EXPRESSION.sub("", str(value))
+    return resolved
 
 
 @pytest.mark.parametrize(
-    ("path", "job"), [(REUSABLE, "build"), (ACTION, None)], ids=["workflow", "action"]
+    ("path", "job"),
+    [(REUSABLE, "build"), (REUSABLE, "smoke"), (REUSABLE, "release"), (ACTION, None)],
+    ids=["workflow build", "workflow smoke", "workflow release", "action"],
 )
-def test_configure_step_passes_on_only_the_inputs_set(
+def test_inputs_reach_the_real_pipeline_as_variables(
     tmp_path: Path, path: Path, job: str | None
 ) -> None:
-    step = _step(path, job, "Configure")
-    code, output = _run_step(
-        step,
-        tmp_path,
-        {
-            "PIPELINE_IMAGE_NAME": "churn",
-            "PIPELINE_VERSION_BUMP": "minor",
-            "EXTRA_ENV": "# GAR\nPIPELINE_REGISTRY_GCP_PROJECT=my-project\r\n\n",
-        },
+    """No shell filters the inputs: every one is mapped to its variable and the pipeline takes
+    an empty one as unset. `pipeline config` reads them as the step would."""
+    (tmp_path / "pipeline.yaml").write_text(
+        "image:\n  name: team/churn\nregistry:\n  kind: gar\n  gcp_project: from-file\n",
+        encoding="utf-8",
     )
-    assert code == 0, output
-    lines = (tmp_path / "env").read_text(encoding="utf-8").splitlines()
-    # Empty inputs are absent (pipeline.yaml decides), not passed as "".
-    assert lines[:3] == [
-        "PIPELINE_IMAGE_NAME=churn",
-        "PIPELINE_VERSION_BUMP=minor",
-        "PIPELINE_REGISTRY_GCP_PROJECT=my-project",
-    ]
-    assert all(line.split("=", 1)[1] for line in lines), lines
-    if job == "build":
-        # The later jobs get exactly these lines through the job output `config-env`.
-        output_text = (tmp_path / "output").read_text(encoding="utf-8")
-        header, _, rest = output_text.partition("\n")
-        assert header.startswith("env<<config_")
-        delimiter = header.removeprefix("env<<")
-        assert rest.splitlines() == [*lines, delimiter]
+    env = _pipeline_env(path, job)
 
-    code, output = _run_step(step, tmp_path, {"EXTRA_ENV": "DOCKERHUB_TOKEN=oops"})
-    assert code == 1
-    assert "'DOCKERHUB_TOKEN' is not PIPELINE_<SECTION>_<KEY>=value" in output
-    code, output = _run_step(step, tmp_path, {"PIPELINE_IMAGE_NAME": "a\nPIPELINE_X=1"})
-    assert code == 1
-    assert "PIPELINE_IMAGE_NAME: one line expected" in output
+    def config(inputs: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        argv = ("--json", "config", "--sources")
+        return run_pipeline(tmp_path, *argv, env=_as_github_gives(env, inputs))
+
+    # Every input empty: pipeline.yaml decides, and nothing warns of the empty variables.
+    result = config({})
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    values = json.loads(result.stdout)["config"]
+    assert (values["image"]["name"], values["registry"]["kind"]) == ("team/churn", "gar")
+    # The credentials are the front end's own, whatever pipeline.yaml names.
+    secret = "PIPELINE_ACTION_REGISTRY_PASSWORD" if path == ACTION else "REGISTRY_PASSWORD"
+    assert values["registry"]["password_env"] == secret
+
+    lines = "# Artifact Registry\r\nPIPELINE_REGISTRY_GCP_PROJECT=my-project\r\n\n"
+    result = config({"image": "team/ranker", "bump": "minor", "pipeline-env": lines})
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["config"]["image"]["name"] == "team/ranker"
+    assert payload["config"]["version"]["bump"] == "minor"
+    assert payload["config"]["registry"]["gcp_project"] == "my-project"
+    assert payload["sources"]["registry.gcp_project"] == "env PIPELINE_SETTINGS"
+
+    # What the shell used to refuse, the pipeline refuses: a line that is no setting, and a
+    # multi-line input (no GITHUB_ENV is written, so it cannot smuggle in a variable).
+    result = config({"pipeline-env": "DOCKERHUB_TOKEN=oops"})
+    assert result.returncode == 1
+    assert "'DOCKERHUB_TOKEN' is not PIPELINE_<SECTION>_<KEY>=value" in result.stderr
+    result = config({"image": "a\nPIPELINE_X=1"})
+    assert result.returncode == 1
+    assert "env PIPELINE_IMAGE_NAME: image.name:" in result.stderr

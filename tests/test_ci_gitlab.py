@@ -34,6 +34,8 @@ INPUT_REFERENCE = re.compile(r"\$\[\[\s*inputs\.(\w+)\s*(?:\|[^\]]*)?\]\]")
 ANY_INTERPOLATION = re.compile(r"\$\[\[.*?\]\]")
 INPUT_KEYS = {"default", "description", "options", "regex", "type", "rules"}
 JOBS = ("ml-release-build", "ml-release-smoke", "ml-release-release")
+# The image the later jobs test and release: a CI/CD variable, else the build job's dotenv.
+CANDIDATE = "${PIPELINE_CANDIDATE:-${IMAGE_REF:-}}"
 REGISTRY = "127.0.0.1:5000"
 MANIFEST_TYPES = ", ".join(
     [
@@ -140,7 +142,7 @@ def test_pipeline_command_lines_parse_with_the_real_cli() -> None:
             ["-C", "INPUT", "release", "--to", "build", "--dotenv", "$PWD/ml-release-build.env"]
         ],
         "ml-release-smoke": [
-            ["-C", "INPUT", "release", "--only", "smoke", "--candidate", "$PIPELINE_CANDIDATE"]
+            ["-C", "INPUT", "release", "--only", "smoke", "--candidate", CANDIDATE]
         ],
         "ml-release-release": [
             [
@@ -150,7 +152,7 @@ def test_pipeline_command_lines_parse_with_the_real_cli() -> None:
                 "--from",
                 "version",
                 "--candidate",
-                "$PIPELINE_CANDIDATE",
+                CANDIDATE,
                 "--dotenv",
                 "$PWD/ml-release.env",
             ]
@@ -237,7 +239,8 @@ def test_rendered_pipeline_is_valid_gitlab_ci(tmp_path: Path, case: str) -> None
 
 
 def test_smoke_without_a_candidate_stops_with_a_clear_message(tmp_path: Path) -> None:
-    # The build dropped and no PIPELINE_CANDIDATE: the job says so before touching any engine.
+    # The build dropped and no PIPELINE_CANDIDATE: the pipeline says so before touching any
+    # engine (an empty --candidate is none).
     project = _project(tmp_path, {"pipeline_package": "", "docker_services": [], "docker_host": ""})
     run = _run_jobs(
         project,
@@ -248,7 +251,7 @@ def test_smoke_without_a_candidate_stops_with_a_clear_message(tmp_path: Path) ->
     log = run.stdout + run.stderr
     assert run.returncode != 0, log
     assert re.search(r"FAIL\s+ml-release-smoke", log), log
-    assert "no candidate: the build job's dotenv gave no IMAGE_REF" in log, log
+    assert "no candidate image: run the build step first, or name the image" in log, log
 
 
 def test_the_documented_gitlab_ci_file_renders(tmp_path: Path) -> None:
@@ -339,10 +342,12 @@ def test_gitlab_ci_local_runs_build_smoke_release(stack: object, tmp_path: Path)
         assert candidate == f"{REGISTRY}/{repository}@{digest}"
         assert _registry_digest(repository, f"sha-{commit}") == digest
 
-        # The dotenv report handed the candidate on: both later jobs used exactly it.
+        # The dotenv report handed the candidate on: both later jobs used exactly it (their
+        # release summary names it).
         for job in ("ml-release-smoke", "ml-release-release"):
             job_log = (state / "output" / f"{job}.log").read_text(encoding="utf-8")
-            assert f"candidate {candidate}" in job_log, job_log[-3000:]
+            summary = re.search(rf"\bimage\s+{re.escape(candidate)}\s*$", job_log, re.MULTILINE)
+            assert summary, job_log[-3000:]
 
         junit = state / "artifacts/ml-release-smoke/.pipeline/smoke/junit.xml"
         assert junit.is_file(), "the smoke job's JUnit report is not among its artifacts"

@@ -34,7 +34,9 @@ EXPECTED_TEMPLATES = {
     "dockerfiles/tensorflow-gpu",
     "dockerfiles/cuda",
     "dockerfiles/llm",
+    "dockerfiles/pytorch-pypi",
     "examples/churn",
+    "examples/sentiment",
 }
 SHARED_DOCKERIGNORE = ROOT / "dockerfiles" / "common" / ".dockerignore"
 
@@ -54,7 +56,7 @@ FIXTURE_LINES: dict[str, list[int | None]] = {
     "ML001": [4, 5, 6, 7],  # untagged via ARG, latest, ARG without default, registry port
     "ML002": [7],  # USER root after USER app
     "ML003": [6],  # final FROM: the builder's ENV is not inherited
-    "ML004": [5, 9],  # plain pip; uv. Cache mount, inline env and the flag pass
+    "ML004": [5, 9, 10],  # plain pip; uv pip install, uv pip sync. Cache mount, env, flag pass
     "ML005": [6, 7],  # COPY . and COPY <dir>; installing the project after its deps passes
     "ML006": [4],  # the heredoc RUN that removes the lists passes
     "ML007": [4],  # -o APT::Install-Recommends=false passes
@@ -63,6 +65,9 @@ FIXTURE_LINES: dict[str, list[int | None]] = {
     "ML010": [6],  # the -devel build stage passes, the -devel final stage does not
     "ML011": [None],
     "ML013": [5],  # the split files and an app-only file pass
+    "ML014": [5, 8, 13],  # a pin the base's torch misses, --upgrade, an isolated venv
+    "ML015": [6],  # the +cpu build passes
+    "ML016": [4],  # the cu124 build on the CUDA 12.4 base passes
 }
 
 
@@ -488,7 +493,7 @@ def test_cli_error_finding_exits_2_with_one_line_per_finding(
         out,
         re.MULTILINE,
     )
-    assert out.splitlines()[-1].startswith("Dockerfile: 2 errors, 0 warnings, 2 info;")
+    assert out.splitlines()[-1].startswith("Dockerfile: 3 errors, 0 warnings, 3 info;")
     assert "at or above error" in err
 
 
@@ -569,3 +574,55 @@ def test_cli_warns_about_an_unknown_rule_id(capsys: pytest.CaptureFixture[str]) 
     code, _, err = run_cli(capsys, "-C", str(DATA / "good"), "--ignore", "ML999")
     assert code == 0
     assert "ML999 is not a rule" in err
+
+
+# --- the torch rules and the templates they must not fire on ---------------------------------
+
+TORCH_RULES = {"ML014", "ML015", "ML016"}
+
+
+def template_project(tmp_path: Path, template: str, base: str, app: str) -> Path:
+    """A template as `init` copies it, with requirement files the way `split` writes them."""
+    project = shutil.copytree(ROOT / "dockerfiles" / template, tmp_path / template)
+    shutil.copy(SHARED_DOCKERIGNORE, project / ".dockerignore")
+    (project / "requirements-base.txt").write_text(base)
+    (project / "requirements-app.txt").write_text(app)
+    return project
+
+
+@pytest.mark.parametrize(
+    ("template", "base"),
+    [
+        # The base's torch, seen through the venv's --system-site-packages: kept, not reinstalled.
+        ("pytorch-gpu", "torch==2.5.1\ntransformers==5.24.0\n"),
+        ("pytorch-gpu", "transformers==5.24.0\n"),
+        # torch and its CUDA wheels from PyPI on python:3.11-slim, as examples/sentiment.
+        ("pytorch-pypi", "torch==2.15.0\ntransformers==5.24.0\n"),
+    ],
+)
+def test_torch_rules_pass_the_torch_templates(tmp_path: Path, template: str, base: str) -> None:
+    project = template_project(tmp_path, template, base, "fastapi==0.165.0\n")
+    assert {f.id for f in lint(project).findings} & TORCH_RULES == set()
+
+
+def test_torch_on_the_cuda_template_is_cuda_twice(tmp_path: Path) -> None:
+    # The cuda template is for frameworks that use the system CUDA; torch brings its own.
+    # torch 2.15.0 from PyPI is a CUDA 13.2 build: newer than the template's CUDA 12.4 too.
+    project = template_project(tmp_path, "cuda", "torch==2.15.0\n", "fastapi==0.165.0\n")
+    twice, newer = [f for f in lint(project).findings if f.id in TORCH_RULES]
+    assert (twice.id, newer.id) == ("ML015", "ML016")
+    assert "3.2 GB of nvidia-* and cuda-* wheels installed" in twice.message
+    assert "nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04 ships" in twice.message
+    assert "torch needs a driver for CUDA 13.2 (driver >= 595.45.04)" in newer.message
+
+
+def test_a_kept_cache_says_what_it_weighs_where_measured(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text(
+        "FROM python:3.11.9-slim\nRUN pip install torch==2.15.0\nRUN pip install torch==2.3.0\n"
+    )
+    messages = [f.message for f in lint(tmp_path).findings if f.id == "ML004"]
+    assert messages == [
+        "pip install without --no-cache-dir; it keeps every wheel downloaded: 3.0 GB for torch "
+        "2.15.0 and its CUDA wheels alone",
+        "pip install without --no-cache-dir",
+    ]

@@ -109,3 +109,34 @@ def test_hadolints_parse_error_on_valid_syntax_warns_without_failing() -> None:
     assert (parse_error.line, parse_error.severity) == (5, Severity.WARNING)
     assert parse_error.message.startswith("hadolint could not parse this line")
     assert not report.failing(Severity.ERROR)
+
+
+def test_a_pin_the_base_torch_misses_reinstalls_it() -> None:
+    report = lint("animegan")
+    # ML013 also fires on the line: torch and pytest in one requirements file.
+    assert [(rule, text) for rule, text in at(report, 4) if rule == "ML014"] == [
+        (
+            "ML014",
+            "torch==1.10.1 (requirements.txt:1) installs torch again over the 1.10.0 that "
+            "pytorch/pytorch:1.10.0-cuda11.3-cudnn8-runtime ships (1.10.0 does not satisfy "
+            "==1.10.1): the image keeps both copies",
+        )
+    ]
+
+
+def test_a_pin_the_base_torch_meets_keeps_it() -> None:
+    report = lint("ucr-cs255-lab4")
+    assert not {f.id for f in report.findings} & {"ML014", "ML015", "ML016"}
+
+
+def test_torch_cuda_wheels_on_an_nvidia_cuda_runtime_image() -> None:
+    found = dict(at(lint("khlam-docker-pytorch"), 5))
+    assert found["ML015"].startswith(
+        "torch==2.0.0+cu117 (line 5) brings torch's own CUDA libraries on top of the CUDA 12.2 "
+        "that nvidia/cuda:12.2.0-runtime-ubuntu20.04 ships"
+    )
+    assert found["ML016"] == (
+        "torch==2.0.0+cu117 (line 5) is a CUDA 11.7 build on nvidia/cuda:12.2.0-runtime-ubuntu20.04"
+        " (CUDA 12.2): torch loads its own CUDA 11.7 libraries and the base's CUDA 12.2 ones are "
+        "never used"
+    )

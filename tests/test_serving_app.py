@@ -291,6 +291,7 @@ def test_gpu_info_without_a_gpu(ready_server: Server) -> None:
     response = httpx.get(f"{ready_server.url}/gpu-info")
     assert response.status_code == 200
     assert response.json()["cuda_available"] is False
+    assert response.json()["model_device"] == "cpu"
 
 
 def _post_in_background(url: str, payload: dict[str, Any]) -> tuple[threading.Thread, list[Any]]:
@@ -398,7 +399,7 @@ def test_unknown_framework_exits_1_naming_known_loaders(
     (model_dir / "model.json").write_text(json.dumps({**metadata, "framework": "caffe"}))
     server = start_server(MODEL_PATH=str(model_dir))
     assert server.exit_code(timeout=30) == 1
-    assert "framework 'caffe' has no loader (known: sklearn)" in server.stderr
+    assert "framework 'caffe' has no loader (known: sklearn, transformers)" in server.stderr
 
 
 @pytest.fixture
@@ -417,11 +418,16 @@ def test_gpu_probe_reports_torch_devices(
         device_count=lambda: 2,
         get_device_name=lambda index: f"NVIDIA H100 80GB HBM3 #{index}",
     )
-    monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(cuda=cuda))
+    torch = types.SimpleNamespace(
+        cuda=cuda, __version__="2.15.0+cu132", version=types.SimpleNamespace(cuda="13.2")
+    )
+    monkeypatch.setitem(sys.modules, "torch", torch)
     assert probe_gpus() == {
         "cuda_available": True,
         "device_count": 2,
         "devices": ["NVIDIA H100 80GB HBM3 #0", "NVIDIA H100 80GB HBM3 #1"],
+        "torch": "2.15.0+cu132",
+        "torch_cuda": "13.2",
     }
 
 

@@ -32,6 +32,7 @@ from pipeline.output import Output
 from pipeline.smoke import SmokeFailed, default_image, run_smoke
 from pipeline.smoke.checks import Check, CheckError
 from pipeline.smoke.container import LABEL, container_spec
+from pipeline.smoke.drivers import minimum_driver, parse_driver
 from pipeline.smoke.gpu import (
     QUERY_COMMAND,
     TORCH_PROBE,
@@ -131,6 +132,37 @@ class TestNvidiaSmiCaptures:
         new = driver_cuda_version(capture("a100-580.126.09.txt"))
         assert new is not None and driver_problem(new, "12.4.1", "label") is None
 
+    def test_driver_against_nvidias_minimum_for_the_release(self) -> None:
+        # The A100 capture: driver 450.119.03. The table knows CUDA 11.1 GA needs 455.23...
+        old = driver_cuda_version(capture("a100-450.119.03.txt"))
+        problem = driver_problem(old, "11.1", "env CUDA_VERSION", "450.119.03")
+        assert problem is not None
+        assert "450.119.03 is older than 455.23, the minimum for CUDA 11.1 GA" in problem
+        assert "NVIDIA CUDA Toolkit Release Notes, Table 3" in problem
+        assert "supports CUDA up to 11.0" in problem
+        # ...and decides without the header's CUDA version too (a layout it cannot read).
+        assert driver_problem(None, "12.4.1", "env CUDA_VERSION", "450.119.03") is not None
+        # The H100 capture: driver 535.129.03 runs every CUDA 12.2 update, not 12.3 GA.
+        h100 = driver_cuda_version(capture("h100-535.129.03.txt"))
+        assert driver_problem(h100, "12.2.2", "env CUDA_VERSION", "535.129.03") is None
+        assert "545.23.06, the minimum for CUDA 12.3 GA" in (
+            driver_problem(h100, "12.3", "torch.version.cuda", "535.129.03") or ""
+        )
+        # The B200 capture (R610): torch 2.15.0's CUDA 13.2 Update 2 needs 595.71.05.
+        assert driver_problem((13, 3), "13.2.2", "torch.version.cuda", "610.43.02") is None
+
+    def test_minimum_driver_table(self) -> None:
+        assert minimum_driver("12.4.1") == ("550.54.15", "CUDA 12.4 Update 1")
+        assert minimum_driver("12.4") == ("550.54.14", "CUDA 12.4 GA")
+        # torch.version.cuda of torch 2.15.0 from PyPI, built on cuda-toolkit 13.2.2.
+        assert minimum_driver("13.2") == ("595.45.04", "CUDA 13.2 GA")
+        # An update published after the table: its line's newest row.
+        assert minimum_driver("12.6.4") == ("560.35.05", "CUDA 12.6 Update 3")
+        assert minimum_driver("10.2") is None and minimum_driver("13.9") is None
+        assert minimum_driver("cuda") is None
+        assert parse_driver("535.104.05") == (535, 104, 5) > (535, 86, 9)
+        assert parse_driver("570.26") == (570, 26) < (570, 124, 6)
+
     def test_image_cuda_version_sources(self) -> None:
         assert image_cuda_version(["PATH=/usr/bin", "CUDA_VERSION=12.4.1"], {}) == (
             "12.4.1",
@@ -224,10 +256,13 @@ class TestInspectGpu:
         assert "CUDA up to 12.2" in problems[0] and "CUDA 12.4 (torch.version.cuda)" in problems[0]
         assert "(sm_90)" in problems[1]
 
+    # The B200 capture's values (its memory is what the table shows, 183359MiB).
+    B200_QUERY = "10.0, 610.43.02, 183359 MiB, NVIDIA B200\n"
+
     def test_no_torch_in_the_image(self) -> None:
         run = answers(
             {
-                QUERY_COMMAND: (0, self.H100_QUERY),
+                QUERY_COMMAND: (0, self.B200_QUERY),
                 ("nvidia-smi",): (0, capture("b200-610.43.02.txt")),
                 TORCH_PROBE: (1, "ModuleNotFoundError: No module named 'torch'\n"),
             }
@@ -235,6 +270,25 @@ class TestInspectGpu:
         facts = inspect_gpu(run, ["CUDA_VERSION=12.4.1"], {})
         assert facts.arch_list is None and gpu_problems(facts) == []
         assert "no torch in the image: compute capability not checked" in facts.notes
+
+    def test_torch_built_for_a_newer_cuda_than_the_image_declares(self) -> None:
+        # torch 2.15.0 from PyPI (CUDA 13.2, its own wheels) on a CUDA 12.4 base, on the H100
+        # capture's driver 535.129.03: torch's CUDA is what the driver has to run.
+        probe = json.dumps({"cuda": "13.2", "arch_list": ["sm_80", "sm_90", "sm_100"]})
+        run = answers(
+            {
+                QUERY_COMMAND: (0, self.H100_QUERY),
+                ("nvidia-smi",): (0, capture("h100-535.129.03.txt")),
+                TORCH_PROBE: (0, probe),
+            }
+        )
+        facts = inspect_gpu(run, ["CUDA_VERSION=12.4.1"], {})
+        assert facts.image_cuda == "13.2"
+        assert facts.image_cuda_source == (
+            "torch.version.cuda, the image declares 12.4.1 (env CUDA_VERSION)"
+        )
+        [problem] = gpu_problems(facts)
+        assert "535.129.03 is older than 595.45.04, the minimum for CUDA 13.2 GA" in problem
 
     def test_no_nvidia_smi_in_the_container(self) -> None:
         missing = 'exec: "nvidia-smi": executable file not found in $PATH: unknown'

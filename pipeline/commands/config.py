@@ -35,6 +35,11 @@ def reference() -> str:
         "environment variables `PIPELINE_<SECTION>_<KEY>`, then flags (`--set section.key=value`",
         "and each step's own flags). In environment variables and `--set`, lists are",
         "comma-separated and mappings are JSON or `KEY=VALUE,KEY=VALUE`.",
+        "",
+        "An empty variable counts as unset, so a CI file can map every input to its variable",
+        "whether the input was given or not. `PIPELINE_SETTINGS` holds more settings, one",
+        "`PIPELINE_<SECTION>_<KEY>=value` line each (blank lines and `#` comments are skipped);",
+        "a variable set on its own beats a line there naming the same setting.",
     ]
     for section in section_names():
         lines += ["", f"## `{section}`", "", "| key | type | default | environment | meaning |"]

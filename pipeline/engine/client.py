@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import UserError
 
@@ -16,7 +17,8 @@ if TYPE_CHECKING:
 def docker_client() -> docker.DockerClient:
     import docker
 
-    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    # Empty is unset, for the SDK and the docker CLI alike (a CI variable mapped from no input).
+    host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
     try:
         client = docker.from_env(timeout=600)
         client.ping()
@@ -40,12 +42,17 @@ def _reason(exc: Exception) -> str:
 CONTAINERD_STORE = "io.containerd.snapshotter.v1"
 
 
-def image_store() -> str:
-    """`docker info`'s image store: the containerd driver-type, else the graph driver's name.
+def store_of(info: Mapping[str, Any]) -> str:
+    """The image store `docker info` (`info`) tells: the containerd driver-type, else the graph
+    driver's name.
 
     It decides what an image ID is: the config digest on a graph driver (overlay2), the
     manifest (or index) digest on the containerd image store.
     """
-    info = docker_client().info()
-    status = dict(pair for pair in info.get("DriverStatus") or [] if len(pair) == 2)
+    status = dict(tuple(pair) for pair in info.get("DriverStatus") or [] if len(pair) == 2)
     return str(status.get("driver-type") or info.get("Driver") or "unknown")
+
+
+def image_store() -> str:
+    """The image store of the engine the pipeline drives."""
+    return store_of(docker_client().info())

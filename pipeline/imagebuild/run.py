@@ -21,12 +21,12 @@ from pipeline.distribution.reference import DOCKER_HUB_HOST, ImageRef
 from pipeline.engine.client import docker_client, image_store
 from pipeline.errors import CheckFailed, PipelineError, UserError
 from pipeline.gitinfo import GitInfo, open_repo
-from pipeline.imagebuild.buildx import BuildRequest, find_buildx
-from pipeline.imagebuild.fingerprint import ProofInputs, prove
+from pipeline.imagebuild.buildx import BuildRequest, Buildx, find_buildx
+from pipeline.imagebuild.fingerprint import BuildProof, ProofInputs, prove
 from pipeline.imagebuild.labels import oci_labels, weights_sha256
 from pipeline.imagebuild.patch import Patched
 from pipeline.imagebuild.patch_step import patch_report, try_patch
-from pipeline.imagebuild.patchable import read_plan
+from pipeline.imagebuild.patchable import PatchPlan, read_plan
 from pipeline.imagebuild.report import BuildReport, Layer, human_size, parse_size
 from pipeline.imagebuild.stages import BuildGraph, read_graph
 from pipeline.imagebuild.steps import Step, StepCallback
@@ -35,7 +35,7 @@ from pipeline.registries import Target, resolve_target
 from pipeline.secrets import check_build_context
 from pipeline.versioning.current import read_current
 from pipeline.versioning.image_tags import candidate_tag
-from pipeline.versions import highest
+from pipeline.versioning.versions import highest
 from pipeline.worktree import build_source, refuse_dirty
 
 if TYPE_CHECKING:
@@ -111,7 +111,7 @@ def _base_digest(base_image: str | None, target: Target) -> str | None:
     if ref.host == DOCKER_HUB_HOST:
         mirrors = client.info().get("RegistryConfig", {}).get("Mirrors") or []
         hosts = [m.split("://")[-1].rstrip("/") for m in mirrors] + hosts
-    credentials = target.credentials if ref.host == target.repository.host else None
+    credentials = target.keychain.resolve(ref.host)
     for host in hosts:
         with contextlib.suppress(PipelineError, OSError):
             digest = RegistryAPI(host, credentials).digest(
@@ -122,10 +122,21 @@ def _base_digest(base_image: str | None, target: Target) -> str | None:
     return None
 
 
-def run_build(
-    config: Config, out: Output, push_images: bool = True, version: str | None = None
-) -> BuildReport:
-    """Build and (unless `push_images` is false) push the candidate with its cache.
+@dataclass(frozen=True)
+class Prepared:
+    """The candidate, its labels and the patch's proof: read before the engine builds anything,
+    the same for both paths."""
+
+    inputs: BuildInputs
+    candidate: str
+    prior: str | None
+    labels: dict[str, str]
+    patchable: PatchPlan
+    proof: BuildProof
+
+
+def prepare(config: Config, out: Output, version: str | None = None) -> Prepared:
+    """Read and check the project, and decide the candidate and its labels.
 
     `version` is the label's version when the caller knows the one being released; otherwise
     the project's VERSION file says.
@@ -136,10 +147,8 @@ def run_build(
     # After the secret scan: "commit them" must never be the advice for a key left there.
     refuse_dirty(config, inputs.git)
     target = inputs.target
-    candidate = target.ref(candidate_tag(inputs.git))
-    prior = prior_release(target, inputs, config, out)
-    plan = read_plan(inputs.dockerfile, config.image.target, config.image.build_args)
-    bases = {image: _base_digest(image, target) for image in plan.bases}
+    patchable = read_plan(inputs.dockerfile, config.image.target, config.image.build_args)
+    bases = {image: _base_digest(image, target) for image in patchable.bases}
     proof = prove(
         ProofInputs(
             context=inputs.context,
@@ -150,88 +159,140 @@ def run_build(
             labels=config.image.labels,
             base_digests=bases,
         ),
-        plan,
+        patchable,
     )
-    labels = {
-        **oci_labels(
-            title=config.project_name,
-            version=version or inputs.version,
-            git=inputs.git,
-            base_image=inputs.graph.final_base,
-            base_digest=bases.get(inputs.graph.final_base or ""),
-            model_sha=weights_sha256(config.path(config.project.model_dir)),
-            extra=config.image.labels,
-        ),
-        **proof.labels,
-    }
-    started = time.monotonic()
-    release = _tag(prior) if prior else None
-    attempt = try_patch(config, target, inputs.git, plan, proof, labels, push_images, release)
-    if isinstance(attempt, Patched):
-        seconds = time.monotonic() - started
-        report = patch_report(target, candidate, attempt, labels, prior, seconds)
-        _check_budget(config, report)
-        return report
-    out.note(f"build: full build: {attempt}")
+    labels = oci_labels(
+        title=config.project_name,
+        version=version or inputs.version,
+        git=inputs.git,
+        base_image=inputs.graph.final_base,
+        base_digest=bases.get(inputs.graph.final_base or ""),
+        model_sha=weights_sha256(config.path(config.project.model_dir)),
+        extra=config.image.labels,
+    )
+    candidate = target.ref(candidate_tag(inputs.git))
+    prior = prior_release(target, inputs, config, out)
+    return Prepared(inputs, candidate, prior, {**labels, **proof.labels}, patchable, proof)
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """What will be built and where it goes, decided before the engine runs anything."""
+
+    inputs: BuildInputs
+    builder: Buildx
+    request: BuildRequest
+    prior: str | None
+    api: RegistryAPI
+
+
+def plan_build(
+    config: Config, out: Output, prepared: Prepared, push_images: bool = True
+) -> BuildPlan:
+    """Find buildx and decide the cache."""
+    inputs = prepared.inputs
     # Also fails early and clearly when there is no engine.
     buildx = find_buildx(config.build.docker_cli, image_store())
+    target = inputs.target
+    candidate, prior = prepared.candidate, prepared.prior
     out.note(
         f"build: buildx ({buildx.why}), candidate {candidate}"
         + (f", prior release {prior}" if prior else ", no prior release")
     )
-    cache_ref = target.ref(CACHE_TAG)
     # This commit's own export: a retried job finds it; `buildcache` follows it when complete.
     commit_cache = target.ref(f"{CACHE_TAG}-{_tag(candidate)}")
     api = target.api()
-    cache_from = _existing(api, target, [cache_ref, commit_cache]) + ([prior] if prior else [])
-    started = time.monotonic()
-    outcome = buildx.build(
-        BuildRequest(
-            context=inputs.context,
-            dockerfile=inputs.dockerfile,
-            target=inputs.graph.stages[-1],
-            tag=candidate,
-            cache_from=cache_from,
-            cache_to=commit_cache if push_images else None,
-            build_args=config.image.build_args,
-            labels=labels,
-            network=config.image.network,
-            platform=config.image.platform,
-            push=push_images,
-            source_date_epoch=inputs.git.committed_at,
-            credentials=target.credentials,
-        ),
-        _announce(out),
+    cache_from = _existing(api, target, [target.ref(CACHE_TAG), commit_cache])
+    request = BuildRequest(
+        context=inputs.context,
+        dockerfile=inputs.dockerfile,
+        target=inputs.graph.stages[-1],
+        tag=candidate,
+        cache_from=cache_from + ([prior] if prior else []),
+        cache_to=commit_cache if push_images else None,
+        build_args=config.image.build_args,
+        labels=prepared.labels,
+        network=config.image.network,
+        platform=config.image.platform,
+        push=push_images,
+        source_date_epoch=inputs.git.committed_at,
+        credentials=target.credentials,
     )
+    return BuildPlan(inputs, buildx, request, prior, api)
+
+
+def execute(plan: BuildPlan, out: Output) -> BuildReport:
+    """Run the build; the report of what it did, read from buildx and the engine."""
+    started = time.monotonic()
+    outcome = plan.builder.build(plan.request, _announce(out))
     seconds = time.monotonic() - started
-    image = _local_image(candidate)
+    image = _local_image(plan.request.tag)
     layers = [
         Layer(created_by=entry.get("CreatedBy", ""), size=int(entry.get("Size", 0)))
         for entry in (image.history() if image else [])
     ]
-    report = BuildReport(
+    return BuildReport(
         backend="buildx",
-        builder=buildx.why,
-        image=candidate,
+        builder=plan.builder.why,
+        image=plan.request.tag,
         image_id=image.id if image else None,
         digest=outcome.digest,
-        pushed=push_images,
-        steps=_in_dockerfile_order(outcome.steps, inputs.graph),
+        pushed=plan.request.push,
+        steps=_in_dockerfile_order(outcome.steps, plan.inputs.graph),
         seconds=seconds,
         # Unpacked: the containerd image store's own `Size` is the compressed content's.
         size=sum(layer.size for layer in layers) if image else None,
         layers=layers,
-        labels=labels,
-        prior=prior,
+        labels=plan.request.labels,
+        prior=plan.prior,
         cache_images=[],
         warnings=list(out.warnings),
-        path_reason=attempt,
     )
-    if push_images:
-        report.cache_images = _publish_cache(api, target, commit_cache, report.steps, inputs.graph)
-        report.compressed_size = api.compressed_size(target.repository.path, outcome.digest or "")
-        if prior:
-            report.prior_compressed_size = api.compressed_size(target.repository.path, _tag(prior))
+
+
+def publish(plan: BuildPlan, report: BuildReport) -> None:
+    """After a pushed build: repoint the cache when its export is complete, record sizes."""
+    if not plan.request.push or plan.request.cache_to is None:
+        return
+    target = plan.inputs.target
+    path = target.repository.path
+    report.cache_images = _publish_cache(
+        plan.api, target, plan.request.cache_to, report.steps, plan.inputs.graph
+    )
+    report.compressed_size = plan.api.compressed_size(path, report.digest or "")
+    if plan.prior:
+        report.prior_compressed_size = plan.api.compressed_size(path, _tag(plan.prior))
+
+
+def run_build(
+    config: Config, out: Output, push_images: bool = True, version: str | None = None
+) -> BuildReport:
+    """Patch the prior image in the registry where that is proven equal, else build and (unless
+    `push_images` is false) push the candidate with its cache."""
+    prepared = prepare(config, out, version)
+    inputs, prior = prepared.inputs, prepared.prior
+    started = time.monotonic()
+    attempt = try_patch(
+        config,
+        inputs.target,
+        inputs.git,
+        prepared.patchable,
+        prepared.proof,
+        prepared.labels,
+        push_images,
+        _tag(prior) if prior else None,
+    )
+    if isinstance(attempt, Patched):
+        seconds = time.monotonic() - started
+        report = patch_report(
+            inputs.target, prepared.candidate, attempt, prepared.labels, prior, seconds
+        )
+    else:
+        out.note(f"build: full build: {attempt}")
+        plan = plan_build(config, out, prepared, push_images)
+        report = execute(plan, out)
+        report.path_reason = attempt
+        publish(plan, report)
     _check_budget(config, report)
     return report
 
@@ -272,7 +333,7 @@ def _publish_cache(
 
 def _in_dockerfile_order(steps: list[Step], graph: BuildGraph) -> list[Step]:
     """BuildKit runs independent steps in parallel; the report lists them as written."""
-    order = {stage: index for index, stage in enumerate(graph.cache_keys)}
+    order = {stage: index for index, stage in enumerate(graph.progress_names)}
     return sorted(steps, key=lambda s: (order.get(s.stage, -1), s.number))
 
 

@@ -6,10 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.dockerfile import Dockerfile, Stage, parse_file
+from pipeline.dockerfile import Dockerfile, Instruction, Stage, parse_file
 from pipeline.errors import UserError
-
-UNNAMED_FINAL_STAGE_KEY = "final"
 
 
 @dataclass(frozen=True)
@@ -18,24 +16,33 @@ class BuildGraph:
     # unnamed final stage, which can only be built without --target.
     stages: list[str | None]
     final_base: str | None
-    # Stages the target takes files from (COPY --from) without being built FROM them, named as
-    # BuildKit's progress names them (`stage-N` when unnamed).
+    # Stages the target takes files from (COPY --from, RUN --mount=from=) without being built
+    # FROM them, named as BuildKit's progress names them (`stage-N` when unnamed).
     copied: frozenset[str] = frozenset()
+    # Every stage the target needs, in Dockerfile order, as BuildKit's progress names it.
+    progress_names: tuple[str, ...] = ()
 
-    @property
-    def cache_keys(self) -> list[str]:
-        return [stage or UNNAMED_FINAL_STAGE_KEY for stage in self.stages]
+
+def _read_from(instruction: Instruction) -> list[str]:
+    """The stages (or images) an instruction reads files from: `COPY --from=X`, and
+    `RUN --mount=...,from=X,...` (a builder's wheels installed through a bind mount)."""
+    if instruction.keyword == "COPY":
+        return instruction.flag_values("from")
+    if instruction.keyword != "RUN":
+        return []
+    options = [option for mount in instruction.flag_values("mount") for option in mount.split(",")]
+    return [option.partition("=")[2] for option in options if option.startswith("from=")]
 
 
 def _dependencies(dockerfile: Dockerfile, stage: Stage) -> set[int]:
-    """Indexes of the stages `stage` needs: its FROM parent and every COPY --from stage."""
+    """Indexes of the stages `stage` needs: its FROM parent and every stage it reads from."""
     needed: set[int] = set()
     pending = [stage]
     while pending:
         current = pending.pop()
         sources = [current.parent] if current.parent is not None else []
         for instruction in current.instructions:
-            for source in instruction.flag_values("from") if instruction.keyword == "COPY" else []:
+            for source in _read_from(instruction):
                 found = dockerfile.stage(source)
                 if found is None and source.isdigit() and int(source) < len(dockerfile.stages):
                     found = dockerfile.stages[int(source)]
@@ -66,10 +73,15 @@ def read_graph(path: Path, target: str | None, build_args: Mapping[str, str]) ->
     stages.append(final.name)
     lineage = dockerfile.lineage(final)
     inherited = {stage.index for stage in lineage}
-    copied = frozenset(
-        dockerfile.stages[i].name or f"stage-{i}" for i in needed if i not in inherited
-    )
+    copied = frozenset(_progress_name(dockerfile.stages[i]) for i in needed if i not in inherited)
     base = lineage[0]
     return BuildGraph(
-        stages=stages, final_base=None if base.unresolved else base.image, copied=copied
+        stages=stages,
+        final_base=None if base.unresolved else base.image,
+        copied=copied,
+        progress_names=tuple(_progress_name(dockerfile.stages[i]) for i in [*needed, final.index]),
     )
+
+
+def _progress_name(stage: Stage) -> str:
+    return stage.name or f"stage-{stage.index}"

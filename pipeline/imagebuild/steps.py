@@ -18,7 +18,8 @@ from typing import Any
 
 OUTPUT_LINES_KEPT = 30
 # `[builder 3/6] RUN pip install ...`; a single-stage Dockerfile has no stage name: `[2/2] ...`.
-STEP_NAME = re.compile(r"^\[(?:(\S+) )?(\d+)/(\d+)\] (.*)$", re.DOTALL)
+# The number is padded to the width of the total: `[builder  3/12]`, `[ 3/12]`.
+STEP_NAME = re.compile(r"^\[(?:(\S+) )?\s*(\d+)/(\d+)\] (.*)$", re.DOTALL)
 LINK_PREFIX = "LINK "
 
 
@@ -80,14 +81,22 @@ class RawJsonProgress:
         self._buffer: list[str] = []
 
     def feed_line(self, line: str) -> None:
+        # buildx prints each status indented over many lines, ending with a line `}`; a status
+        # on one line is read as it comes, so it never holds back the lines after it.
         if self._buffer or line.startswith("{"):
             self._buffer.append(line)
-            if line.rstrip() == "}":
-                text, self._buffer = "".join(self._buffer), []
+            if len(self._buffer) == 1 or line.rstrip() == "}":
+                text = "".join(self._buffer)
                 try:
-                    self.feed(json.loads(text))
+                    status = json.loads(text)
                 except ValueError:
-                    self.tail.extend(text.splitlines())
+                    if line.rstrip() == "}":
+                        self._buffer = []
+                        self.tail.extend(text.splitlines())
+                    return
+                self._buffer = []
+                if isinstance(status, dict):
+                    self.feed(status)
             return
         if line.strip():
             self.tail.append(line.rstrip())

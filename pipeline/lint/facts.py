@@ -28,7 +28,7 @@ from pipeline.lint.shell import SHELLS, Command, commands
 # Dependency installers: program -> the subcommands that resolve and install packages.
 _INSTALL_SUBCOMMANDS: dict[str, tuple[tuple[str, ...], ...]] = {
     "pip": (("install",),),
-    "uv": (("pip", "install"), ("sync",)),
+    "uv": (("pip", "install"), ("pip", "sync"), ("sync",)),
     "conda": (("install",), ("create",), ("env", "create"), ("env", "update")),
     "poetry": (("install",),),
     "pipenv": (("install",), ("sync",)),
@@ -84,25 +84,60 @@ class Install:
         """`pip install -U pip setuptools wheel`, `pip install poetry==1.8.3`, `pip install uv`."""
         if self.tool not in ("pip", "uv"):
             return False
-        argv = self.command.argv
-        start = argv.index("install") + 1 if "install" in argv else len(argv)
-        packages: list[str] = []
-        skip = False
-        for word in argv[start:]:
-            option = word.split("=", 1)[0]
-            if skip:
-                skip = False
-            elif option in _DEPENDENCY_OPTIONS:
-                return False
-            elif word.startswith("-"):
-                skip = "=" not in word and option in _VALUE_OPTIONS
-            else:
-                packages.append(word)
-        names = [_REQUIREMENT_NAME.match(p) for p in packages]
-        return bool(packages) and all(
+        if any(word.split("=", 1)[0] in _DEPENDENCY_OPTIONS for word in self._arguments()):
+            return False
+        names = [_REQUIREMENT_NAME.match(p) for p in self.packages]
+        return bool(self.packages) and all(
             name is not None and canonicalize_name(name.group(0)) in _TOOL_PACKAGES
             for name in names
         )
+
+    @property
+    def packages(self) -> list[str]:
+        """The requirements named on the command line (`torch==2.3.0`), not options or files."""
+        if "install" not in self.command.argv:
+            return []  # `uv pip sync FILE...` names files, `uv sync` a project
+        return self._positionals()
+
+    @property
+    def synced_files(self) -> list[str]:
+        """The requirement files of `uv pip sync FILE...`."""
+        _, words = _tool_and_words(self.command)
+        return self._positionals() if words[:2] == ("pip", "sync") else []
+
+    def option_values(self, *options: str) -> list[str]:
+        """The values given to `options` (`--index-url URL`, `--index-url=URL`)."""
+        values = []
+        arguments = self._arguments()
+        for index, word in enumerate(arguments):
+            option, equals, value = word.partition("=")
+            if option in options:
+                if equals:
+                    values.append(value)
+                elif index + 1 < len(arguments):
+                    values.append(arguments[index + 1])
+        return values
+
+    def _arguments(self) -> list[str]:
+        """What follows the subcommand: `install` for pip and `uv pip`, `sync` for uv's."""
+        argv = self.command.argv
+        for subcommand in ("install", "sync"):
+            if subcommand in argv:
+                return list(argv[argv.index(subcommand) + 1 :])
+        return []
+
+    def _positionals(self) -> list[str]:
+        words: list[str] = []
+        skip = False
+        for word in self._arguments():
+            option = word.split("=", 1)[0]
+            if skip:
+                skip = False
+            elif word.startswith("-"):
+                skip = "=" not in word and option in _VALUE_OPTIONS | _DEPENDENCY_OPTIONS
+            else:
+                words.append(word)
+        return words
 
 
 def environment(
@@ -169,9 +204,10 @@ def installs(run: Instruction) -> list[Install]:
 
 
 def requirement_files(install: Install) -> list[str]:
-    """The files an install reads with `-r FILE` / `--requirement=FILE`, as written."""
+    """The files an install reads with `-r FILE` / `--requirement=FILE` (or `uv pip sync FILE`),
+    as written."""
     argv = install.command.argv
-    files = []
+    files = list(install.synced_files)
     for index, word in enumerate(argv):
         option, equals, value = word.partition("=")
         if option not in ("-r", "--requirement"):

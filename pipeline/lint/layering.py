@@ -48,7 +48,7 @@ def mixed_requirements(target: Target) -> Iterator[Hit]:
     for run, name in installed_requirement_files(target.dockerfile):
         if posixpath.basename(name) in SPLIT_FILES:
             continue
-        source = _context_file(target, name)
+        source = context_file(target, name)
         if source is None:
             continue
         try:
@@ -69,7 +69,7 @@ def mixed_requirements(target: Target) -> Iterator[Hit]:
         )
 
 
-def _context_file(target: Target, name: str) -> Path | None:
+def context_file(target: Target, name: str) -> Path | None:
     """The context file a RUN's `-r NAME` reads: the COPY source that put it there."""
     basename = posixpath.basename(name)
     candidates = [] if posixpath.isabs(name) else [name]
@@ -90,7 +90,7 @@ def _context_file(target: Target, name: str) -> Path | None:
 
 def _weighed(packages: list[str]) -> str:
     """The packages, with the size each takes where this machine has it installed."""
-    sizes = {name: _installed_size(name) for name in packages}
+    sizes = {name: installed_size(name) for name in packages}
     shown = [
         f"{name} ({human_size(size)} installed here)" if size else name
         for name, size in list(sizes.items())[:SHOWN_PACKAGES]
@@ -108,7 +108,7 @@ def _listed(packages: list[str]) -> str:
     return ", ".join(packages[:SHOWN_PACKAGES]) + (f" and {more} more" if more > 0 else "")
 
 
-def _installed_size(name: str) -> int | None:
+def installed_size(name: str) -> int | None:
     """What pip's record of the installed distribution says it takes, if installed here."""
     try:
         files = importlib.metadata.distribution(name).files or []

@@ -17,6 +17,12 @@ from pipeline.distribution.reference import ImageRef
 from pipeline.dockerfile import Dockerfile, Instruction, Stage
 from pipeline.lint import facts
 from pipeline.lint.dockerignore import DockerIgnore, context_files
+from pipeline.lint.frameworks import (
+    cache_size_note,
+    cuda_mismatch,
+    cuda_twice,
+    reinstalled_framework,
+)
 from pipeline.lint.layering import mixed_requirements
 from pipeline.lint.report import Severity
 
@@ -158,7 +164,8 @@ def install_cache(target: Target) -> Iterator[Hit]:
                 ):
                     yield Hit(
                         run.line,
-                        f"{install.tool} install without {policy.flags[0]}",
+                        f"{install.tool} install without {policy.flags[0]}"
+                        + cache_size_note(target, stage, run, install),
                         f"add {policy.flags[0]} (or ENV {policy.variable}=1)",
                     )
 
@@ -328,6 +335,19 @@ RULES: tuple[Rule, ...] = (
         Severity.WARNING,
         "base and app requirements installed in one step",
         mixed_requirements,
+    ),
+    Rule(
+        "ML014",
+        Severity.WARNING,
+        "the framework the base image ships is installed again",
+        reinstalled_framework,
+    ),
+    Rule("ML015", Severity.WARNING, "CUDA twice: nvidia/cuda base plus torch's own", cuda_twice),
+    Rule(
+        "ML016",
+        Severity.WARNING,
+        "torch's CUDA build differs from the base image's CUDA",
+        cuda_mismatch,
     ),
 )
 RULES_BY_ID = {rule.id: rule for rule in RULES}

@@ -27,7 +27,7 @@ from pipeline.promotion.report import PushedTag, PushReport
 from pipeline.registries import Target, resolve_target
 from pipeline.versioning.history import History, read_history
 from pipeline.versioning.image_tags import ImageTags, candidate_tag, image_tags
-from pipeline.versions import parse_version, release_versions
+from pipeline.versioning.versions import parse_version, release_versions
 
 if TYPE_CHECKING:
     import semver

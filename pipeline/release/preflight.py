@@ -127,7 +127,7 @@ def image_tags(facts: Facts) -> Check | None:
     from pipeline.promotion.promote import release_tags
     from pipeline.versioning.history import read_history
     from pipeline.versioning.image_tags import candidate_tag
-    from pipeline.versions import parse_version
+    from pipeline.versioning.versions import parse_version
 
     target, state, run = facts.target, facts.run.state, facts.run
     api, path = target.api(), target.repository.path

@@ -1,5 +1,6 @@
-"""GPU facts from inside the container: nvidia-smi parsing, the driver's CUDA version against the
-image's, and the GPU's compute capability against the architectures torch was built for.
+"""GPU facts from inside the container: nvidia-smi parsing, the driver against the minimum for the
+image's CUDA (NVIDIA's table in drivers.py), and the GPU's compute capability against the
+architectures torch was built for.
 
 The parsers and checks are pure functions, tested against captured real nvidia-smi output.
 """
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.smoke.checks import CheckError
+from pipeline.smoke.drivers import TABLE_SOURCE, minimum_driver, parse_driver
 
 Version = tuple[int, int]
 # Runs argv inside the container; returns (exit code, stdout and stderr together).
@@ -123,14 +125,34 @@ def image_cuda_version(env: Sequence[str], labels: Mapping[str, str]) -> tuple[s
     return None
 
 
-def driver_problem(driver_cuda: Version, image_cuda: str, source: str) -> str | None:
+def driver_problem(
+    driver_cuda: Version | None, image_cuda: str, source: str, driver: str | None = None
+) -> str | None:
+    """Whether the host's driver is too old for the CUDA the image is built for.
+
+    The driver's own version against NVIDIA's minimum for that CUDA release decides where both
+    are known: it also tells updates apart (12.2 Update 2 needs 535.104.05, 12.2 GA 535.54.03),
+    which the "CUDA Version" in nvidia-smi's header does not. The header is the fallback.
+    """
     needed = parse_version(image_cuda)
-    if needed is None or needed <= driver_cuda:
+    if needed is None:
+        return None
+    supports = f"supports CUDA up to {format_version(driver_cuda)}" if driver_cuda else ""
+    installed = parse_driver(driver or "")
+    minimum = minimum_driver(image_cuda)
+    if installed and minimum:
+        least, release = minimum
+        if installed >= (parse_driver(least) or ()):
+            return None
+        why = f"is older than {least}, the minimum for {release} ({TABLE_SOURCE})"
+        host = f"the NVIDIA driver {driver} {why}" + (f" and {supports}" if supports else "")
+    elif driver_cuda is not None and needed > driver_cuda:
+        host = f"the NVIDIA driver {supports}"
+    else:
         return None
     return (
-        f"the NVIDIA driver supports CUDA up to {format_version(driver_cuda)} but the image is "
-        f"built for CUDA {image_cuda} ({source}); update the driver on this runner or build on "
-        "an older CUDA base image"
+        f"{host} but the image is built for CUDA {image_cuda} ({source}); update the driver on "
+        "this runner or build on an older CUDA base image"
     )
 
 
@@ -190,8 +212,14 @@ def inspect_gpu(run: Exec, image_env: Sequence[str], image_labels: Mapping[str, 
     facts = GpuFacts(devices=devices, driver_cuda=driver_cuda_version(header))
     torch = _torch_probe(run)
     found = image_cuda_version(image_env, image_labels)
-    if found is None and torch and torch.get("cuda"):
-        found = str(torch["cuda"]), "torch.version.cuda"
+    torch_cuda = str(torch["cuda"]) if torch and torch.get("cuda") else None
+    # torch brings its own CUDA (PyPI's nvidia-* wheels): a build newer than the CUDA the image
+    # declares is what the driver has to support.
+    if torch_cuda and (
+        found is None or (parse_version(torch_cuda) or (0, 0)) > (parse_version(found[0]) or (0, 0))
+    ):
+        declared = f", the image declares {found[0]} ({found[1]})" if found else ""
+        found = torch_cuda, f"torch.version.cuda{declared}"
     if found:
         facts.image_cuda, facts.image_cuda_source = found
     if torch is not None:
@@ -202,8 +230,12 @@ def inspect_gpu(run: Exec, image_env: Sequence[str], image_labels: Mapping[str, 
 
 def gpu_problems(facts: GpuFacts) -> list[str]:
     problems = []
-    if facts.driver_cuda and facts.image_cuda and facts.image_cuda_source:
-        problem = driver_problem(facts.driver_cuda, facts.image_cuda, facts.image_cuda_source)
+    if facts.image_cuda and facts.image_cuda_source:
+        # One driver serves every GPU of the host.
+        driver = facts.devices[0].driver_version if facts.devices else None
+        problem = driver_problem(
+            facts.driver_cuda, facts.image_cuda, facts.image_cuda_source, driver
+        )
         if problem:
             problems.append(problem)
     if facts.arch_list == []:
@@ -222,6 +254,11 @@ def _explain(facts: GpuFacts) -> None:
         facts.notes.append("nvidia-smi did not state the driver's CUDA version")
     if facts.image_cuda is None:
         facts.notes.append("the image states no CUDA version (CUDA_VERSION, label, torch)")
+    elif minimum_driver(facts.image_cuda) is None:
+        facts.notes.append(
+            f"CUDA {facts.image_cuda} is not in {TABLE_SOURCE} (pipeline/smoke/drivers.py): "
+            "the driver was checked against the CUDA version nvidia-smi states"
+        )
     if facts.arch_list is None:
         facts.notes.append("no torch in the image: compute capability not checked")
         return

@@ -212,8 +212,7 @@ class _Run:
         image = self.spec.image
         if self.pull:
             target = resolve_target(self.config)
-            same_registry = target.repository.host == ImageRef.parse(image).host
-            credentials = target.credentials if same_registry else None
+            credentials = target.keychain.resolve(ImageRef.parse(image).host)
             pull(image, credentials, target.policy, self.out.note)
         local = local_image(image)
         self.image_config = local.attrs.get("Config") or {}

@@ -14,7 +14,7 @@ import semver
 
 from pipeline.config import Config
 from pipeline.errors import UserError
-from pipeline.versions import highest, parse_version
+from pipeline.versioning.versions import highest, parse_version
 
 FIRST_VERSION = semver.Version(0, 1, 0)
 

@@ -18,7 +18,7 @@ import semver
 from pipeline.config import Config
 from pipeline.errors import UserError
 from pipeline.gitinfo import SHORT_SHA_LENGTH, default_remote, open_repo, without_credentials
-from pipeline.versions import release_versions
+from pipeline.versioning.versions import release_versions
 
 if TYPE_CHECKING:
     import git

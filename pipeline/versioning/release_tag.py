@@ -26,7 +26,7 @@ from pipeline.versioning.history import (
     branch_of,
     last_line,
 )
-from pipeline.versions import parse_version
+from pipeline.versioning.versions import parse_version
 
 if TYPE_CHECKING:
     import git

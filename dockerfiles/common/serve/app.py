@@ -87,7 +87,10 @@ def create_app(settings: Settings, on_fatal: Callable[[], None]) -> FastAPI:
 
     @app.get("/gpu-info")
     async def gpu_info() -> dict[str, Any]:
-        return await to_thread.run_sync(gpu_info_once)
+        info = await to_thread.run_sync(gpu_info_once)
+        # Which device the loaded model runs on: a GPU that is visible but unused shows here.
+        model_device = state.ready.model.predictor.device if state.ready else None
+        return {**info, "model_device": model_device}
 
     return app
 

@@ -19,7 +19,14 @@ def probe_gpus() -> dict[str, Any]:
         available = bool(torch.cuda.is_available())
         count = int(torch.cuda.device_count()) if available else 0
         names = [str(torch.cuda.get_device_name(index)) for index in range(count)]
-        return {"cuda_available": available, "device_count": count, "devices": names}
+        return {
+            "cuda_available": available,
+            "device_count": count,
+            "devices": names,
+            # The CUDA torch was built for: what the host's driver must support.
+            "torch": str(torch.__version__),
+            "torch_cuda": torch.version.cuda,
+        }
     try:
         import tensorflow as tf
     except ImportError:

@@ -76,6 +76,9 @@ class ModelMetadata(BaseModel):
 
 
 class Predictor(Protocol):
+    # Where inference runs ("cpu", "cuda:0"), reported by /gpu-info.
+    device: str
+
     def predict_proba(self, rows: Sequence[Sequence[FeatureValue]]) -> list[list[float]]:
         """One probability per label (in metadata `labels` order) for each row of features."""
         ...
@@ -154,6 +157,8 @@ def _describe(missing: Path) -> str:
 
 
 class _SklearnPredictor:
+    device = "cpu"
+
     def __init__(self, estimator: Any) -> None:
         self._estimator = estimator
 
@@ -182,3 +187,52 @@ def load_sklearn(artifact: Path, metadata: ModelMetadata) -> Predictor:
             f"{artifact}: estimator classes {classes} differ from model.json labels {expected}"
         )
     return _SklearnPredictor(estimator)
+
+
+class _TransformersPredictor:
+    """A sequence classifier saved with `save_pretrained`; one `str` feature holds the text."""
+
+    def __init__(self, model: Any, tokenizer: Any, device: str, max_length: int) -> None:
+        self._model = model
+        self._tokenizer = tokenizer
+        self._max_length = max_length
+        self.device = device
+
+    def predict_proba(self, rows: Sequence[Sequence[FeatureValue]]) -> list[list[float]]:
+        import torch
+
+        texts = [str(row[0]) for row in rows]
+        batch = self._tokenizer(
+            texts, padding=True, truncation=True, max_length=self._max_length, return_tensors="pt"
+        ).to(self.device)
+        with torch.inference_mode():
+            logits = self._model(**batch).logits
+        probabilities: list[list[float]] = torch.softmax(logits.float(), dim=-1).cpu().tolist()
+        return probabilities
+
+
+@register_loader("transformers")
+def load_transformers(artifact: Path, metadata: ModelMetadata) -> Predictor:
+    """`artifact` is the model's `config.json`; weights and tokenizer sit beside it.
+
+    Only local files are read (`local_files_only`): a served model never reaches for a hub.
+    """
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    if len(metadata.features) != 1 or metadata.features[0].type != "str":
+        raise ModelLoadError(f"{artifact}: a text classifier takes exactly one str feature")
+    directory = artifact.parent
+    device = "cuda:0" if torch.cuda.is_available() else "cpu"
+    model = AutoModelForSequenceClassification.from_pretrained(directory, local_files_only=True)
+    tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
+    labels = [str(model.config.id2label[index]) for index in range(model.config.num_labels)]
+    expected = [str(label) for label in metadata.labels]
+    if labels != expected:
+        raise ModelLoadError(
+            f"{artifact}: the model's labels {labels} differ from model.json labels {expected}"
+        )
+    model.to(device).eval()
+    return _TransformersPredictor(
+        model, tokenizer, device, int(model.config.max_position_embeddings)
+    )

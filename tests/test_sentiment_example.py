@@ -1,0 +1,154 @@
+"""The transformer example, examples/sentiment, released end to end on the local stack.
+
+torch (with its CUDA wheels) and transformers from PyPI on python:3.11-slim, a tiny BERT
+trained here and committed, real inference in the smoke test. The release is the slowest test
+of the suite: 3 GB of wheels to download and install, a 5.6 GB venv to compress and push (439 s
+on the 2-core CI machine with nothing of the image in the registry or the engine's cache, 445 s
+for this file). It runs once per module and the tests read its outputs. No GPU here: the smoke
+test runs the model on the CPU, and `/gpu-info` must say so.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+
+from pipeline.registries.api import RegistryAPI
+from tests.support.project import commit_all
+
+if TYPE_CHECKING:
+    import docker
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "sentiment"
+TEMPLATE = ROOT / "dockerfiles" / "pytorch-pypi"
+COMMON = ROOT / "dockerfiles" / "common"
+# Measured on the CI machine kind (2 cores), cold registry and engine: 7.3 minutes.
+SENTIMENT_RELEASE_MINUTES = 8
+
+
+def test_the_example_is_the_pytorch_pypi_template() -> None:
+    assert filecmp.cmp(EXAMPLE / "Dockerfile", TEMPLATE / "Dockerfile", shallow=False)
+    assert filecmp.cmp(EXAMPLE / ".dockerignore", COMMON / ".dockerignore", shallow=False)
+    serve = sorted(p.name for p in (COMMON / "serve").glob("*.py"))
+    assert sorted(p.name for p in (EXAMPLE / "serve").glob("*.py")) == serve
+    for name in serve:
+        assert filecmp.cmp(EXAMPLE / "serve" / name, COMMON / "serve" / name, shallow=False), name
+
+
+def test_split_puts_torch_and_transformers_in_the_base_layer() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline", "-C", str(EXAMPLE), "split", "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    base = (EXAMPLE / "requirements-base.txt").read_text().splitlines()
+    app = (EXAMPLE / "requirements-app.txt").read_text().splitlines()
+    assert {"torch==2.15.0", "transformers==5.24.0"} <= set(base)
+    assert not [line for line in app if line.startswith(("torch", "transformers"))]
+
+
+@pytest.fixture(scope="module")
+def release(stack: object, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """`pipeline release --json` of the example in its own repository and image namespace."""
+    import git
+
+    project = tmp_path_factory.mktemp("sentiment") / "sentiment"
+    subprocess.run(["cp", "-r", str(EXAMPLE), str(project)], check=True)
+    git.Repo.init(project, initial_branch="main")
+    commit_all(project, "feat: sentiment classifier")
+    namespace = f"test-sentiment-{uuid.uuid4().hex[:8]}"
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline", "-C", str(project), "release", "--json",
+         "--set", f"image.name={namespace}/sentiment", "--set", "version.push_tag=false"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=(SENTIMENT_RELEASE_MINUTES + 10) * 60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-5000:]
+    smoke = json.loads((project / ".pipeline" / "smoke" / "report.json").read_text())
+    return {
+        "result": json.loads(result.stdout),
+        "smoke": smoke,
+        "namespace": namespace,
+        "log": result.stderr,
+    }
+
+
+@pytest.mark.stack
+def test_the_example_releases_with_real_inference(release: dict) -> None:
+    result, smoke = release["result"], release["smoke"]
+    assert result["version"] == "0.1.0"
+    assert "latest" in result["tags"]
+    api = RegistryAPI("127.0.0.1:5000")
+    assert api.digest(f"{release['namespace']}/sentiment", "0.1.0") == result["digest"]
+    status = {check["name"]: check["status"] for check in smoke["checks"]}
+    # The golden probabilities (smoke/*.golden.json) came from the model on this CPU; the GPU
+    # checks are skipped on an engine without the NVIDIA runtime, and the report says so.
+    assert status == {
+        "pull": "passed",
+        "start": "passed",
+        "gpu": "skipped",
+        "health": "passed",
+        "gpu-info": "skipped",
+        "sample batch": "passed",
+        "sample gpu-info": "passed",
+        "sample single": "passed",
+        "latency": "passed",
+        "shutdown": "passed",
+    }
+    assert smoke["gpu"]["used"] is False
+
+
+@pytest.mark.stack
+def test_health_waits_for_the_warm_up_and_gpu_info_names_the_device(
+    release: dict, docker_client: docker.DockerClient
+) -> None:
+    image = f"127.0.0.1:5000/{release['namespace']}/sentiment@{release['result']['digest']}"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    container = docker_client.containers.run(
+        image, detach=True, network_mode="host", environment={"PORT": str(port)}
+    )
+    try:
+        statuses: list[int | None] = []
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and statuses[-1:] != [200]:
+            try:
+                statuses.append(httpx.get(f"{url}/health", timeout=2).status_code)
+            except httpx.TransportError:
+                statuses.append(None)  # not listening yet
+            time.sleep(0.1)
+        assert statuses[-1:] == [200], container.logs()[-3000:]
+        # The port opens at once; importing torch, loading and the warm-up take seconds, during
+        # which /health says 503 (an orchestrator waits instead of routing traffic).
+        assert 503 in statuses and set(statuses) <= {None, 503, 200}
+        assert httpx.get(f"{url}/gpu-info", timeout=10).json() == {
+            "cuda_available": False,
+            "device_count": 0,
+            "devices": [],
+            "torch": "2.15.0+cu132",
+            "torch_cuda": "13.2",
+            "model_device": "cpu",
+        }
+    finally:
+        container.remove(force=True)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
