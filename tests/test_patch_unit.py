@@ -209,6 +209,10 @@ def test_a_code_change_redoes_its_layer_only(project: Path) -> None:
         assert (members["srv"][0].mode, members["srv"][0].mtime) == (0o711, 5)
         assert "srv/code/run.sh" not in members
         assert members["srv/code/main.py"][1] == b"print(2)\n"
+        # a retried job: this commit's own candidate, tagged again as it is
+        again = patch(_request(project, api, ["sha-new", "sha-old"]))
+        assert again.image.digest == image.digest and again.redone == []
+        assert again.written.count("uploaded") == 0
         config = image.config
         assert config.labels["org.opencontainers.image.revision"] == "b"
         assert [entry["created"] for entry in config.history] == [

@@ -66,7 +66,9 @@ def patch(request: PatchRequest) -> Patched:
     image = prior
     redone: list[str] = []
     for spec in request.plan.copies:
-        if request.proof.copies.get(spec.line, "") == prior_proof.copies.get(spec.line):
+        # A COPY the proof has no hash for is in the fingerprint, so unchanged.
+        digest = request.proof.copies.get(spec.line)
+        if digest is None or digest == prior_proof.copies.get(spec.line):
             continue
         index = _layer_index(prior.config, spec)
         entries = copy_entries(request.context, request.ignore, spec)
@@ -74,9 +76,12 @@ def patch(request: PatchRequest) -> Patched:
         tar = layer_tar(ancestors, entries, request.committed_at)
         image = image.replace_layer(index, Layer.from_tar(tar))
         redone.append(spec.created_by)
-    before = prior.config.labels.get(CREATED_LABEL, "")
-    config = _retimed(image.config, before, request.labels.get(CREATED_LABEL, before))
-    image = image.with_config(config.with_labels(request.labels))
+    labelled = all(prior.config.labels.get(k) == v for k, v in request.labels.items())
+    if redone or not labelled:
+        before = prior.config.labels.get(CREATED_LABEL, "")
+        config = _retimed(image.config, before, request.labels.get(CREATED_LABEL, before))
+        image = image.with_config(config.with_labels(request.labels))
+    # Else this commit's own candidate (a retried job): tagged again as it is, same digest.
     written = write_image(request.api, request.path, image, tags=[request.tag])
     return Patched(tag, image, redone, written)
 

@@ -97,7 +97,7 @@ def _copy_spec(instruction: Instruction, workdir: str) -> CopySpec | None:
     if (
         set(flags) - PATCH_FLAGS
         or instruction.heredocs
-        # The JSON form's history entry is not written the way `created_by` matches below.
+        # BuildKit's history entry for the JSON form is not the one `created_by` spells.
         or instruction.exec_form() is not None
         or len(words) < 2
         or any(_GLOB.search(word) for word in words)

@@ -1,7 +1,8 @@
-"""The image a patch starts from: the nearest earlier candidate of this branch, else the release.
+"""The image a patch starts from: the nearest candidate of this branch, else the release.
 
-The candidate of the nearest first-parent ancestor commit is the image that differs least from
-this commit's; CI may have skipped a commit or two, so a few are tried before the prior release.
+This commit's own candidate comes first (a retried job: it is tagged again, unchanged); then the
+nearest first-parent ancestor's, the image that differs least from this commit's; CI may have
+skipped a commit or two, so a few are tried before the prior release.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ ANCESTORS_TRIED = 5
 
 
 def ancestor_tags(project_dir: Path, count: int = ANCESTORS_TRIED) -> list[str]:
-    """`sha-<short>` of HEAD's first-parent ancestors, nearest first (HEAD itself excluded)."""
+    """`sha-<short>` of HEAD and its first-parent ancestors, nearest first."""
     repo = open_repo(project_dir, "the prior candidate is found by commit")
     commits = repo.iter_commits("HEAD", first_parent=True, max_count=count + 1)
-    return [f"sha-{commit.hexsha[:SHORT_SHA_LENGTH]}" for commit in list(commits)[1:]]
+    return [f"sha-{commit.hexsha[:SHORT_SHA_LENGTH]}" for commit in commits]
 
 
 def nearest_image(api: RegistryAPI, path: str, tags: list[str]) -> tuple[str, Image] | None:
