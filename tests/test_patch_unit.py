@@ -76,6 +76,9 @@ def test_only_context_copies_after_the_last_run_are_patchable(project: Path) -> 
     assert plan.bases == ("python:3.11-slim",)
     after_run = read_plan(_write(project, "FROM a\nCOPY x /x\nRUN true\n"), None, {})
     assert after_run.copies == () and after_run.read_elsewhere == ("x",)
+    # another stage copies from the one holding the COPY: its layer is not the only one it makes
+    read = "FROM a AS app\nCOPY x /x\nFROM b AS other\nCOPY --from=app /x /y\nFROM app\n"
+    assert read_plan(_write(project, read), None, {}).copies == ()
 
 
 def test_a_copy_layer_has_modes_owners_links_and_no_ignored_file(project: Path) -> None:

@@ -69,13 +69,15 @@ def read_plan(dockerfile: Path, target: str | None, build_args: dict[str, str]) 
     )
     if final is None:
         return PatchPlan((), ("",), bases)
-    copies = _trailing_copies(parsed.lineage(final))
+    copies = _trailing_copies(parsed.lineage(final), _read_stages(parsed))
     patchable = {copy.instruction for copy in copies}
     return PatchPlan(copies, tuple(_read_by_others(parsed, patchable)), bases)
 
 
-def _trailing_copies(lineage: list[Stage]) -> tuple[CopySpec, ...]:
-    """The context COPYs after the last RUN of the lineage, with the WORKDIR each sees."""
+def _trailing_copies(lineage: list[Stage], read: set[int]) -> tuple[CopySpec, ...]:
+    """The context COPYs after the last RUN of the lineage, with the WORKDIR each sees. A stage
+    another one reads (`COPY --from`, a mount) passes what it holds on: like a RUN, it ends
+    what a COPY before it may patch."""
     workdir = "/"
     found: list[CopySpec] = []
     for stage in lineage:
@@ -88,7 +90,26 @@ def _trailing_copies(lineage: list[Stage]) -> tuple[CopySpec, ...]:
                 spec = _copy_spec(instruction, workdir)
                 if spec is not None:
                     found.append(spec)
+        if stage.index in read:
+            found = []
     return tuple(found)
+
+
+def _read_stages(dockerfile: Dockerfile) -> set[int]:
+    """The stages whose files other stages read, with the stages those are built FROM."""
+    read: set[int] = set()
+    for stage in dockerfile.stages:
+        for instruction in stage.instructions:
+            sources = instruction.flag_values("from") if instruction.keyword == "COPY" else []
+            for mount in instruction.flag_values("mount"):
+                sources += [part[5:] for part in mount.split(",") if part.startswith("from=")]
+            for source in sources:
+                found = dockerfile.stage(source)
+                if found is None and source.isdigit() and int(source) < len(dockerfile.stages):
+                    found = dockerfile.stages[int(source)]
+                if found is not None:
+                    read |= {ancestor.index for ancestor in dockerfile.lineage(found)}
+    return read
 
 
 def _copy_spec(instruction: Instruction, workdir: str) -> CopySpec | None:
