@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.config import load_config
 from pipeline.distribution.client import RegistryAPI
 from pipeline.distribution.mediatypes import DOCKER_MANIFEST
 from pipeline.imagebuild.copylayer import copy_entries, layer_tar
@@ -17,10 +18,13 @@ from pipeline.imagebuild.fingerprint import BuildProof, ProofInputs, prove
 from pipeline.imagebuild.labels import CREATED_LABEL
 from pipeline.imagebuild.patch import PatchRequest, patch
 from pipeline.imagebuild.patchable import CopySpec, Unpatchable, read_plan
+from pipeline.imagebuild.run import Prepared, prepare, run_build
 from pipeline.lint.dockerignore import DockerIgnore
 from pipeline.oci.image import Image
 from pipeline.oci.layer import Layer
 from pipeline.oci.remote import write_image
+from pipeline.output import Output
+from tests.support.project import commit_all
 from tests.support.registry import TestRegistry
 
 DOCKERFILE = """\
@@ -239,3 +243,47 @@ def test_what_cannot_be_proven_is_not_patched(project: Path) -> None:
         (project / "requirements.txt").write_text("numpy\nscipy\n")
         with pytest.raises(Unpatchable, match="changed since sha-old: build-context files"):
             patch(_request(project, api, ["sha-old"]))
+
+
+# -- the build step end to end, without an engine ----------------------------------------------
+
+
+def test_the_build_step_patches_without_an_engine(
+    git_project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`FROM scratch` asks no engine for a base digest: a code-only commit after an image of
+    ours is built, pushed and reported with no engine at all (DOCKER_HOST points nowhere)."""
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "Dockerfile").write_text('FROM scratch\nCOPY app.txt /app/\nCMD ["/app/app.txt"]\n')
+    (source / "app.txt").write_text("one\n")
+    with TestRegistry() as registry:
+        project = git_project(source, f"registry:\n  url: {registry.host}/team\n")
+        config = load_config(project, None, {})
+        api = RegistryAPI(registry.host)
+        write_image(api, "team/project", _full_build(prepare(config, Output())), tags=["0.1.0"])
+        (project / "app.txt").write_text("two\n")
+        commit_all(project, "fix: code only")
+
+        report = run_build(load_config(project, None, {}), Output())
+
+        assert (report.path, report.patched_layers) == ("patch", ["COPY app.txt /app/ # buildkit"])
+        assert report.path_reason == "only COPY app.txt /app/ # buildkit changed since 0.1.0"
+        assert api.digest("team/project", report.image.rpartition(":")[2]) == report.digest
+        assert report.as_dict()["path"] == "patch" and "path: patch" in report.text()
+
+
+def _full_build(prepared: Prepared) -> Image:
+    """What buildx pushes for `FROM scratch` and one COPY: its layer, history and labels."""
+    spec = prepared.patchable.copies[0]
+    context = prepared.inputs.context
+    entries = copy_entries(context, DockerIgnore(), spec)
+    app = tarfile.TarInfo("app")
+    app.type, app.mode = tarfile.DIRTYPE, 0o755
+    created = prepared.labels[CREATED_LABEL]
+    image = Image.scratch(DOCKER_MANIFEST).append_layer(
+        Layer.from_tar(layer_tar([app], entries, 1)),
+        {"created": created, "created_by": spec.created_by},
+    )
+    return image.with_labels(prepared.labels)
