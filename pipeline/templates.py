@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pipeline.errors import UserError
 
-TEMPLATES = ("cpu", "pytorch-gpu", "tensorflow-gpu", "cuda", "llm")
+TEMPLATES = ("cpu", "pytorch-gpu", "pytorch-pypi", "tensorflow-gpu", "cuda", "llm")
 GPU_TEMPLATES = frozenset(TEMPLATES) - {"cpu"}
 MODEL_SOURCES = ("baked", "mounted")
 MODEL_SOURCE_DEFAULT_LINE = "ARG MODEL_SOURCE=baked"

@@ -93,7 +93,7 @@ def test_no_dockerfile_and_no_template_is_one_clear_error(tmp_path: Path, capsys
     assert code == 1
     assert err.strip().splitlines() == [
         f"error: {tmp_path}: no Dockerfile; run init where the project's Dockerfile is, or "
-        "pass --template cpu|pytorch-gpu|tensorflow-gpu|cuda|llm to write one"
+        "pass --template cpu|pytorch-gpu|pytorch-pypi|tensorflow-gpu|cuda|llm to write one"
     ]
 
 

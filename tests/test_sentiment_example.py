@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from pipeline.registries.api import RegistryAPI
+from pipeline.distribution.client import RegistryAPI
 from tests.support.project import commit_all
 
 if TYPE_CHECKING:

@@ -18,6 +18,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from pipeline.distribution.reference import ImageRef
 from pipeline.dockerfile import Instruction, Stage
 from pipeline.errors import PipelineError
 from pipeline.imagebuild.report import human_size
@@ -31,7 +32,7 @@ from pipeline.smoke.gpu import Version as CudaVersion
 from pipeline.smoke.gpu import parse_version
 
 if TYPE_CHECKING:
-    from pipeline.lint.rules import Hit, Target
+    from pipeline.lint.rules import Hit, Subject
 
 # The framework each image repository ships, read from its version tag (2.1.2-cuda12.1-...).
 _SHIPPED = {"pytorch/pytorch": "torch", "tensorflow/tensorflow": "tensorflow"}
@@ -59,15 +60,16 @@ class BaseImage:
 
     @classmethod
     def of(cls, image: str) -> BaseImage:
-        ref = facts.ImageRef.parse(image)
-        leading = _VERSION_TAG.match(ref.tag)
+        ref = ImageRef.parse(image)
+        tag = ref.tag or ""
+        leading = _VERSION_TAG.match(tag)
         version = leading[0] if leading else None
         framework = next((name for repo, name in _SHIPPED.items() if ref.is_repository(repo)), None)
         if ref.is_repository("nvidia/cuda"):
-            parts = ref.tag.split("-")
+            parts = tag.split("-")
             cuda = parse_version(version) if version else None
             return cls(image, None, None, cuda, "runtime" in parts or "devel" in parts)
-        tag_cuda = _TAG_CUDA.search(ref.tag)
+        tag_cuda = _TAG_CUDA.search(tag)
         cuda = (int(tag_cuda[1]), int(tag_cuda[2])) if tag_cuda else None
         return cls(image, framework, version if framework else None, cuda, False)
 
@@ -116,12 +118,12 @@ class TorchRequest:
         return f"{self.requirement} ({self.where})"
 
 
-def torch_requests(target: Target) -> Iterator[TorchRequest]:
+def torch_requests(target: Subject) -> Iterator[TorchRequest]:
     for stage, run, install in _pip_installs(target):
         yield from _requests(target, stage, run, install)
 
 
-def reinstalled_framework(target: Target) -> Iterator[Hit]:
+def reinstalled_framework(target: Subject) -> Iterator[Hit]:
     """ML014: the framework of a pytorch/pytorch or tensorflow/tensorflow base, installed again."""
     from pipeline.lint.rules import Hit
 
@@ -151,7 +153,7 @@ def reinstalled_framework(target: Target) -> Iterator[Hit]:
             )
 
 
-def cuda_twice(target: Target) -> Iterator[Hit]:
+def cuda_twice(target: Subject) -> Iterator[Hit]:
     """ML015: torch's own CUDA libraries on an nvidia/cuda image that ships CUDA already."""
     from pipeline.lint.rules import Hit
 
@@ -171,7 +173,7 @@ def cuda_twice(target: Target) -> Iterator[Hit]:
         )
 
 
-def cuda_mismatch(target: Target) -> Iterator[Hit]:
+def cuda_mismatch(target: Subject) -> Iterator[Hit]:
     """ML016: a torch CUDA build (+cu121, /whl/cu118) other than the base image's CUDA."""
     from pipeline.lint.rules import Hit
 
@@ -208,7 +210,7 @@ def cuda_mismatch(target: Target) -> Iterator[Hit]:
         )
 
 
-def _pip_installs(target: Target) -> Iterator[tuple[Stage, Instruction, facts.Install]]:
+def _pip_installs(target: Subject) -> Iterator[tuple[Stage, Instruction, facts.Install]]:
     for stage in target.dockerfile.stages:
         for run in facts.stage_runs(stage):
             for install in facts.installs(run):
@@ -216,12 +218,12 @@ def _pip_installs(target: Target) -> Iterator[tuple[Stage, Instruction, facts.In
                     yield stage, run, install
 
 
-def _base(target: Target, stage: Stage) -> BaseImage:
+def _base(target: Subject, stage: Stage) -> BaseImage:
     return BaseImage.of(target.dockerfile.lineage(stage)[0].image)
 
 
 def _requests(
-    target: Target, stage: Stage, run: Instruction, install: facts.Install
+    target: Subject, stage: Stage, run: Instruction, install: facts.Install
 ) -> Iterator[TorchRequest]:
     indexes = (*install.option_values(*_INDEX_OPTIONS), *_file_indexes(target, install))
     for name, requirement, where in _requirements(target, stage, run, install):
@@ -229,7 +231,7 @@ def _requests(
             yield TorchRequest(stage, run, install, requirement, where, indexes)
 
 
-def cache_size_note(target: Target, stage: Stage, run: Instruction, install: facts.Install) -> str:
+def cache_size_note(target: Subject, stage: Stage, run: Instruction, install: facts.Install) -> str:
     """For ML004: what the kept cache weighs, where the install pins a measured torch."""
     for request in _requests(target, stage, run, install):
         if request.measured:
@@ -241,7 +243,7 @@ def cache_size_note(target: Target, stage: Stage, run: Instruction, install: fac
 
 
 def _requirements(
-    target: Target, stage: Stage, run: Instruction, install: facts.Install
+    target: Subject, stage: Stage, run: Instruction, install: facts.Install
 ) -> Iterator[tuple[str, Requirement, str]]:
     """(canonical name, requirement, where) for what `install` asks for by name."""
     for word in install.packages:
@@ -263,7 +265,7 @@ def _requirements(
                 yield canonicalize_name(requirement.name), requirement, where
 
 
-def _file_indexes(target: Target, install: facts.Install) -> tuple[str, ...]:
+def _file_indexes(target: Subject, install: facts.Install) -> tuple[str, ...]:
     """Index and find-links URLs the install's requirement files set."""
     urls: list[str] = []
     for name in facts.requirement_files(install):
@@ -279,7 +281,7 @@ def _file_indexes(target: Target, install: facts.Install) -> tuple[str, ...]:
 
 
 def _reinstall_reason(
-    target: Target,
+    target: Subject,
     stage: Stage,
     run: Instruction,
     install: facts.Install,
@@ -303,7 +305,7 @@ def _reinstall_reason(
 
 
 def _isolated_venv(
-    target: Target, stage: Stage, run: Instruction, install: facts.Install
+    target: Subject, stage: Stage, run: Instruction, install: facts.Install
 ) -> str | None:
     """The venv `install` writes to when it cannot see the system site-packages, if any."""
     path = facts.environment(target.dockerfile, stage, upto=run, build=True).get("PATH", "")

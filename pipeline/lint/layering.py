@@ -20,7 +20,7 @@ from pipeline.lint import facts
 from pipeline.requirements import is_base_package, read_requirements
 
 if TYPE_CHECKING:
-    from pipeline.lint.rules import Hit, Target
+    from pipeline.lint.rules import Hit, Subject
 
 SPLIT_FILES = ("requirements-base.txt", "requirements-app.txt")
 SHOWN_PACKAGES = 6
@@ -42,7 +42,7 @@ def uses_split_files(dockerfile: Dockerfile) -> bool:
     )
 
 
-def mixed_requirements(target: Target) -> Iterator[Hit]:
+def mixed_requirements(target: Subject) -> Iterator[Hit]:
     from pipeline.lint.rules import Hit
 
     for run, name in installed_requirement_files(target.dockerfile):
@@ -69,7 +69,7 @@ def mixed_requirements(target: Target) -> Iterator[Hit]:
         )
 
 
-def context_file(target: Target, name: str) -> Path | None:
+def context_file(target: Subject, name: str) -> Path | None:
     """The context file a RUN's `-r NAME` reads: the COPY source that put it there."""
     basename = posixpath.basename(name)
     candidates = [] if posixpath.isabs(name) else [name]

@@ -13,7 +13,7 @@ from pipeline.errors import CheckFailed, UserError
 from pipeline.lint.dockerignore import DockerIgnore, find_dockerignore
 from pipeline.lint.hadolint import Hadolint, HadolintFailed
 from pipeline.lint.report import Finding, HadolintStatus, Report, Severity
-from pipeline.lint.rules import RULES, RULES_BY_ID, Target
+from pipeline.lint.rules import RULES, RULES_BY_ID, Subject
 from pipeline.lint.secrets import RULE_ID as SECRETS_RULE_ID
 from pipeline.lint.secrets import merge, secret_findings
 from pipeline.output import Output
@@ -76,14 +76,14 @@ def lint_dockerfile(
     )
 
 
-def _target(parsed: Dockerfile, dockerfile: Path, context: Path, config: Config) -> Target:
+def _target(parsed: Dockerfile, dockerfile: Path, context: Path, config: Config) -> Subject:
     if not parsed.stages:
         raise UserError(f"{dockerfile}: no FROM instruction; is this a Dockerfile?")
     final = parsed.stage(config.image.target) if config.image.target else parsed.stages[-1]
     if final is None:
         raise UserError(f"image.target {config.image.target!r}: no such stage in {dockerfile}")
     ignore_file = find_dockerignore(dockerfile, context)
-    return Target(parsed, final, dockerfile, context, ignore_file, DockerIgnore.read(ignore_file))
+    return Subject(parsed, final, dockerfile, context, ignore_file, DockerIgnore.read(ignore_file))
 
 
 def _run_hadolint(

@@ -1,6 +1,6 @@
 """The ML-container rules: one small function each, and the table that names them.
 
-A rule looks at a `Target` and yields `Hit`s; the table gives each its ID and severity, and
+A rule looks at a `Subject` and yields `Hit`s; the table gives each its ID and severity, and
 the hadolint rules that say the same thing (their findings merge into ours). Every rule is
 documented in RULES.md beside this file.
 """
@@ -48,7 +48,7 @@ _MOVING_TAG = re.compile(r"latest|latest-.+|.+-latest", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
-class Target:
+class Subject:
     """What the rules look at: the parsed Dockerfile and the build context it is built in."""
 
     dockerfile: Dockerfile
@@ -76,11 +76,11 @@ class Rule:
     id: str
     severity: Severity
     title: str
-    check: Callable[[Target], Iterator[Hit]]
+    check: Callable[[Subject], Iterator[Hit]]
     hadolint: tuple[str, ...] = ()  # hadolint rules that report the same problem
 
 
-def unpinned_base(target: Target) -> Iterator[Hit]:
+def unpinned_base(target: Subject) -> Iterator[Hit]:
     for stage in target.dockerfile.stages:
         if stage.parent is not None or not stage.reference:
             continue  # FROM an earlier stage is not an image; an empty FROM is hadolint's
@@ -105,7 +105,7 @@ def unpinned_base(target: Target) -> Iterator[Hit]:
             )
 
 
-def root_user(target: Target) -> Iterator[Hit]:
+def root_user(target: Subject) -> Iterator[Hit]:
     users = facts.inherited(target.dockerfile, target.final, "USER")
     fix = "add RUN useradd --create-home --uid 10001 app and USER 10001 before CMD"
     if not users:
@@ -119,7 +119,7 @@ def root_user(target: Target) -> Iterator[Hit]:
         yield Hit(users[-1].line, f"the final stage runs as USER {written}{resolved}", fix)
 
 
-def python_buffered(target: Target) -> Iterator[Hit]:
+def python_buffered(target: Subject) -> Iterator[Hit]:
     if not facts.environment(target.dockerfile, target.final).get("PYTHONUNBUFFERED"):
         yield Hit(
             target.final_from.line,
@@ -149,7 +149,7 @@ _NO_CACHE = {
 }
 
 
-def install_cache(target: Target) -> Iterator[Hit]:
+def install_cache(target: Subject) -> Iterator[Hit]:
     for stage in target.dockerfile.stages:
         for run in facts.stage_runs(stage):
             if facts.cache_mounts(run):
@@ -170,7 +170,7 @@ def install_cache(target: Target) -> Iterator[Hit]:
                     )
 
 
-def code_before_install(target: Target) -> Iterator[Hit]:
+def code_before_install(target: Subject) -> Iterator[Hit]:
     for stage in target.dockerfile.stages:
         copies: list[tuple[Instruction, list[str]]] = []
         for instruction in stage.instructions:
@@ -195,7 +195,7 @@ def code_before_install(target: Target) -> Iterator[Hit]:
                 break
 
 
-def apt_lists_kept(target: Target) -> Iterator[Hit]:
+def apt_lists_kept(target: Subject) -> Iterator[Hit]:
     for stage in target.dockerfile.stages:
         for run in facts.stage_runs(stage):
             if not facts.apt_installs(run) or any(
@@ -215,7 +215,7 @@ def apt_lists_kept(target: Target) -> Iterator[Hit]:
                 )
 
 
-def apt_recommends(target: Target) -> Iterator[Hit]:
+def apt_recommends(target: Subject) -> Iterator[Hit]:
     for stage in target.dockerfile.stages:
         for run in facts.stage_runs(stage):
             for command in facts.apt_installs(run):
@@ -230,7 +230,7 @@ def apt_recommends(target: Target) -> Iterator[Hit]:
                     )
 
 
-def missing_healthcheck(target: Target) -> Iterator[Hit]:
+def missing_healthcheck(target: Subject) -> Iterator[Hit]:
     check = _healthcheck(target)
     if check is None:
         yield Hit(
@@ -240,7 +240,7 @@ def missing_healthcheck(target: Target) -> Iterator[Hit]:
         )
 
 
-def healthcheck_start_period(target: Target) -> Iterator[Hit]:
+def healthcheck_start_period(target: Subject) -> Iterator[Hit]:
     check = _healthcheck(target)
     if check and all(_ZERO_DURATION.fullmatch(p) for p in check.flag_values("start-period")):
         yield Hit(
@@ -250,7 +250,7 @@ def healthcheck_start_period(target: Target) -> Iterator[Hit]:
         )
 
 
-def devel_image(target: Target) -> Iterator[Hit]:
+def devel_image(target: Subject) -> Iterator[Hit]:
     root = target.dockerfile.lineage(target.final)[0]
     image = ImageRef.parse(root.image)
     if image.is_repository(*_CUDA_DEVEL_REPOSITORIES) and "devel" in (image.tag or "").split("-"):
@@ -261,7 +261,7 @@ def devel_image(target: Target) -> Iterator[Hit]:
         )
 
 
-def missing_dockerignore(target: Target) -> Iterator[Hit]:
+def missing_dockerignore(target: Subject) -> Iterator[Hit]:
     if target.dockerignore is not None:
         return
     unused = target.path.parent / ".dockerignore"
@@ -277,7 +277,7 @@ def missing_dockerignore(target: Target) -> Iterator[Hit]:
     )
 
 
-def secrets_in_context(target: Target) -> Iterator[Hit]:
+def secrets_in_context(target: Subject) -> Iterator[Hit]:
     for relative in context_files(target.context, target.ignore):
         if _looks_secret(relative):
             yield Hit(
@@ -353,7 +353,7 @@ RULES: tuple[Rule, ...] = (
 RULES_BY_ID = {rule.id: rule for rule in RULES}
 
 
-def _healthcheck(target: Target) -> Instruction | None:
+def _healthcheck(target: Subject) -> Instruction | None:
     """The HEALTHCHECK the image ends up with; `HEALTHCHECK NONE` counts as none."""
     checks = facts.inherited(target.dockerfile, target.final, "HEALTHCHECK")
     if not checks or checks[-1].operands.upper().split()[:1] in ([], ["NONE"]):
