@@ -97,8 +97,9 @@ def runtime_config(ref: str) -> dict:
     return {**{key: inspected.get(key) for key in RUNTIME_KEYS}, "Labels": labels}
 
 
-def assert_same_as_full_build(capsys, project: Path, patched: dict) -> None:
-    """Build the same commit in full and compare both images as a container sees them."""
+def assert_same_as_full_build(capsys, project: Path, patched: dict) -> dict[str, tuple]:
+    """Build the same commit in full and compare both images as a container sees them;
+    returns what a container of the patched image sees."""
     full = build(capsys, project, "--set", "build.patch=off")
     assert full["path"] == "full" and full["path_reason"] == "build.patch is off"
     repository = _repository(patched)
@@ -112,6 +113,7 @@ def assert_same_as_full_build(capsys, project: Path, patched: dict) -> None:
     )
     assert not differing, [(n, patched_view.get(n), full_view.get(n)) for n in differing[:10]]
     assert runtime_config(patched_ref) == runtime_config(full_ref)
+    return patched_view
 
 
 # -- the example: code-only, weights-only, smoke --------------------------------------------
@@ -230,7 +232,18 @@ def test_every_copy_flag_patched_equals_a_full_build(tiny, capsys) -> None:
 
     assert patched["path"] == "patch", patched["path_reason"]
     assert len(patched["patched_layers"]) == 4
-    assert_same_as_full_build(capsys, tiny, patched)
+    seen = assert_same_as_full_build(capsys, tiny, patched)
+    # (type, mode, uid, gid, link target, content): what the comparison held equal
+    assert seen["srv/code"][:4] == (tarfile.DIRTYPE, 0o755, 1234, 1234)
+    assert seen["srv/code/empty"][0] == tarfile.DIRTYPE
+    assert seen["srv/code/tool.sh"][1:3] == (0o755, 1234)
+    assert seen["srv/code/link.py"][0::4] == (tarfile.SYMTYPE, "main.py")
+    assert seen["srv/code/debug.log"][0] == tarfile.REGTYPE  # "*.log" is anchored at the root
+    assert seen["data/weights.bin"][2:4] == (1234, 1234)
+    assert seen["etc/app.cfg"][1:3] == (0o600, 0)
+    assert (
+        seen["srv/run.sh"][5] == hashlib.sha256(b"python /srv/code/main.py --twice\n").hexdigest()
+    )
 
 
 @pytest.mark.parametrize(
