@@ -18,10 +18,14 @@ from pathlib import Path
 import pytest
 
 from pipeline.cli import main
+from pipeline.config import load_config
 from pipeline.distribution.auth import Credentials
 from pipeline.distribution.client import RegistryAPI
 from pipeline.imagebuild.fingerprint import FINGERPRINT_LABEL
+from pipeline.imagebuild.run import prepare, run_build
 from pipeline.oci.remote import read_image, write_image
+from pipeline.output import Output
+from tests.support.patching import buildkit_like_image
 from tests.support.project import EXAMPLE, commit_all
 
 pytestmark = pytest.mark.stack
@@ -369,3 +373,48 @@ def test_a_new_base_image_digest_builds_in_full(tiny, capsys, docker_client) -> 
 
     assert report["path"] == "full"
     assert "a FROM image's digest" in report["path_reason"]
+
+
+@pytest.mark.parametrize("kind", ["generic", "dockerhub", "ecr", "gar"])
+def test_the_patch_writes_to_each_registry_kind_with_no_engine(
+    kind: str, stack, tmp_path, git_project, monkeypatch
+) -> None:
+    """`FROM scratch` asks no engine anything: the prior image and the patch go through each
+    registry's own login and upload quirks alone (DOCKER_HOST points nowhere)."""
+    import boto3
+
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    monkeypatch.setenv("DOCKERHUB_USERNAME", stack.hub_username)
+    monkeypatch.setenv("DOCKERHUB_TOKEN", stack.hub_password)
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "Dockerfile").write_text('FROM scratch\nCOPY app.txt /app/\nCMD ["/app/app.txt"]\n')
+    (source / "app.txt").write_text("one\n")
+    name = f"pipeline/test-patch-{uuid.uuid4().hex[:8]}"
+    registry = {
+        "generic": f"  url: {LOCAL}/{name}\n",
+        "dockerhub": f"  kind: dockerhub\n  url: {stack.hub_host}/{name}\n",
+        "ecr": "  kind: ecr\n",
+        "gar": f"  kind: gar\n  gcp_project: pipeline-tests\n  gar_repository: r{name[-8:]}\n",
+    }[kind]
+    image = f"image:\n  name: {name}\n" if kind == "ecr" else ""
+    project = git_project(source, f"{image}registry:\n{registry}")
+    try:
+        prepared = prepare(load_config(project, None, {}), Output())
+        target = prepared.inputs.target
+        api = target.api()
+        tag = prepared.candidate.rpartition(":")[2]
+        write_image(api, target.repository.path, buildkit_like_image(prepared), tags=[tag])
+        change(project, "app.txt", "two\n")
+
+        report = run_build(load_config(project, None, {}), Output())
+
+        assert report.path == "patch", report.path_reason
+        written = read_image(api, target.repository.path, report.digest)
+        top = b"".join(written.source(written.layers[-1].digest).chunks())
+        with tarfile.open(fileobj=io.BytesIO(gzip.decompress(top))) as layer:
+            copied = layer.extractfile("app/app.txt")
+            assert copied is not None and copied.read() == b"two\n"
+    finally:
+        if kind == "ecr":
+            boto3.client("ecr").delete_repository(repositoryName=name, force=True)

@@ -18,12 +18,13 @@ from pipeline.imagebuild.fingerprint import BuildProof, ProofInputs, prove
 from pipeline.imagebuild.labels import CREATED_LABEL
 from pipeline.imagebuild.patch import PatchRequest, patch
 from pipeline.imagebuild.patchable import CopySpec, Unpatchable, read_plan
-from pipeline.imagebuild.run import Prepared, prepare, run_build
+from pipeline.imagebuild.run import prepare, run_build
 from pipeline.lint.dockerignore import DockerIgnore
 from pipeline.oci.image import Image
 from pipeline.oci.layer import Layer
 from pipeline.oci.remote import write_image
 from pipeline.output import Output
+from tests.support.patching import buildkit_like_image
 from tests.support.project import commit_all
 from tests.support.registry import TestRegistry
 
@@ -262,7 +263,8 @@ def test_the_build_step_patches_without_an_engine(
         project = git_project(source, f"registry:\n  url: {registry.host}/team\n")
         config = load_config(project, None, {})
         api = RegistryAPI(registry.host)
-        write_image(api, "team/project", _full_build(prepare(config, Output())), tags=["0.1.0"])
+        prior = buildkit_like_image(prepare(config, Output()))
+        write_image(api, "team/project", prior, tags=["0.1.0"])
         (project / "app.txt").write_text("two\n")
         commit_all(project, "fix: code only")
 
@@ -272,18 +274,3 @@ def test_the_build_step_patches_without_an_engine(
         assert report.path_reason == "only COPY app.txt /app/ # buildkit changed since 0.1.0"
         assert api.digest("team/project", report.image.rpartition(":")[2]) == report.digest
         assert report.as_dict()["path"] == "patch" and "path: patch" in report.text()
-
-
-def _full_build(prepared: Prepared) -> Image:
-    """What buildx pushes for `FROM scratch` and one COPY: its layer, history and labels."""
-    spec = prepared.patchable.copies[0]
-    context = prepared.inputs.context
-    entries = copy_entries(context, DockerIgnore(), spec)
-    app = tarfile.TarInfo("app")
-    app.type, app.mode = tarfile.DIRTYPE, 0o755
-    created = prepared.labels[CREATED_LABEL]
-    image = Image.scratch(DOCKER_MANIFEST).append_layer(
-        Layer.from_tar(layer_tar([app], entries, 1)),
-        {"created": created, "created_by": spec.created_by},
-    )
-    return image.with_labels(prepared.labels)
