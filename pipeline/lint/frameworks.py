@@ -20,13 +20,11 @@ from packaging.version import InvalidVersion, Version
 
 from pipeline.distribution.reference import ImageRef
 from pipeline.dockerfile import Instruction, Stage
-from pipeline.errors import PipelineError
 from pipeline.imagebuild.report import human_size
 from pipeline.lint import facts
-from pipeline.lint.layering import context_file, installed_size
+from pipeline.lint.layering import context_requirements, installed_size
 from pipeline.lint.shell import Command
 from pipeline.lint.torchwheels import MEASURED, TorchWheels
-from pipeline.requirements import read_requirements
 from pipeline.smoke.drivers import minimum_driver
 from pipeline.smoke.gpu import Version as CudaVersion
 from pipeline.smoke.gpu import parse_version
@@ -251,14 +249,10 @@ def _requirements(
         if requirement:
             yield canonicalize_name(requirement.name), requirement, f"line {run.line}"
     for name in facts.requirement_files(install):
-        source = context_file(target, name)
-        if source is None:
+        requirements = context_requirements(target, name)
+        if requirements is None:
             continue
-        try:
-            entries = read_requirements(source).entries
-        except PipelineError:
-            continue  # ML013, `split` and the build report an unreadable file better
-        for entry in entries:
+        for entry in requirements.entries:
             requirement = _parse(entry.text) if entry.name and not entry.constraint else None
             if requirement:
                 where = f"{posixpath.basename(name)}:{entry.origin.rsplit(':', 1)[-1]}"
@@ -269,14 +263,9 @@ def _file_indexes(target: Subject, install: facts.Install) -> tuple[str, ...]:
     """Index and find-links URLs the install's requirement files set."""
     urls: list[str] = []
     for name in facts.requirement_files(install):
-        source = context_file(target, name)
-        if source is None:
-            continue
-        try:
-            options = read_requirements(source).options
-        except PipelineError:
-            continue
-        urls += [o.value for o in options if o.value and o.flag in _INDEX_OPTIONS]
+        requirements = context_requirements(target, name)
+        if requirements is not None:
+            urls += [o.value for o in requirements.options if o.value and o.flag in _INDEX_OPTIONS]
     return tuple(urls)
 
 

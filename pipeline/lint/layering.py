@@ -17,7 +17,7 @@ from pipeline.dockerfile import Dockerfile, Instruction
 from pipeline.errors import PipelineError
 from pipeline.imagebuild.report import human_size
 from pipeline.lint import facts
-from pipeline.requirements import is_base_package, read_requirements
+from pipeline.requirements import Requirements, is_base_package, read_requirements
 
 if TYPE_CHECKING:
     from pipeline.lint.rules import Hit, Subject
@@ -48,14 +48,10 @@ def mixed_requirements(target: Subject) -> Iterator[Hit]:
     for run, name in installed_requirement_files(target.dockerfile):
         if posixpath.basename(name) in SPLIT_FILES:
             continue
-        source = context_file(target, name)
-        if source is None:
+        requirements = context_requirements(target, name)
+        if requirements is None:
             continue
-        try:
-            entries = read_requirements(source).entries
-        except PipelineError:
-            continue  # `split` and the build report an unreadable file better
-        names = sorted({e.name for e in entries if e.name and not e.constraint})
+        names = sorted({e.name for e in requirements.entries if e.name and not e.constraint})
         base = [n for n in names if is_base_package(n)]
         app = [n for n in names if not is_base_package(n)]
         if not base or not app:
@@ -67,6 +63,18 @@ def mixed_requirements(target: Subject) -> Iterator[Hit]:
             "run `python -m pipeline split`, then COPY and `pip install -r` "
             "requirements-base.txt in one RUN and requirements-app.txt in the next",
         )
+
+
+def context_requirements(target: Subject, name: str) -> Requirements | None:
+    """The requirements file a RUN's `-r NAME` reads, parsed; None when it is not in the
+    context or cannot be read (`split` and the build report an unreadable file better)."""
+    source = context_file(target, name)
+    if source is None:
+        return None
+    try:
+        return read_requirements(source)
+    except PipelineError:
+        return None
 
 
 def context_file(target: Subject, name: str) -> Path | None:
