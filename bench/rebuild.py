@@ -4,12 +4,14 @@
                                       [--json FILE]
 
 Needs the local stack (`scripts/setup`): Docker 26 with buildx and the containerd image store,
-the registry on 127.0.0.1:5000 (also the Docker Hub mirror). Three recipes, each a whole CI
+the registry on 127.0.0.1:5000 (also the Docker Hub mirror). Four recipes, each a whole CI
 job (build and push) on a wiped runner (every local image and all build cache removed before
 each build), side by side in one run:
   ours    `pipeline build`: buildx, registry cache (mode=max) in and out, pushes itself
   plain   `docker pull PRIOR; docker build --cache-from PRIOR -t NEW; docker push NEW`
   inline  `docker buildx build --cache-from PRIOR --cache-to type=inline -t NEW --push`
+  patched `pipeline build` as it comes (`build.patch: auto`): a code-only or weights-only change
+          is made in the registry from the prior candidate; ours is `build.patch: off`
 and four cases: cold (nothing in the registry), code-only change, one app dependency added,
 weights-only change (one byte of the weights file changed: the model/ layer is remade whole, as
 after a retrain). Each runs on both examples side by side: churn (scikit-learn, about 200 MB
@@ -46,7 +48,7 @@ EXAMPLES = REPO_ROOT / "examples"
 WEIGHTS = {"churn": "model/model.joblib", "sentiment": "model/model.safetensors"}
 REGISTRY = "127.0.0.1:5000"
 NEW_APP_DEPENDENCY = "python-multipart==0.0.9"
-RECIPES = ("ours", "plain", "inline")
+RECIPES = ("ours", "plain", "inline", "patched")
 CASES = ("cold", "code-only", "app dependency", "weights-only")
 BLOB_GET = re.compile(r'"GET /v2/\S+/blobs/sha256:[0-9a-f]+ HTTP/[\d.]+" 200 (\d+)')
 
@@ -114,12 +116,19 @@ def cached(rawjson: str) -> str:
     return f"{sum(s.cached for s in layers)}/{len(layers)}"
 
 
-def ours(project: Path, repository: str, build: int) -> str:
+def ours(project: Path, repository: str, build: int, patch: str = "off") -> str:
     report = json.loads(
-        sh(sys.executable, "-m", "pipeline", "build", "--json", "-C", str(project)).stdout
-    )
+        sh(sys.executable, "-m", "pipeline", "build", "--json", "-C", str(project),
+           "--set", f"build.patch={patch}").stdout
+    )  # fmt: skip
+    if report["path"] == "patch":
+        return "patch"
     layers = [s for s in report["steps"] if not s["instruction"].upper().startswith("FROM")]
     return f"{sum(s['cached'] for s in layers)}/{len(layers)}"
+
+
+def patched(project: Path, repository: str, build: int) -> str:
+    return ours(project, repository, build, patch="auto")
 
 
 def plain(project: Path, repository: str, build: int) -> str:
@@ -194,7 +203,7 @@ def measure(
         seconds = time.monotonic() - started
         pulled, pushed = registry.since(mark)
         sha = git.Repo(project).head.commit.hexsha[:7]
-        reference = f"sha-{sha}" if recipe == "ours" else f"build-{build}"
+        reference = f"sha-{sha}" if recipe in ("ours", "patched") else f"build-{build}"
         size = compressed_size(repository, reference)
         found.append(Case(example, case, recipe, seconds, steps, pulled, pushed, size))
         print(
@@ -229,7 +238,7 @@ def run(output: Path, examples: list[str], chosen: list[str]) -> None:
 
     stack_dir = ensure_up().state_dir
     namespace = f"bench-{uuid.uuid4().hex[:6]}"
-    recipes = {"ours": ours, "plain": plain, "inline": inline}
+    recipes = {"ours": ours, "plain": plain, "inline": inline, "patched": patched}
     cases: list[Case] = []
     with tempfile.TemporaryDirectory(prefix="bench-rebuild-") as scratch:
         for example in examples:

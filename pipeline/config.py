@@ -136,6 +136,12 @@ class BuildSection:
     max_image_size: str | None = setting(
         None, "Fail when the image is larger (compressed, in the registry), e.g. 2GB."
     )
+    patch: Literal["auto", "off"] = setting(
+        "auto",
+        "auto: when only the sources of COPYs that no RUN follows changed since a prior image of "
+        "ours, make the candidate in the registry from it (those layers redone, no engine); "
+        "off: always build in full.",
+    )
 
 
 @dataclass(frozen=True)

@@ -73,7 +73,9 @@ def git_project(tmp_path: Path) -> Callable[..., Path]:
 
     def make(source: Path, config_yaml: str = "", name: str = "project") -> Path:
         project = tmp_path / name
-        shutil.copytree(source, project, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            source, project, symlinks=True, ignore=shutil.ignore_patterns("__pycache__")
+        )
         if config_yaml:
             (project / "pipeline.yaml").write_text(config_yaml, encoding="utf-8")
         git.Repo.init(project, initial_branch="main")

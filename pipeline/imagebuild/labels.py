@@ -11,6 +11,7 @@ from pipeline.gitinfo import GitInfo
 LABEL_PREFIX = "org.opencontainers.image."
 BASE_DIGEST_LABEL = LABEL_PREFIX + "base.digest"
 BASE_NAME_LABEL = LABEL_PREFIX + "base.name"
+CREATED_LABEL = LABEL_PREFIX + "created"
 MODEL_SHA_LABEL = "io.ml-release-pipeline.model.sha256"
 CHUNK = 1 << 20
 
@@ -42,9 +43,7 @@ def oci_labels(
         LABEL_PREFIX + "title": title,
         LABEL_PREFIX + "version": version,
         # The commit's time, not the build's: a re-run of the same commit makes the same image.
-        LABEL_PREFIX + "created": datetime.fromtimestamp(git.committed_at, UTC).strftime(
-            "%Y-%m-%dT%H:%M:%SZ"
-        ),
+        CREATED_LABEL: datetime.fromtimestamp(git.committed_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         # `git describe --dirty`'s mark: a dirty build never claims to be the clean commit.
         LABEL_PREFIX + "revision": git.sha + ("-dirty" if git.dirty else ""),
     }

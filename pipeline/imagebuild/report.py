@@ -62,6 +62,10 @@ class BuildReport:
     prior_compressed_size: int | None = None
     cache_images: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # "patch": made in the registry from a prior image (pipeline/imagebuild/patch.py).
+    path: str = "full"
+    path_reason: str = ""  # why this path: what the patch redid, or why it could not
+    patched_layers: list[str] = field(default_factory=list)
 
     @property
     def cache_hit_ratio(self) -> float | None:
@@ -95,11 +99,15 @@ class BuildReport:
             "layers": [{"created_by": la.created_by, "size": la.size} for la in self.layers],
             "labels": self.labels,
             "cache_images": self.cache_images,
+            "path": self.path,
+            "path_reason": self.path_reason,
+            "patched_layers": self.patched_layers,
             "warnings": self.warnings,
         }
 
     def text(self) -> str:
         lines = [f"built {self.image} with {self.builder} in {self.seconds:.1f}s"]
+        lines.append(f"path: {self.path}" + (f" ({self.path_reason})" if self.path_reason else ""))
         width = max((len(s.label()) for s in self.steps), default=0)
         width = min(width, 80)
         for step in self.steps:

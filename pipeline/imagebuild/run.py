@@ -22,7 +22,11 @@ from pipeline.engine.client import docker_client, image_store
 from pipeline.errors import CheckFailed, PipelineError, UserError
 from pipeline.gitinfo import GitInfo, open_repo
 from pipeline.imagebuild.buildx import BuildRequest, Buildx, find_buildx
+from pipeline.imagebuild.fingerprint import BuildProof, ProofInputs, prove
 from pipeline.imagebuild.labels import oci_labels, weights_sha256
+from pipeline.imagebuild.patch import Patched
+from pipeline.imagebuild.patch_step import patch_report, try_patch
+from pipeline.imagebuild.patchable import PatchPlan, read_plan
 from pipeline.imagebuild.report import BuildReport, Layer, human_size, parse_size
 from pipeline.imagebuild.stages import BuildGraph, read_graph
 from pipeline.imagebuild.steps import Step, StepCallback
@@ -119,6 +123,59 @@ def _base_digest(base_image: str | None, target: Target) -> str | None:
 
 
 @dataclass(frozen=True)
+class Prepared:
+    """The candidate, its labels and the patch's proof: read before the engine builds anything,
+    the same for both paths."""
+
+    inputs: BuildInputs
+    candidate: str
+    prior: str | None
+    labels: dict[str, str]
+    patchable: PatchPlan
+    proof: BuildProof
+
+
+def prepare(config: Config, out: Output, version: str | None = None) -> Prepared:
+    """Read and check the project, and decide the candidate and its labels.
+
+    `version` is the label's version when the caller knows the one being released; otherwise
+    the project's VERSION file says.
+    """
+    inputs = read_inputs(config)
+    # What the engine would receive, before anything is built or pushed.
+    check_build_context(inputs.context, inputs.dockerfile)
+    # After the secret scan: "commit them" must never be the advice for a key left there.
+    refuse_dirty(config, inputs.git)
+    target = inputs.target
+    patchable = read_plan(inputs.dockerfile, config.image.target, config.image.build_args)
+    bases = {image: _base_digest(image, target) for image in patchable.bases}
+    proof = prove(
+        ProofInputs(
+            context=inputs.context,
+            dockerfile=inputs.dockerfile,
+            build_args=config.image.build_args,
+            target=config.image.target,
+            platform=config.image.platform,
+            labels=config.image.labels,
+            base_digests=bases,
+        ),
+        patchable,
+    )
+    labels = oci_labels(
+        title=config.project_name,
+        version=version or inputs.version,
+        git=inputs.git,
+        base_image=inputs.graph.final_base,
+        base_digest=bases.get(inputs.graph.final_base or ""),
+        model_sha=weights_sha256(config.path(config.project.model_dir)),
+        extra=config.image.labels,
+    )
+    candidate = target.ref(candidate_tag(inputs.git))
+    prior = prior_release(target, inputs, config, out)
+    return Prepared(inputs, candidate, prior, {**labels, **proof.labels}, patchable, proof)
+
+
+@dataclass(frozen=True)
 class BuildPlan:
     """What will be built and where it goes, decided before the engine runs anything."""
 
@@ -130,35 +187,17 @@ class BuildPlan:
 
 
 def plan_build(
-    config: Config, out: Output, push_images: bool = True, version: str | None = None
+    config: Config, out: Output, prepared: Prepared, push_images: bool = True
 ) -> BuildPlan:
-    """Read and check the project, find buildx, and decide the candidate, labels and cache.
-
-    `version` is the label's version when the caller knows the one being released; otherwise
-    the project's VERSION file says.
-    """
-    inputs = read_inputs(config)
-    # What the engine would receive, before anything is built or pushed.
-    check_build_context(inputs.context, inputs.dockerfile)
-    # After the secret scan: "commit them" must never be the advice for a key left there.
-    refuse_dirty(config, inputs.git)
+    """Find buildx and decide the cache."""
+    inputs = prepared.inputs
     # Also fails early and clearly when there is no engine.
     buildx = find_buildx(config.build.docker_cli, image_store())
     target = inputs.target
-    candidate = target.ref(candidate_tag(inputs.git))
-    prior = prior_release(target, inputs, config, out)
+    candidate, prior = prepared.candidate, prepared.prior
     out.note(
         f"build: buildx ({buildx.why}), candidate {candidate}"
         + (f", prior release {prior}" if prior else ", no prior release")
-    )
-    labels = oci_labels(
-        title=config.project_name,
-        version=version or inputs.version,
-        git=inputs.git,
-        base_image=inputs.graph.final_base,
-        base_digest=_base_digest(inputs.graph.final_base, target),
-        model_sha=weights_sha256(config.path(config.project.model_dir)),
-        extra=config.image.labels,
     )
     # This commit's own export: a retried job finds it; `buildcache` follows it when complete.
     commit_cache = target.ref(f"{CACHE_TAG}-{_tag(candidate)}")
@@ -172,7 +211,7 @@ def plan_build(
         cache_from=cache_from + ([prior] if prior else []),
         cache_to=commit_cache if push_images else None,
         build_args=config.image.build_args,
-        labels=labels,
+        labels=prepared.labels,
         network=config.image.network,
         platform=config.image.platform,
         push=push_images,
@@ -228,10 +267,32 @@ def publish(plan: BuildPlan, report: BuildReport) -> None:
 def run_build(
     config: Config, out: Output, push_images: bool = True, version: str | None = None
 ) -> BuildReport:
-    """Build and (unless `push_images` is false) push the candidate with its cache."""
-    plan = plan_build(config, out, push_images, version)
-    report = execute(plan, out)
-    publish(plan, report)
+    """Patch the prior image in the registry where that is proven equal, else build and (unless
+    `push_images` is false) push the candidate with its cache."""
+    prepared = prepare(config, out, version)
+    inputs, prior = prepared.inputs, prepared.prior
+    started = time.monotonic()
+    attempt = try_patch(
+        config,
+        inputs.target,
+        inputs.git,
+        prepared.patchable,
+        prepared.proof,
+        prepared.labels,
+        push_images,
+        _tag(prior) if prior else None,
+    )
+    if isinstance(attempt, Patched):
+        seconds = time.monotonic() - started
+        report = patch_report(
+            inputs.target, prepared.candidate, attempt, prepared.labels, prior, seconds
+        )
+    else:
+        out.note(f"build: full build: {attempt}")
+        plan = plan_build(config, out, prepared, push_images)
+        report = execute(plan, out)
+        report.path_reason = attempt
+        publish(plan, report)
     _check_budget(config, report)
     return report
 

@@ -1,0 +1,146 @@
+"""A candidate made in the registry from a prior image: only the changed COPY layers redone.
+
+The prior image's proof (`fingerprint`) must equal this commit's; then every layer but those of
+the patchable COPYs whose sources changed is, by construction, the layer a full build would
+make. Those are rebuilt from the build context (`copylayer`), uploaded, and the config (diff
+IDs, labels, the commit's time) and manifest written. Whatever cannot be proven raises
+`Unpatchable` with the reason, and the caller builds in full.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.distribution.client import RegistryAPI
+from pipeline.imagebuild.copylayer import Entry, copy_entries, layer_tar
+from pipeline.imagebuild.fingerprint import BuildProof
+from pipeline.imagebuild.labels import CREATED_LABEL
+from pipeline.imagebuild.patchable import CopySpec, PatchPlan, Unpatchable
+from pipeline.imagebuild.prior import nearest_image
+from pipeline.lint.dockerignore import DockerIgnore
+from pipeline.oci.canonical import dumps
+from pipeline.oci.config import ImageConfig
+from pipeline.oci.image import Image
+from pipeline.oci.layer import Layer
+from pipeline.oci.remote import Written, write_image
+
+
+@dataclass(frozen=True)
+class PatchRequest:
+    api: RegistryAPI
+    path: str  # the image's repository
+    tag: str  # the candidate's
+    priors: list[str]  # tags to start from, the nearest first
+    context: Path
+    ignore: DockerIgnore
+    plan: PatchPlan
+    proof: BuildProof
+    labels: Mapping[str, str]  # every label the full build would set, the proof's included
+    committed_at: int
+
+
+@dataclass(frozen=True)
+class Patched:
+    prior: str  # the tag it started from
+    image: Image
+    redone: list[str]  # the history entries of the layers made anew
+    written: Written
+
+
+def patch(request: PatchRequest) -> Patched:
+    found = nearest_image(request.api, request.path, request.priors)
+    if found is None:
+        raise Unpatchable(f"no prior image in the registry (tried {', '.join(request.priors)})")
+    tag, prior = found
+    prior_proof = BuildProof.from_labels(prior.config.labels)
+    if prior_proof is None:
+        raise Unpatchable(f"prior image {tag} has no build fingerprint (not built by us)")
+    changed = request.proof.changed_parts(prior_proof)
+    if changed or set(prior_proof.copies) != set(request.proof.copies):
+        raise Unpatchable(f"changed since {tag}: {', '.join(changed) or 'the patchable COPYs'}")
+    image = prior
+    redone: list[str] = []
+    for spec in request.plan.copies:
+        # A COPY the proof has no hash for is in the fingerprint, so unchanged.
+        digest = request.proof.copies.get(spec.line)
+        if digest is None or digest == prior_proof.copies.get(spec.line):
+            continue
+        index = _layer_index(prior.config, spec)
+        entries = copy_entries(request.context, request.ignore, spec)
+        ancestors = _ancestors(prior, index, entries)
+        tar = layer_tar(ancestors, entries, request.committed_at)
+        image = image.replace_layer(index, Layer.from_tar(tar))
+        redone.append(spec.created_by)
+    labelled = all(prior.config.labels.get(k) == v for k, v in request.labels.items())
+    if redone or not labelled:
+        before = prior.config.labels.get(CREATED_LABEL, "")
+        config = _retimed(image.config, before, request.labels.get(CREATED_LABEL, before))
+        image = image.with_config(config.with_labels(request.labels))
+    # Else this commit's own candidate (a retried job): tagged again as it is, same digest.
+    written = write_image(request.api, request.path, image, tags=[request.tag])
+    return Patched(tag, image, redone, written)
+
+
+def _layer_index(config: ImageConfig, spec: CopySpec) -> int:
+    """The layer `spec` made, by its history entry: exactly one, and one that made a layer."""
+    made = [i for i, entry in enumerate(config.history) if not entry.get("empty_layer")]
+    hits = [
+        i for i, entry in enumerate(config.history) if entry.get("created_by") == spec.created_by
+    ]
+    if len(made) != len(config.diff_ids) or len(hits) != 1 or hits[0] not in made:
+        raise Unpatchable(f"no single layer of the prior image is {spec.created_by!r}")
+    return made.index(hits[0])
+
+
+def _ancestors(image: Image, index: int, entries: list[Entry]) -> list[tarfile.TarInfo]:
+    """The directory entries above the copied ones at the head of the prior layer: what the
+    full build wrote for the destination's parents (BuildKit writes parents first)."""
+    names = {entry.name for entry in entries}
+    found: list[tarfile.TarInfo] = []
+    stream = io.BufferedReader(_ChunkReader(image.source(image.layers[index].digest).chunks()))
+    with tarfile.open(fileobj=stream, mode="r|gz") as tar:
+        for info in tar:
+            name = info.name.removeprefix("./").rstrip("/")
+            above = any(other.startswith(name + "/") for other in names)
+            if not info.isdir() or name in names or not above:
+                break
+            found.append(info)
+    return found
+
+
+class _ChunkReader(io.RawIOBase):
+    """A blob as it streams from the registry, read only as far as the tar is."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks: Iterator[bytes] = iter(chunks)
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        while not self._pending:
+            self._pending = next(self._chunks, b"")
+            if not self._pending:
+                return 0
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+
+def _retimed(config: ImageConfig, before: str, after: str) -> ImageConfig:
+    """The full build stamps the image and every step it ran with the commit's time
+    (SOURCE_DATE_EPOCH): what carried the prior commit's time now carries this one's."""
+    document = json.loads(config.data)
+    if document.get("created") == before:
+        document["created"] = after
+    for entry in document.get("history") or []:
+        if entry.get("created") == before:
+            entry["created"] = after
+    return ImageConfig(dumps(document), config.media_type)

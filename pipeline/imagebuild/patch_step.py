@@ -1,0 +1,97 @@
+"""The build step's patch path: whether to take it, and its report.
+
+Taken only when it can be: `build.patch: auto`, a clean tree and a push (the patch writes to the
+registry, never to an engine). Otherwise, or when the proof does not hold, the reason is what
+the full build's report gives for its path.
+"""
+
+from __future__ import annotations
+
+from pipeline.config import Config
+from pipeline.gitinfo import GitInfo
+from pipeline.imagebuild.fingerprint import BuildProof
+from pipeline.imagebuild.patch import Patched, PatchRequest, patch
+from pipeline.imagebuild.patchable import PatchPlan, Unpatchable
+from pipeline.imagebuild.prior import ancestor_tags
+from pipeline.imagebuild.report import BuildReport, Layer
+from pipeline.lint.dockerignore import DockerIgnore, find_dockerignore
+from pipeline.registries import Target
+from pipeline.versioning.image_tags import candidate_tag
+
+
+def try_patch(
+    config: Config,
+    target: Target,
+    git: GitInfo,
+    plan: PatchPlan,
+    proof: BuildProof,
+    labels: dict[str, str],
+    push: bool,
+    release: str | None,
+) -> Patched | str:
+    """The patched candidate, or why a full build is needed. `release` is the prior release's
+    tag: the start when no recent ancestor commit has a candidate."""
+    if config.build.patch == "off":
+        return "build.patch is off"
+    if not push:
+        return "--no-push: a patch is made in the registry only"
+    if git.dirty:
+        return "the build context differs from the commit"
+    context = config.path(config.project.context)
+    dockerfile = config.path(config.project.dockerfile)
+    priors = ancestor_tags(config.project_dir)
+    request = PatchRequest(
+        api=target.api(),
+        path=target.repository.path,
+        tag=candidate_tag(git),
+        priors=priors + ([release] if release and release not in priors else []),
+        context=context,
+        ignore=DockerIgnore.read(find_dockerignore(dockerfile, context)),
+        plan=plan,
+        proof=proof,
+        labels=labels,
+        committed_at=git.committed_at,
+    )
+    try:
+        return patch(request)
+    except Unpatchable as exc:
+        return str(exc)
+
+
+def patch_report(
+    target: Target,
+    candidate: str,
+    patched: Patched,
+    labels: dict[str, str],
+    prior: str | None,
+    seconds: float,
+) -> BuildReport:
+    api = target.api()
+    path = target.repository.path
+    config = patched.image.config
+    made = [entry for entry in config.history if not entry.get("empty_layer")]
+    layers = [
+        Layer(created_by=str(entry.get("created_by", "")), size=descriptor.size)
+        for entry, descriptor in zip(made, patched.image.layers, strict=True)
+    ]
+    report = BuildReport(
+        backend="registry",
+        builder=f"patch of {target.ref(patched.prior)}",
+        image=candidate,
+        image_id=None,
+        digest=patched.image.digest,
+        pushed=True,
+        steps=[],
+        seconds=seconds,
+        size=None,
+        layers=layers,
+        labels=labels,
+        prior=prior,
+        compressed_size=sum(descriptor.size for descriptor in patched.image.layers),
+        path="patch",
+        path_reason=f"only {', '.join(patched.redone) or 'labels'} changed since {patched.prior}",
+        patched_layers=patched.redone,
+    )
+    if prior:
+        report.prior_compressed_size = api.compressed_size(path, prior.rpartition(":")[2])
+    return report

@@ -1,0 +1,29 @@
+"""An image as a full build of ours pushes it, made without an engine: the prior image a patch
+starts from, for tests that have no engine or should not wait for one."""
+
+from __future__ import annotations
+
+import tarfile
+
+from pipeline.distribution.mediatypes import DOCKER_MANIFEST
+from pipeline.imagebuild.copylayer import copy_entries, layer_tar
+from pipeline.imagebuild.labels import CREATED_LABEL
+from pipeline.imagebuild.run import Prepared
+from pipeline.lint.dockerignore import DockerIgnore
+from pipeline.oci.image import Image
+from pipeline.oci.layer import Layer
+
+
+def buildkit_like_image(prepared: Prepared) -> Image:
+    """What buildx pushes for `FROM scratch` and one COPY into /app: its layer (with the
+    directory above it), history and labels."""
+    spec = prepared.patchable.copies[0]
+    entries = copy_entries(prepared.inputs.context, DockerIgnore(), spec)
+    app = tarfile.TarInfo("app")
+    app.type, app.mode = tarfile.DIRTYPE, 0o755
+    created = prepared.labels[CREATED_LABEL]
+    image = Image.scratch(DOCKER_MANIFEST).append_layer(
+        Layer.from_tar(layer_tar([app], entries, 1)),
+        {"created": created, "created_by": spec.created_by},
+    )
+    return image.with_labels(prepared.labels)

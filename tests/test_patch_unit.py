@@ -1,0 +1,276 @@
+"""The patch path without an engine: which COPYs are patchable, the layer a COPY makes, and the
+patch itself against the in-process registry (a prior image made as BuildKit lays it out)."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import load_config
+from pipeline.distribution.client import RegistryAPI
+from pipeline.distribution.mediatypes import DOCKER_MANIFEST
+from pipeline.imagebuild.copylayer import copy_entries, layer_tar
+from pipeline.imagebuild.fingerprint import BuildProof, ProofInputs, prove
+from pipeline.imagebuild.labels import CREATED_LABEL
+from pipeline.imagebuild.patch import PatchRequest, patch
+from pipeline.imagebuild.patchable import CopySpec, Unpatchable, read_plan
+from pipeline.imagebuild.run import prepare, run_build
+from pipeline.lint.dockerignore import DockerIgnore
+from pipeline.oci.image import Image
+from pipeline.oci.layer import Layer
+from pipeline.oci.remote import write_image
+from pipeline.output import Output
+from tests.support.patching import buildkit_like_image
+from tests.support.project import commit_all
+from tests.support.registry import TestRegistry
+
+DOCKERFILE = """\
+FROM python:3.11-slim AS builder
+COPY requirements.txt /tmp/
+RUN pip install -r /tmp/requirements.txt
+FROM python:3.11-slim
+COPY --from=builder /opt /opt
+WORKDIR /srv
+COPY --chown=10:20 code/ ./code/
+COPY --link model/ /models/
+COPY *.cfg /etc/
+CMD ["python"]
+"""
+PRIOR_TIME = "2026-01-01T00:00:00Z"
+NEW_TIME = "2026-02-01T00:00:00Z"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "code" / "pkg").mkdir(parents=True)
+    (tmp_path / "code" / "empty").mkdir()
+    (tmp_path / "model").mkdir()
+    (tmp_path / "Dockerfile").write_text(DOCKERFILE)
+    (tmp_path / ".dockerignore").write_text("code/*.log\n")
+    (tmp_path / "requirements.txt").write_text("numpy\n")
+    (tmp_path / "code" / "main.py").write_text("print(1)\n")
+    (tmp_path / "code" / "run.sh").write_text("#!/bin/sh\n")
+    (tmp_path / "code" / "run.sh").chmod(0o755)
+    (tmp_path / "code" / "latest.py").symlink_to("main.py")
+    (tmp_path / "code" / "debug.log").write_text("ignored\n")
+    (tmp_path / "code" / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "model" / "weights.bin").write_bytes(b"\0" * 1000)
+    (tmp_path / "app.cfg").write_text("a=1\n")
+    return tmp_path
+
+
+def copies(project: Path) -> dict[str, CopySpec]:
+    plan = read_plan(project / "Dockerfile", None, {})
+    return {spec.sources[0]: spec for spec in plan.copies}
+
+
+def test_only_context_copies_after_the_last_run_are_patchable(project: Path) -> None:
+    plan = read_plan(project / "Dockerfile", None, {})
+
+    # --from copies a stage, *.cfg is a wildcard: neither is patchable
+    assert [spec.created_by for spec in plan.copies] == [
+        "COPY --chown=10:20 code/ ./code/ # buildkit",
+        "COPY model/ /models/ # buildkit",
+    ]
+    assert [spec.destination for spec in plan.copies] == ["/srv/code/", "/models/"]
+    assert plan.read_elsewhere == ("",)  # the wildcard may read anything
+    assert plan.bases == ("python:3.11-slim",)
+    after_run = read_plan(_write(project, "FROM a\nCOPY x /x\nRUN true\n"), None, {})
+    assert after_run.copies == () and after_run.read_elsewhere == ("x",)
+    # another stage copies from the one holding the COPY: its layer is not the only one it makes
+    read = "FROM a AS app\nCOPY x /x\nFROM b AS other\nCOPY --from=app /x /y\nFROM app\n"
+    assert read_plan(_write(project, read), None, {}).copies == ()
+
+
+def test_a_copy_layer_has_modes_owners_links_and_no_ignored_file(project: Path) -> None:
+    spec = copies(project)["code"]
+    entries = copy_entries(project, DockerIgnore.read(project / ".dockerignore"), spec)
+
+    seen = {
+        name: (m.type, m.mode, m.uid, m.gid, m.linkname, m.mtime)
+        for name, (m, _) in _members(layer_tar([], entries, 1234)).items()
+    }
+    assert seen == {
+        "srv/code": (tarfile.DIRTYPE, 0o755, 10, 20, "", 1234),
+        "srv/code/empty": (tarfile.DIRTYPE, 0o755, 10, 20, "", 1234),
+        "srv/code/latest.py": (tarfile.SYMTYPE, 0o777, 10, 20, "main.py", 1234),
+        "srv/code/main.py": (tarfile.REGTYPE, 0o644, 10, 20, "", 1234),
+        "srv/code/pkg": (tarfile.DIRTYPE, 0o755, 10, 20, "", 1234),
+        "srv/code/pkg/__init__.py": (tarfile.REGTYPE, 0o644, 10, 20, "", 1234),
+        "srv/code/run.sh": (tarfile.REGTYPE, 0o755, 10, 20, "", 1234),
+    }
+
+
+def test_a_named_owner_is_not_patchable(project: Path) -> None:
+    path = _write(project, "FROM a\nCOPY --chown=app code/ /code/\n")
+    spec = read_plan(path, None, {}).copies[0]
+    with pytest.raises(Unpatchable, match="names a user"):
+        copy_entries(project, DockerIgnore(), spec)
+
+
+# -- the patch against the in-process registry -----------------------------------------------
+
+
+def _write(project: Path, dockerfile: str) -> Path:
+    path = project / "other.Dockerfile"
+    path.write_text(dockerfile)
+    return path
+
+
+def _proof(project: Path) -> BuildProof:
+    (project / "Dockerfile").write_text(DOCKERFILE.replace("COPY *.cfg /etc/\n", ""))
+    plan = read_plan(project / "Dockerfile", None, {})
+    inputs = ProofInputs(project, project / "Dockerfile", {}, None, None, {}, {"b": "sha256:1"})
+    return prove(inputs, plan)
+
+
+def _prior(project: Path, api: RegistryAPI) -> Image:
+    """What a full build pushed: a base layer, the venv, and one layer per patchable COPY, with
+    the parent directory entries BuildKit writes, its history and our labels."""
+    ignore = DockerIgnore.read(project / ".dockerignore")
+    image = Image.scratch(DOCKER_MANIFEST)
+    base = Layer.from_tar(_tar({"etc": b"", "etc/os-release": b"debian\n"}))
+    image = image.append_layer(base, {"created": "2025-01-01T00:00:00Z", "created_by": "base"})
+    venv = Layer.from_tar(_tar({"opt": b"", "opt/venv": b""}))
+    image = image.append_layer(venv, {"created": PRIOR_TIME, "created_by": "COPY /opt /opt"})
+    for spec in read_plan(project / "Dockerfile", None, {}).copies:
+        parents = [tarfile.TarInfo(part) for part in _parents(spec.destination)]
+        for info in parents:
+            info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o711, 5
+        tar = layer_tar(parents, copy_entries(project, ignore, spec), 1)
+        image = image.append_layer(
+            Layer.from_tar(tar), {"created": PRIOR_TIME, "created_by": spec.created_by}
+        )
+    history = list(image.config.history)  # WORKDIR: a history entry without a layer
+    history.insert(2, {"created": PRIOR_TIME, "created_by": "WORKDIR /srv", "empty_layer": True})
+    image = image.with_config(image.config.with_history(history))
+    return image.with_labels({**_proof(project).labels, CREATED_LABEL: PRIOR_TIME})
+
+
+def _members(tar: bytes) -> dict[str, tuple[tarfile.TarInfo, bytes | None]]:
+    with tarfile.open(fileobj=io.BytesIO(tar)) as opened:
+        found = {}
+        for member in opened:
+            handle = opened.extractfile(member) if member.isfile() else None
+            found[member.name] = (member, handle.read() if handle else None)
+        return found
+
+
+def _parents(destination: str) -> list[str]:
+    parts = destination.strip("/").split("/")[:-1]
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def _tar(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            if name.count("/") == 0 or not data:
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def _request(project: Path, api: RegistryAPI, priors: list[str]) -> PatchRequest:
+    proof = _proof(project)
+    return PatchRequest(
+        api=api,
+        path="team/app",
+        tag="sha-new",
+        priors=priors,
+        context=project,
+        ignore=DockerIgnore.read(project / ".dockerignore"),
+        plan=read_plan(project / "Dockerfile", None, {}),
+        proof=proof,
+        labels={**proof.labels, CREATED_LABEL: NEW_TIME, "org.opencontainers.image.revision": "b"},
+        committed_at=1000,
+    )
+
+
+def test_a_code_change_redoes_its_layer_only(project: Path) -> None:
+    with TestRegistry() as registry:
+        api = RegistryAPI(registry.host)
+        prior = _prior(project, api)
+        write_image(api, "team/app", prior, tags=["sha-old"])
+        (project / "code" / "main.py").write_text("print(2)\n")
+        (project / "code" / "run.sh").unlink()
+
+        patched = patch(_request(project, api, ["sha-gone", "sha-old"]))
+
+        assert patched.prior == "sha-old"
+        assert patched.redone == ["COPY --chown=10:20 code/ ./code/ # buildkit"]
+        image = patched.image
+        assert image.layers[:2] == prior.layers[:2] and image.layers[3] == prior.layers[3]
+        assert image.layers[2] != prior.layers[2]
+        assert patched.written.count("uploaded") == 2  # the new layer and the config
+        assert api.digest("team/app", "sha-new") == image.digest
+        members = _members(gzip.decompress(api.get_blob("team/app", image.layers[2].digest)))
+        # the parent directory as the prior layer had it; the deleted file gone
+        assert (members["srv"][0].mode, members["srv"][0].mtime) == (0o711, 5)
+        assert "srv/code/run.sh" not in members
+        assert members["srv/code/main.py"][1] == b"print(2)\n"
+        # a retried job: this commit's own candidate, tagged again as it is
+        again = patch(_request(project, api, ["sha-new", "sha-old"]))
+        assert again.image.digest == image.digest and again.redone == []
+        assert again.written.count("uploaded") == 0
+        config = image.config
+        assert config.labels["org.opencontainers.image.revision"] == "b"
+        assert [entry["created"] for entry in config.history] == [
+            "2025-01-01T00:00:00Z", NEW_TIME, NEW_TIME, NEW_TIME, NEW_TIME,
+        ]  # fmt: skip
+
+
+def test_what_cannot_be_proven_is_not_patched(project: Path) -> None:
+    with TestRegistry() as registry:
+        api = RegistryAPI(registry.host)
+        with pytest.raises(Unpatchable, match="no prior image in the registry"):
+            patch(_request(project, api, ["sha-old"]))
+
+        prior = _prior(project, api)
+        unlabelled = prior.with_labels({"io.ml-release-pipeline.build.fingerprint": None})
+        write_image(api, "team/app", unlabelled, tags=["sha-old"])
+        with pytest.raises(Unpatchable, match="not built by us"):
+            patch(_request(project, api, ["sha-old"]))
+
+        write_image(api, "team/app", prior, tags=["sha-old"])
+        (project / "requirements.txt").write_text("numpy\nscipy\n")
+        with pytest.raises(Unpatchable, match="changed since sha-old: build-context files"):
+            patch(_request(project, api, ["sha-old"]))
+
+
+# -- the build step end to end, without an engine ----------------------------------------------
+
+
+def test_the_build_step_patches_without_an_engine(
+    git_project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`FROM scratch` asks no engine for a base digest: a code-only commit after an image of
+    ours is built, pushed and reported with no engine at all (DOCKER_HOST points nowhere)."""
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "Dockerfile").write_text('FROM scratch\nCOPY app.txt /app/\nCMD ["/app/app.txt"]\n')
+    (source / "app.txt").write_text("one\n")
+    with TestRegistry() as registry:
+        project = git_project(source, f"registry:\n  url: {registry.host}/team\n")
+        config = load_config(project, None, {})
+        api = RegistryAPI(registry.host)
+        prior = buildkit_like_image(prepare(config, Output()))
+        write_image(api, "team/project", prior, tags=["0.1.0"])
+        (project / "app.txt").write_text("two\n")
+        commit_all(project, "fix: code only")
+
+        report = run_build(load_config(project, None, {}), Output())
+
+        assert (report.path, report.patched_layers) == ("patch", ["COPY app.txt /app/ # buildkit"])
+        assert report.path_reason == "only COPY app.txt /app/ # buildkit changed since 0.1.0"
+        assert api.digest("team/project", report.image.rpartition(":")[2]) == report.digest
+        assert report.as_dict()["path"] == "patch" and "path: patch" in report.text()
