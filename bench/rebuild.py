@@ -1,7 +1,7 @@
 """Rebuild benchmark on the bundled examples: this build step against what CI recipes do.
 
     .venv/bin/python bench/rebuild.py [--examples churn,sentiment] [--recipes ours,plain]
-                                      [--json FILE]
+                                      [--cases cold,code-only] [--json FILE]
 
 Needs the local stack (`scripts/setup`): Docker 26 with buildx and the containerd image store,
 the registry on 127.0.0.1:5000 (also the Docker Hub mirror). Four recipes, each a whole CI
@@ -187,6 +187,7 @@ def measure(
     work: Path,
     namespace: str,
     stack_dir: Path,
+    chosen_cases: list[str],
 ) -> list[Case]:
     # A torch image's layers take minutes to push: the SDK's default 60 s would cut them off.
     client = docker.from_env(timeout=1800)
@@ -194,7 +195,7 @@ def measure(
     project = new_project(work, namespace, example, recipe)
     repository = f"{REGISTRY}/{namespace}/{recipe}/{example}"
     found = []
-    for build, case in enumerate(CASES, start=1):
+    for build, case in enumerate(chosen_cases, start=1):
         change(project, example, case)
         wipe_local_images(client)
         mark = registry.mark()
@@ -233,7 +234,7 @@ def print_table(cases: list[Case], examples: list[str], recipes: list[str]) -> N
               f"{case.compressed_size / 1e6:7.1f}MB")  # fmt: skip
 
 
-def run(output: Path, examples: list[str], chosen: list[str]) -> None:
+def run(output: Path, examples: list[str], chosen: list[str], chosen_cases: list[str]) -> None:
     from devstack import ensure_up
 
     stack_dir = ensure_up().state_dir
@@ -244,7 +245,13 @@ def run(output: Path, examples: list[str], chosen: list[str]) -> None:
         for example in examples:
             for recipe in chosen:
                 cases += measure(
-                    example, recipe, recipes[recipe], Path(scratch), namespace, stack_dir
+                    example,
+                    recipe,
+                    recipes[recipe],
+                    Path(scratch),
+                    namespace,
+                    stack_dir,
+                    chosen_cases,
                 )
     print_table(cases, examples, chosen)
     engine = docker.from_env().version()
@@ -269,13 +276,22 @@ def main() -> None:
         type=lambda text: text.split(","),
         help="comma-separated, plain among them: every ratio is against it (default: all)",
     )
+    parser.add_argument(
+        "--cases",
+        default=",".join(CASES),
+        type=lambda text: text.split(","),
+        help="comma-separated, in the order above, cold first: each later case needs a prior "
+        "(default: all)",
+    )
     args = parser.parse_args()
     unknown = sorted(set(args.examples) - set(WEIGHTS))
     if unknown:
         parser.error(f"no such example: {', '.join(unknown)} (known: {', '.join(WEIGHTS)})")
     if "plain" not in args.recipes or set(args.recipes) - set(RECIPES):
         parser.error(f"--recipes: some of {', '.join(RECIPES)}, plain among them")
-    run(args.json, args.examples, args.recipes)
+    if args.cases[:1] != ["cold"] or args.cases != [c for c in CASES if c in args.cases]:
+        parser.error(f"--cases: some of {', '.join(CASES)}, in that order, cold among them")
+    run(args.json, args.examples, args.recipes, args.cases)
 
 
 if __name__ == "__main__":
