@@ -20,7 +20,7 @@ from pipeline.imagebuild.buildx import BuildRequest, Buildx
 from pipeline.imagebuild.labels import MODEL_SHA_LABEL, weights_sha256
 from pipeline.imagebuild.steps import RawJsonProgress
 from tests.support.engine import wipe_local_images
-from tests.support.project import commit_all
+from tests.support.project import commit_all, registry_yaml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO_ROOT / "examples" / "churn"
@@ -413,13 +413,7 @@ def test_buildx_logs_in_and_caches_on_each_registry_kind(
     )
     (source / "app.txt").write_text("one\n")
     name = f"pipeline/test-login-{uuid.uuid4().hex[:8]}"
-    registry = {
-        "dockerhub": f"  kind: dockerhub\n  url: {stack.hub_host}/{name}\n",
-        "ecr": "  kind: ecr\n",
-        "gar": f"  kind: gar\n  gcp_project: pipeline-tests\n  gar_repository: r{name[-8:]}\n",
-    }[kind]
-    image = f"  name: {name}\n" if kind == "ecr" else ""
-    project = git_project(source, f"image:\n  network: host\n{image}registry:\n{registry}")
+    project = git_project(source, registry_yaml(kind, stack, name))
     monkeypatch.setenv("DOCKERHUB_USERNAME", stack.hub_username)
     monkeypatch.setenv("DOCKERHUB_TOKEN", stack.hub_password)
     docker_config = tmp_path / "docker-config"

@@ -86,8 +86,9 @@ def test_the_same_tree_twice_gives_the_same_layer_digest(tmp_path: Path) -> None
 def test_a_layer_tar_is_sorted_owned_by_root_and_timeless(tmp_path: Path) -> None:
     root = make_tree(tmp_path / "tree", APP, mtime=1_234_567)
     layer = tree_layer(root, "/srv/app/", TarOptions(mtime=42))
-    assert layer.data[4:8] == b"\0\0\0\0"  # gzip's own timestamp
-    tar = gzip.decompress(layer.data)
+    blob = b"".join(layer.source.chunks())
+    assert blob[4:8] == b"\0\0\0\0"  # gzip's own timestamp
+    tar = gzip.decompress(blob)
     assert layer.diff_id == Layer.from_tar(tar).diff_id
     with tarfile.open(fileobj=io.BytesIO(tar)) as opened:
         members = opened.getmembers()
@@ -181,7 +182,8 @@ def test_an_image_written_and_read_back_keeps_its_digest(registry: TestRegistry)
     assert written.digest == image.digest == api.digest("team/app", "1.0.0")
     back = read_image(api, "team/app", "1.0.0")
     assert back.manifest.data == image.manifest.data and back.config == image.config
-    assert b"".join(back.source(back.layers[1].digest).chunks()) == layer_of(b"two").data
+    sent = b"".join(back.source(back.layers[1].digest).chunks())
+    assert sent == b"".join(layer_of(b"two").source.chunks())
 
 
 def test_writing_uploads_only_what_the_registry_lacks(registry: TestRegistry) -> None:
@@ -216,7 +218,7 @@ def test_another_repository_mounts_and_another_registry_streams(registry: TestRe
         other = RegistryAPI(elsewhere.host, policy=FAST)
         copied = write_image(other, "mirror/app", remote, tags=["1.0.0"])
         assert copied.count("uploaded") == 3 and copied.digest == image.digest
-        assert elsewhere.blobs[image.layers[1].digest] == layer_of(b"app").data
+        assert elsewhere.blobs[image.layers[1].digest] == b"".join(layer_of(b"app").source.chunks())
 
 
 def test_an_index_is_read_as_its_amd64_image(registry: TestRegistry) -> None:
@@ -238,3 +240,38 @@ def test_an_index_is_read_as_its_amd64_image(registry: TestRegistry) -> None:
     assert read_manifest(api, "team/app", "multi") == index
     assert read_image(api, "team/app", "multi").digest == amd.digest
     assert [m.platform["architecture"] for m in index.manifests] == ["arm64", "amd64"]
+
+
+def test_a_layer_written_to_disk_is_the_blob_made_in_memory_and_never_held_whole(
+    tmp_path: Path,
+) -> None:
+    import tracemalloc
+
+    weights = tmp_path / "weights.bin"
+    with weights.open("wb") as handle:
+        for block in range(64):
+            handle.write(os.urandom(1 << 20) if block % 2 else bytes(1 << 20))
+
+    def write_tar(out) -> None:
+        with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            info = tarfile.TarInfo("models/weights.bin")
+            info.size = weights.stat().st_size
+            with weights.open("rb") as data:
+                tar.addfile(info, data)
+
+    tracemalloc.start()
+    try:
+        on_disk = Layer.written(tmp_path / "layer.tar.gz", write_tar)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20, f"{peak / 1e6:.0f} MB held for a 64 MB layer"
+    buffer = io.BytesIO()
+    write_tar(buffer)
+    in_memory = Layer.from_tar(buffer.getvalue())
+    assert (on_disk.digest, on_disk.size, on_disk.diff_id) == (
+        in_memory.digest,
+        in_memory.size,
+        in_memory.diff_id,
+    )
+    assert on_disk.size == (tmp_path / "layer.tar.gz").stat().st_size

@@ -25,10 +25,11 @@ from pipeline.distribution.auth import Credentials
 from pipeline.distribution.client import RegistryAPI
 from pipeline.imagebuild.fingerprint import FINGERPRINT_LABEL
 from pipeline.imagebuild.run import prepare, run_build
+from pipeline.oci.image import Image
 from pipeline.oci.remote import read_image, write_image
 from pipeline.output import Output
 from tests.support.patching import buildkit_like_image
-from tests.support.project import EXAMPLE, commit_all
+from tests.support.project import EXAMPLE, commit_all, registry_yaml
 
 pytestmark = pytest.mark.stack
 
@@ -43,6 +44,7 @@ COPY --chown=1234:1234 code/ /srv/code/
 COPY --link --chown=1234 data/ /data/
 COPY --chmod=0600 settings.cfg /etc/app.cfg
 COPY run.sh .
+COPY --chown=app:staff notes.txt /srv/notes.txt
 USER 1234
 ENV MODE=test
 EXPOSE 9000
@@ -208,6 +210,7 @@ def tiny(git_project: Callable[..., Path], tmp_path: Path, stack: object) -> Pat
     (source / "data" / "weights.bin").write_bytes(bytes(range(256)) * 64)
     (source / "settings.cfg").write_text("a = 1\n")
     (source / "run.sh").write_text("python /srv/code/main.py\n")
+    (source / "notes.txt").write_text("one\n")
     config = (
         f"image:\n  network: host\nregistry:\n  url: {LOCAL}/test-patch-{uuid.uuid4().hex[:8]}\n"
     )
@@ -224,8 +227,15 @@ def with_build_arg(project: Path) -> None:
     change(project, "pipeline.yaml", config.replace("image:\n", "image:\n  build_args: {X: '1'}\n"))
 
 
+def top_layer_file(image: Image, name: str) -> bytes | None:
+    top = b"".join(image.source(image.layers[-1].digest).chunks())
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(top))) as layer:
+        copied = layer.extractfile(name)
+        return None if copied is None else copied.read()
+
+
 def test_every_copy_flag_patched_equals_a_full_build(tiny, capsys) -> None:
-    """--chown (user and group, user alone), --link, --chmod, a relative destination, an
+    """--chown (user and group, user alone, by name), --link, --chmod, a relative destination, an
     executable bit, a symbolic link, an ignored file, an empty directory."""
     assert build(capsys, tiny)["path"] == "full"
     change(tiny, "code/main.py", "print('two')\n")
@@ -233,11 +243,12 @@ def test_every_copy_flag_patched_equals_a_full_build(tiny, capsys) -> None:
     change(tiny, "data/weights.bin", "other weights\n")
     change(tiny, "settings.cfg", "a = 2\n")
     change(tiny, "run.sh", "python /srv/code/main.py --twice\n")
+    change(tiny, "notes.txt", "two\n")
 
     patched = build(capsys, tiny)
 
     assert patched["path"] == "patch", patched["path_reason"]
-    assert len(patched["patched_layers"]) == 4
+    assert len(patched["patched_layers"]) == 5
     seen = assert_same_as_full_build(capsys, tiny, patched)
     # (type, mode, uid, gid, link target, content): what the comparison held equal
     assert seen["srv/code"][:4] == (tarfile.DIRTYPE, 0o755, 1234, 1234)
@@ -247,6 +258,7 @@ def test_every_copy_flag_patched_equals_a_full_build(tiny, capsys) -> None:
     assert seen["srv/code/debug.log"][0] == tarfile.REGTYPE  # "*.log" is anchored at the root
     assert seen["data/weights.bin"][2:4] == (1234, 1234)
     assert seen["etc/app.cfg"][1:3] == (0o600, 0)
+    assert seen["srv/notes.txt"][2:4] == (1234, 50)  # app, and Debian's staff group
     assert (
         seen["srv/run.sh"][5] == hashlib.sha256(b"python /srv/code/main.py --twice\n").hexdigest()
     )
@@ -328,13 +340,7 @@ def test_a_code_only_change_is_patched_on_each_registry_kind(
     )
     (source / "app.txt").write_text("one\n")
     name = f"pipeline/test-patch-{uuid.uuid4().hex[:8]}"
-    registry = {
-        "dockerhub": f"  kind: dockerhub\n  url: {stack.hub_host}/{name}\n",
-        "ecr": "  kind: ecr\n",
-        "gar": f"  kind: gar\n  gcp_project: pipeline-tests\n  gar_repository: r{name[-8:]}\n",
-    }[kind]
-    image = f"  name: {name}\n" if kind == "ecr" else ""
-    project = git_project(source, f"image:\n  network: host\n{image}registry:\n{registry}")
+    project = git_project(source, registry_yaml(kind, stack, name))
     monkeypatch.setenv("DOCKERHUB_USERNAME", stack.hub_username)
     monkeypatch.setenv("DOCKERHUB_TOKEN", stack.hub_password)
     try:
@@ -348,10 +354,7 @@ def test_a_code_only_change_is_patched_on_each_registry_kind(
         host, _, rest = patched["image"].partition("/")
         hub = Credentials(stack.hub_username, stack.hub_password) if kind == "dockerhub" else None
         written = read_image(RegistryAPI(host, hub), rest.rpartition(":")[0], patched["digest"])
-        top = b"".join(written.source(written.layers[-1].digest).chunks())
-        with tarfile.open(fileobj=io.BytesIO(gzip.decompress(top))) as layer:
-            copied = layer.extractfile("app/app.txt")
-            assert copied is not None and copied.read() == b"two\n"
+        assert top_layer_file(written, "app/app.txt") == b"two\n"
     finally:
         if kind == "ecr":
             boto3.client("ecr").delete_repository(repositoryName=name, force=True)
@@ -395,14 +398,7 @@ def test_the_patch_writes_to_each_registry_kind_with_no_engine(
     (source / "Dockerfile").write_text('FROM scratch\nCOPY app.txt /app/\nCMD ["/app/app.txt"]\n')
     (source / "app.txt").write_text("one\n")
     name = f"pipeline/test-patch-{uuid.uuid4().hex[:8]}"
-    registry = {
-        "generic": f"  url: {LOCAL}/{name}\n",
-        "dockerhub": f"  kind: dockerhub\n  url: {stack.hub_host}/{name}\n",
-        "ecr": "  kind: ecr\n",
-        "gar": f"  kind: gar\n  gcp_project: pipeline-tests\n  gar_repository: r{name[-8:]}\n",
-    }[kind]
-    image = f"image:\n  name: {name}\n" if kind == "ecr" else ""
-    project = git_project(source, f"{image}registry:\n{registry}")
+    project = git_project(source, registry_yaml(kind, stack, name))
     try:
         prepared = prepare(load_config(project, None, {}), Output())
         target = prepared.inputs.target
@@ -415,10 +411,7 @@ def test_the_patch_writes_to_each_registry_kind_with_no_engine(
 
         assert report.path == "patch", report.path_reason
         written = read_image(api, target.repository.path, report.digest)
-        top = b"".join(written.source(written.layers[-1].digest).chunks())
-        with tarfile.open(fileobj=io.BytesIO(gzip.decompress(top))) as layer:
-            copied = layer.extractfile("app/app.txt")
-            assert copied is not None and copied.read() == b"two\n"
+        assert top_layer_file(written, "app/app.txt") == b"two\n"
     finally:
         if kind == "ecr":
             boto3.client("ecr").delete_repository(repositoryName=name, force=True)

@@ -13,7 +13,7 @@ import pytest
 from pipeline.config import load_config
 from pipeline.distribution.client import RegistryAPI
 from pipeline.distribution.mediatypes import DOCKER_MANIFEST
-from pipeline.imagebuild.copylayer import copy_entries, layer_tar
+from pipeline.imagebuild.copylayer import Owner, copy_entries
 from pipeline.imagebuild.fingerprint import BuildProof, ProofInputs, prove
 from pipeline.imagebuild.labels import CREATED_LABEL
 from pipeline.imagebuild.patch import PatchRequest, patch
@@ -24,7 +24,7 @@ from pipeline.oci.image import Image
 from pipeline.oci.layer import Layer
 from pipeline.oci.remote import write_image
 from pipeline.output import Output
-from tests.support.patching import buildkit_like_image
+from tests.support.patching import buildkit_like_image, layer_tar
 from tests.support.project import commit_all
 from tests.support.registry import TestRegistry
 
@@ -88,7 +88,9 @@ def test_only_context_copies_after_the_last_run_are_patchable(project: Path) -> 
 
 def test_a_copy_layer_has_modes_owners_links_and_no_ignored_file(project: Path) -> None:
     spec = copies(project)["code"]
-    entries = copy_entries(project, DockerIgnore.read(project / ".dockerignore"), spec)
+    entries = copy_entries(
+        project, DockerIgnore.read(project / ".dockerignore"), spec, Owner(10, 20)
+    )
 
     seen = {
         name: (m.type, m.mode, m.uid, m.gid, m.linkname, m.mtime)
@@ -105,11 +107,19 @@ def test_a_copy_layer_has_modes_owners_links_and_no_ignored_file(project: Path) 
     }
 
 
-def test_a_named_owner_is_not_patchable(project: Path) -> None:
-    path = _write(project, "FROM a\nCOPY --chown=app code/ /code/\n")
-    spec = read_plan(path, None, {}).copies[0]
-    with pytest.raises(Unpatchable, match="names a user"):
-        copy_entries(project, DockerIgnore(), spec)
+def test_a_source_that_is_a_link_is_not_patchable(project: Path) -> None:
+    (project / "current").symlink_to("model")
+    (project / "model" / "v2").symlink_to(".")
+    for source in ("current/", "model/v2/weights.bin"):
+        spec = read_plan(_write(project, f"FROM a\nCOPY {source} /m/\n"), None, {}).copies[0]
+        with pytest.raises(Unpatchable, match="symbolic link"):
+            copy_entries(project, DockerIgnore(), spec, Owner())
+
+
+def test_a_named_owner_is_no_number_until_the_image_says() -> None:
+    assert Owner.parse("10") == Owner(10, 10) and Owner.parse("10:20") == Owner(10, 20)
+    assert Owner.parse(None) == Owner()
+    assert Owner.parse("app") is None and Owner.parse("10:staff") is None
 
 
 # -- the patch against the in-process registry -----------------------------------------------
@@ -122,7 +132,8 @@ def _write(project: Path, dockerfile: str) -> Path:
 
 
 def _proof(project: Path) -> BuildProof:
-    (project / "Dockerfile").write_text(DOCKERFILE.replace("COPY *.cfg /etc/\n", ""))
+    dockerfile = project / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text().replace("COPY *.cfg /etc/\n", ""))
     plan = read_plan(project / "Dockerfile", None, {})
     inputs = ProofInputs(project, project / "Dockerfile", {}, None, None, {}, {"b": "sha256:1"})
     return prove(inputs, plan)
@@ -141,7 +152,9 @@ def _prior(project: Path, api: RegistryAPI) -> Image:
         parents = [tarfile.TarInfo(part) for part in _parents(spec.destination)]
         for info in parents:
             info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o711, 5
-        tar = layer_tar(parents, copy_entries(project, ignore, spec), 1)
+        # what BuildKit gave a named owner: app's ids in the image's /etc/passwd
+        owner = Owner.parse(spec.chown) or Owner(1000, 1001)
+        tar = layer_tar(parents, copy_entries(project, ignore, spec, owner), 1)
         image = image.append_layer(
             Layer.from_tar(tar), {"created": PRIOR_TIME, "created_by": spec.created_by}
         )
@@ -226,6 +239,25 @@ def test_a_code_change_redoes_its_layer_only(project: Path) -> None:
         assert [entry["created"] for entry in config.history] == [
             "2025-01-01T00:00:00Z", NEW_TIME, NEW_TIME, NEW_TIME, NEW_TIME,
         ]  # fmt: skip
+
+
+def test_a_named_owner_gets_the_ids_the_full_build_gave(project: Path) -> None:
+    (project / "Dockerfile").write_text(DOCKERFILE.replace("--chown=10:20", "--chown=app"))
+    with TestRegistry() as registry:
+        api = RegistryAPI(registry.host)
+        write_image(api, "team/app", _prior(project, api), tags=["sha-old"])
+        (project / "code" / "main.py").write_text("print(2)\n")
+
+        patched = patch(_request(project, api, ["sha-old"]))
+
+        assert patched.redone == ["COPY --chown=app code/ ./code/ # buildkit"]
+        layer = api.get_blob("team/app", patched.image.layers[2].digest)
+        owners = {
+            name: (member.uid, member.gid)
+            for name, (member, _) in _members(gzip.decompress(layer)).items()
+        }
+        assert owners.pop("srv") == (0, 0)  # a parent, as the prior layer had it
+        assert set(owners.values()) == {(1000, 1001)} and "srv/code/main.py" in owners
 
 
 def test_what_cannot_be_proven_is_not_patched(project: Path) -> None:

@@ -11,7 +11,6 @@ real BuildKit layer in tests/test_patch_build.py.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import posixpath
 import stat
@@ -19,6 +18,7 @@ import tarfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from pipeline.imagebuild.patchable import CopySpec, Unpatchable
 from pipeline.lint.dockerignore import DockerIgnore
@@ -43,20 +43,20 @@ class Owner:
     gid: int = 0
 
     @classmethod
-    def parse(cls, chown: str | None) -> Owner:
-        """Numeric `--chown` only: a name would need the image's /etc/passwd."""
+    def parse(cls, chown: str | None) -> Owner | None:
+        """A numeric `--chown`; None when it names a user or group, which only the image's
+        /etc/passwd and /etc/group turn into numbers."""
         if not chown:
             return cls()
         user, _, group = chown.partition(":")
         if not user.isdigit() or (group and not group.isdigit()):
-            raise Unpatchable(f"--chown={chown} names a user or group, not a number")
+            return None
         # BuildKit: a user without a group gets the group of the same number.
         return cls(int(user), int(group or user))
 
 
-def copy_entries(context: Path, ignore: DockerIgnore, spec: CopySpec) -> list[Entry]:
-    """What `spec` copies from `context`, in the image's paths, sorted."""
-    owner = Owner.parse(spec.chown)
+def copy_entries(context: Path, ignore: DockerIgnore, spec: CopySpec, owner: Owner) -> list[Entry]:
+    """What `spec` copies from `context`, in the image's paths, sorted, owned by `owner`."""
     chmod = int(spec.chmod, 8) if spec.chmod and spec.chmod.isdigit() else None
     if spec.chmod and chmod is None:
         raise Unpatchable(f"--chmod={spec.chmod} is not an octal mode")
@@ -65,6 +65,9 @@ def copy_entries(context: Path, ignore: DockerIgnore, spec: CopySpec) -> list[En
         path = context / source if source else context
         if source and ignore.excludes(source):
             raise Unpatchable(f"COPY source {source} is left out by .dockerignore")
+        if _through_link(context, source):
+            # BuildKit follows a link named as the source, within the context; not emulated.
+            raise Unpatchable(f"COPY source {source} is, or is under, a symbolic link")
         if path.is_dir() and not path.is_symlink():
             if chmod is not None or len(spec.sources) > 1:
                 raise Unpatchable("a directory source with --chmod or beside other sources")
@@ -79,6 +82,15 @@ def copy_entries(context: Path, ignore: DockerIgnore, spec: CopySpec) -> list[En
         else:
             raise Unpatchable(f"COPY source {source} is not in the build context")
     return sorted(entries, key=lambda entry: entry.name)
+
+
+def _through_link(context: Path, source: str) -> bool:
+    path = context
+    for part in Path(source).parts if source else ():
+        path = path / part
+        if path.is_symlink():
+            return True
+    return False
 
 
 def _tree(context: Path, ignore: DockerIgnore, source: str, top: str, owner: Owner) -> list[Entry]:
@@ -139,11 +151,13 @@ def file_chunks(path: Path) -> Iterator[bytes]:
             yield chunk
 
 
-def layer_tar(ancestors: Iterable[tarfile.TarInfo], entries: Iterable[Entry], mtime: int) -> bytes:
-    """The layer: the prior layer's directories above the destination, then the copy, every
-    copied entry at `mtime` (the commit's time) so that a re-run makes the same bytes."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+def write_layer_tar(
+    out: BinaryIO, ancestors: Iterable[tarfile.TarInfo], entries: Iterable[Entry], mtime: int
+) -> None:
+    """The layer's tar into `out`, a file at a time: the prior layer's directories above the
+    destination, then the copy, every copied entry at `mtime` (the commit's time) so that a
+    re-run makes the same bytes."""
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for info in ancestors:
             tar.addfile(info)
         for entry in entries:
@@ -157,4 +171,3 @@ def layer_tar(ancestors: Iterable[tarfile.TarInfo], entries: Iterable[Entry], mt
                     tar.addfile(info, handle)
             else:
                 tar.addfile(info)
-    return buffer.getvalue()

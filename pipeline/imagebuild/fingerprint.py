@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.imagebuild.copylayer import copy_entries, entries_sha256, file_chunks
+from pipeline.imagebuild.copylayer import Owner, copy_entries, entries_sha256, file_chunks
 from pipeline.imagebuild.patchable import PatchPlan, Unpatchable
 from pipeline.lint.dockerignore import DockerIgnore, context_files, find_dockerignore
 
@@ -84,7 +84,9 @@ def prove(inputs: ProofInputs, plan: PatchPlan) -> BuildProof:
     read = list(plan.read_elsewhere)
     for spec in plan.copies:
         try:
-            copies[spec.line] = entries_sha256(copy_entries(inputs.context, ignore, spec))
+            # A named owner is hashed as root: the names are the Dockerfile's, in the proof.
+            owner = Owner.parse(spec.chown) or Owner()
+            copies[spec.line] = entries_sha256(copy_entries(inputs.context, ignore, spec, owner))
         except Unpatchable:
             read += spec.sources  # in the fingerprint: a change to them means a full build
     settings = {

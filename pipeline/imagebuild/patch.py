@@ -12,12 +12,14 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 from pipeline.distribution.client import RegistryAPI
-from pipeline.imagebuild.copylayer import Entry, copy_entries, layer_tar
+from pipeline.imagebuild.copylayer import Entry, Owner, copy_entries, write_layer_tar
 from pipeline.imagebuild.fingerprint import BuildProof
 from pipeline.imagebuild.labels import CREATED_LABEL
 from pipeline.imagebuild.patchable import CopySpec, PatchPlan, Unpatchable
@@ -47,7 +49,7 @@ class PatchRequest:
 @dataclass(frozen=True)
 class Patched:
     prior: str  # the tag it started from
-    image: Image
+    image: Image  # its new layers' files are gone: it is written, not to be written again
     redone: list[str]  # the history entries of the layers made anew
     written: Written
 
@@ -63,6 +65,23 @@ def patch(request: PatchRequest) -> Patched:
     changed = request.proof.changed_parts(prior_proof)
     if changed or set(prior_proof.copies) != set(request.proof.copies):
         raise Unpatchable(f"changed since {tag}: {', '.join(changed) or 'the patchable COPYs'}")
+    # A changed layer (a weights file may be GBs) goes through a file, never whole in memory.
+    with tempfile.TemporaryDirectory(prefix="pipeline-patch-") as scratch:
+        image, redone = _redo_changed(request, prior, prior_proof, Path(scratch))
+        labelled = all(prior.config.labels.get(k) == v for k, v in request.labels.items())
+        if redone or not labelled:
+            before = prior.config.labels.get(CREATED_LABEL, "")
+            config = _retimed(image.config, before, request.labels.get(CREATED_LABEL, before))
+            image = image.with_config(config.with_labels(request.labels))
+        # Else this commit's own candidate (a retried job): tagged again as it is, same digest.
+        written = write_image(request.api, request.path, image, tags=[request.tag])
+    return Patched(tag, image, redone, written)
+
+
+def _redo_changed(
+    request: PatchRequest, prior: Image, prior_proof: BuildProof, scratch: Path
+) -> tuple[Image, list[str]]:
+    """The prior image with the layer of each COPY whose sources changed made anew."""
     image = prior
     redone: list[str] = []
     for spec in request.plan.copies:
@@ -71,19 +90,18 @@ def patch(request: PatchRequest) -> Patched:
         if digest is None or digest == prior_proof.copies.get(spec.line):
             continue
         index = _layer_index(prior.config, spec)
-        entries = copy_entries(request.context, request.ignore, spec)
-        ancestors = _ancestors(prior, index, entries)
-        tar = layer_tar(ancestors, entries, request.committed_at)
-        image = image.replace_layer(index, Layer.from_tar(tar))
+        owner = Owner.parse(spec.chown)
+        entries = copy_entries(request.context, request.ignore, spec, owner or Owner())
+        ancestors, first_copied = _head(prior, index, entries)
+        if owner is None:
+            entries = _owned_as_before(entries, spec, first_copied)
+        write = partial(
+            write_layer_tar, ancestors=ancestors, entries=entries, mtime=request.committed_at
+        )
+        layer = Layer.written(scratch / f"layer-{index}.tar.gz", write)
+        image = image.replace_layer(index, layer)
         redone.append(spec.created_by)
-    labelled = all(prior.config.labels.get(k) == v for k, v in request.labels.items())
-    if redone or not labelled:
-        before = prior.config.labels.get(CREATED_LABEL, "")
-        config = _retimed(image.config, before, request.labels.get(CREATED_LABEL, before))
-        image = image.with_config(config.with_labels(request.labels))
-    # Else this commit's own candidate (a retried job): tagged again as it is, same digest.
-    written = write_image(request.api, request.path, image, tags=[request.tag])
-    return Patched(tag, image, redone, written)
+    return image, redone
 
 
 def _layer_index(config: ImageConfig, spec: CopySpec) -> int:
@@ -97,9 +115,12 @@ def _layer_index(config: ImageConfig, spec: CopySpec) -> int:
     return made.index(hits[0])
 
 
-def _ancestors(image: Image, index: int, entries: list[Entry]) -> list[tarfile.TarInfo]:
-    """The directory entries above the copied ones at the head of the prior layer: what the
-    full build wrote for the destination's parents (BuildKit writes parents first)."""
+def _head(
+    image: Image, index: int, entries: list[Entry]
+) -> tuple[list[tarfile.TarInfo], tarfile.TarInfo | None]:
+    """The directory entries above the copied ones at the head of the prior layer (what the
+    full build wrote for the destination's parents: BuildKit writes parents first), and the
+    first entry it copied."""
     names = {entry.name for entry in entries}
     found: list[tarfile.TarInfo] = []
     stream = io.BufferedReader(_ChunkReader(image.source(image.layers[index].digest).chunks()))
@@ -108,9 +129,20 @@ def _ancestors(image: Image, index: int, entries: list[Entry]) -> list[tarfile.T
             name = info.name.removeprefix("./").rstrip("/")
             above = any(other.startswith(name + "/") for other in names)
             if not info.isdir() or name in names or not above:
-                break
+                return found, info if name in names else None
             found.append(info)
-    return found
+    return found, None
+
+
+def _owned_as_before(
+    entries: list[Entry], spec: CopySpec, first_copied: tarfile.TarInfo | None
+) -> list[Entry]:
+    """A named `--chown`: the full build looked the names up in the image's /etc/passwd and
+    /etc/group, which the proof holds unchanged (every layer under this one is), so the ids
+    it gave what it copied then are the ids now."""
+    if first_copied is None:
+        raise Unpatchable(f"--chown={spec.chown}: the prior layer shows no copied file")
+    return [replace(entry, uid=first_copied.uid, gid=first_copied.gid) for entry in entries]
 
 
 class _ChunkReader(io.RawIOBase):

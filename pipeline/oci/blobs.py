@@ -1,4 +1,4 @@
-"""Where the bytes of a blob come from: memory (a layer just made) or a registry.
+"""Where the bytes of a blob come from: memory or a file (a layer just made) or a registry.
 
 An image read from a registry holds none of its layers' bytes, only where they are; writing it
 elsewhere streams them (or mounts them, on the same registry) and never holds a layer whole.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from pipeline.distribution.client import CHUNK_BYTES, RegistryAPI
@@ -26,6 +27,18 @@ class InMemory:
     def chunks(self) -> Iterator[bytes]:
         for start in range(0, len(self.data), CHUNK_BYTES):
             yield self.data[start : start + CHUNK_BYTES]
+
+
+@dataclass(frozen=True)
+class OnDisk:
+    """A blob too big to hold in memory (a multi-GB weights layer), read as it is sent."""
+
+    path: Path
+
+    def chunks(self) -> Iterator[bytes]:
+        with self.path.open("rb") as handle:
+            while chunk := handle.read(CHUNK_BYTES):
+                yield chunk
 
 
 @dataclass(frozen=True, eq=False)

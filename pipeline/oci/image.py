@@ -55,7 +55,7 @@ class Image:
         config = self.config.with_diff_ids([*self.config.diff_ids, layer.diff_id])
         config = config.with_history([*self.config.history, dict(history or {})])
         layers = [*self.layers, layer.descriptor(LAYER_TYPES[self.manifest.media_type])]
-        return self._with(config, layers, {layer.descriptor().digest: InMemory(layer.data)})
+        return self._with(config, layers, {layer.digest: layer.source})
 
     def replace_layer(self, index: int, layer: Layer, created_by: str | None = None) -> Image:
         """Layer `index` (0 is the bottom) made anew; every other layer stays as it is."""
@@ -71,7 +71,7 @@ class Image:
             config = config.with_history(history)
         layers = list(self.layers)
         layers[index] = layer.descriptor(LAYER_TYPES[self.manifest.media_type])
-        return self._with(config, layers, {layers[index].digest: InMemory(layer.data)})
+        return self._with(config, layers, {layer.digest: layer.source})
 
     def with_labels(self, labels: Mapping[str, str | None]) -> Image:
         return self._with(self.config.with_labels(labels), self.layers, {})

@@ -1,23 +1,29 @@
 """Layers, and reproducible layer tars: the same tree gives the same bytes, so the same digest.
 
 A layer's digest is its gzip blob's; its diff ID is the uncompressed tar's, which the config
-lists. Tars made here sort their entries, fix owner, times and modes (as git knows them:
-executable or not), and gzip without a name or a timestamp, so rebuilding one layer of an
-image from the same files on another machine or another day changes nothing.
+lists. A layer is made in memory, or, when it may be large, gzipped to a file as its tar is
+written, so that neither the tar nor the blob is ever held whole.
+
+Tars made here sort their entries, fix owner, times and modes (as git knows them: executable or
+not), and gzip without a name or a timestamp, so rebuilding one layer of an image from the same
+files on another machine or another day changes nothing.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import os
 import stat
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
-from pipeline.distribution.client import sha256_digest
 from pipeline.distribution.mediatypes import OCI_LAYER
+from pipeline.oci.blobs import BlobSource, InMemory, OnDisk
 from pipeline.oci.descriptor import Descriptor
 
 GZIP_LEVEL = 6
@@ -25,15 +31,63 @@ GZIP_LEVEL = 6
 
 @dataclass(frozen=True)
 class Layer:
-    data: bytes  # the gzip blob
+    source: BlobSource  # the gzip blob
+    digest: str  # the blob's
+    size: int  # the blob's
     diff_id: str  # sha256 of the tar inside
 
     @classmethod
     def from_tar(cls, tar: bytes) -> Layer:
-        return cls(gzip.compress(tar, compresslevel=GZIP_LEVEL, mtime=0), sha256_digest(tar))
+        blob = io.BytesIO()
+        digest, size, diff_id = _gzip(blob, lambda out: out.write(tar))
+        return cls(InMemory(blob.getvalue()), digest, size, diff_id)
+
+    @classmethod
+    def written(cls, path: Path, write_tar: Callable[[BinaryIO], object]) -> Layer:
+        """The layer whose tar `write_tar` writes, gzipped into `path` as it comes."""
+        with path.open("wb") as handle:
+            digest, size, diff_id = _gzip(handle, write_tar)
+        return cls(OnDisk(path), digest, size, diff_id)
 
     def descriptor(self, media_type: str = OCI_LAYER) -> Descriptor:
-        return Descriptor.of(media_type, self.data)
+        return Descriptor({"mediaType": media_type, "digest": self.digest, "size": self.size})
+
+
+def _gzip(out: BinaryIO, write_tar: Callable[[BinaryIO], object]) -> tuple[str, int, str]:
+    """Gzip what `write_tar` writes into `out`, as it comes: the blob's digest and size, and
+    the tar's digest (the diff ID). The header says OS "unknown", as Go's gzip (BuildKit's)
+    writes it, and no time."""
+    blob = _Counted(out)
+    with gzip.GzipFile(fileobj=blob, mode="wb", compresslevel=GZIP_LEVEL, mtime=0) as compressed:
+        tar = _Counted(compressed)
+        write_tar(tar)  # type: ignore[arg-type]
+    return blob.digest, blob.size, tar.digest
+
+
+class _Counted:
+    """A write-only stream that hashes and counts what passes through it on the way to `out`.
+    No `name`: gzip would write a file name into its header, and the blob would depend on it."""
+
+    def __init__(self, out: BinaryIO | gzip.GzipFile) -> None:
+        self._out = out
+        self._sha256 = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self._sha256.update(data)
+        self.size += len(data)
+        self._out.write(data)
+        return len(data)
+
+    def tell(self) -> int:  # tarfile asks where it starts
+        return self.size
+
+    def flush(self) -> None:
+        self._out.flush()
+
+    @property
+    def digest(self) -> str:
+        return f"sha256:{self._sha256.hexdigest()}"
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,12 @@ starts from, for tests that have no engine or should not wait for one."""
 
 from __future__ import annotations
 
+import io
 import tarfile
+from collections.abc import Iterable
 
 from pipeline.distribution.mediatypes import DOCKER_MANIFEST
-from pipeline.imagebuild.copylayer import copy_entries, layer_tar
+from pipeline.imagebuild.copylayer import Entry, Owner, copy_entries, write_layer_tar
 from pipeline.imagebuild.labels import CREATED_LABEL
 from pipeline.imagebuild.run import Prepared
 from pipeline.lint.dockerignore import DockerIgnore
@@ -18,7 +20,7 @@ def buildkit_like_image(prepared: Prepared) -> Image:
     """What buildx pushes for `FROM scratch` and one COPY into /app: its layer (with the
     directory above it), history and labels."""
     spec = prepared.patchable.copies[0]
-    entries = copy_entries(prepared.inputs.context, DockerIgnore(), spec)
+    entries = copy_entries(prepared.inputs.context, DockerIgnore(), spec, Owner())
     app = tarfile.TarInfo("app")
     app.type, app.mode = tarfile.DIRTYPE, 0o755
     created = prepared.labels[CREATED_LABEL]
@@ -27,3 +29,10 @@ def buildkit_like_image(prepared: Prepared) -> Image:
         {"created": created, "created_by": spec.created_by},
     )
     return image.with_labels(prepared.labels)
+
+
+def layer_tar(ancestors: Iterable[tarfile.TarInfo], entries: Iterable[Entry], mtime: int) -> bytes:
+    """The tar a patch writes for `entries`, in memory."""
+    buffer = io.BytesIO()
+    write_layer_tar(buffer, ancestors, entries, mtime)
+    return buffer.getvalue()

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "churn"
 
@@ -41,3 +42,16 @@ def commit_all(project: Path, message: str) -> str:
     repo.git.add(A=True)
     repo.git.commit(m=message, allow_empty=True)
     return repo.head.commit.hexsha
+
+
+def registry_yaml(kind: str, stack: Any, name: str) -> str:
+    """`image:` and `registry:` settings pushing to `name` on the stack's registry of `kind`
+    (generic, dockerhub, ecr, gar), with what each kind needs."""
+    registry = {
+        "generic": f"  url: 127.0.0.1:5000/{name}\n",
+        "dockerhub": f"  kind: dockerhub\n  url: {stack.hub_host}/{name}\n",
+        "ecr": "  kind: ecr\n",
+        "gar": f"  kind: gar\n  gcp_project: pipeline-tests\n  gar_repository: r{name[-8:]}\n",
+    }[kind]
+    image = f"  name: {name}\n" if kind == "ecr" else ""
+    return f"image:\n  network: host\n{image}registry:\n{registry}"
