@@ -120,7 +120,7 @@ def _head(
 ) -> tuple[list[tarfile.TarInfo], tarfile.TarInfo | None]:
     """The directory entries above the copied ones at the head of the prior layer (what the
     full build wrote for the destination's parents: BuildKit writes parents first), and the
-    first entry it copied."""
+    first entry it copied (nothing else follows them in the layer)."""
     names = {entry.name for entry in entries}
     found: list[tarfile.TarInfo] = []
     stream = io.BufferedReader(_ChunkReader(image.source(image.layers[index].digest).chunks()))
@@ -129,7 +129,7 @@ def _head(
             name = info.name.removeprefix("./").rstrip("/")
             above = any(other.startswith(name + "/") for other in names)
             if not info.isdir() or name in names or not above:
-                return found, info if name in names else None
+                return found, info
             found.append(info)
     return found, None
 
