@@ -29,10 +29,13 @@ DATA = Path(__file__).resolve().parent / "data" / "build"
 
 
 def project_config(registry_path: str) -> str:
+    # The build path and its registry cache are under test: a code-only change would otherwise
+    # be patched in the registry (tests/test_patch_build.py).
     return (
         "project:\n  name: churn\n"
         "image:\n  network: host\n"
         f"registry:\n  url: 127.0.0.1:5000/{registry_path}\n"
+        "build:\n  patch: off\n"
     )
 
 
