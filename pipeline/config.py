@@ -288,6 +288,9 @@ def _coerce(value: Any, annotation: Any, from_text: bool) -> Any:
     origin = typing.get_origin(annotation)
     if origin is Literal:
         allowed = typing.get_args(annotation)
+        # YAML 1.1 reads a bare `off` (or `no`) as false: `patch: off` means the choice "off".
+        if isinstance(value, bool) and ("on" if value else "off") in allowed:
+            value = "on" if value else "off"
         if value not in allowed:
             raise _Invalid(f"{value!r} is not {describe_type(annotation)}")
         return value

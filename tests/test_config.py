@@ -63,6 +63,13 @@ def test_text_values_are_parsed_by_type(tmp_path: Path) -> None:
     assert config.image.target is None
 
 
+def test_a_bare_off_in_yaml_is_the_choice_off(tmp_path: Path) -> None:
+    """YAML 1.1 reads `off` as false; for a setting that offers "off", it means "off"."""
+    write(tmp_path, "build:\n  patch: off\nsmoke:\n  gpu: off\n")
+    config = load_config(tmp_path)
+    assert (config.build.patch, config.smoke.gpu) == ("off", "off")
+
+
 def test_yaml_scalars_in_mappings_become_strings(tmp_path: Path) -> None:
     write(tmp_path, "smoke:\n  env:\n    BATCH_SIZE: 8\n    DEBUG: true\n")
     assert load_config(tmp_path).smoke.env == {"BATCH_SIZE": "8", "DEBUG": "true"}
