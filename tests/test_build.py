@@ -518,6 +518,14 @@ def test_the_docker_driver_on_a_graph_driver_store_gets_one_line(stack) -> None:
     assert "buildx 0.13" in find_buildx(None, "io.containerd.snapshotter.v1").why
 
 
+# Prints {path: [pyc flags, sha256]} for every .pyc under /opt/venv.
+PYC_LISTING = (
+    "import hashlib, json, pathlib; print(json.dumps({str(p): [int.from_bytes(p.read_bytes()[4:8],"
+    " 'little'), hashlib.sha256(p.read_bytes()).hexdigest()] for p in"
+    " pathlib.Path('/opt/venv').rglob('*.pyc')}))"
+)
+
+
 @pytest.mark.stack
 @pytest.mark.parametrize("template", ["cpu", "pytorch-pypi"])
 def test_bytecode_in_a_cold_build_does_not_depend_on_the_build_time(
@@ -530,15 +538,21 @@ def test_bytecode_in_a_cold_build_does_not_depend_on_the_build_time(
     (tmp_path / "requirements-base.txt").write_text("joblib==1.6.0\n")
     (tmp_path / "requirements-app.txt").write_text("h11==0.16.0\n")
     last_step = "runtime-base" if template == "pytorch-pypi" else "builder"
-    bytecode = []
+    listings = []
     for run in ("first", "second"):
-        out = tmp_path / run
-        command = ["docker", "buildx", "build", "--no-cache", "--network", "host"]
-        command += ["--target", last_step, "--output", f"type=local,dest={out}"]
-        subprocess.run([*command, "-f", str(dockerfile), str(tmp_path)], check=True)
-        files = sorted((out / "opt" / "venv").rglob("*.pyc"))
-        bytecode.append({p.relative_to(out): p.read_bytes() for p in files})
-    first, second = bytecode
+        tag = f"pipeline-test-bytecode:{run}-{uuid.uuid4().hex[:8]}"
+        command = ["docker", "buildx", "build", "--no-cache", "--network", "host", "--load"]
+        command += ["--target", last_step, "-t", tag, "-f", str(dockerfile), str(tmp_path)]
+        try:
+            subprocess.run(command, check=True, timeout=600)
+            listed = subprocess.run(
+                ["docker", "run", "--rm", "--network", "none", tag, "python", "-c", PYC_LISTING],
+                capture_output=True, text=True, check=True, timeout=120,
+            )  # fmt: skip
+            listings.append(json.loads(listed.stdout))
+        finally:
+            subprocess.run(["docker", "rmi", "-f", tag], capture_output=True, check=False)
+    first, second = listings
     assert len(first) > 100 and first.keys() == second.keys()
-    assert {int.from_bytes(data[4:8], "little") for data in first.values()} == {3}
+    assert {flags for flags, _ in first.values()} == {3}
     assert [name for name in first if first[name] != second[name]] == []
