@@ -15,15 +15,14 @@ import os
 import posixpath
 import stat
 import tarfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from pipeline.imagebuild.patchable import CopySpec, Unpatchable
 from pipeline.lint.dockerignore import DockerIgnore
-
-CHUNK = 1 << 20
+from pipeline.oci.blobs import file_chunks
 
 
 @dataclass(frozen=True)
@@ -143,12 +142,6 @@ def entries_sha256(entries: Iterable[Entry]) -> str:
                 digest.update(chunk)
             digest.update(b"\0")
     return digest.hexdigest()
-
-
-def file_chunks(path: Path) -> Iterator[bytes]:
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            yield chunk
 
 
 def write_layer_tar(

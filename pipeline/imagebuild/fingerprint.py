@@ -20,9 +20,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.imagebuild.copylayer import Owner, copy_entries, entries_sha256, file_chunks
+from pipeline.imagebuild.copylayer import Owner, copy_entries, entries_sha256
 from pipeline.imagebuild.patchable import PatchPlan, Unpatchable
 from pipeline.lint.dockerignore import DockerIgnore, context_files, find_dockerignore
+from pipeline.oci.blobs import file_chunks
 
 FINGERPRINT_LABEL = "io.ml-release-pipeline.build.fingerprint"  # {"<part>": "<sha256>"}
 COPIES_LABEL = "io.ml-release-pipeline.build.copies"  # {"<Dockerfile line>": "<sha256>"}

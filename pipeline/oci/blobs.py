@@ -36,9 +36,14 @@ class OnDisk:
     path: Path
 
     def chunks(self) -> Iterator[bytes]:
-        with self.path.open("rb") as handle:
-            while chunk := handle.read(CHUNK_BYTES):
-                yield chunk
+        return file_chunks(self.path)
+
+
+def file_chunks(path: Path) -> Iterator[bytes]:
+    """A file's bytes in order, a chunk at a time."""
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK_BYTES):
+            yield chunk
 
 
 @dataclass(frozen=True, eq=False)
