@@ -67,11 +67,11 @@ def copy_entries(context: Path, ignore: DockerIgnore, spec: CopySpec, owner: Own
         if _through_link(context, source):
             # BuildKit follows a link named as the source, within the context; not emulated.
             raise Unpatchable(f"COPY source {source} is, or is under, a symbolic link")
-        if path.is_dir() and not path.is_symlink():
+        if path.is_dir():
             if chmod is not None or len(spec.sources) > 1:
                 raise Unpatchable("a directory source with --chmod or beside other sources")
             entries += _tree(context, ignore, source, spec.destination.rstrip("/") or "/", owner)
-        elif path.exists() or path.is_symlink():
+        elif path.exists():
             name = (
                 posixpath.join(spec.destination, posixpath.basename(source))
                 if spec.into_directory

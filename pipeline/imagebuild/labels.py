@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline.gitinfo import GitInfo
+from pipeline.oci.blobs import file_chunks
 
 LABEL_PREFIX = "org.opencontainers.image."
 BASE_DIGEST_LABEL = LABEL_PREFIX + "base.digest"
 BASE_NAME_LABEL = LABEL_PREFIX + "base.name"
 CREATED_LABEL = LABEL_PREFIX + "created"
 MODEL_SHA_LABEL = "io.ml-release-pipeline.model.sha256"
-CHUNK = 1 << 20
 
 
 def weights_sha256(model_dir: Path) -> str | None:
@@ -23,9 +23,8 @@ def weights_sha256(model_dir: Path) -> str | None:
     digest = hashlib.sha256()
     for path in sorted(p for p in model_dir.rglob("*") if p.is_file()):
         digest.update(path.relative_to(model_dir).as_posix().encode() + b"\0")
-        with path.open("rb") as handle:
-            while chunk := handle.read(CHUNK):
-                digest.update(chunk)
+        for chunk in file_chunks(path):
+            digest.update(chunk)
     return digest.hexdigest()
 
 
