@@ -10,7 +10,7 @@ import sys
 import time
 from dataclasses import asdict
 
-from pipeline.errors import PipelineError
+from pipeline.core.errors import PipelineError
 
 from .stack import Component, down, ensure_up, stack_info, status
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.core.errors import UserError
 from pipeline.engine.client import CONTAINERD_STORE, store_of
-from pipeline.errors import UserError
 
 from . import packages
 from .layout import ENGINE_NAME, LOCAL_MIRROR

@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from pipeline.errors import UserError
+from pipeline.core.errors import UserError
 
 HOSTS_FILE = Path("/etc/hosts")
 MARKER = "# pipeline-devstack"

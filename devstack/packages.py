@@ -15,7 +15,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from pipeline.errors import UserError
+from pipeline.core.errors import UserError
 
 from .procs import log_tail, progress
 from .state import StateDir

@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import UserError
+from pipeline.core.errors import UserError
 
 from .layout import HUB_USERNAME, RegistrySpec
 from .probe import http_status

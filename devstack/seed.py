@@ -11,7 +11,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from pipeline.errors import UserError
+from pipeline.core.errors import UserError
 
 from .engine import EngineInfo
 from .layout import (

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import UserError
+from pipeline.core.errors import UserError
 
 STATE_DIR_ENV = "PIPELINE_STACK_DIR"
 _LOCK_NAME = ".lock"

@@ -10,17 +10,17 @@ from types import ModuleType
 from typing import NoReturn
 
 from pipeline import __version__
-from pipeline.context import Context
-from pipeline.errors import (
+from pipeline.commands.context import Context
+from pipeline.commands.options import COMMON_DEFAULTS, add_common_options
+from pipeline.console.interrupts import sigterm_interrupts
+from pipeline.console.output import Output
+from pipeline.console.streams import tolerate_closed_streams
+from pipeline.core.errors import (
     INTERRUPTED_EXIT_CODE,
     UNEXPECTED_EXIT_CODE,
     PipelineError,
     UsageError,
 )
-from pipeline.interrupts import sigterm_interrupts
-from pipeline.options import COMMON_DEFAULTS, add_common_options
-from pipeline.output import Output
-from pipeline.streams import tolerate_closed_streams
 
 # One module per step in pipeline/commands/, in the order a release runs them.
 COMMANDS = ["config", "init", "split", "lint", "build", "smoke", "version", "push", "release"]

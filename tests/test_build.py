@@ -506,7 +506,7 @@ def test_an_interrupted_build_stops_buildx(stack, git_project, tmp_path, signal_
 @pytest.mark.stack
 def test_the_docker_driver_on_a_graph_driver_store_gets_one_line(stack) -> None:
     """The real CLI and builder; only the engine's image store is given as overlay2 would be."""
-    from pipeline.errors import UserError
+    from pipeline.core.errors import UserError
     from pipeline.imagebuild.buildx import find_buildx
 
     with pytest.raises(UserError) as raised:

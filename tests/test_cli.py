@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from pipeline import cli
-from pipeline.errors import UserError
+from pipeline.core.errors import UserError
 
 
 def run_module(*argv: str) -> subprocess.CompletedProcess[str]:

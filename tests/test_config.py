@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.cli import main
-from pipeline.config import load_config
+from pipeline.config.schema import load_config
 
 
 def write(project: Path, text: str) -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import load_config
-from pipeline.errors import ConfigError
+from pipeline.config.schema import load_config
+from pipeline.core.errors import ConfigError
 from tests.support.project import run_pipeline
 
 FILE = "registry:\n  kind: ecr\n  aws_region: eu-west-1\nimage:\n  name: team/churn\n"

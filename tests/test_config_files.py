@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import setting_variables
-from pipeline.envcheck import OWN_VARIABLES
+from pipeline.config.envcheck import OWN_VARIABLES
+from pipeline.config.schema import setting_variables
 from pipeline.release.state import CORRUPT_SUFFIX, state_path
 from tests.support.project import run_pipeline
 
@@ -112,7 +112,7 @@ def test_every_pipeline_variable_the_repository_uses_is_known() -> None:
                 used.update(re.findall(r"\bPIPELINE_[A-Z][A-Z0-9_]*[A-Z0-9]\b", text))
     # tests/test_ci_github.py feeds one in as an injection attempt; it is no variable of ours.
     unknown = used - OWN_VARIABLES - set(setting_variables()) - {"PIPELINE_X"}
-    assert not unknown, f"add these to pipeline/envcheck.py OWN_VARIABLES: {sorted(unknown)}"
+    assert not unknown, f"add these to pipeline/config/envcheck.py OWN_VARIABLES: {sorted(unknown)}"
 
 
 @pytest.mark.parametrize(

@@ -12,13 +12,13 @@ from collections.abc import Iterator
 
 import pytest
 
+from pipeline.core.errors import RegistryError
+from pipeline.core.retry import RetryPolicy
 from pipeline.distribution.auth import Credentials, RegistryLogin
 from pipeline.distribution.client import RawManifest, RegistryAPI, sha256_digest
 from pipeline.distribution.errors import RegistryAPIError
 from pipeline.distribution.mediatypes import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST
 from pipeline.distribution.reference import ImageRef
-from pipeline.errors import RegistryError
-from pipeline.retry import RetryPolicy
 from tests.support.registry import TestRegistry
 
 FAST = RetryPolicy(retries=2, first_delay=0.01, max_delay=0.02)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.cli import main
-from pipeline.templates import GPU_TEMPLATES, TEMPLATES, template_files
+from pipeline.scaffold.templates import GPU_TEMPLATES, TEMPLATES, template_files
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO_ROOT / "examples" / "churn"

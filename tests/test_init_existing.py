@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from pipeline.cli import main
-from pipeline.detect import detect
+from pipeline.scaffold.detect import detect
+from pipeline.scaffold.templates import templates_root
 from pipeline.smoke.samples import load_samples
-from pipeline.templates import templates_root
 
 ARTICLE = Path(__file__).resolve().parent / "data" / "article-app"
 

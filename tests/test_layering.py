@@ -13,7 +13,7 @@ from tests.support.depcheck import Rule, violations
 
 ROOT = Path(__file__).resolve().parent.parent
 WATCHED = ("pipeline", "devstack", "tests", "bench")
-BASE = ("pipeline.errors", "pipeline.retry")
+BASE = ("pipeline.core.errors", "pipeline.core.retry")
 CLOUD_SDKS = ("boto3", "botocore", "google")
 COMMANDS = ("pipeline.commands", "pipeline.cli", "pipeline.__main__")
 
@@ -23,8 +23,10 @@ RULES = [
         must_not_import=("devstack", "tests", "bench"),
         why="the installed package holds no local stack, test or benchmark code",
     ),
-    Rule("pipeline.errors", may_import=(), why="the error tree is the bottom of the package"),
-    Rule("pipeline.retry", may_import=("pipeline.errors",), why="retries know only errors"),
+    Rule("pipeline.core.errors", may_import=(), why="the error tree is the bottom of the package"),
+    Rule(
+        "pipeline.core.retry", may_import=("pipeline.core.errors",), why="retries know only errors"
+    ),
     Rule(
         "pipeline.distribution",
         may_import=BASE,
@@ -79,7 +81,7 @@ def test_an_upward_import_is_caught(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "pipeline", tmp_path / "pipeline")
     injected = {
         # a lazy import inside a function is a dependency all the same
-        "pipeline/oci/image.py": "def _f():\n    from pipeline.config import Config\n",
+        "pipeline/oci/image.py": "def _f():\n    from pipeline.config.schema import Config\n",
         "pipeline/distribution/client.py": "import docker\n",
         "pipeline/lint/rules.py": "from ..commands import lint as _lint\n",
         "pipeline/engine/transfer.py": "from pipeline.promotion import promote as _p\n",
@@ -95,7 +97,7 @@ def test_an_upward_import_is_caught(tmp_path: Path) -> None:
         ("pipeline/distribution/client.py", "docker"),
         ("pipeline/engine/transfer.py", "pipeline.promotion.promote"),
         ("pipeline/lint/rules.py", "pipeline.commands.lint"),
-        ("pipeline/oci/image.py", "pipeline.config.Config"),
+        ("pipeline/oci/image.py", "pipeline.config.schema.Config"),
         ("pipeline/smoke/run.py", "tests.support.registry.TestRegistry"),
     ]
     assert "the registry layer knows nothing above it" in str(

@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 
 from pipeline.cli import main
-from pipeline.config import load_config
-from pipeline.dockerfile import parse
+from pipeline.config.schema import load_config
 from pipeline.lint import Report, Severity, lint_dockerfile
 from pipeline.lint.dockerignore import DockerIgnore, context_files
 from pipeline.lint.hadolint import Hadolint
 from pipeline.lint.rules import RULES
 from pipeline.lint.shell import commands
+from pipeline.project.dockerfile import parse
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data" / "lint"

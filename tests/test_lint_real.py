@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import load_config
+from pipeline.config.schema import load_config
 from pipeline.lint import Report, Severity, lint_dockerfile
 
 REAL = Path(__file__).resolve().parent / "data" / "lint" / "real"

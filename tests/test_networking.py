@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 from devstack.stack import StackInfo
-from pipeline.config import load_config
-from pipeline.envcheck import unknown_variables
+from pipeline.config.envcheck import unknown_variables
+from pipeline.config.schema import load_config
 from pipeline.imagebuild.buildx import BuildRequest, _failure
 from pipeline.imagebuild.steps import RawJsonProgress
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.core.retry import RetryPolicy
 from pipeline.distribution.client import RegistryAPI
 from pipeline.distribution.mediatypes import (
     DOCKER_CONFIG,
@@ -25,7 +26,6 @@ from pipeline.oci.image import Image
 from pipeline.oci.layer import Layer, TarOptions, tree_layer, tree_tar
 from pipeline.oci.manifest import Index, Manifest
 from pipeline.oci.remote import put_manifest, read_image, read_manifest, write_image
-from pipeline.retry import RetryPolicy
 from tests.support.registry import TestRegistry
 
 FAST = RetryPolicy(retries=2, first_delay=0.01, max_delay=0.02)

@@ -20,14 +20,14 @@ import docker
 import pytest
 
 from pipeline.cli import main
-from pipeline.config import load_config
+from pipeline.config.schema import load_config
+from pipeline.console.output import Output
 from pipeline.distribution.auth import Credentials
 from pipeline.distribution.client import RegistryAPI
 from pipeline.imagebuild.fingerprint import FINGERPRINT_LABEL
 from pipeline.imagebuild.run import prepare, run_build
 from pipeline.oci.image import Image
 from pipeline.oci.remote import read_image, write_image
-from pipeline.output import Output
 from tests.support.patching import buildkit_like_image
 from tests.support.project import EXAMPLE, commit_all, registry_yaml
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import load_config
+from pipeline.config.schema import load_config
+from pipeline.console.output import Output
 from pipeline.distribution.client import RegistryAPI
 from pipeline.distribution.mediatypes import DOCKER_MANIFEST
 from pipeline.imagebuild.copylayer import Owner, copy_entries
@@ -23,7 +24,6 @@ from pipeline.lint.dockerignore import DockerIgnore
 from pipeline.oci.image import Image
 from pipeline.oci.layer import Layer
 from pipeline.oci.remote import write_image
-from pipeline.output import Output
 from tests.support.patching import buildkit_like_image, layer_tar
 from tests.support.project import commit_all
 from tests.support.registry import TestRegistry

@@ -12,16 +12,16 @@ from pathlib import Path
 import git
 import pytest
 
-from pipeline.config import load_config
+from pipeline.config.schema import load_config
+from pipeline.console.output import Output
+from pipeline.core.errors import RegistryError, UserError
 from pipeline.distribution.client import RegistryAPI
 from pipeline.distribution.mediatypes import OCI_INDEX
-from pipeline.errors import RegistryError, UserError
 from pipeline.oci.descriptor import Descriptor
 from pipeline.oci.image import Image
 from pipeline.oci.layer import Layer
 from pipeline.oci.manifest import Index
 from pipeline.oci.remote import put_manifest, write_image
-from pipeline.output import Output
 from pipeline.promotion.promote import promote
 from pipeline.promotion.report import PushedTag, PushReport
 from tests.support.registry import TestRegistry

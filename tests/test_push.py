@@ -23,12 +23,12 @@ import pytest
 import requests
 
 from pipeline.cli import main
-from pipeline.config import Config, load_config
+from pipeline.config.schema import Config, load_config
+from pipeline.console.output import Output
+from pipeline.core.errors import RegistryError
 from pipeline.distribution.auth import Credentials
 from pipeline.distribution.client import RegistryAPI
 from pipeline.engine.transfer import push
-from pipeline.errors import RegistryError
-from pipeline.output import Output
 from pipeline.promotion.promote import PushedTag, promote
 from pipeline.registries import resolve_target
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.redact import mask_credentials
+from pipeline.core.redact import mask_credentials
 from pipeline.smoke.checks import Check
 from pipeline.smoke.report import SmokeReport, write_json, write_junit
 from tests.support.project import run_pipeline

@@ -24,12 +24,12 @@ import pytest
 import requests
 
 from pipeline.cli import main
-from pipeline.config import Config, load_config
+from pipeline.config.schema import Config, load_config
+from pipeline.core.errors import RegistryError, UserError
+from pipeline.core.retry import RetryPolicy, TransientError, retrying
 from pipeline.distribution.auth import Credentials
 from pipeline.distribution.client import RawManifest, RegistryAPI
-from pipeline.errors import RegistryError, UserError
 from pipeline.registries import resolve_target
-from pipeline.retry import RetryPolicy, TransientError, retrying
 
 FAST = RetryPolicy(retries=2, first_delay=0.01, max_delay=0.02)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.errors import CheckFailed
+from pipeline.core.errors import CheckFailed
 from pipeline.secrets import check_build_context, scan_context
 from pipeline.secrets.detect import SECRET_NAMES, SECRET_WHEN
 from pipeline.secrets.scan import CHUNK, WHOLE_LIMIT

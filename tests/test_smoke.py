@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pipeline.cli import main
-from pipeline.config import load_config
+from pipeline.config.schema import load_config
+from pipeline.console.output import Output
+from pipeline.core.errors import UserError
 from pipeline.engine.transfer import push
-from pipeline.errors import UserError
-from pipeline.output import Output
 from pipeline.smoke import SmokeFailed, default_image, run_smoke
 from pipeline.smoke.checks import Check, CheckError
 from pipeline.smoke.container import LABEL, container_spec

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from pipeline.errors import UserError
+from pipeline.core.errors import UserError
 from pipeline.smoke.http import send
 from pipeline.smoke.samples import answer_problem, load_samples
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.errors import UserError
+from pipeline.core.errors import UserError
 from pipeline.imagebuild.stages import BuildGraph, read_graph
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "churn" / "Dockerfile"

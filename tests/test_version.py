@@ -10,8 +10,8 @@ import pytest
 from semver import Version
 
 from pipeline.cli import main
-from pipeline.config import load_config
-from pipeline.errors import UserError
+from pipeline.config.schema import load_config
+from pipeline.core.errors import UserError
 from pipeline.versioning import image_tags, tag_release
 from pipeline.versioning.commits import bump_of
 from tests.support.project import commit_all

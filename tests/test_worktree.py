@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from pipeline.config import load_config
+from pipeline.config.schema import load_config
 from pipeline.distribution.client import RegistryAPI
 from pipeline.imagebuild.labels import oci_labels
+from pipeline.project.worktree import build_source, context_changes
 from pipeline.smoke.run import default_image
 from pipeline.versioning.image_tags import candidate_tag
-from pipeline.worktree import build_source, context_changes
 from tests.support.project import commit_all, run_pipeline
 
 DOCKERFILE = "FROM python:3.11-slim AS runtime\nCOPY app.txt /app.txt\n"

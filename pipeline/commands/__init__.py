@@ -1,1 +1,2 @@
-"""One module per subcommand. Each has HELP, add_arguments(parser) and run(ctx) -> exit code."""
+"""One module per subcommand, each with HELP, add_arguments(parser) and run(ctx) -> exit code;
+beside them the options they share (`options`) and what each receives (`context`)."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from pipeline.context import Context
-from pipeline.errors import UsageError
-from pipeline.options import add_config_option
+from pipeline.commands.context import Context
+from pipeline.commands.options import add_config_option
+from pipeline.core.errors import UsageError
 
 HELP = "build the image (registry cache) and push it as the candidate sha-<commit>"
 

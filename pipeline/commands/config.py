@@ -7,8 +7,8 @@ import json
 
 import yaml
 
-from pipeline.config import describe_type, env_name, key_type, section_fields, section_names
-from pipeline.context import Context
+from pipeline.commands.context import Context
+from pipeline.config.schema import describe_type, env_name, key_type, section_fields, section_names
 
 HELP = "print the resolved configuration (defaults < pipeline.yaml < env < flags)"
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipeline.config import load_config
-from pipeline.context import Context
-from pipeline.detect import Detected, detect
-from pipeline.errors import UserError
-from pipeline.initfiles import (
+from pipeline.commands.context import Context
+from pipeline.config.schema import load_config
+from pipeline.core.errors import UserError
+from pipeline.lint.layering import SPLIT_FILES
+from pipeline.scaffold.detect import Detected, detect
+from pipeline.scaffold.files import (
     Writer,
     config_values,
     write_config,
@@ -22,8 +23,7 @@ from pipeline.initfiles import (
     write_samples,
     write_version,
 )
-from pipeline.lint.layering import SPLIT_FILES
-from pipeline.templates import MODEL_SOURCES, TEMPLATES, render_dockerfile, template_files
+from pipeline.scaffold.templates import MODEL_SOURCES, TEMPLATES, render_dockerfile, template_files
 
 STATE_DIR_PATTERN = ".pipeline/"
 HELP = "ready a project for release: keep its Dockerfile and app (or write a template's)"

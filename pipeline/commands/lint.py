@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipeline.context import Context
-from pipeline.errors import UserError
+from pipeline.commands.context import Context
+from pipeline.commands.options import add_config_option
+from pipeline.core.errors import UserError
 from pipeline.lint import Severity
 from pipeline.lint.linter import lint_targets, project_target, raise_if_failing
 from pipeline.lint.report import render_json, render_text
-from pipeline.options import add_config_option
 
 HELP = "check the Dockerfile for ML-container mistakes (and run hadolint)"
 

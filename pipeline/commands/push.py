@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from pipeline.context import Context
-from pipeline.errors import UsageError
-from pipeline.options import add_config_option
+from pipeline.commands.context import Context
+from pipeline.commands.options import add_config_option
+from pipeline.core.errors import UsageError
 
 HELP = "give the smoke-tested candidate image the version's tags in the registry"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipeline.context import Context
-from pipeline.options import add_config_option
+from pipeline.commands.context import Context
+from pipeline.commands.options import add_config_option
 from pipeline.release.run import STEP_NAMES as STEPS
 
 HELP = "run the whole release (or a range of its steps), resuming after a failure"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from pipeline.context import Context
-from pipeline.options import add_config_option
+from pipeline.commands.context import Context
+from pipeline.commands.options import add_config_option
 
 HELP = "run the image and check it serves: GPU, /health, sample predictions, latency, SIGTERM"
 

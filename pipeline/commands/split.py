@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pipeline.context import Context
-from pipeline.errors import CheckFailed
-from pipeline.options import add_config_option
+from pipeline.commands.context import Context
+from pipeline.commands.options import add_config_option
+from pipeline.core.errors import CheckFailed
 from pipeline.requirements import (
     Layer,
     SplitResult,

@@ -14,12 +14,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from pipeline.core.errors import RegistryError
+from pipeline.core.retry import DEFAULT_POLICY, RetryPolicy, retrying
 from pipeline.distribution import uploads
 from pipeline.distribution.auth import Credentials
 from pipeline.distribution.mediatypes import ACCEPT_MANIFESTS, INDEX_TYPES
 from pipeline.distribution.transport import Transport, path_of, pull_scope, push_scope
-from pipeline.errors import RegistryError
-from pipeline.retry import DEFAULT_POLICY, RetryPolicy, retrying
 
 CHUNK_BYTES = 8 * 1024 * 1024
 ACCEPT = {"Accept": ACCEPT_MANIFESTS}

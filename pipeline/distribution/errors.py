@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.errors import RegistryError
+from pipeline.core.errors import RegistryError
 
 AUTH_STATUSES = (401, 403)
 

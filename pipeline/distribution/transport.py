@@ -2,7 +2,7 @@
 
 Token auth follows the Docker registry v2 flow: a 401 with a `Bearer` challenge names the
 token service; one token is fetched per set of scopes, since a pull token does not allow a
-push. Transient failures (lost connections, 5xx, 429) are retried (`pipeline.retry`).
+push. Transient failures (lost connections, 5xx, 429) are retried (`pipeline.core.retry`).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
+from pipeline.core.errors import RegistryError
+from pipeline.core.retry import DEFAULT_POLICY, RetryPolicy, TransientError, retrying
 from pipeline.distribution.auth import Credentials
 from pipeline.distribution.errors import api_error
-from pipeline.errors import RegistryError
-from pipeline.retry import DEFAULT_POLICY, RetryPolicy, TransientError, retrying
 
 if TYPE_CHECKING:
     import requests

@@ -12,8 +12,8 @@ import contextlib
 import itertools
 from collections.abc import Iterable, Iterator, Mapping
 
+from pipeline.core.errors import RegistryError
 from pipeline.distribution.transport import Transport, path_of, push_scope
-from pipeline.errors import RegistryError
 
 OCTET_STREAM = {"Content-Type": "application/octet-stream"}
 

@@ -13,11 +13,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from pipeline.core.errors import RegistryError
+from pipeline.core.retry import DEFAULT_POLICY, RetryPolicy, TransientError, retrying
 from pipeline.distribution.auth import Credentials
 from pipeline.distribution.reference import ImageRef
 from pipeline.engine.client import docker_client
-from pipeline.errors import RegistryError
-from pipeline.retry import DEFAULT_POLICY, RetryPolicy, TransientError, retrying
 
 # Checked first: "unauthorized" answers may also mention a timeout or an EOF in their detail.
 PERMANENT_MARKERS = (

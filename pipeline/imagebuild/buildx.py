@@ -20,12 +20,12 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.core.errors import PipelineError, UserError
 from pipeline.distribution.auth import Credentials
 from pipeline.engine.client import CONTAINERD_STORE
-from pipeline.errors import PipelineError, UserError
 from pipeline.imagebuild.cli_login import cli_environment
+from pipeline.imagebuild.networking import build_network_hint
 from pipeline.imagebuild.steps import RawJsonProgress, Step, StepCallback
-from pipeline.networking import build_network_hint
 
 ERROR_TAIL_LINES = 15
 CACHE_OPTIONS = "mode=max,image-manifest=true,oci-mediatypes=true"

@@ -6,8 +6,8 @@ import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipeline.gitinfo import GitInfo
 from pipeline.oci.blobs import file_chunks
+from pipeline.project.gitinfo import GitInfo
 
 LABEL_PREFIX = "org.opencontainers.image."
 BASE_DIGEST_LABEL = LABEL_PREFIX + "base.digest"

@@ -7,14 +7,14 @@ the full build's report gives for its path.
 
 from __future__ import annotations
 
-from pipeline.config import Config
-from pipeline.gitinfo import GitInfo
+from pipeline.config.schema import Config
 from pipeline.imagebuild.fingerprint import BuildProof
 from pipeline.imagebuild.patch import Patched, PatchRequest, patch
 from pipeline.imagebuild.patchable import PatchPlan, Unpatchable
 from pipeline.imagebuild.prior import ancestor_tags
 from pipeline.imagebuild.report import BuildReport, Layer
 from pipeline.lint.dockerignore import DockerIgnore, find_dockerignore
+from pipeline.project.gitinfo import GitInfo
 from pipeline.registries import Target
 from pipeline.versioning.image_tags import candidate_tag
 

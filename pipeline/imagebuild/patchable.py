@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.dockerfile import Dockerfile, Instruction, Stage, parse_file
+from pipeline.project.dockerfile import Dockerfile, Instruction, Stage, parse_file
 
 # Flags whose effect the layer emulation reproduces; any other flag makes a COPY unpatchable.
 PATCH_FLAGS = frozenset({"link", "chown", "chmod"})

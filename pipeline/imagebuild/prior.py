@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.distribution.client import RegistryAPI
-from pipeline.gitinfo import SHORT_SHA_LENGTH, open_repo
 from pipeline.oci.image import Image
 from pipeline.oci.remote import read_image
+from pipeline.project.gitinfo import SHORT_SHA_LENGTH, open_repo
 
 ANCESTORS_TRIED = 5
 

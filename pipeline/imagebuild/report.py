@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.errors import UserError
+from pipeline.core.errors import UserError
 from pipeline.imagebuild.steps import Step, cache_hit_ratio
 
 UNITS = {

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.config import Config
+from pipeline.config.schema import Config
+from pipeline.console.output import Output
+from pipeline.core.errors import CheckFailed, PipelineError, UserError
 from pipeline.distribution.client import RegistryAPI
 from pipeline.distribution.reference import DOCKER_HUB_HOST, ImageRef
 from pipeline.engine.client import docker_client, image_store
-from pipeline.errors import CheckFailed, PipelineError, UserError
-from pipeline.gitinfo import GitInfo, open_repo
 from pipeline.imagebuild.buildx import BuildRequest, Buildx, find_buildx
 from pipeline.imagebuild.fingerprint import BuildProof, ProofInputs, prove
 from pipeline.imagebuild.labels import oci_labels, weights_sha256
@@ -30,13 +30,13 @@ from pipeline.imagebuild.patchable import PatchPlan, read_plan
 from pipeline.imagebuild.report import BuildReport, Layer, human_size, parse_size
 from pipeline.imagebuild.stages import BuildGraph, read_graph
 from pipeline.imagebuild.steps import Step, StepCallback
-from pipeline.output import Output
+from pipeline.project.gitinfo import GitInfo, open_repo
+from pipeline.project.worktree import build_source, refuse_dirty
 from pipeline.registries import Target, resolve_target
 from pipeline.secrets import check_build_context
 from pipeline.versioning.current import read_current
 from pipeline.versioning.image_tags import candidate_tag
 from pipeline.versioning.versions import highest
-from pipeline.worktree import build_source, refuse_dirty
 
 if TYPE_CHECKING:
     from docker.models.images import Image

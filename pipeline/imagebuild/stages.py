@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.dockerfile import Dockerfile, Instruction, Stage, parse_file
-from pipeline.errors import UserError
+from pipeline.core.errors import UserError
+from pipeline.project.dockerfile import Dockerfile, Instruction, Stage, parse_file
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from pipeline.dockerfile import (
+from pipeline.lint.shell import SHELLS, Command, commands
+from pipeline.project.dockerfile import (
     Dockerfile,
     Instruction,
     Stage,
@@ -23,7 +24,6 @@ from pipeline.dockerfile import (
     env_assignments,
     expand,
 )
-from pipeline.lint.shell import SHELLS, Command, commands
 
 # Dependency installers: program -> the subcommands that resolve and install packages.
 _INSTALL_SUBCOMMANDS: dict[str, tuple[tuple[str, ...], ...]] = {

@@ -19,12 +19,12 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from pipeline.distribution.reference import ImageRef
-from pipeline.dockerfile import Instruction, Stage
 from pipeline.imagebuild.report import human_size
 from pipeline.lint import facts
 from pipeline.lint.layering import context_requirements, installed_size
 from pipeline.lint.shell import Command
 from pipeline.lint.torchwheels import MEASURED, TorchWheels
+from pipeline.project.dockerfile import Instruction, Stage
 from pipeline.smoke.drivers import minimum_driver
 from pipeline.smoke.gpu import Version as CudaVersion
 from pipeline.smoke.gpu import parse_version

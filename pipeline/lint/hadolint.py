@@ -7,7 +7,7 @@ import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.jsonrun import run_json
+from pipeline.core.jsonrun import run_json
 from pipeline.lint.report import Finding, Severity
 
 TIMEOUT_SECONDS = 120

@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.dockerfile import Dockerfile, Instruction
-from pipeline.errors import PipelineError
+from pipeline.core.errors import PipelineError
 from pipeline.imagebuild.report import human_size
 from pipeline.lint import facts
+from pipeline.project.dockerfile import Dockerfile, Instruction
 from pipeline.requirements import Requirements, is_base_package, read_requirements
 
 if TYPE_CHECKING:

@@ -11,8 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from pipeline.core.errors import RegistryError
 from pipeline.distribution.client import RawManifest, RegistryAPI
-from pipeline.errors import RegistryError
 from pipeline.oci.blobs import BlobSource, InRegistry
 from pipeline.oci.config import ImageConfig
 from pipeline.oci.image import Image

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from pipeline.console.output import Output
+from pipeline.core.errors import UserError
 from pipeline.distribution.client import RegistryAPI
 from pipeline.distribution.reference import ImageRef
 from pipeline.engine.client import CONTAINERD_STORE, docker_client, image_store
 from pipeline.engine.transfer import pull, push
-from pipeline.errors import UserError
 from pipeline.oci.manifest import Manifest
 from pipeline.oci.remote import put_manifest, read_manifest
-from pipeline.output import Output
 from pipeline.registries import Target
 
 

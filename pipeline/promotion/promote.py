@@ -11,12 +11,12 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from pipeline.config import Config
+from pipeline.config.schema import Config
+from pipeline.console.output import Output
+from pipeline.core.errors import RegistryError, UserError
 from pipeline.distribution.client import RegistryAPI
 from pipeline.distribution.reference import ImageRef
-from pipeline.errors import RegistryError, UserError
-from pipeline.gitinfo import git_info
-from pipeline.output import Output
+from pipeline.project.gitinfo import git_info
 from pipeline.promotion.placement import (
     EnginePush,
     Placement,

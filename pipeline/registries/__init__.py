@@ -15,11 +15,11 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from pipeline.config import Config
+from pipeline.config.schema import Config
+from pipeline.core.retry import DEFAULT_POLICY, RetryPolicy
 from pipeline.distribution.auth import Credentials, Login, RegistryLogin
 from pipeline.distribution.client import RegistryAPI
 from pipeline.distribution.reference import ImageRef
-from pipeline.retry import DEFAULT_POLICY, RetryPolicy
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ import contextlib
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from pipeline.config import Config
+from pipeline.config.schema import Config
+from pipeline.core.errors import RegistryError, UserError
 from pipeline.distribution.auth import Credentials, Login
 from pipeline.distribution.reference import ImageRef
-from pipeline.errors import RegistryError, UserError
 
 if TYPE_CHECKING:
     import boto3

@@ -23,12 +23,12 @@ from contextlib import contextmanager, suppress
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from pipeline.config import Config
+from pipeline.config.schema import Config
+from pipeline.core.errors import RegistryError, UserError
+from pipeline.core.retry import RetryPolicy, TransientError, retrying
 from pipeline.distribution.auth import Credentials, Login
 from pipeline.distribution.reference import ImageRef
 from pipeline.distribution.transport import first_line
-from pipeline.errors import RegistryError, UserError
-from pipeline.retry import RetryPolicy, TransientError, retrying
 
 if TYPE_CHECKING:
     import google.auth.credentials

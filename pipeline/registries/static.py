@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pipeline.config import Config
+from pipeline.config.schema import Config
+from pipeline.core.errors import UserError
 from pipeline.distribution.auth import Credentials, Login
 from pipeline.distribution.reference import ImageRef
-from pipeline.errors import UserError
 
 
 def resolve(config: Config, environ: Mapping[str, str]) -> tuple[ImageRef, Login]:

@@ -14,11 +14,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pipeline.config_checks import repository_path_problem
-from pipeline.errors import PipelineError, UserError
-from pipeline.gitinfo import open_repo, without_credentials
+from pipeline.config.checks import repository_path_problem
+from pipeline.core.errors import PipelineError, UserError
+from pipeline.project.gitinfo import open_repo, without_credentials
+from pipeline.project.worktree import context_changes, first_few
 from pipeline.release.steps import ReleaseRun
-from pipeline.worktree import context_changes, first_few
 
 if TYPE_CHECKING:
     import git

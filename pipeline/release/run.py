@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pipeline.config import Config
-from pipeline.errors import PipelineError, UserError
-from pipeline.gitinfo import GitInfo, git_info, open_repo
-from pipeline.output import Output
-from pipeline.progress import StepProgress
+from pipeline.config.schema import Config
+from pipeline.console.output import Output
+from pipeline.console.progress import StepProgress
+from pipeline.core.errors import PipelineError, UserError
+from pipeline.project.gitinfo import GitInfo, git_info, open_repo
 from pipeline.release import steps
 from pipeline.release.preflight import Check, raise_if_failed, run_checks
 from pipeline.release.state import ReleaseState, load_state, save_state

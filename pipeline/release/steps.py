@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from pipeline.config import Config
-from pipeline.errors import CheckFailed, UserError
-from pipeline.gitinfo import GitInfo
-from pipeline.output import Output
+from pipeline.config.schema import Config
+from pipeline.console.output import Output
+from pipeline.core.errors import CheckFailed, UserError
+from pipeline.project.gitinfo import GitInfo
 from pipeline.release.state import ReleaseState
 
 # Skipped when the version step decides there is nothing to release.
@@ -32,8 +32,8 @@ class ReleaseRun:
 
 
 def check_split(run: ReleaseRun) -> None:
-    from pipeline.dockerfile import parse_file
     from pipeline.lint.layering import SPLIT_FILES, uses_split_files
+    from pipeline.project.dockerfile import parse_file
     from pipeline.requirements import split_from_config, stale_message, stale_outputs
 
     dockerfile = run.config.path(run.config.project.dockerfile)

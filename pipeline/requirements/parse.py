@@ -26,7 +26,7 @@ from packaging.utils import (
     parse_wheel_filename,
 )
 
-from pipeline.errors import UserError
+from pipeline.core.errors import UserError
 from pipeline.requirements.annotations import via_annotations
 
 # pip options a requirements file may hold, long form -> whether it takes a value

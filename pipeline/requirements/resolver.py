@@ -17,7 +17,7 @@ from packaging.markers import default_environment
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from pipeline.jsonrun import run_json
+from pipeline.core.jsonrun import run_json
 
 TIMEOUT_SECONDS = 600
 

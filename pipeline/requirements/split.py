@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from pipeline.config import Config
+from pipeline.config.schema import Config
 from pipeline.requirements.closure import base_set
 from pipeline.requirements.families import is_base_package, may_join_family
 from pipeline.requirements.parse import Entry, Requirements, display_path, read_requirements

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.errors import CheckFailed
+from pipeline.core.errors import CheckFailed
 from pipeline.lint.dockerignore import DockerIgnore, context_files, find_dockerignore
 from pipeline.secrets.detect import Hit, NameRule, name_rule, token_hits
 

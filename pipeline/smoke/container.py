@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.config import SmokeSection
+from pipeline.config.schema import SmokeSection
+from pipeline.core.errors import UserError
 from pipeline.engine.client import docker_client
-from pipeline.errors import UserError
 from pipeline.smoke.checks import CheckError
 from pipeline.smoke.ports import DEFAULT_PORT, AppPort
 

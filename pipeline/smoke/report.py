@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline.redact import mask_credentials
+from pipeline.core.redact import mask_credentials
 from pipeline.smoke.checks import Check
 
 MARKS = {"passed": "✓", "failed": "✗", "skipped": "-"}

@@ -14,13 +14,13 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from pipeline.config import Config
+from pipeline.config.schema import Config
+from pipeline.console.interrupts import sigterm_interrupts
+from pipeline.console.output import Output
+from pipeline.core.errors import CheckFailed, PipelineError
 from pipeline.distribution.reference import ImageRef
 from pipeline.engine.client import docker_client
 from pipeline.engine.transfer import pull
-from pipeline.errors import CheckFailed, PipelineError
-from pipeline.interrupts import sigterm_interrupts
-from pipeline.output import Output
 from pipeline.registries import resolve_target
 from pipeline.smoke.checks import Check, CheckError, CheckSkipped
 from pipeline.smoke.container import (
@@ -61,8 +61,8 @@ class SmokeFailed(CheckFailed):
 
 def default_image(config: Config) -> str:
     """The candidate the build step pushed: `<registry>/<image>:sha-<short commit>[-dirty]`."""
+    from pipeline.project.worktree import build_source
     from pipeline.versioning.image_tags import candidate_tag
-    from pipeline.worktree import build_source
 
     git = build_source(config, "so there is no candidate image sha-<commit>; pass --image REF")
     return resolve_target(config).ref(candidate_tag(git))

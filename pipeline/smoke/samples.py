@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import UserError
+from pipeline.core.errors import UserError
 from pipeline.smoke.http import Reply
 from pipeline.smoke.sample_request import SampleRequest, body_request, parse_request
 

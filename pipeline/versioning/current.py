@@ -12,8 +12,8 @@ from pathlib import Path
 
 import semver
 
-from pipeline.config import Config
-from pipeline.errors import UserError
+from pipeline.config.schema import Config
+from pipeline.core.errors import UserError
 from pipeline.versioning.versions import highest, parse_version
 
 FIRST_VERSION = semver.Version(0, 1, 0)

@@ -27,14 +27,14 @@ from typing import Any
 
 import semver
 
-from pipeline.config import Config
-from pipeline.errors import UserError
-from pipeline.gitinfo import SHORT_SHA_LENGTH
+from pipeline.config.schema import Config
+from pipeline.core.errors import UserError
+from pipeline.project.gitinfo import SHORT_SHA_LENGTH
+from pipeline.project.worktree import first_few
 from pipeline.versioning.commits import DecidingCommit, bump_of, strongest
 from pipeline.versioning.current import read_current
 from pipeline.versioning.history import History, read_history
 from pipeline.versioning.image_tags import ImageTags, image_tags
-from pipeline.worktree import first_few
 
 
 @dataclass(frozen=True)

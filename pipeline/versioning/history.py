@@ -15,9 +15,14 @@ from typing import TYPE_CHECKING
 
 import semver
 
-from pipeline.config import Config
-from pipeline.errors import UserError
-from pipeline.gitinfo import SHORT_SHA_LENGTH, default_remote, open_repo, without_credentials
+from pipeline.config.schema import Config
+from pipeline.core.errors import UserError
+from pipeline.project.gitinfo import (
+    SHORT_SHA_LENGTH,
+    default_remote,
+    open_repo,
+    without_credentials,
+)
 from pipeline.versioning.versions import release_versions
 
 if TYPE_CHECKING:

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 import semver
 
-from pipeline.errors import UserError
-from pipeline.gitinfo import GitInfo
+from pipeline.core.errors import UserError
+from pipeline.project.gitinfo import GitInfo
 
 DOCKER_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 PLACEHOLDERS = ("version", "major", "minor", "patch", "prerelease", "build", "sha")

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.config import Config
-from pipeline.errors import UserError
-from pipeline.gitinfo import default_remote, open_repo, without_credentials
+from pipeline.config.schema import Config
+from pipeline.core.errors import UserError
+from pipeline.project.gitinfo import default_remote, open_repo, without_credentials
 from pipeline.versioning.decide import write_version
 from pipeline.versioning.history import (
     BRANCH_ENVS,

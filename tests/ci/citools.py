@@ -118,7 +118,7 @@ def _pipeline_argv(words: list[str]) -> list[str] | None:
 def parse_pipeline(argv: list[str], where: str):
     """Parse `argv` with the real CLI parser; a renamed or removed flag fails here."""
     from pipeline.cli import build_parser
-    from pipeline.errors import UsageError
+    from pipeline.core.errors import UsageError
 
     try:
         return build_parser().parse_args(argv)

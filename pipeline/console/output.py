@@ -9,7 +9,7 @@ import json
 import sys
 from typing import Any, TextIO
 
-from pipeline.redact import mask_credentials
+from pipeline.core.redact import mask_credentials
 
 
 class Output:

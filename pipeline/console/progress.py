@@ -7,7 +7,7 @@ import time
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from pipeline.output import Output
+from pipeline.console.output import Output
 
 if TYPE_CHECKING:
     from rich.live import Live

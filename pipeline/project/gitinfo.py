@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.errors import UserError
-from pipeline.redact import URL_CREDENTIALS
+from pipeline.core.errors import UserError
+from pipeline.core.redact import URL_CREDENTIALS
 
 if TYPE_CHECKING:
     import git
@@ -21,7 +21,7 @@ class GitInfo:
     remote_url: str | None
     branch: str | None  # None on a detached HEAD
     committed_at: int  # the commit's time, seconds since the epoch: the image's timestamps
-    dirty: bool = False  # the build context differs from the commit (`pipeline.worktree`)
+    dirty: bool = False  # the build context differs from the commit (`pipeline.project.worktree`)
 
     @property
     def short_sha(self) -> str:

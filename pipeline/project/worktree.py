@@ -15,10 +15,10 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from pipeline.config import Config
-from pipeline.errors import UserError
-from pipeline.gitinfo import GitInfo, git_info, open_repo
+from pipeline.config.schema import Config
+from pipeline.core.errors import UserError
 from pipeline.lint.dockerignore import DockerIgnore, find_dockerignore
+from pipeline.project.gitinfo import GitInfo, git_info, open_repo
 from pipeline.release.state import STATE_FILE
 
 SHOWN_PATHS = 5

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from pipeline.errors import RegistryError
+from pipeline.core.errors import RegistryError
 
 T = TypeVar("T")
 

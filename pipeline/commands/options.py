@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import typing
 
-from pipeline.config import env_name, key_type, section_fields
-from pipeline.context import CONFIG_DEST_PREFIX
+from pipeline.commands.context import CONFIG_DEST_PREFIX
+from pipeline.config.schema import env_name, key_type, section_fields
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:

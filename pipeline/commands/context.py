@@ -8,9 +8,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.config import Config, load_config, parse_override
-from pipeline.envcheck import unknown_variables
-from pipeline.output import Output
+from pipeline.config.envcheck import unknown_variables
+from pipeline.config.schema import Config, load_config, parse_override
+from pipeline.console.output import Output
 
 CONFIG_DEST_PREFIX = "config:"
 

@@ -11,11 +11,11 @@ from typing import Any
 
 import yaml
 
-from pipeline.config import CONFIG_FILE
-from pipeline.detect import Detected
-from pipeline.openapi_samples import read_schema, scaffold
+from pipeline.config.schema import CONFIG_FILE
+from pipeline.scaffold.detect import Detected
+from pipeline.scaffold.openapi import read_schema, scaffold
+from pipeline.scaffold.templates import templates_root
 from pipeline.smoke.samples import REQUEST_SUFFIX
-from pipeline.templates import templates_root
 from pipeline.versioning.current import FIRST_VERSION, tagged_version
 
 HEADER = "# Written by `python -m pipeline init`; every key is in docs/configuration.md.\n"

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pipeline.config_checks import check_values
-from pipeline.config_env import ENV_PREFIX, environment_settings
-from pipeline.errors import ConfigError
+from pipeline.config.checks import check_values
+from pipeline.config.env import ENV_PREFIX, environment_settings
+from pipeline.core.errors import ConfigError
 
 CONFIG_FILE = "pipeline.yaml"
 
@@ -386,7 +386,7 @@ def load_config(
     if config_file is not None and not path.is_file():
         raise ConfigError(f"{path}: no such configuration file")
     # Imported here: PyYAML costs start-up time that `--help` does not need.
-    from pipeline.yamlfile import read_mapping
+    from pipeline.config.yamlfile import read_mapping
 
     raw = read_mapping(path) if path.is_file() else {}
     label = str(path)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Collection, Mapping
 
-from pipeline.errors import ConfigError
+from pipeline.core.errors import ConfigError
 
 ENV_PREFIX = "PIPELINE_"
 # `PIPELINE_<SECTION>_<KEY>=value` lines in one variable: how a CI front end passes on a

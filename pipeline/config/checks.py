@@ -11,10 +11,10 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from pipeline.errors import ConfigError, UserError
+from pipeline.core.errors import ConfigError, UserError
 
 if TYPE_CHECKING:
-    from pipeline.config import Config
+    from pipeline.config.schema import Config
 
 # The OCI distribution spec's repository path: lowercase components joined by "/".
 _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"

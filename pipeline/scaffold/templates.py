@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.errors import UserError
+from pipeline.core.errors import UserError
 
 TEMPLATES = ("cpu", "pytorch-gpu", "pytorch-pypi", "tensorflow-gpu", "cuda", "llm")
 GPU_TEMPLATES = frozenset(TEMPLATES) - {"cpu"}
@@ -14,7 +14,7 @@ MODEL_SOURCE_DEFAULT_LINE = "ARG MODEL_SOURCE=baked"
 
 def templates_root() -> Path:
     """`pipeline/_dockerfiles` in an installed wheel; the checkout's `dockerfiles/` otherwise."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parent.parent
     for candidate in (package / "_dockerfiles", package.parent / "dockerfiles"):
         if (candidate / "common").is_dir():
             return candidate

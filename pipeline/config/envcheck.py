@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pipeline.config import setting_variables
-from pipeline.config_env import ENV_PREFIX, SETTINGS_VARIABLE, closest_variable
+from pipeline.config.env import ENV_PREFIX, SETTINGS_VARIABLE, closest_variable
+from pipeline.config.schema import setting_variables
 
 OWN_VARIABLES = frozenset(
     {
-        # pipeline/config_env.py: settings as lines
+        # pipeline/config/env.py: settings as lines
         SETTINGS_VARIABLE,
         # pipeline/registries/gar.py
         "PIPELINE_GAR_ACCESS_TOKEN",

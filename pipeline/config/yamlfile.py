@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from pipeline.errors import ConfigError
+from pipeline.core.errors import ConfigError
 
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
