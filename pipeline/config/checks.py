@@ -1,6 +1,6 @@
 """Values checked before anything runs, where no network is needed to know they are wrong.
 
-The schema in config.py checks types; these check meaning (a registry URL with a scheme, an
+The schema in schema.py checks types; these check meaning (a registry URL with a scheme, an
 image name Docker refuses, a size that is not one), so a bad value fails at `config` time with
 what to write instead, not after a build in docker's usage text.
 """
@@ -8,13 +8,14 @@ what to write instead, not after a build in docker's usage text.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from typing import Any
 
+import semver
+
+from pipeline.config.tagtemplates import placeholders, render, tag_values
 from pipeline.core.errors import ConfigError, UserError
-
-if TYPE_CHECKING:
-    from pipeline.config.schema import Config
+from pipeline.core.sizes import parse_size
 
 # The OCI distribution spec's repository path: lowercase components joined by "/".
 _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
@@ -24,23 +25,25 @@ _HOST = re.compile(
 )
 
 
-def check_values(config: Config) -> None:
-    """Raises ConfigError naming where the first wrong value came from and the key."""
-    checks: dict[str, Callable[[Config], str | None]] = {
+def check_values(values: Mapping[str, Mapping[str, Any]], sources: Mapping[str, str]) -> None:
+    """Raises ConfigError naming where the first wrong value came from and the key.
+
+    `values` by section and key, as `Config.as_dict` gives them: the schema imports this module.
+    """
+    checks: dict[str, Callable[[Any], str | None]] = {
         "registry.url": _registry_url,
         "image.name": _image_name,
         "build.max_image_size": _max_image_size,
         "version.image_tags": _image_tags,
     }
     for key, check in checks.items():
-        problem = check(config)
+        section, _, name = key.partition(".")
+        problem = check(values[section][name])
         if problem:
-            origin = config.sources.get(key, "default")
-            raise ConfigError(f"{origin}: {key}: {problem}")
+            raise ConfigError(f"{sources.get(key, 'default')}: {key}: {problem}")
 
 
-def _registry_url(config: Config) -> str | None:
-    url = config.registry.url
+def _registry_url(url: str) -> str | None:
     if "://" in url:
         bare = url.split("://", 1)[1].rstrip("/")
         return f"{url!r} has a scheme; write the host[:port][/namespace] alone: {bare!r}"
@@ -52,10 +55,9 @@ def _registry_url(config: Config) -> str | None:
     return None
 
 
-def _image_name(config: Config) -> str | None:
+def _image_name(name: str | None) -> str | None:
     # A name derived from the directory is the release preflight's to check (`image_name`):
     # `config` must work in a directory of any name.
-    name = config.image.name
     return None if name is None else repository_path_problem(name)
 
 
@@ -77,10 +79,7 @@ def _path_advice(path: str) -> str:
     )
 
 
-def _max_image_size(config: Config) -> str | None:
-    from pipeline.imagebuild.report import parse_size
-
-    size = config.build.max_image_size
+def _max_image_size(size: str | None) -> str | None:
     try:
         if size is not None:
             parse_size(size)
@@ -89,17 +88,15 @@ def _max_image_size(config: Config) -> str | None:
     return None
 
 
-def _image_tags(config: Config) -> str | None:
-    import semver
-
-    from pipeline.versioning.image_tags import image_tags
-
-    templates = config.version.image_tags
+def _image_tags(templates: list[str]) -> str | None:
     if not templates:
         return "empty: a release would push no version tag; list at least '{version}'"
     sample = semver.Version(1, 2, 3)
+    values = tag_values(sample, "0abcdef")
     try:
-        image_tags(templates, sample, "0abcdef", [])
+        for template in templates:
+            placeholders(template)
+            render(template, values)
     except UserError as exc:
         return f"{str(exc).removeprefix('version.image_tags: ')} (tried with version {sample})"
     return None

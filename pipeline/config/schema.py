@@ -25,6 +25,8 @@ from pipeline.config.env import ENV_PREFIX, environment_settings
 from pipeline.core.errors import ConfigError
 
 CONFIG_FILE = "pipeline.yaml"
+# The pipeline's own files in a project: release state, smoke reports.
+STATE_DIR = Path(".pipeline")
 
 
 def setting(default: Any, help: str) -> Any:
@@ -438,7 +440,7 @@ def load_config(
     hints = typing.get_type_hints(Config)
     sections = {name: hints[name](**values[name]) for name in values}
     config = Config(**sections, project_dir=project_dir, sources=sources)
-    check_values(config)
+    check_values(config.as_dict(), sources)
     return config
 
 

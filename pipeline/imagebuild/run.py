@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from pipeline.config.schema import Config
 from pipeline.console.output import Output
 from pipeline.core.errors import CheckFailed, PipelineError, UserError
+from pipeline.core.sizes import human_size, parse_size
 from pipeline.distribution.client import RegistryAPI
 from pipeline.distribution.reference import DOCKER_HUB_HOST, ImageRef
 from pipeline.engine.client import docker_client, image_store
@@ -27,7 +28,7 @@ from pipeline.imagebuild.labels import oci_labels, weights_sha256
 from pipeline.imagebuild.patch import Patched
 from pipeline.imagebuild.patch_step import patch_report, try_patch
 from pipeline.imagebuild.patchable import PatchPlan, read_plan
-from pipeline.imagebuild.report import BuildReport, Layer, human_size, parse_size
+from pipeline.imagebuild.report import BuildReport, Layer
 from pipeline.imagebuild.stages import BuildGraph, read_graph
 from pipeline.imagebuild.steps import Step, StepCallback
 from pipeline.project.gitinfo import GitInfo, open_repo

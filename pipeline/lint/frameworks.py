@@ -19,7 +19,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from pipeline.distribution.reference import ImageRef
-from pipeline.imagebuild.report import human_size
+from pipeline.core.sizes import human_size
 from pipeline.lint import facts
 from pipeline.lint.layering import context_requirements, installed_size
 from pipeline.lint.shell import Command

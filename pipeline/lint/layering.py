@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.core.errors import PipelineError
-from pipeline.imagebuild.report import human_size
+from pipeline.core.sizes import human_size
 from pipeline.lint import facts
 from pipeline.project.dockerfile import Dockerfile, Instruction
 from pipeline.requirements import Requirements, is_base_package, read_requirements

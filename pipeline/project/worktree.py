@@ -15,11 +15,10 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from pipeline.config.schema import Config
+from pipeline.config.schema import STATE_DIR, Config
 from pipeline.core.errors import UserError
 from pipeline.lint.dockerignore import DockerIgnore, find_dockerignore
 from pipeline.project.gitinfo import GitInfo, git_info, open_repo
-from pipeline.release.state import STATE_FILE
 
 SHOWN_PATHS = 5
 
@@ -42,7 +41,7 @@ def context_changes(config: Config) -> list[str]:
     ignore = DockerIgnore.read(ignore_file)
     always_sent = {path for path in (dockerfile, ignore_file) if path is not None}
     pathspecs = [str(context), *(str(path) for path in always_sent)]
-    own = config.project_dir.resolve() / STATE_FILE.parent
+    own = config.project_dir.resolve() / STATE_DIR
     try:
         # -z: names exactly as stored (no quoting); repository-relative whatever the cwd.
         status = repo.git.status(

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pipeline.imagebuild.report import human_size
+from pipeline.core.sizes import human_size
 from pipeline.release.state import ReleaseState
 
 

@@ -15,7 +15,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-STATE_FILE = Path(".pipeline") / "release-state.json"
+from pipeline.config.schema import STATE_DIR
+
+STATE_FILE = STATE_DIR / "release-state.json"
 CORRUPT_SUFFIX = ".corrupt"
 
 

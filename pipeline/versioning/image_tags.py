@@ -14,19 +14,13 @@ Build metadata (`1.2.3+build.5`) becomes `1.2.3_build.5`: `+` is not allowed in 
 
 from __future__ import annotations
 
-import re
-import string
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import semver
 
-from pipeline.core.errors import UserError
+from pipeline.config.tagtemplates import FIXED_PLACEHOLDERS, placeholders, render, tag_values
 from pipeline.project.gitinfo import GitInfo
-
-DOCKER_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
-PLACEHOLDERS = ("version", "major", "minor", "patch", "prerelease", "build", "sha")
-FIXED_PLACEHOLDERS = {"version", "patch", "prerelease", "build", "sha"}
 
 
 @dataclass(frozen=True)
@@ -48,30 +42,18 @@ def candidate_tag(git: GitInfo) -> str:
     return f"sha-{git.short_sha}" + ("-dirty" if git.dirty else "")
 
 
-def docker_safe(version: semver.Version) -> str:
-    return str(version).replace("+", "_")
-
-
 def image_tags(
     templates: list[str], version: semver.Version, sha: str, released: Iterable[semver.Version]
 ) -> ImageTags:
     """Tags for `version`; `released` are the versions already out (git tags, registry tags)."""
     stable = [v for v in released if not v.prerelease]
-    values = {
-        "version": docker_safe(version),
-        "major": str(version.major),
-        "minor": str(version.minor),
-        "patch": str(version.patch),
-        "prerelease": version.prerelease or "",
-        "build": version.build or "",
-        "sha": sha,
-    }
+    values = tag_values(version, sha)
     fixed: list[str] = []
     moving: list[str] = []
     held: dict[str, str] = {}
     for template in templates:
-        names = _placeholders(template)
-        tag = _render(template, values)
+        names = placeholders(template)
+        tag = render(template, values)
         if names & FIXED_PLACEHOLDERS:
             fixed.append(tag)
         elif reason := _why_held(names, version, stable):
@@ -93,27 +75,3 @@ def _why_held(names: set[str], version: semver.Version, stable: list[semver.Vers
         scope = stable
     newer = max((v for v in scope if v > version), default=None)
     return f"{newer} is newer" if newer else None
-
-
-def _placeholders(template: str) -> set[str]:
-    try:
-        names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
-    except ValueError as exc:
-        raise UserError(f"version.image_tags: {template!r}: {exc}") from exc
-    unknown = names - set(PLACEHOLDERS)
-    if unknown:
-        raise UserError(
-            f"version.image_tags: {template!r}: unknown placeholder {{{sorted(unknown)[0]}}}; "
-            f"known: {', '.join('{' + name + '}' for name in PLACEHOLDERS)}"
-        )
-    return names
-
-
-def _render(template: str, values: dict[str, str]) -> str:
-    tag = template.format(**values)
-    if not DOCKER_TAG.fullmatch(tag):
-        raise UserError(
-            f"version.image_tags: {template!r} gives {tag!r}, not a valid Docker tag "
-            "(letters, digits, _ . -; not starting with . or -; at most 128 characters)"
-        )
-    return tag
