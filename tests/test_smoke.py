@@ -28,11 +28,11 @@ from pipeline.cli import main
 from pipeline.config.schema import load_config
 from pipeline.console.output import Output
 from pipeline.core.errors import UserError
+from pipeline.cuda.drivers import minimum_driver, parse_driver
 from pipeline.engine.transfer import push
 from pipeline.smoke import SmokeFailed, default_image, run_smoke
 from pipeline.smoke.checks import Check, CheckError
 from pipeline.smoke.container import LABEL, container_spec
-from pipeline.smoke.drivers import minimum_driver, parse_driver
 from pipeline.smoke.gpu import (
     QUERY_COMMAND,
     TORCH_PROBE,

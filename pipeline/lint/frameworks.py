@@ -18,16 +18,16 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from pipeline.distribution.reference import ImageRef
 from pipeline.core.sizes import human_size
+from pipeline.cuda.drivers import minimum_driver
+from pipeline.cuda.torchwheels import MEASURED, TorchWheels
+from pipeline.cuda.versions import Version as CudaVersion
+from pipeline.cuda.versions import parse_version
+from pipeline.distribution.reference import ImageRef
 from pipeline.lint import facts
 from pipeline.lint.layering import context_requirements, installed_size
 from pipeline.lint.shell import Command
-from pipeline.lint.torchwheels import MEASURED, TorchWheels
 from pipeline.project.dockerfile import Instruction, Stage
-from pipeline.smoke.drivers import minimum_driver
-from pipeline.smoke.gpu import Version as CudaVersion
-from pipeline.smoke.gpu import parse_version
 
 if TYPE_CHECKING:
     from pipeline.lint.rules import Hit, Subject

@@ -1,6 +1,6 @@
 """GPU facts from inside the container: nvidia-smi parsing, the driver against the minimum for the
-image's CUDA (NVIDIA's table in drivers.py), and the GPU's compute capability against the
-architectures torch was built for.
+image's CUDA (NVIDIA's table, pipeline/cuda/drivers.py), and the GPU's compute capability against
+the architectures torch was built for.
 
 The parsers and checks are pure functions, tested against captured real nvidia-smi output.
 """
@@ -13,10 +13,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline.cuda.drivers import TABLE_SOURCE, minimum_driver, parse_driver
+from pipeline.cuda.versions import Version, format_version, parse_version
 from pipeline.smoke.checks import CheckError
-from pipeline.smoke.drivers import TABLE_SOURCE, minimum_driver, parse_driver
 
-Version = tuple[int, int]
 # Runs argv inside the container; returns (exit code, stdout and stderr together).
 Exec = Callable[[Sequence[str]], tuple[int, str]]
 
@@ -72,15 +72,6 @@ class GpuFacts:
             "torch_arch_list": self.arch_list,
             "notes": self.notes,
         }
-
-
-def parse_version(text: str) -> Version | None:
-    match = re.match(r"\s*(\d+)\.(\d+)", text)
-    return (int(match[1]), int(match[2])) if match else None
-
-
-def format_version(version: Version | None) -> str | None:
-    return None if version is None else f"{version[0]}.{version[1]}"
 
 
 def parse_gpu_query(text: str, fields: Sequence[str] = QUERY_FIELDS) -> list[Gpu]:
@@ -256,7 +247,7 @@ def _explain(facts: GpuFacts) -> None:
         facts.notes.append("the image states no CUDA version (CUDA_VERSION, label, torch)")
     elif minimum_driver(facts.image_cuda) is None:
         facts.notes.append(
-            f"CUDA {facts.image_cuda} is not in {TABLE_SOURCE} (pipeline/smoke/drivers.py): "
+            f"CUDA {facts.image_cuda} is not in {TABLE_SOURCE} (pipeline/cuda/drivers.py): "
             "the driver was checked against the CUDA version nvidia-smi states"
         )
     if facts.arch_list is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.smoke.gpu import Version
+from pipeline.cuda.versions import Version
 
 
 @dataclass(frozen=True)
