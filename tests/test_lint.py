@@ -20,8 +20,8 @@ from pipeline.lint import Report, Severity, lint_dockerfile
 from pipeline.lint.dockerignore import DockerIgnore, context_files
 from pipeline.lint.hadolint import Hadolint
 from pipeline.lint.rules import RULES
-from pipeline.lint.shell import commands
 from pipeline.project.dockerfile import parse
+from pipeline.project.shell import commands
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data" / "lint"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.cli import main
-from pipeline.lint.layering import uses_split_files
 from pipeline.project.dockerfile import parse
+from pipeline.requirements.split import uses_split_files
 from tests.support.project import commit_all
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "churn"

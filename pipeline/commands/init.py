@@ -13,7 +13,7 @@ from pathlib import Path
 from pipeline.commands.context import Context
 from pipeline.config.schema import load_config
 from pipeline.core.errors import UserError
-from pipeline.lint.layering import SPLIT_FILES
+from pipeline.requirements.split import SPLIT_FILES
 from pipeline.scaffold.detect import Detected, detect
 from pipeline.scaffold.files import (
     Writer,

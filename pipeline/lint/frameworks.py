@@ -12,7 +12,6 @@ import posixpath
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -26,11 +25,10 @@ from pipeline.cuda.versions import parse_version
 from pipeline.distribution.reference import ImageRef
 from pipeline.lint import facts
 from pipeline.lint.layering import context_requirements, installed_size
-from pipeline.lint.shell import Command
+from pipeline.lint.subject import Hit, Subject
 from pipeline.project.dockerfile import Instruction, Stage
-
-if TYPE_CHECKING:
-    from pipeline.lint.rules import Hit, Subject
+from pipeline.project.installs import Install, installs, requirement_files, run_commands, stage_runs
+from pipeline.project.shell import Command
 
 # The framework each image repository ships, read from its version tag (2.1.2-cuda12.1-...).
 _SHIPPED = {"pytorch/pytorch": "torch", "tensorflow/tensorflow": "tensorflow"}
@@ -81,7 +79,7 @@ class TorchRequest:
 
     stage: Stage
     run: Instruction
-    install: facts.Install
+    install: Install
     requirement: Requirement
     where: str  # "line 7" or "requirements.txt:3"
     indexes: tuple[str, ...]
@@ -123,8 +121,6 @@ def torch_requests(target: Subject) -> Iterator[TorchRequest]:
 
 def reinstalled_framework(target: Subject) -> Iterator[Hit]:
     """ML014: the framework of a pytorch/pytorch or tensorflow/tensorflow base, installed again."""
-    from pipeline.lint.rules import Hit
-
     for stage, run, install in _pip_installs(target):
         base = _base(target, stage)
         if base.framework is None or base.framework_version is None:
@@ -153,8 +149,6 @@ def reinstalled_framework(target: Subject) -> Iterator[Hit]:
 
 def cuda_twice(target: Subject) -> Iterator[Hit]:
     """ML015: torch's own CUDA libraries on an nvidia/cuda image that ships CUDA already."""
-    from pipeline.lint.rules import Hit
-
     final = _base(target, target.final)
     if not final.cuda_libraries:
         return
@@ -173,8 +167,6 @@ def cuda_twice(target: Subject) -> Iterator[Hit]:
 
 def cuda_mismatch(target: Subject) -> Iterator[Hit]:
     """ML016: a torch CUDA build (+cu121, /whl/cu118) other than the base image's CUDA."""
-    from pipeline.lint.rules import Hit
-
     for request in torch_requests(target):
         base = _base(target, request.stage)
         built = request.cuda
@@ -208,10 +200,10 @@ def cuda_mismatch(target: Subject) -> Iterator[Hit]:
         )
 
 
-def _pip_installs(target: Subject) -> Iterator[tuple[Stage, Instruction, facts.Install]]:
+def _pip_installs(target: Subject) -> Iterator[tuple[Stage, Instruction, Install]]:
     for stage in target.dockerfile.stages:
-        for run in facts.stage_runs(stage):
-            for install in facts.installs(run):
+        for run in stage_runs(stage):
+            for install in installs(run):
                 if install.tool in ("pip", "uv"):
                     yield stage, run, install
 
@@ -221,7 +213,7 @@ def _base(target: Subject, stage: Stage) -> BaseImage:
 
 
 def _requests(
-    target: Subject, stage: Stage, run: Instruction, install: facts.Install
+    target: Subject, stage: Stage, run: Instruction, install: Install
 ) -> Iterator[TorchRequest]:
     indexes = (*install.option_values(*_INDEX_OPTIONS), *_file_indexes(target, install))
     for name, requirement, where in _requirements(target, stage, run, install):
@@ -229,7 +221,7 @@ def _requests(
             yield TorchRequest(stage, run, install, requirement, where, indexes)
 
 
-def cache_size_note(target: Subject, stage: Stage, run: Instruction, install: facts.Install) -> str:
+def cache_size_note(target: Subject, stage: Stage, run: Instruction, install: Install) -> str:
     """For ML004: what the kept cache weighs, where the install pins a measured torch."""
     for request in _requests(target, stage, run, install):
         if request.measured:
@@ -241,14 +233,14 @@ def cache_size_note(target: Subject, stage: Stage, run: Instruction, install: fa
 
 
 def _requirements(
-    target: Subject, stage: Stage, run: Instruction, install: facts.Install
+    target: Subject, stage: Stage, run: Instruction, install: Install
 ) -> Iterator[tuple[str, Requirement, str]]:
     """(canonical name, requirement, where) for what `install` asks for by name."""
     for word in install.packages:
         requirement = _parse(word)
         if requirement:
             yield canonicalize_name(requirement.name), requirement, f"line {run.line}"
-    for name in facts.requirement_files(install):
+    for name in requirement_files(install):
         requirements = context_requirements(target, name)
         if requirements is None:
             continue
@@ -259,10 +251,10 @@ def _requirements(
                 yield canonicalize_name(requirement.name), requirement, where
 
 
-def _file_indexes(target: Subject, install: facts.Install) -> tuple[str, ...]:
+def _file_indexes(target: Subject, install: Install) -> tuple[str, ...]:
     """Index and find-links URLs the install's requirement files set."""
     urls: list[str] = []
-    for name in facts.requirement_files(install):
+    for name in requirement_files(install):
         requirements = context_requirements(target, name)
         if requirements is not None:
             urls += [o.value for o in requirements.options if o.value and o.flag in _INDEX_OPTIONS]
@@ -273,7 +265,7 @@ def _reinstall_reason(
     target: Subject,
     stage: Stage,
     run: Instruction,
-    install: facts.Install,
+    install: Install,
     requirement: Requirement,
     base: BaseImage,
 ) -> str | None:
@@ -293,16 +285,14 @@ def _reinstall_reason(
     return None
 
 
-def _isolated_venv(
-    target: Subject, stage: Stage, run: Instruction, install: facts.Install
-) -> str | None:
+def _isolated_venv(target: Subject, stage: Stage, run: Instruction, install: Install) -> str | None:
     """The venv `install` writes to when it cannot see the system site-packages, if any."""
     path = facts.environment(target.dockerfile, stage, upto=run, build=True).get("PATH", "")
     for ancestor in target.dockerfile.lineage(stage):
-        for earlier in facts.stage_runs(ancestor):
+        for earlier in stage_runs(ancestor):
             if earlier is run:
                 return None
-            for command in facts.run_commands(earlier):
+            for command in run_commands(earlier):
                 venv = _created_venv(command)
                 if venv and (
                     f"{venv}/bin" in path.split(":")

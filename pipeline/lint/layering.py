@@ -2,7 +2,7 @@
 
 Docker caches a RUN by its inputs: one install of the whole file reruns, base packages and all,
 whenever any line changes. `pipeline split` writes the two files that keep the base cached;
-`release` checks them only where the Dockerfile installs them (`uses_split_files`).
+`release` checks them only where the Dockerfile installs them (`uses_split_files` in split.py).
 """
 
 from __future__ import annotations
@@ -11,40 +11,19 @@ import importlib.metadata
 import posixpath
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pipeline.core.errors import PipelineError
 from pipeline.core.sizes import human_size
 from pipeline.lint import facts
-from pipeline.project.dockerfile import Dockerfile, Instruction
+from pipeline.lint.subject import Hit, Subject
+from pipeline.project.installs import installed_requirement_files
 from pipeline.requirements import Requirements, is_base_package, read_requirements
+from pipeline.requirements.split import SPLIT_FILES
 
-if TYPE_CHECKING:
-    from pipeline.lint.rules import Hit, Subject
-
-SPLIT_FILES = ("requirements-base.txt", "requirements-app.txt")
 SHOWN_PACKAGES = 6
 
 
-def installed_requirement_files(dockerfile: Dockerfile) -> Iterator[tuple[Instruction, str]]:
-    """(RUN, FILE) for every `pip install -r FILE` (and uv's) in any stage."""
-    for stage in dockerfile.stages:
-        for run in facts.stage_runs(stage):
-            for install in facts.installs(run):
-                for name in facts.requirement_files(install):
-                    yield run, name
-
-
-def uses_split_files(dockerfile: Dockerfile) -> bool:
-    return any(
-        posixpath.basename(name) in SPLIT_FILES
-        for _, name in installed_requirement_files(dockerfile)
-    )
-
-
 def mixed_requirements(target: Subject) -> Iterator[Hit]:
-    from pipeline.lint.rules import Hit
-
     for run, name in installed_requirement_files(target.dockerfile):
         if posixpath.basename(name) in SPLIT_FILES:
             continue

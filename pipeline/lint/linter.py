@@ -13,9 +13,10 @@ from pipeline.core.errors import CheckFailed, UserError
 from pipeline.lint.dockerignore import DockerIgnore, find_dockerignore
 from pipeline.lint.hadolint import Hadolint, HadolintFailed
 from pipeline.lint.report import Finding, HadolintStatus, Report, Severity
-from pipeline.lint.rules import RULES, RULES_BY_ID, Subject
+from pipeline.lint.rules import RULES, RULES_BY_ID
 from pipeline.lint.secrets import RULE_ID as SECRETS_RULE_ID
 from pipeline.lint.secrets import merge, secret_findings
+from pipeline.lint.subject import Subject
 from pipeline.project.dockerfile import Dockerfile, parse_file
 
 _PRAGMA = re.compile(r"#\s*pipeline:\s*ignore\s*=\s*([\w,\s]+)", re.IGNORECASE)

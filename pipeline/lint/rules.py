@@ -11,11 +11,10 @@ import fnmatch
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from pipeline.distribution.reference import ImageRef
 from pipeline.lint import facts
-from pipeline.lint.dockerignore import DockerIgnore, context_files
+from pipeline.lint.dockerignore import context_files
 from pipeline.lint.frameworks import (
     cache_size_note,
     cuda_mismatch,
@@ -24,7 +23,9 @@ from pipeline.lint.frameworks import (
 )
 from pipeline.lint.layering import mixed_requirements
 from pipeline.lint.report import Severity
-from pipeline.project.dockerfile import Dockerfile, Instruction, Stage
+from pipeline.lint.subject import Hit, Subject
+from pipeline.project.dockerfile import Instruction
+from pipeline.project.installs import Install, cache_cleared, installs, run_commands, stage_runs
 
 _CUDA_DEVEL_REPOSITORIES = ("nvidia/cuda", "pytorch/pytorch", "tensorflow/tensorflow")
 _SECRET_PATTERNS = (
@@ -45,30 +46,6 @@ _SECRET_TEMPLATES = (".example", ".sample", ".template")
 _ZERO_DURATION = re.compile(r"0+(\.0*)?[a-z]*")
 # `latest`, and the variants images publish beside it (`latest-gpu`, `gpu-latest`)
 _MOVING_TAG = re.compile(r"latest|latest-.+|.+-latest", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class Subject:
-    """What the rules look at: the parsed Dockerfile and the build context it is built in."""
-
-    dockerfile: Dockerfile
-    final: Stage  # the stage that becomes the image (image.target, else the last)
-    path: Path
-    context: Path
-    dockerignore: Path | None  # the ignore file the build reads, if any
-    ignore: DockerIgnore
-
-    @property
-    def final_from(self) -> Instruction:
-        return self.final.from_
-
-
-@dataclass(frozen=True)
-class Hit:
-    line: int | None
-    message: str
-    fix: str
-    path: Path | None = None  # a file other than the Dockerfile (a secret in the context)
 
 
 @dataclass(frozen=True)
@@ -135,7 +112,7 @@ class _NoCache:
     flags: tuple[str, ...]
     variable: str
 
-    def applied(self, install: facts.Install, env: dict[str, str]) -> bool:
+    def applied(self, install: Install, env: dict[str, str]) -> bool:
         if self.variable in env or self.variable in install.command.env:
             return True
         argv = install.command.argv
@@ -151,16 +128,16 @@ _NO_CACHE = {
 
 def install_cache(target: Subject) -> Iterator[Hit]:
     for stage in target.dockerfile.stages:
-        for run in facts.stage_runs(stage):
+        for run in stage_runs(stage):
             if facts.cache_mounts(run):
                 continue  # the cache lives in the mount, outside the layer
             env = facts.environment(target.dockerfile, stage, upto=run, build=True)
-            for install in facts.installs(run):
+            for install in installs(run):
                 policy = _NO_CACHE.get(install.tool)
                 if (
                     policy
                     and not policy.applied(install, env)
-                    and not facts.cache_cleared(run, install.tool)
+                    and not cache_cleared(run, install.tool)
                 ):
                     yield Hit(
                         run.line,
@@ -181,7 +158,7 @@ def code_before_install(target: Subject) -> Iterator[Hit]:
                     copies.append((instruction, code))
             elif instruction.keyword == "RUN" and any(
                 install.resolves_dependencies and not install.installs_tools_only
-                for install in facts.installs(instruction)
+                for install in installs(instruction)
             ):
                 for copy, code in copies:
                     yield Hit(
@@ -197,7 +174,7 @@ def code_before_install(target: Subject) -> Iterator[Hit]:
 
 def apt_lists_kept(target: Subject) -> Iterator[Hit]:
     for stage in target.dockerfile.stages:
-        for run in facts.stage_runs(stage):
+        for run in stage_runs(stage):
             if not facts.apt_installs(run) or any(
                 t.startswith("/var/lib/apt") for t in facts.cache_mounts(run)
             ):
@@ -205,7 +182,7 @@ def apt_lists_kept(target: Subject) -> Iterator[Hit]:
             removed = any(
                 command.program == "rm"
                 and any(a.startswith("/var/lib/apt/lists") for a in command.argv)
-                for command in facts.run_commands(run)
+                for command in run_commands(run)
             )
             if not removed:
                 yield Hit(
@@ -217,7 +194,7 @@ def apt_lists_kept(target: Subject) -> Iterator[Hit]:
 
 def apt_recommends(target: Subject) -> Iterator[Hit]:
     for stage in target.dockerfile.stages:
-        for run in facts.stage_runs(stage):
+        for run in stage_runs(stage):
             for command in facts.apt_installs(run):
                 if "--no-install-recommends" not in command.argv and not any(
                     re.fullmatch(r"APT::Install-Recommends=(false|0|no)", word, re.IGNORECASE)

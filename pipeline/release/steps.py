@@ -32,9 +32,9 @@ class ReleaseRun:
 
 
 def check_split(run: ReleaseRun) -> None:
-    from pipeline.lint.layering import SPLIT_FILES, uses_split_files
     from pipeline.project.dockerfile import parse_file
     from pipeline.requirements import split_from_config, stale_message, stale_outputs
+    from pipeline.requirements.split import SPLIT_FILES, uses_split_files
 
     dockerfile = run.config.path(run.config.project.dockerfile)
     if dockerfile.is_file() and not uses_split_files(parse_file(dockerfile)):

@@ -8,8 +8,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.lint.layering import installed_requirement_files
 from pipeline.project.dockerfile import Dockerfile, Instruction, parse_file
+from pipeline.project.installs import installed_requirement_files
 
 WEIGHT_SUFFIXES = (
     ".pt", ".pth", ".bin", ".safetensors", ".onnx", ".pkl", ".pickle", ".joblib", ".h5",
