@@ -43,8 +43,6 @@ _DEPENDENCY_OPTIONS = frozenset(
     {"-r", "--requirement", "-c", "--constraint", "-e", "--editable", "--group"}
 )
 _REQUIREMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-
-
 # What empties an installer's download cache: `rm -rf /root/.cache/pip`, `rm -rf ~/.cache`
 _CACHE_PATHS = {tool: re.compile(rf"(^|/)\.cache(/{tool})?(/\*?)?$") for tool in ("pip", "uv")}
 _CACHE_COMMANDS = (("cache", "purge"), ("cache", "remove"), ("cache", "clean"))
