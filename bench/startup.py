@@ -1,0 +1,96 @@
+"""Start-up benchmark: wall time of short `python -m pipeline` runs, each in a fresh process.
+
+    .venv/bin/python bench/startup.py [--runs 20] [--json FILE]
+
+No engine needed. Runs from the checkout's root, so `-m pipeline` imports the checkout's package.
+Cases: the top-level help, one command's help, lint and config on the churn example, and two
+floors that are not ours: the bare interpreter and hadolint's own run on the same Dockerfile
+(lint runs it as a subprocess). One untimed run of each case first, so the bytecode cache is
+written; then the cases take turns, so a burst of load on the machine spreads over all of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from pipeline.lint.hadolint import Hadolint
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = "examples/churn"
+
+
+def cases() -> dict[str, list[str]]:
+    pipeline = [sys.executable, "-m", "pipeline"]
+    found = {
+        "python -c pass": [sys.executable, "-c", "pass"],
+        "pipeline --help": [*pipeline, "--help"],
+        "pipeline lint --help": [*pipeline, "lint", "--help"],
+        "pipeline lint (churn)": [*pipeline, "-C", EXAMPLE, "lint"],
+        "pipeline config (churn)": [*pipeline, "-C", EXAMPLE, "config"],
+    }
+    binary = Hadolint.locate().binary
+    if binary is not None:
+        dockerfile = f"{EXAMPLE}/Dockerfile"
+        found["hadolint (churn)"] = [str(binary), "--format", "json", "--no-fail", dockerfile]
+    return found
+
+
+def timed(command: list[str]) -> float:
+    started = time.perf_counter()
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, check=False)
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(command)}: exit {result.returncode}\n{result.stderr.decode()}")
+    return elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    if args.runs < 2:
+        parser.error("--runs: at least 2 (p90 needs them)")
+    commands = cases()
+    for command in commands.values():
+        timed(command)
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(args.runs):
+        for name, command in commands.items():
+            times[name].append(timed(command))
+    result = {
+        "runs": args.runs,
+        "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "cases": {
+            name: {
+                "median_ms": round(statistics.median(seconds) * 1000, 1),
+                "p90_ms": round(statistics.quantiles(seconds, n=10)[-1] * 1000, 1),
+                "min_ms": round(min(seconds) * 1000, 1),
+            }
+            for name, seconds in times.items()
+        },
+    }
+    head = f"{args.runs} runs each, fresh processes, {result['cpus']} CPUs"
+    print(f"{head}, Python {result['python']}")
+    print(f"{'case':<26}{'median':>9}{'p90':>9}{'min':>9}  (ms)")
+    for name, figures in result["cases"].items():
+        print(
+            f"{name:<26}{figures['median_ms']:>9.1f}{figures['p90_ms']:>9.1f}"
+            f"{figures['min_ms']:>9.1f}"
+        )
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
