@@ -9,8 +9,6 @@ from pipeline.commands.context import Context
 from pipeline.commands.options import add_config_option
 from pipeline.core.errors import UsageError
 
-HELP = "build the image (registry cache) and push it as the candidate sha-<commit>"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_option(parser, "build.builder", "--builder")

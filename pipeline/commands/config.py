@@ -10,8 +10,6 @@ import yaml
 from pipeline.commands.context import Context
 from pipeline.config.schema import describe_type, env_name, key_type, section_fields, section_names
 
-HELP = "print the resolved configuration (defaults < pipeline.yaml < env < flags)"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(

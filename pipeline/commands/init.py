@@ -26,7 +26,6 @@ from pipeline.scaffold.files import (
 from pipeline.scaffold.templates import MODEL_SOURCES, TEMPLATES, render_dockerfile, template_files
 
 STATE_DIR_PATTERN = ".pipeline/"
-HELP = "ready a project for release: keep its Dockerfile and app (or write a template's)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -12,8 +12,6 @@ from pipeline.lint import Severity
 from pipeline.lint.linter import lint_targets, project_target, raise_if_failing
 from pipeline.lint.report import render_json, render_text
 
-HELP = "check the Dockerfile for ML-container mistakes (and run hadolint)"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(

@@ -8,8 +8,6 @@ from pipeline.commands.context import Context
 from pipeline.commands.options import add_config_option
 from pipeline.core.errors import UsageError
 
-HELP = "give the smoke-tested candidate image the version's tags in the registry"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(

@@ -9,8 +9,6 @@ from pipeline.commands.context import Context
 from pipeline.commands.options import add_config_option
 from pipeline.release.run import STEP_NAMES as STEPS
 
-HELP = "run the whole release (or a range of its steps), resuming after a failure"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     span = parser.add_mutually_exclusive_group()

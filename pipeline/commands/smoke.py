@@ -7,8 +7,6 @@ import argparse
 from pipeline.commands.context import Context
 from pipeline.commands.options import add_config_option
 
-HELP = "run the image and check it serves: GPU, /health, sample predictions, latency, SIGTERM"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(

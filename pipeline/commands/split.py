@@ -24,8 +24,6 @@ from pipeline.requirements import (
     write_outputs,
 )
 
-HELP = "split requirements into a cached base layer (ML frameworks) and an app layer"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_option(parser, "split.requirements", "--requirements", "-r")

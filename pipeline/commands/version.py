@@ -7,8 +7,6 @@ import argparse
 from pipeline.commands.context import Context
 from pipeline.commands.options import add_config_option
 
-HELP = "decide the next version from conventional commits and write it to VERSION"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_option(parser, "version.bump", "--bump")
