@@ -5,8 +5,11 @@
 No engine needed. Runs from the checkout's root, so `-m pipeline` imports the checkout's package.
 Cases: the top-level help, one command's help, lint and config on the churn example, and two
 floors that are not ours: the bare interpreter and hadolint's own run on the same Dockerfile
-(lint runs it as a subprocess). One untimed run of each case first, so the bytecode cache is
-written; then the cases take turns, so a burst of load on the machine spreads over all of them.
+(lint runs it as a subprocess). The runs write and use bytecode caches (`__pycache__`, as an
+installed package has), whatever PYTHONDONTWRITEBYTECODE says here: compiling every module from
+source at each start would be most of what is measured. One untimed run of each case first, so
+the caches are written; then the cases take turns, so a burst of load on the machine spreads
+over all of them.
 """
 
 from __future__ import annotations
@@ -42,9 +45,9 @@ def cases() -> dict[str, list[str]]:
     return found
 
 
-def timed(command: list[str]) -> float:
+def timed(command: list[str], env: dict[str, str]) -> float:
     started = time.perf_counter()
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, check=False)
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, check=False)
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(command)}: exit {result.returncode}\n{result.stderr.decode()}")
@@ -59,12 +62,13 @@ def main() -> int:
     if args.runs < 2:
         parser.error("--runs: at least 2 (p90 needs them)")
     commands = cases()
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
     for command in commands.values():
-        timed(command)
+        timed(command, env)
     times: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(args.runs):
         for name, command in commands.items():
-            times[name].append(timed(command))
+            times[name].append(timed(command, env))
     result = {
         "runs": args.runs,
         "cpus": os.cpu_count(),

@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(ctx: Context) -> int:
-    from pipeline.smoke import SmokeFailed, default_image, run_smoke
+    from pipeline.smoke.run import SmokeFailed, default_image, run_smoke
 
     config = ctx.config
     image = ctx.args.image or default_image(config)
