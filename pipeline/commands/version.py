@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from pipeline.commands.context import Context
 from pipeline.commands.options import add_config_option
+
+if TYPE_CHECKING:
+    from pipeline.commands.context import Context
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
