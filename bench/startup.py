@@ -9,7 +9,8 @@ floors that are not ours: the bare interpreter and hadolint's own run on the sam
 installed package has), whatever PYTHONDONTWRITEBYTECODE says here: compiling every module from
 source at each start would be most of what is measured. One untimed run of each case first, so
 the caches are written; then the cases take turns, so a burst of load on the machine spreads
-over all of them.
+over all of them. Beside the wall time, each run's CPU time (user + system, the process and
+its children): on a machine shared with other work it moves much less than the wall time does.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -27,6 +29,7 @@ from pipeline.lint.hadolint import Hadolint
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = "examples/churn"
+FIGURES = ("median_ms", "p90_ms", "min_ms")
 
 
 def cases() -> dict[str, list[str]]:
@@ -45,13 +48,25 @@ def cases() -> dict[str, list[str]]:
     return found
 
 
-def timed(command: list[str], env: dict[str, str]) -> float:
+def timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall, CPU) seconds of one run."""
+    cpu_before = _children_cpu()
     started = time.perf_counter()
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, check=False)
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(command)}: exit {result.returncode}\n{result.stderr.decode()}")
-    return elapsed
+    return elapsed, _children_cpu() - cpu_before
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _figures(seconds: list[float]) -> dict[str, float]:
+    values = (statistics.median(seconds), statistics.quantiles(seconds, n=10)[-1], min(seconds))
+    return {key: round(value * 1000, 1) for key, value in zip(FIGURES, values, strict=True)}
 
 
 def main() -> int:
@@ -62,34 +77,34 @@ def main() -> int:
     if args.runs < 2:
         parser.error("--runs: at least 2 (p90 needs them)")
     commands = cases()
+    load = [os.getloadavg()[0]]
     env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
     for command in commands.values():
         timed(command, env)
-    times: dict[str, list[float]] = {name: [] for name in commands}
+    walls: dict[str, list[float]] = {name: [] for name in commands}
+    cpus: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(args.runs):
         for name, command in commands.items():
-            times[name].append(timed(command, env))
+            wall, cpu = timed(command, env)
+            walls[name].append(wall)
+            cpus[name].append(cpu)
+    load.append(os.getloadavg()[0])
     result = {
         "runs": args.runs,
         "cpus": os.cpu_count(),
         "python": sys.version.split()[0],
+        "load_average": load,
         "cases": {
-            name: {
-                "median_ms": round(statistics.median(seconds) * 1000, 1),
-                "p90_ms": round(statistics.quantiles(seconds, n=10)[-1] * 1000, 1),
-                "min_ms": round(min(seconds) * 1000, 1),
-            }
-            for name, seconds in times.items()
+            name: {"wall": _figures(walls[name]), "cpu": _figures(cpus[name])} for name in commands
         },
     }
     head = f"{args.runs} runs each, fresh processes, {result['cpus']} CPUs"
-    print(f"{head}, Python {result['python']}")
-    print(f"{'case':<26}{'median':>9}{'p90':>9}{'min':>9}  (ms)")
+    print(f"{head}, Python {result['python']}, load average {load[0]:.1f} -> {load[1]:.1f}")
+    print(f"{'':<24}{'wall ms':>24}{'CPU ms':>24}")
+    print(f"{'case':<24}" + f"{'median':>8}{'p90':>8}{'min':>8}" * 2)
     for name, figures in result["cases"].items():
-        print(
-            f"{name:<26}{figures['median_ms']:>9.1f}{figures['p90_ms']:>9.1f}"
-            f"{figures['min_ms']:>9.1f}"
-        )
+        row = [figures[kind][key] for kind in ("wall", "cpu") for key in FIGURES]
+        print(f"{name:<24}" + "".join(f"{value:>8.1f}" for value in row))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
