@@ -1,4 +1,4 @@
-"""Start-up benchmark: wall time of short `python -m pipeline` runs, each in a fresh process.
+"""Start-up benchmark: wall and CPU time of short `python -m pipeline` runs, in fresh processes.
 
     .venv/bin/python bench/startup.py [--runs 20] [--json FILE]
 
@@ -6,11 +6,12 @@ No engine needed. Runs from the checkout's root, so `-m pipeline` imports the ch
 Cases: the top-level help, one command's help, lint and config on the churn example, and two
 floors that are not ours: the bare interpreter and hadolint's own run on the same Dockerfile
 (lint runs it as a subprocess). The runs write and use bytecode caches (`__pycache__`, as an
-installed package has), whatever PYTHONDONTWRITEBYTECODE says here: compiling every module from
-source at each start would be most of what is measured. One untimed run of each case first, so
-the caches are written; then the cases take turns, so a burst of load on the machine spreads
-over all of them. Beside the wall time, each run's CPU time (user + system, the process and
-its children): on a machine shared with other work it moves much less than the wall time does.
+installed package has), whatever PYTHONDONTWRITEBYTECODE says here: compiling our modules from
+source at each start would add to every run what an installed package never pays. One untimed
+run of each case first, so the caches are written; then the cases take turns, so a burst of
+load on the machine spreads over all of them. Beside the wall time, each run's CPU time (user +
+system, the process and its children): on a machine shared with other work it moves much less
+than the wall time does.
 """
 
 from __future__ import annotations
