@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sys
 import traceback
 from collections.abc import Sequence
 from types import ModuleType
-from typing import NoReturn
+from typing import Any, NoReturn
 
-from pipeline import __version__
-from pipeline.commands.context import Context
+import pipeline
+from pipeline.commands import COMMANDS
 from pipeline.commands.options import COMMON_DEFAULTS, add_common_options
 from pipeline.console.interrupts import sigterm_interrupts
 from pipeline.console.output import Output
@@ -22,14 +23,51 @@ from pipeline.core.errors import (
     UsageError,
 )
 
-# One module per step in pipeline/commands/, in the order a release runs them.
-COMMANDS = ["config", "init", "split", "lint", "build", "smoke", "version", "push", "release"]
-
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # argparse exits 2 on its own; usage errors are user errors (exit 1) here.
         raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+class _Version(argparse.Action):
+    """`--version`; the version is looked up (importlib.metadata, tens of ms) only when asked."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        kwargs.setdefault("help", "show program's version number and exit")
+        super().__init__(option_strings, argparse.SUPPRESS, nargs=0, **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> NoReturn:
+        sys.stdout.write(f"{parser.prog} {pipeline.__version__}\n")
+        parser.exit()
+
+
+# argparse has no public hook for this: the private class is the one add_subparsers uses.
+class _Commands(argparse._SubParsersAction):
+    """Subcommands that get their arguments when chosen: one command module is imported per run,
+    not all nine (each pulls in its step's packages)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        name = values[0]
+        sub = self._name_parser_map[name]
+        if sub.get_default("handler") is None:  # not added yet: parse_args may run twice
+            module = _command_module(name)
+            add_common_options(sub)
+            module.add_arguments(sub)
+            sub.set_defaults(handler=module.run)
+        super().__call__(parser, namespace, values, option_string)
 
 
 def _command_module(name: str) -> ModuleType:
@@ -41,15 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pipeline",
         description="Release pipeline for ML model containers.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--version", action=_Version)
     add_common_options(parser)
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in COMMANDS:
-        module = _command_module(name)
-        sub = subparsers.add_parser(name, help=module.HELP, description=module.HELP)
-        add_common_options(sub)
-        module.add_arguments(sub)
-        sub.set_defaults(handler=module.run)
+    subparsers = parser.add_subparsers(
+        action=_Commands, dest="command", metavar="COMMAND", parser_class=_Parser
+    )
+    for name, help_text in COMMANDS.items():
+        subparsers.add_parser(name, help=help_text, description=help_text)
     return parser
 
 
@@ -71,6 +107,8 @@ def _run(argv: Sequence[str] | None) -> int:
         if args.command is None:
             parser.print_help()
             return 1
+        from pipeline.commands.context import Context
+
         return int(args.handler(Context(args=args, out=out)))
     except PipelineError as exc:
         out.note(f"error: {exc}")

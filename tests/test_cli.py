@@ -74,3 +74,28 @@ def test_help_loads_no_heavy_sdk() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == ""
+
+
+@pytest.mark.parametrize(
+    ("argv", "loaded"),
+    [(["--help"], []), (["lint", "--help"], ["pipeline.commands.lint"])],
+)
+def test_help_imports_only_the_chosen_command(argv: list[str], loaded: list[str]) -> None:
+    # The top-level help lists the commands from their table; a command's module loads when
+    # it is named.
+    probe = (
+        "import contextlib, io, sys, pipeline.cli as c\n"
+        "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    c.main({argv!r})\n"
+        "print(','.join(sorted(m for m in sys.modules if m.startswith('pipeline.commands.'))))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.split() == [",".join(sorted([*loaded, "pipeline.commands.options"]))]
+
+
+def test_version_is_printed() -> None:
+    result = run_module("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("pipeline ")

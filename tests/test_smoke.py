@@ -30,7 +30,6 @@ from pipeline.console.output import Output
 from pipeline.core.errors import UserError
 from pipeline.cuda.drivers import minimum_driver, parse_driver
 from pipeline.engine.transfer import push
-from pipeline.smoke import SmokeFailed, default_image, run_smoke
 from pipeline.smoke.checks import Check, CheckError
 from pipeline.smoke.container import LABEL, container_spec
 from pipeline.smoke.gpu import (
@@ -49,6 +48,7 @@ from pipeline.smoke.gpu import (
     parse_gpu_query,
 )
 from pipeline.smoke.report import SmokeReport, junit_xml
+from pipeline.smoke.run import SmokeFailed, default_image, run_smoke
 from pipeline.smoke.samples import golden_problems, large_batch, load_samples, shape_problems
 
 if TYPE_CHECKING:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from typing import TYPE_CHECKING
 
-from pipeline.commands.context import Context
 from pipeline.commands.options import add_config_option
 from pipeline.core.errors import UsageError
 
-HELP = "build the image (registry cache) and push it as the candidate sha-<commit>"
+if TYPE_CHECKING:
+    from pipeline.commands.context import Context
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
-import yaml
-
-from pipeline.commands.context import Context
 from pipeline.config.schema import describe_type, env_name, key_type, section_fields, section_names
 
-HELP = "print the resolved configuration (defaults < pipeline.yaml < env < flags)"
+if TYPE_CHECKING:
+    from pipeline.commands.context import Context
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,6 +53,8 @@ def reference() -> str:
 
 
 def run(ctx: Context) -> int:
+    import yaml
+
     if ctx.args.reference:
         ctx.out.stdout.write(reference())
         return 0

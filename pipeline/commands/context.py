@@ -8,11 +8,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.commands.options import CONFIG_DEST_PREFIX
 from pipeline.config.envcheck import unknown_variables
 from pipeline.config.schema import Config, load_config, parse_override
 from pipeline.console.output import Output
-
-CONFIG_DEST_PREFIX = "config:"
 
 
 @dataclass
@@ -27,7 +26,6 @@ class Context:
     @functools.cached_property
     def config(self) -> Config:
         overrides = [parse_override(text) for text in self.args.set or []]
-        # Step flags such as `build --builder` are stored under "config:<section.key>".
         overrides += [
             (dest.removeprefix(CONFIG_DEST_PREFIX), value)
             for dest, value in vars(self.args).items()

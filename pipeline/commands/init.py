@@ -9,24 +9,17 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pipeline.commands.context import Context
-from pipeline.config.schema import load_config
 from pipeline.core.errors import UserError
-from pipeline.requirements.split import SPLIT_FILES
-from pipeline.scaffold.detect import Detected, detect
-from pipeline.scaffold.files import (
-    Writer,
-    config_values,
-    write_config,
-    write_dockerignore,
-    write_samples,
-    write_version,
-)
 from pipeline.scaffold.templates import MODEL_SOURCES, TEMPLATES, render_dockerfile, template_files
 
+if TYPE_CHECKING:
+    from pipeline.commands.context import Context
+    from pipeline.scaffold.detect import Detected
+    from pipeline.scaffold.files import Writer
+
 STATE_DIR_PATTERN = ".pipeline/"
-HELP = "ready a project for release: keep its Dockerfile and app (or write a template's)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,6 +41,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(ctx: Context) -> int:
+    from pipeline.config.schema import load_config
+    from pipeline.scaffold.detect import detect
+    from pipeline.scaffold.files import (
+        Writer,
+        config_values,
+        write_config,
+        write_dockerignore,
+        write_samples,
+        write_version,
+    )
+
     args = ctx.args
     project = ctx.project_dir
     if not project.is_dir():
@@ -109,6 +113,8 @@ def _write_template(writer: Writer, template: str, weights: str) -> None:
 
 
 def _described(detected: Detected) -> str:
+    from pipeline.requirements.split import SPLIT_FILES
+
     requirements = ", ".join(detected.requirements) or "no requirements file"
     if detected.requirements and not set(detected.requirements) & set(SPLIT_FILES):
         requirements += " (`python -m pipeline lint` says whether splitting would help)"

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pipeline.commands.context import Context
 from pipeline.commands.options import add_config_option
 from pipeline.core.errors import UserError
-from pipeline.lint import Severity
-from pipeline.lint.linter import lint_targets, project_target, raise_if_failing
-from pipeline.lint.report import render_json, render_text
 
-HELP = "check the Dockerfile for ML-container mistakes (and run hadolint)"
+if TYPE_CHECKING:
+    from pipeline.commands.context import Context
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,6 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(ctx: Context) -> int:
+    from pipeline.lint import Severity
+    from pipeline.lint.linter import lint_targets, raise_if_failing
+    from pipeline.lint.report import render_json, render_text
+
     config = ctx.config
     extra = [rule_id.strip() for value in ctx.args.ignore for rule_id in value.split(",")]
     reports = lint_targets(config, ctx.out, _targets(ctx), extra)
@@ -46,6 +48,8 @@ def run(ctx: Context) -> int:
 
 def _targets(ctx: Context) -> list[tuple[Path, Path]]:
     """(Dockerfile, build context) pairs: the PATH arguments, else the project's."""
+    from pipeline.lint.linter import project_target
+
     if not ctx.args.paths:
         return [project_target(ctx.config)]
     targets = []

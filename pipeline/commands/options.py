@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import typing
 
-from pipeline.commands.context import CONFIG_DEST_PREFIX
-from pipeline.config.schema import env_name, key_type, section_fields
+# Step flags such as `build --builder` are stored under "config:<section.key>" (see Context).
+CONFIG_DEST_PREFIX = "config:"
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
@@ -51,6 +51,9 @@ COMMON_DEFAULTS = {"project_dir": ".", "config": None, "set": None, "json": Fals
 
 def add_config_option(parser: argparse.ArgumentParser, dotted: str, *flags: str) -> None:
     """A flag that overrides configuration key `dotted`; its help comes from the schema."""
+    # Imported here: the schema is slow to import, and the top-level help needs only the above.
+    from pipeline.config.schema import env_name, key_type, section_fields
+
     section, _, key = dotted.partition(".")
     annotation = key_type(section, key)
     help_text = section_fields(section)[key].metadata["help"]

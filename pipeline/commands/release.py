@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pipeline.commands.context import Context
 from pipeline.commands.options import add_config_option
 from pipeline.release.run import STEP_NAMES as STEPS
 
-HELP = "run the whole release (or a range of its steps), resuming after a failure"
+if TYPE_CHECKING:
+    from pipeline.commands.context import Context
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from pipeline.commands.context import Context
 from pipeline.commands.options import add_config_option
 
-HELP = "run the image and check it serves: GPU, /health, sample predictions, latency, SIGTERM"
+if TYPE_CHECKING:
+    from pipeline.commands.context import Context
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(ctx: Context) -> int:
-    from pipeline.smoke import SmokeFailed, default_image, run_smoke
+    from pipeline.smoke.run import SmokeFailed, default_image, run_smoke
 
     config = ctx.config
     image = ctx.args.image or default_image(config)

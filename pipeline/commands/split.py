@@ -10,21 +10,14 @@ their own. Index options go to both layers.
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pipeline.commands.context import Context
 from pipeline.commands.options import add_config_option
 from pipeline.core.errors import CheckFailed
-from pipeline.requirements import (
-    Layer,
-    SplitResult,
-    split_from_config,
-    stale_message,
-    stale_outputs,
-    write_outputs,
-)
 
-HELP = "split requirements into a cached base layer (ML frameworks) and an app layer"
+if TYPE_CHECKING:
+    from pipeline.commands.context import Context
+    from pipeline.requirements import Layer, SplitResult
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,6 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(ctx: Context) -> int:
+    from pipeline.requirements import split_from_config, stale_message, stale_outputs, write_outputs
+
     result = split_from_config(ctx.config)
     for warning in result.warnings:
         ctx.out.warn(warning)

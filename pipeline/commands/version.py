@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from pipeline.commands.context import Context
 from pipeline.commands.options import add_config_option
 
-HELP = "decide the next version from conventional commits and write it to VERSION"
+if TYPE_CHECKING:
+    from pipeline.commands.context import Context
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -7,7 +7,6 @@ whenever any line changes. `pipeline split` writes the two files that keep the b
 
 from __future__ import annotations
 
-import importlib.metadata
 import posixpath
 from collections.abc import Iterator
 from pathlib import Path
@@ -97,6 +96,8 @@ def _listed(packages: list[str]) -> str:
 
 def installed_size(name: str) -> int | None:
     """What pip's record of the installed distribution says it takes, if installed here."""
+    import importlib.metadata  # slow to import, and only a finding's text needs it
+
     try:
         files = importlib.metadata.distribution(name).files or []
     except importlib.metadata.PackageNotFoundError:
