@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Any, NoReturn
 
-import pipeline
 from pipeline.commands import COMMANDS
 from pipeline.commands.options import COMMON_DEFAULTS, add_common_options
 from pipeline.console.interrupts import sigterm_interrupts
@@ -44,7 +43,9 @@ class _Version(argparse.Action):
         values: object,
         option_string: str | None = None,
     ) -> NoReturn:
-        sys.stdout.write(f"{parser.prog} {pipeline.__version__}\n")
+        from pipeline import __version__
+
+        sys.stdout.write(f"{parser.prog} {__version__}\n")
         parser.exit()
 
 
