@@ -11,6 +11,7 @@ from pipeline.core.errors import UserError
 from pipeline.lint import Severity
 from pipeline.lint.linter import lint_targets, project_target, raise_if_failing
 from pipeline.lint.report import render_json, render_text
+from pipeline.project.buildcontext import BuildContext, read_context
 
 HELP = "check the Dockerfile for ML-container mistakes (and run hadolint)"
 
@@ -44,8 +45,8 @@ def run(ctx: Context) -> int:
     return 0
 
 
-def _targets(ctx: Context) -> list[tuple[Path, Path]]:
-    """(Dockerfile, build context) pairs: the PATH arguments, else the project's."""
+def _targets(ctx: Context) -> list[BuildContext]:
+    """The builds to lint, each read once: the PATH arguments, else the project's."""
     if not ctx.args.paths:
         return [project_target(ctx.config)]
     targets = []
@@ -53,5 +54,5 @@ def _targets(ctx: Context) -> list[tuple[Path, Path]]:
         dockerfile = given / "Dockerfile" if given.is_dir() else given
         if not dockerfile.is_file():
             raise UserError(f"{dockerfile}: no such Dockerfile")
-        targets.append((dockerfile, dockerfile.parent))
+        targets.append(read_context(dockerfile, dockerfile.parent))
     return targets

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from pipeline.distribution.reference import ImageRef
 from pipeline.lint import facts
-from pipeline.lint.dockerignore import DockerIgnore, context_files
 from pipeline.lint.frameworks import (
     cache_size_note,
     cuda_mismatch,
@@ -25,6 +24,7 @@ from pipeline.lint.frameworks import (
 from pipeline.lint.layering import mixed_requirements
 from pipeline.lint.report import Severity
 from pipeline.project.dockerfile import Dockerfile, Instruction, Stage
+from pipeline.project.dockerignore import DockerIgnore, context_files
 
 _CUDA_DEVEL_REPOSITORIES = ("nvidia/cuda", "pytorch/pytorch", "tensorflow/tensorflow")
 _SECRET_PATTERNS = (

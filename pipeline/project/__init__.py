@@ -1,2 +1,3 @@
-"""The model project as the steps see it: its Dockerfile (`dockerfile`), its git checkout
+"""The model project as the steps see it: its Dockerfile (`dockerfile`), what a build sends
+(`dockerignore`, read once per command into a `buildcontext` value), its git checkout
 (`gitinfo`) and whether what the build sends is exactly the commit (`worktree`)."""
