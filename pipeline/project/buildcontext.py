@@ -1,8 +1,8 @@
 """What a build sends to the engine, read once and handed to every step that looks at it.
 
-The ignore file is parsed and the context walked here, once per command: the secret scan, the
-patch's fingerprint, the patch, the dirty-tree check (`worktree`) and lint all take this value
-instead of reading the project again.
+The ignore file is parsed and the context walked here, once per command (in a release, once per
+step that looks): the secret scan, the patch's fingerprint, the patch, the dirty-tree check
+(`worktree`) and lint all take this value instead of reading the project again.
 """
 
 from __future__ import annotations
