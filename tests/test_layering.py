@@ -50,9 +50,6 @@ TIERS = (
             "pipeline.console",
             "pipeline.project",
             "pipeline.cuda",
-            # Waiting for its move to pipeline/project/ (another branch): it reads .dockerignore,
-            # a fact of the project, and imports nothing of lint. Drop this line after the move.
-            "pipeline.lint.dockerignore",
         ),
         "what a project is and says (configuration, Dockerfile, git, CUDA facts) and how the"
         " pipeline talks; no registry, engine, check or step",

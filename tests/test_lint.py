@@ -17,9 +17,9 @@ import pytest
 from pipeline.cli import main
 from pipeline.config.schema import load_config
 from pipeline.lint import Report, Severity, lint_dockerfile
-from pipeline.lint.dockerignore import DockerIgnore, context_files
 from pipeline.lint.hadolint import Hadolint
 from pipeline.lint.rules import RULES
+from pipeline.project.buildcontext import read_context
 from pipeline.project.dockerfile import parse
 from pipeline.project.shell import commands
 
@@ -43,7 +43,8 @@ SHARED_DOCKERIGNORE = ROOT / "dockerfiles" / "common" / ".dockerignore"
 
 def lint(project: Path, *overrides: tuple[str, str], dockerfile: str = "Dockerfile") -> Report:
     config = load_config(project, overrides=list(overrides))
-    return lint_dockerfile(project / dockerfile, config.path(config.project.context), config)
+    build = read_context(project / dockerfile, config.path(config.project.context))
+    return lint_dockerfile(build, config)
 
 
 def ours(report: Report) -> list[tuple[str, int | None]]:
@@ -304,8 +305,7 @@ def test_same_problem_from_hadolint_is_folded_into_ours() -> None:
 def test_missing_hadolint_is_reported_not_fatal(tmp_path: Path) -> None:
     config = load_config(DATA / "hadolint")
     report = lint_dockerfile(
-        DATA / "hadolint" / "Dockerfile",
-        DATA / "hadolint",
+        read_context(DATA / "hadolint" / "Dockerfile", DATA / "hadolint"),
         config,
         hadolint=Hadolint(binary=None),
     )
@@ -319,9 +319,8 @@ def test_a_hadolint_that_fails_is_reported_not_fatal(tmp_path: Path) -> None:
     broken.write_text("#!/bin/sh\necho 'hadolint: cannot start' >&2\nexit 3\n")
     broken.chmod(0o755)
     config = load_config(DATA / "hadolint")
-    report = lint_dockerfile(
-        DATA / "hadolint" / "Dockerfile", DATA / "hadolint", config, hadolint=Hadolint(broken)
-    )
+    build = read_context(DATA / "hadolint" / "Dockerfile", DATA / "hadolint")
+    report = lint_dockerfile(build, config, hadolint=Hadolint(broken))
     assert (report.hadolint.state, report.hadolint.detail) == ("failed", "hadolint: cannot start")
 
 
@@ -360,7 +359,7 @@ def test_template_has_no_errors_or_warnings(dockerfile: Path, tmp_path: Path) ->
     assert [f.text() for f in report.findings if f.severity >= Severity.WARNING] == []
 
 
-# --- the pieces: parser, shell words, .dockerignore semantics -------------------------------
+# --- the pieces: parser, shell words ---------------------------------------------------------
 
 
 def test_parser_keeps_line_numbers_through_continuations_comments_and_heredocs() -> None:
@@ -420,51 +419,6 @@ def test_shell_commands_see_through_quotes_redirections_and_prefixes() -> None:
         (("fi",), {}),
         (("tee", "l"), {}),
     ]
-
-
-DOCKERIGNORE_CASES = [
-    # (patterns, path, excluded) as Docker (moby/patternmatcher) decides
-    (".env", ".env", True),
-    (".env", "app/.env", False),
-    ("**/.env", "app/deep/.env", True),
-    ("**/.env", ".env", True),
-    ("data", "data/raw/x.csv", True),
-    ("*.md", "docs/a.md", False),
-    ("*/*.md", "docs/a.md", True),
-    ("docs/**/*.md", "docs/a.md", True),
-    ("docs/**", "docs", False),
-    ("/checkpoints", "checkpoints/epoch1.pt", True),
-    ("./x/../models", "models/m.bin", True),
-    ("**.bin", "deep/w.bin", True),
-    ("**foo", "barfoo", True),
-    ("a?c", "abc", True),
-    ("a?c", "a/c", False),
-    ("[a-c].txt", "b.txt", True),
-    ("model.(v1)", "model.(v1)", True),
-    ("*.md\n!README.md", "README.md", False),
-    ("!README.md\n*.md", "README.md", True),
-    ("keys\n!keys/public.pem", "keys/public.pem", False),
-    ("keys\n!keys/public.pem", "keys/private.pem", True),
-    ("# .env\n", ".env", False),
-    (" # odd", " # odd", False),
-    (" # odd", "# odd", True),
-]
-
-
-@pytest.mark.parametrize(("patterns", "path", "excluded"), DOCKERIGNORE_CASES)
-def test_dockerignore_matches_like_docker(patterns: str, path: str, excluded: bool) -> None:
-    assert DockerIgnore.parse(patterns).excludes(path) is excluded
-
-
-def test_context_walk_skips_excluded_directories_unless_an_exception_reaches_in(
-    tmp_path: Path,
-) -> None:
-    for name in ["a.py", ".git/config", "node_modules/x/y.js", "data/keep.txt", "data/big.bin"]:
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text("")
-    ignore = DockerIgnore.parse(".git\nnode_modules\ndata\n!data/keep.txt\n")
-    assert list(context_files(tmp_path, ignore)) == ["a.py", "data/keep.txt"]
-    assert ignore.may_reinclude_below("data") and not ignore.may_reinclude_below(".git")
 
 
 # --- the command line ---------------------------------------------------------------------

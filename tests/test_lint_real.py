@@ -13,6 +13,7 @@ import pytest
 
 from pipeline.config.schema import load_config
 from pipeline.lint import Report, Severity, lint_dockerfile
+from pipeline.project.buildcontext import read_context
 
 REAL = Path(__file__).resolve().parent / "data" / "lint" / "real"
 
@@ -20,7 +21,7 @@ REAL = Path(__file__).resolve().parent / "data" / "lint" / "real"
 def lint(name: str) -> Report:
     project = REAL / name
     config = load_config(project)
-    report = lint_dockerfile(project / "Dockerfile", project, config)
+    report = lint_dockerfile(read_context(project / "Dockerfile", project), config)
     assert report.hadolint.state == "ran"
     return report
 

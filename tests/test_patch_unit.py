@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import tarfile
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,10 +24,11 @@ from pipeline.imagebuild.labels import CREATED_LABEL
 from pipeline.imagebuild.patch import PatchRequest, patch
 from pipeline.imagebuild.patchable import CopySpec, Unpatchable, read_plan
 from pipeline.imagebuild.run import prepare, run_build
-from pipeline.lint.dockerignore import DockerIgnore
 from pipeline.oci.image import Image
 from pipeline.oci.layer import Layer
 from pipeline.oci.remote import write_image
+from pipeline.project.buildcontext import read_context
+from pipeline.project.dockerignore import DockerIgnore
 from tests.support.patching import buildkit_like_image, layer_tar
 from tests.support.project import commit_all
 from tests.support.registry import TestRegistry
@@ -135,7 +140,8 @@ def _proof(project: Path) -> BuildProof:
     dockerfile = project / "Dockerfile"
     dockerfile.write_text(dockerfile.read_text().replace("COPY *.cfg /etc/\n", ""))
     plan = read_plan(project / "Dockerfile", None, {})
-    inputs = ProofInputs(project, project / "Dockerfile", {}, None, None, {}, {"b": "sha256:1"})
+    build = read_context(project / "Dockerfile", project)
+    inputs = ProofInputs(build, {}, None, None, {}, {"b": "sha256:1"})
     return prove(inputs, plan)
 
 
@@ -199,8 +205,7 @@ def _request(project: Path, api: RegistryAPI, priors: list[str]) -> PatchRequest
         path="team/app",
         tag="sha-new",
         priors=priors,
-        context=project,
-        ignore=DockerIgnore.read(project / ".dockerignore"),
+        build=read_context(project / "Dockerfile", project),
         plan=read_plan(project / "Dockerfile", None, {}),
         proof=proof,
         labels={**proof.labels, CREATED_LABEL: NEW_TIME, "org.opencontainers.image.revision": "b"},
@@ -291,6 +296,7 @@ def test_the_build_step_patches_without_an_engine(
     source.mkdir()
     (source / "Dockerfile").write_text('FROM scratch\nCOPY app.txt /app/\nCMD ["/app/app.txt"]\n')
     (source / "app.txt").write_text("one\n")
+    (source / ".dockerignore").write_text(".git\n")
     with TestRegistry() as registry:
         project = git_project(source, f"registry:\n  url: {registry.host}/team\n")
         config = load_config(project, None, {})
@@ -299,10 +305,41 @@ def test_the_build_step_patches_without_an_engine(
         write_image(api, "team/project", prior, tags=["0.1.0"])
         (project / "app.txt").write_text("two\n")
         commit_all(project, "fix: code only")
+        reads = _count_reads(monkeypatch, project)
 
         report = run_build(load_config(project, None, {}), Output())
+
+        # One reading for the secret scan, the dirty check, the proof and the patch.
+        assert reads == Counter({"ignore file parsed": 1, "context walked": 1, "git status": 1})
 
         assert (report.path, report.patched_layers) == ("patch", ["COPY app.txt /app/ # buildkit"])
         assert report.path_reason == "only COPY app.txt /app/ # buildkit changed since 0.1.0"
         assert api.digest("team/project", report.image.rpartition(":")[2]) == report.digest
         assert report.as_dict()["path"] == "patch" and "path: patch" in report.text()
+
+
+def _count_reads(monkeypatch: pytest.MonkeyPatch, context: Path) -> Counter[str]:
+    """From now on, how often the ignore file is parsed, `context` walked and `git status` run."""
+    import git
+
+    counts: Counter[str] = Counter()
+    parse = DockerIgnore.parse.__func__  # type: ignore[attr-defined]
+    walk = os.walk
+    call = git.cmd.Git._call_process
+
+    def counted_parse(cls: type[DockerIgnore], text: str) -> DockerIgnore:
+        counts["ignore file parsed"] += 1
+        return parse(cls, text)
+
+    def counted_walk(top: Path, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        counts["context walked"] += Path(top).resolve() == context.resolve()
+        return walk(top, *args, **kwargs)
+
+    def counted_call(self: git.cmd.Git, method: str, *args: Any, **kwargs: Any) -> Any:
+        counts["git status"] += method == "status"
+        return call(self, method, *args, **kwargs)
+
+    monkeypatch.setattr(DockerIgnore, "parse", classmethod(counted_parse))
+    monkeypatch.setattr(os, "walk", counted_walk)
+    monkeypatch.setattr(git.cmd.Git, "_call_process", counted_call)
+    return counts

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.core.errors import CheckFailed
+from pipeline.project.buildcontext import BuildContext, read_context
 from pipeline.secrets import check_build_context, scan_context
 from pipeline.secrets.detect import SECRET_NAMES, SECRET_WHEN
 from pipeline.secrets.scan import CHUNK, WHOLE_LIMIT
@@ -101,8 +102,13 @@ def make_context(root: Path, files: dict[str, str], ignore: str | None = ".git\n
     return root
 
 
+def sent(context: Path) -> BuildContext:
+    """What a build of the context's own Dockerfile sends."""
+    return read_context(context / "Dockerfile", context)
+
+
 def flagged(context: Path) -> set[str]:
-    return {finding.path for finding in scan_context(context, context / "Dockerfile")}
+    return {finding.path for finding in scan_context(sent(context))}
 
 
 def test_every_kind_of_secret_is_found(tmp_path: Path) -> None:
@@ -117,7 +123,7 @@ def test_lookalikes_are_not_secrets(tmp_path: Path) -> None:
 
 def test_findings_name_the_line_and_never_the_value(tmp_path: Path) -> None:
     context = make_context(tmp_path, SECRETS)
-    findings = scan_context(context, context / "Dockerfile")
+    findings = scan_context(sent(context))
     env = [f.describe() for f in findings if f.path == ".env"]
     assert env == [
         "line 2: .env entry HF_TOKEN (hf_****, 37 characters)",
@@ -135,7 +141,7 @@ def test_findings_name_the_line_and_never_the_value(tmp_path: Path) -> None:
 
 def test_the_suggested_lines_exclude_every_file(tmp_path: Path) -> None:
     context = make_context(tmp_path, SECRETS)
-    lines = {f.ignore_line for f in scan_context(context, context / "Dockerfile")}
+    lines = {f.ignore_line for f in scan_context(sent(context))}
     assert {"**/id_ed25519*", "**/.ssh", "**/.huggingface/token", "**/kubeconfig"} <= lines
     assert "serve/settings.py" in lines  # a secret inside code: that file, or edit it
     with (context / ".dockerignore").open("a", encoding="utf-8") as handle:
@@ -183,7 +189,7 @@ def test_dockerignore_semantics_decide_what_is_scanned(tmp_path: Path) -> None:
     context = make_context(tmp_path, files, ignore=ignore)
     # The Dockerfile is sent even when .dockerignore lists it, so a token in it is found too.
     (context / "Dockerfile").write_text(DOCKERFILE + f"ENV HF_TOKEN={HF}\n", encoding="utf-8")
-    findings = scan_context(context, context / "Dockerfile")
+    findings = scan_context(sent(context))
     assert {f.path for f in findings} == {"keep/.env", "secrets/public.txt", "Dockerfile"}
     dockerfile = next(f for f in findings if f.path == "Dockerfile")
     assert (dockerfile.line, dockerfile.ignore_line) == (3, None)
@@ -206,7 +212,7 @@ def test_large_and_binary_files_are_read_within_budget(tmp_path: Path) -> None:
     weights.parent.mkdir()
     weights.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}" + GITHUB.encode())
     (context / "model" / "blob").write_bytes(b"\0\1\2" + GITHUB.encode())
-    findings = scan_context(context, context / "Dockerfile")
+    findings = scan_context(sent(context))
     assert [(f.path, f.what, f.line) for f in findings] == [
         ("data/train.csv", "GitHub token", 1),
         ("data/train.csv", "Hugging Face token", None),  # in the tail: no line count there
@@ -226,7 +232,7 @@ def test_links_and_fifos_are_not_read(tmp_path: Path) -> None:
 def test_the_build_gate_fails_with_every_file_and_exit_2(tmp_path: Path) -> None:
     context = make_context(tmp_path, SECRETS)
     with pytest.raises(CheckFailed) as caught:
-        check_build_context(context, context / "Dockerfile")
+        check_build_context(sent(context))
     assert caught.value.exit_code == 2
     message = str(caught.value)
     for path in SECRETS:
@@ -235,7 +241,7 @@ def test_the_build_gate_fails_with_every_file_and_exit_2(tmp_path: Path) -> None
     for value in SECRET_VALUES:
         assert value not in message
     clean = make_context(tmp_path / "clean", HARMLESS)
-    check_build_context(clean, clean / "Dockerfile")
+    check_build_context(sent(clean))
 
 
 def test_lint_reports_the_same_findings(tmp_path: Path) -> None:

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from pipeline.config.schema import load_config
+from pipeline.config.schema import Config, load_config
 from pipeline.distribution.client import RegistryAPI
 from pipeline.imagebuild.labels import oci_labels
-from pipeline.project.worktree import build_source, context_changes
+from pipeline.project.gitinfo import GitInfo
+from pipeline.project.worktree import build_source, read_build_context
 from pipeline.smoke.run import default_image
 from pipeline.versioning.image_tags import candidate_tag
 from tests.support.project import commit_all, run_pipeline
@@ -33,6 +34,14 @@ def tiny(git_project: Callable[..., Path], tmp_path: Path, config: str = "") -> 
     return git_project(source, config)
 
 
+def changes(project: Path) -> tuple[str, ...] | None:
+    return read_build_context(load_config(project), "a test").changes
+
+
+def source(config: Config) -> GitInfo:
+    return build_source(config, read_build_context(config, "a test"), "a test")
+
+
 def write(path: Path, text: str = "x\n") -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
@@ -40,16 +49,16 @@ def write(path: Path, text: str = "x\n") -> None:
 
 def test_changes_are_what_the_build_sends_and_git_does_not_hold(git_project, tmp_path) -> None:
     project = tiny(git_project, tmp_path)
-    assert context_changes(load_config(project)) == []
+    assert changes(project) == ()
     write(project / "app.txt", "edited\n")  # a tracked file, edited
     write(project / "extra.py")  # untracked
     write(project / "weights" / "model.bin")  # gitignored: fetched on purpose, not an edit
     write(project / "notes" / "todo.txt")  # never sent (.dockerignore)
     write(project / ".pipeline" / "release-state.json")  # the pipeline's own, not ignored here
-    assert context_changes(load_config(project)) == ["app.txt", "extra.py"]
+    assert changes(project) == ("app.txt", "extra.py")
     commit_all(project, "feat: more")
     (project / "extra.py").unlink()  # a deleted file is missing from the image
-    assert context_changes(load_config(project)) == ["extra.py"]
+    assert changes(project) == ("extra.py",)
 
 
 def test_a_dockerfile_outside_the_context_counts_and_files_outside_do_not(
@@ -65,12 +74,12 @@ def test_a_dockerfile_outside_the_context_counts_and_files_outside_do_not(
     write(project / "Dockerfile", DOCKERFILE + "USER 1000\n")
     write(repo / "README.md")  # outside the context
     write(repo / "app" / "new.txt")
-    assert context_changes(load_config(project)) == ["docker/Dockerfile", "app/new.txt"]
+    assert changes(project) == ("docker/Dockerfile", "app/new.txt")
 
 
 def test_build_refuses_a_dirty_tree_naming_files_and_the_flag(git_project, tmp_path) -> None:
     project = tiny(git_project, tmp_path)
-    sha = build_source(load_config(project), "a test").short_sha
+    sha = source(load_config(project)).short_sha
     write(project / "app.txt", "edited\n")
     for number in range(6):
         write(project / f"data{number}.csv")
@@ -88,11 +97,11 @@ def test_build_refuses_a_dirty_tree_naming_files_and_the_flag(git_project, tmp_p
 
 def test_a_dirty_source_is_labelled_and_tagged_dirty(git_project, tmp_path) -> None:
     project = tiny(git_project, tmp_path, "registry:\n  url: 127.0.0.1:5000/team\n")
-    clean = build_source(load_config(project), "a test")
+    clean = source(load_config(project))
     assert not clean.dirty and candidate_tag(clean) == f"sha-{clean.short_sha}"
     write(project / "app.txt", "edited\n")
     config = load_config(project)
-    dirty = build_source(config, "a test")
+    dirty = source(config)
     assert dirty.dirty and candidate_tag(dirty) == f"sha-{clean.short_sha}-dirty"
     labels = oci_labels(
         title="t",
@@ -113,7 +122,7 @@ def test_allow_dirty_pushes_only_the_dirty_tag(stack, git_project, tmp_path) -> 
     namespace = f"test-dirty-{uuid.uuid4().hex[:8]}"
     config = f"image:\n  network: host\nregistry:\n  url: 127.0.0.1:5000/{namespace}\n"
     project = tiny(git_project, tmp_path, config)
-    sha = build_source(load_config(project), "a test").sha
+    sha = source(load_config(project)).sha
     write(project / "app.txt", "edited, not committed\n")
 
     result = run_pipeline(project, "build", "--allow-dirty", "--json")

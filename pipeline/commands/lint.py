@@ -11,6 +11,7 @@ from pipeline.core.errors import UserError
 
 if TYPE_CHECKING:
     from pipeline.commands.context import Context
+    from pipeline.project.buildcontext import BuildContext
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,9 +47,10 @@ def run(ctx: Context) -> int:
     return 0
 
 
-def _targets(ctx: Context) -> list[tuple[Path, Path]]:
-    """(Dockerfile, build context) pairs: the PATH arguments, else the project's."""
+def _targets(ctx: Context) -> list[BuildContext]:
+    """The builds to lint, each read once: the PATH arguments, else the project's."""
     from pipeline.lint.linter import project_target
+    from pipeline.project.buildcontext import read_context
 
     if not ctx.args.paths:
         return [project_target(ctx.config)]
@@ -57,5 +59,5 @@ def _targets(ctx: Context) -> list[tuple[Path, Path]]:
         dockerfile = given / "Dockerfile" if given.is_dir() else given
         if not dockerfile.is_file():
             raise UserError(f"{dockerfile}: no such Dockerfile")
-        targets.append((dockerfile, dockerfile.parent))
+        targets.append(read_context(dockerfile, dockerfile.parent))
     return targets

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from pipeline.imagebuild.patchable import CopySpec, Unpatchable
-from pipeline.lint.dockerignore import DockerIgnore
 from pipeline.oci.blobs import file_chunks
+from pipeline.project.dockerignore import DockerIgnore
 
 
 @dataclass(frozen=True)

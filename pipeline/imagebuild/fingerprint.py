@@ -18,12 +18,11 @@ import os
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from pipeline.imagebuild.copylayer import Owner, copy_entries, entries_sha256
 from pipeline.imagebuild.patchable import PatchPlan, Unpatchable
-from pipeline.lint.dockerignore import DockerIgnore, context_files, find_dockerignore
 from pipeline.oci.blobs import file_chunks
+from pipeline.project.buildcontext import BuildContext
 
 FINGERPRINT_LABEL = "io.ml-release-pipeline.build.fingerprint"  # {"<part>": "<sha256>"}
 COPIES_LABEL = "io.ml-release-pipeline.build.copies"  # {"<Dockerfile line>": "<sha256>"}
@@ -69,8 +68,7 @@ class BuildProof:
 
 @dataclass(frozen=True)
 class ProofInputs:
-    context: Path
-    dockerfile: Path
+    build: BuildContext
     build_args: Mapping[str, str]
     target: str | None
     platform: str | None
@@ -79,15 +77,16 @@ class ProofInputs:
 
 
 def prove(inputs: ProofInputs, plan: PatchPlan) -> BuildProof:
-    ignore_file = find_dockerignore(inputs.dockerfile, inputs.context)
-    ignore = DockerIgnore.read(ignore_file)
+    build = inputs.build
     copies: dict[int, str] = {}
     read = list(plan.read_elsewhere)
     for spec in plan.copies:
         try:
             # A named owner is hashed as root: the names are the Dockerfile's, in the proof.
             owner = Owner.parse(spec.chown) or Owner()
-            copies[spec.line] = entries_sha256(copy_entries(inputs.context, ignore, spec, owner))
+            copies[spec.line] = entries_sha256(
+                copy_entries(build.context, build.ignore, spec, owner)
+            )
         except Unpatchable:
             read += spec.sources  # in the fingerprint: a change to them means a full build
     settings = {
@@ -98,21 +97,21 @@ def prove(inputs: ProofInputs, plan: PatchPlan) -> BuildProof:
         "copies": sorted(copies),
     }
     parts = {
-        "dockerfile": _sha256(inputs.dockerfile.read_bytes()),
-        "dockerignore": _sha256(ignore_file.read_bytes() if ignore_file else b""),
+        "dockerfile": _sha256(build.dockerfile.read_bytes()),
+        "dockerignore": _sha256(build.ignore_file.read_bytes() if build.ignore_file else b""),
         "settings": _sha256(json.dumps(settings, sort_keys=True).encode()),
         "bases": _sha256(json.dumps(dict(inputs.base_digests), sort_keys=True).encode()),
-        "context": _context_sha256(inputs.context, ignore, tuple(read)),
+        "context": _context_sha256(build, tuple(read)),
     }
     return BuildProof(parts, copies)
 
 
-def _context_sha256(context: Path, ignore: DockerIgnore, read_elsewhere: tuple[str, ...]) -> str:
+def _context_sha256(build: BuildContext, read_elsewhere: tuple[str, ...]) -> str:
     digest = hashlib.sha256()
-    for relative in context_files(context, ignore):
+    for relative in build.files:
         if not _covered_by(relative, read_elsewhere):
             continue
-        path = context / relative
+        path = build.context / relative
         info = path.lstat()
         digest.update(f"{relative}\0{info.st_mode:o}\0".encode())
         if stat.S_ISLNK(info.st_mode):

@@ -24,12 +24,12 @@ from pipeline.imagebuild.fingerprint import BuildProof
 from pipeline.imagebuild.labels import CREATED_LABEL
 from pipeline.imagebuild.patchable import CopySpec, PatchPlan, Unpatchable
 from pipeline.imagebuild.prior import nearest_image
-from pipeline.lint.dockerignore import DockerIgnore
 from pipeline.oci.canonical import dumps
 from pipeline.oci.config import ImageConfig
 from pipeline.oci.image import Image
 from pipeline.oci.layer import Layer
 from pipeline.oci.remote import Written, write_image
+from pipeline.project.buildcontext import BuildContext
 
 
 @dataclass(frozen=True)
@@ -38,8 +38,7 @@ class PatchRequest:
     path: str  # the image's repository
     tag: str  # the candidate's
     priors: list[str]  # tags to start from, the nearest first
-    context: Path
-    ignore: DockerIgnore
+    build: BuildContext
     plan: PatchPlan
     proof: BuildProof
     labels: Mapping[str, str]  # every label the full build would set, the proof's included
@@ -91,7 +90,7 @@ def _redo_changed(
             continue
         index = _layer_index(prior.config, spec)
         owner = Owner.parse(spec.chown)
-        entries = copy_entries(request.context, request.ignore, spec, owner or Owner())
+        entries = copy_entries(request.build.context, request.build.ignore, spec, owner or Owner())
         ancestors, first_copied = _head(prior, index, entries)
         if owner is None:
             entries = _owned_as_before(entries, spec, first_copied)

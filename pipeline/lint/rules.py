@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from pipeline.distribution.reference import ImageRef
 from pipeline.lint import facts
-from pipeline.lint.dockerignore import context_files
 from pipeline.lint.frameworks import (
     cache_size_note,
     cuda_mismatch,
@@ -255,7 +254,7 @@ def missing_dockerignore(target: Subject) -> Iterator[Hit]:
 
 
 def secrets_in_context(target: Subject) -> Iterator[Hit]:
-    for relative in context_files(target.context, target.ignore):
+    for relative in target.build.files:
         if _looks_secret(relative):
             yield Hit(
                 None,

@@ -11,28 +11,24 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pipeline.lint.report import Finding, Severity
+from pipeline.project.buildcontext import BuildContext
+from pipeline.secrets import scan_context
 
 RULE_ID = "ML012"
 
 
-def secret_findings(
-    dockerfile: Path, context: Path, display: Callable[[Path], str]
-) -> list[Finding]:
-    # Imported here: the scan reuses pipeline.lint's .dockerignore walk, so importing it at the
-    # top would be circular.
-    from pipeline.secrets import scan_context
-
+def secret_findings(build: BuildContext, display: Callable[[Path], str]) -> list[Finding]:
     return [
         Finding(
             id=RULE_ID,
             severity=Severity.ERROR,
-            file=display(context / found.path),
+            file=display(build.context / found.path),
             line=found.line,
             message=f"{found.summary()} in the build context, sent to the builder and to any "
             "COPY .",
             fix=found.fix(),
         )
-        for found in scan_context(context, dockerfile)
+        for found in scan_context(build)
     ]
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.lint.dockerignore import DockerIgnore
+from pipeline.project.buildcontext import BuildContext
 from pipeline.project.dockerfile import Dockerfile, Instruction, Stage
 
 
@@ -17,9 +17,16 @@ class Subject:
     dockerfile: Dockerfile
     final: Stage  # the stage that becomes the image (image.target, else the last)
     path: Path
-    context: Path
-    dockerignore: Path | None  # the ignore file the build reads, if any
-    ignore: DockerIgnore
+    build: BuildContext  # read once per command: the context, its ignore file, the files sent
+
+    @property
+    def context(self) -> Path:
+        return self.build.context
+
+    @property
+    def dockerignore(self) -> Path | None:
+        """The ignore file the build reads, if any."""
+        return self.build.ignore_file
 
     @property
     def final_from(self) -> Instruction:

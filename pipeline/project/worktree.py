@@ -13,33 +13,39 @@ reports) never counts either: the release writes it itself, before its build ste
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 
 from pipeline.config.schema import STATE_DIR, Config
 from pipeline.core.errors import UserError
-from pipeline.lint.dockerignore import DockerIgnore, find_dockerignore
+from pipeline.project.buildcontext import BuildContext, read_context
 from pipeline.project.gitinfo import GitInfo, git_info, open_repo
 
 SHOWN_PATHS = 5
 
 
-def first_few(paths: list[str], shown: int = SHOWN_PATHS) -> str:
+def first_few(paths: Sequence[str], shown: int = SHOWN_PATHS) -> str:
     """`a, b, c and 4 more`: a message names some paths and counts the rest."""
     extra = len(paths) - shown
     return ", ".join(paths[:shown]) + (f" and {extra} more" if extra > 0 else "")
 
 
-def context_changes(config: Config) -> list[str]:
-    """Files a build would send that differ from HEAD, relative to the repository root."""
+def read_build_context(config: Config, needed_for: str) -> BuildContext:
+    """The project's build context with what differs from HEAD, from one `git status`; a
+    UserError naming `needed_for` outside a repository with a commit."""
+    build = read_context(
+        config.path(config.project.dockerfile), config.path(config.project.context)
+    )
+    return dataclasses.replace(build, changes=_changes(config, build, needed_for))
+
+
+def _changes(config: Config, build: BuildContext, needed_for: str) -> tuple[str, ...]:
     import git
 
-    repo = open_repo(config.project_dir, "an image is labelled with its commit")
+    repo = open_repo(config.project_dir, needed_for)
     root = Path(str(repo.working_tree_dir)).resolve()
-    context = config.path(config.project.context).resolve()
-    dockerfile = config.path(config.project.dockerfile).resolve()
-    ignore_file = find_dockerignore(dockerfile, context)
-    ignore = DockerIgnore.read(ignore_file)
-    always_sent = {path for path in (dockerfile, ignore_file) if path is not None}
+    context = build.context.resolve()
+    always_sent = {path.resolve() for path in (build.dockerfile, build.ignore_file) if path}
     pathspecs = [str(context), *(str(path) for path in always_sent)]
     own = config.project_dir.resolve() / STATE_DIR
     try:
@@ -62,22 +68,22 @@ def context_changes(config: Config) -> list[str]:
     for entry in filter(None, status.split("\0")):
         relative = entry[3:]
         path = root / relative
-        if path in always_sent or not ignore.excludes(path.relative_to(context).as_posix()):
+        if path in always_sent or not build.ignore.excludes(path.relative_to(context).as_posix()):
             changed.append(relative)
-    return changed
+    return tuple(changed)
 
 
-def build_source(config: Config, needed_for: str) -> GitInfo:
-    """HEAD, with `dirty` set when the build context differs from it."""
+def build_source(config: Config, build: BuildContext, needed_for: str) -> GitInfo:
+    """HEAD, with `dirty` set when `build` differs from it."""
     info = git_info(config.project_dir, needed_for)
-    return dataclasses.replace(info, dirty=bool(context_changes(config)))
+    return dataclasses.replace(info, dirty=bool(build.changes))
 
 
-def refuse_dirty(config: Config, source: GitInfo) -> None:
+def refuse_dirty(config: Config, source: GitInfo, build: BuildContext) -> None:
     """A dirty build context is an error unless `build.allow_dirty` is set."""
     if not source.dirty or config.build.allow_dirty:
         return
-    changed = context_changes(config)
+    changed = build.changes or ()
     raise UserError(
         f"the build context differs from commit {source.short_sha} ({len(changed)} file(s): "
         f"{first_few(changed)}); commit or stash them (or .dockerignore them), or build "

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pipeline.config.checks import repository_path_problem
 from pipeline.core.errors import PipelineError, UserError
 from pipeline.project.gitinfo import open_repo, without_credentials
-from pipeline.project.worktree import context_changes, first_few
+from pipeline.project.worktree import first_few, read_build_context
 from pipeline.release.steps import ReleaseRun
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ def build_context(facts: Facts) -> Check | None:
     """A release is of a commit: its image is built from exactly that (no build.allow_dirty)."""
     if not facts.doing("build"):
         return None
-    changed = context_changes(facts.run.config)
+    changed = read_build_context(facts.run.config, "a release is of a commit").changes or ()
     short = facts.run.git.short_sha
     if changed:
         return Check(

@@ -1,10 +1,11 @@
 """Scan what a build sends to the engine for secrets, before anything is built.
 
-The walk is the build context after `.dockerignore` (Docker's own matching, shared with lint),
-plus the Dockerfile and `.dockerignore`, which Docker always sends. Reading is budgeted so a
-context of model weights scans in seconds: weight, archive and media formats (by extension or
-magic bytes) and binary files are judged by name only, and a large text file is read at its
-head and tail, where credentials and config blocks sit, not in between.
+The files are the build context's after `.dockerignore`, as `pipeline.project.buildcontext`
+read them for the whole command, plus the Dockerfile and `.dockerignore`, which Docker always
+sends. Reading is budgeted so a context of model weights scans in seconds: weight, archive and
+media formats (by extension or magic bytes) and binary files are judged by name only, and a
+large text file is read at its head and tail, where credentials and config blocks sit, not in
+between.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.core.errors import CheckFailed
-from pipeline.lint.dockerignore import DockerIgnore, context_files, find_dockerignore
+from pipeline.project.buildcontext import BuildContext
 from pipeline.secrets.detect import Hit, NameRule, name_rule, token_hits
 
 CHUNK = 64 * 1024  # the head and the tail read of a large file
@@ -59,12 +60,12 @@ class Finding:
         return f"add `{self.ignore_line}` to .dockerignore, or move the file out of the context"
 
 
-def scan_context(context_dir: Path, dockerfile: Path) -> list[Finding]:
-    """Every secret, by name or by content, in what a build of `dockerfile` in `context_dir`
-    sends to the engine; in path order."""
-    ignore = DockerIgnore.read(find_dockerignore(dockerfile, context_dir))
-    files = dict.fromkeys(context_files(context_dir, ignore))
-    always = [*ALWAYS_SENT, _relative(dockerfile, context_dir)]
+def scan_context(build: BuildContext) -> list[Finding]:
+    """Every secret, by name or by content, in what `build` sends to the engine; in path
+    order."""
+    context_dir = build.context
+    files = dict.fromkeys(build.files)
+    always = [*ALWAYS_SENT, _relative(build.dockerfile, context_dir)]
     files.update(dict.fromkeys(name for name in always if (context_dir / name).is_file()))
     always_sent = set(always)
     with ThreadPoolExecutor(WORKERS) as pool:
@@ -75,12 +76,12 @@ def scan_context(context_dir: Path, dockerfile: Path) -> list[Finding]:
         return [finding for found in results for finding in found]
 
 
-def check_build_context(context_dir: Path, dockerfile: Path) -> None:
+def check_build_context(build: BuildContext) -> None:
     """The build step's gate: raises CheckFailed (exit 2) naming every secret-holding file and
     the .dockerignore line that leaves it out, before anything is built or pushed."""
-    findings = scan_context(context_dir, dockerfile)
+    findings = scan_context(build)
     if findings:
-        raise CheckFailed(secrets_message(context_dir, findings))
+        raise CheckFailed(secrets_message(build.context, findings))
 
 
 def secrets_message(context_dir: Path, findings: list[Finding]) -> str:

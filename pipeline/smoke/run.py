@@ -61,10 +61,11 @@ class SmokeFailed(CheckFailed):
 
 def default_image(config: Config) -> str:
     """The candidate the build step pushed: `<registry>/<image>:sha-<short commit>[-dirty]`."""
-    from pipeline.project.worktree import build_source
+    from pipeline.project.worktree import build_source, read_build_context
     from pipeline.versioning.image_tags import candidate_tag
 
-    git = build_source(config, "so there is no candidate image sha-<commit>; pass --image REF")
+    needed_for = "so there is no candidate image sha-<commit>; pass --image REF"
+    git = build_source(config, read_build_context(config, needed_for), needed_for)
     return resolve_target(config).ref(candidate_tag(git))
 
 

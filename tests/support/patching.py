@@ -11,16 +11,16 @@ from pipeline.distribution.mediatypes import DOCKER_MANIFEST
 from pipeline.imagebuild.copylayer import Entry, Owner, copy_entries, write_layer_tar
 from pipeline.imagebuild.labels import CREATED_LABEL
 from pipeline.imagebuild.run import Prepared
-from pipeline.lint.dockerignore import DockerIgnore
 from pipeline.oci.image import Image
 from pipeline.oci.layer import Layer
+from pipeline.project.dockerignore import DockerIgnore
 
 
 def buildkit_like_image(prepared: Prepared) -> Image:
     """What buildx pushes for `FROM scratch` and one COPY into /app: its layer (with the
     directory above it), history and labels."""
     spec = prepared.patchable.copies[0]
-    entries = copy_entries(prepared.inputs.context, DockerIgnore(), spec, Owner())
+    entries = copy_entries(prepared.inputs.build.context, DockerIgnore(), spec, Owner())
     app = tarfile.TarInfo("app")
     app.type, app.mode = tarfile.DIRTYPE, 0o755
     created = prepared.labels[CREATED_LABEL]
