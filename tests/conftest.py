@@ -45,7 +45,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if missing:
         marks = " ".join(f"@pytest.mark.{marker}" for marker in missing)
         needs = ", ".join(name for name in TIER_FIXTURES if name in fixtures)
-        pytest.fail(f"{item.nodeid} needs {needs} (maybe through another fixture): add {marks}")
+        pytest.fail(
+            f"{item.nodeid} needs {needs} (maybe through another fixture): add {marks}",
+            pytrace=False,
+        )
 
 
 @pytest.hookimpl(wrapper=True)
