@@ -89,14 +89,14 @@ def package_index(tmp_path_factory: pytest.TempPathFactory) -> None:
     pip's reason; `-m "not network"` leaves these tests out where there is no network."""
     target = tmp_path_factory.mktemp("index-probe")
     probe = subprocess.run(
-        [sys.executable, "-m", "pip", "--isolated", "--disable-pip-version-check", "download",
-         "--no-deps", "-d", str(target), "six==1.17.0"],
+        [sys.executable, "-m", "pip", "--isolated", "--disable-pip-version-check", "--retries",
+         "2", "download", "--no-deps", "-d", str(target), "six==1.17.0"],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     if probe.returncode != 0:
-        pytest.fail(
-            f"pip cannot reach its package index: {probe.stderr.strip()[-300:]}", pytrace=False
-        )
+        # pip's last retry names the reason (no route, no name resolution, a proxy's refusal).
+        said = "\n".join(probe.stderr.strip().splitlines()[-3:])
+        pytest.fail(f"pip cannot reach its package index:\n{said}", pytrace=False)
 
 
 @pytest.fixture(scope="session")
