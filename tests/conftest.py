@@ -1,13 +1,19 @@
-"""Stack-wide fixtures: the real local container stack that `devstack` runs.
+"""Suite-wide fixtures and the test tiers' rules.
 
-Test files keep their own fixtures; only what every stack test shares lives here.
+The stack (the real local container stack that `devstack` runs) and the package index are
+fixtures; a test that needs one, directly or through another fixture, carries its tier's marker
+(declared in pyproject.toml), or fails saying so. So the fast tier, `-m "not stack and not heavy
+and not network"`, leaves out everything that needs an engine, root or the network. Nothing is
+skipped: a test that cannot run fails with the reason. Test files keep their own fixtures.
 """
 
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,10 +27,42 @@ if TYPE_CHECKING:
     from devstack import StackInfo
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "stack: needs the local container stack (python -m devstack up)"
+# The fixture a tier's tests request, and the tier's marker. The sentiment example's release is
+# the one test module that takes minutes; its fixture is named here rather than in its file so
+# that the rule is in one place.
+TIER_FIXTURES = {"stack": "stack", "package_index": "network", "sentiment_release": "heavy"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Fails a test that needs a tier without its marker, before the fixture is set up: unmarked,
+    it would run in the fast tier and reach for what is not there."""
+    fixtures = getattr(item, "fixturenames", ())
+    missing = sorted(
+        {marker for name, marker in TIER_FIXTURES.items() if name in fixtures}
+        - {mark.name for mark in item.iter_markers()}
     )
+    if missing:
+        marks = " ".join(f"@pytest.mark.{marker}" for marker in missing)
+        needs = ", ".join(name for name in TIER_FIXTURES if name in fixtures)
+        pytest.fail(
+            f"{item.nodeid} needs {needs} (maybe through another fixture): add {marks}",
+            pytrace=False,
+        )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A skip is a failure: in CI it would pass without checking anything. Deselect a tier with
+    `-m` instead."""
+    report = yield
+    if report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"skipped, which the suite does not allow: {reason}"
+    return report
 
 
 @pytest.fixture(scope="session")
@@ -43,6 +81,22 @@ def stack() -> Iterator[StackInfo]:
         for key, value in info.env(show_secrets=True).items():
             patch.setenv(key, value)
         yield info
+
+
+@pytest.fixture(scope="session")
+def package_index(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """pip reaches its package index (the test downloads real wheels), or the test fails with
+    pip's reason; `-m "not network"` leaves these tests out where there is no network."""
+    target = tmp_path_factory.mktemp("index-probe")
+    probe = subprocess.run(
+        [sys.executable, "-m", "pip", "--isolated", "--disable-pip-version-check", "--retries",
+         "2", "download", "--no-deps", "-d", str(target), "six==1.17.0"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    if probe.returncode != 0:
+        # pip's last retry names the reason (no route, no name resolution, a proxy's refusal).
+        said = "\n".join(probe.stderr.strip().splitlines()[-3:])
+        pytest.fail(f"pip cannot reach its package index:\n{said}", pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -22,8 +22,6 @@ from devstack.hosts import ensure as ensure_hosts
 from devstack.hosts import remove as remove_hosts
 from devstack.seed import debian_mirror
 
-pytestmark = pytest.mark.stack
-
 ROOT = Path(__file__).resolve().parents[1]
 BASE = "python:3.11-slim"
 # The containerd image store pushes OCI manifests; the seed may be either kind.
@@ -92,12 +90,14 @@ def _tag() -> str:
 # -- registries ----------------------------------------------------------------------------
 
 
+@pytest.mark.stack
 def test_local_registry_answers_v2(stack: StackInfo) -> None:
     response = requests.get(f"http://{stack.registry}/v2/", timeout=5)
     assert response.status_code == 200
     assert response.headers["Docker-Distribution-Api-Version"] == "registry/2.0"
 
 
+@pytest.mark.stack
 def test_base_image_pulls_through_the_mirror(stack: StackInfo, docker_client: Any) -> None:
     seeded = requests.head(
         f"http://{stack.registry}/v2/library/python/manifests/3.11-slim",
@@ -110,6 +110,7 @@ def test_base_image_pulls_through_the_mirror(stack: StackInfo, docker_client: An
     assert f"python@{seeded.headers['Docker-Content-Digest']}" in image.attrs["RepoDigests"]
 
 
+@pytest.mark.stack
 def test_ca_bundle_lets_requests_reach_every_stand_in(stack: StackInfo) -> None:
     for host in (stack.ecr_host, stack.gar_host):
         response = requests.get(f"https://{host}/v2/", verify=str(stack.ca_bundle), timeout=5)
@@ -120,6 +121,7 @@ def test_ca_bundle_lets_requests_reach_every_stand_in(stack: StackInfo) -> None:
     assert requests.get(hub, verify=str(stack.ca_bundle), auth=login, timeout=5).status_code == 200
 
 
+@pytest.mark.stack
 def test_push_to_ecr_stand_in_with_a_moto_token(stack: StackInfo, docker_client: Any) -> None:
     import boto3
 
@@ -141,6 +143,7 @@ def test_push_to_ecr_stand_in_with_a_moto_token(stack: StackInfo, docker_client:
     assert _manifest_status(stack, stack.ecr_host, name, tag) == 200
 
 
+@pytest.mark.stack
 def test_push_to_artifact_registry_stand_in(stack: StackInfo, docker_client: Any) -> None:
     name = "devstack-test/images/python"  # PROJECT/REPOSITORY/IMAGE, as on pkg.dev
     tag = _tag()
@@ -149,6 +152,7 @@ def test_push_to_artifact_registry_stand_in(stack: StackInfo, docker_client: Any
     assert _manifest_status(stack, stack.gar_host, name, tag) == 200
 
 
+@pytest.mark.stack
 def test_push_to_hub_stand_in_needs_the_password(stack: StackInfo, docker_client: Any) -> None:
     repository = f"{stack.hub_host}/devstack-test"
     wrong = {"username": stack.hub_username, "password": "not-the-password"}
@@ -164,6 +168,7 @@ def test_push_to_hub_stand_in_needs_the_password(stack: StackInfo, docker_client
     assert _manifest_status(stack, stack.hub_host, "devstack-test", tag, login) == 200
 
 
+@pytest.mark.stack
 def test_hub_password_is_private(stack: StackInfo) -> None:
     mode = stat.S_IMODE(stack.hub_password_file.stat().st_mode)
     assert mode == 0o600
@@ -174,6 +179,7 @@ def test_hub_password_is_private(stack: StackInfo) -> None:
 # -- control-plane stand-ins ---------------------------------------------------------------
 
 
+@pytest.mark.stack
 def test_moto_ecr_api_answers(stack: StackInfo) -> None:
     import boto3
 
@@ -186,6 +192,7 @@ def test_moto_ecr_api_answers(stack: StackInfo) -> None:
     assert auth["proxyEndpoint"] == f"https://{stack.ecr_host}"
 
 
+@pytest.mark.stack
 def test_artifact_registry_api_with_the_real_client(stack: StackInfo) -> None:
     from google.api_core import exceptions
     from google.api_core.client_options import ClientOptions
@@ -219,6 +226,7 @@ def test_artifact_registry_api_with_the_real_client(stack: StackInfo) -> None:
         client.create_repository(parent=parent, repository_id=repo_id, repository={}).result()
 
 
+@pytest.mark.stack
 def test_artifact_registry_api_errors_are_google_shaped(stack: StackInfo) -> None:
     url = f"{stack.gar_endpoint}/v1/projects/p/locations/us/repositories/absent"
     response = requests.get(url, timeout=5)
@@ -230,6 +238,7 @@ def test_artifact_registry_api_errors_are_google_shaped(stack: StackInfo) -> Non
 # -- command line --------------------------------------------------------------------------
 
 
+@pytest.mark.stack
 def test_status_json_reports_every_component_up(stack: StackInfo) -> None:
     report = _status_json()
     components = {c["name"]: c for c in report["components"]}
@@ -241,6 +250,7 @@ def test_status_json_reports_every_component_up(stack: StackInfo) -> None:
     assert stack.hub_password not in json.dumps(report)
 
 
+@pytest.mark.stack
 def test_status_env_prints_exports(stack: StackInfo) -> None:
     done = _devstack("status", "--env")
     assert done.returncode == 0, done.stderr
@@ -259,6 +269,7 @@ def test_status_env_prints_exports(stack: StackInfo) -> None:
     assert f"export PIPELINE_HUB_PASSWORD={stack.hub_password}" in shown.stdout.splitlines()
 
 
+@pytest.mark.stack
 def test_up_twice_is_idempotent(stack: StackInfo) -> None:
     before = {c["name"]: c["pid"] for c in _status_json()["components"]}
     started = time.monotonic()
@@ -326,6 +337,7 @@ def test_hosts_lines_are_marked_and_idempotent(tmp_path: Path) -> None:
 # -- the engine ----------------------------------------------------------------------------
 
 
+@pytest.mark.stack
 def test_engine_is_current_with_buildx_and_the_containerd_store(stack: StackInfo) -> None:
     components = {c["name"]: c for c in _status_json()["components"]}
     detail = components["engine"]["detail"]

@@ -124,6 +124,12 @@ def test_the_template_also_gets_pipeline_yaml_and_version(tmp_path: Path, capsys
             9000,
         ),
         ("FROM python:3.11-slim\nCMD uvicorn app:app --port=8001\n", "", 8001),
+        # The CMD's port is the one the app listens on, whatever EXPOSE says.
+        (
+            'FROM python:3.11-slim\nEXPOSE 8000\nCMD ["flask", "run", "-p", "5002"]\n',
+            "",
+            5002,
+        ),
     ],
 )
 def test_the_port_is_found_in_the_cmd_expose_or_the_app(

@@ -291,7 +291,10 @@ class Server(ThreadingHTTPServer):
 
         super().__init__(("127.0.0.1", 0), Handler)
         self.seen: list[tuple[str, str, dict[str, str]]] = []
-        threading.Thread(target=self.serve_forever, daemon=True).start()
+        # Polled often: shutdown() waits for the next poll, 0.5 s by default, at every teardown.
+        threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        ).start()
 
     @property
     def host(self) -> str:

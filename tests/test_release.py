@@ -14,7 +14,7 @@ import pytest
 from pipeline.cli import main
 from pipeline.distribution.client import RegistryAPI
 from pipeline.engine.transfer import push
-from pipeline.release.outputs import write_dotenv, write_github
+from pipeline.release.outputs import text_summary, write_dotenv, write_github
 from pipeline.release.state import ReleaseState, load_state, state_path
 from tests.support.project import GIT_IDENTITY, commit_all
 
@@ -93,6 +93,44 @@ def test_ci_outputs(tmp_path: Path) -> None:
         "IMAGE_REF=127.0.0.1:5000/examples/churn@sha256:" + "1" * 64,
         "IMAGE_TAGS=1.3.0,1.3,1,latest,sha-abc1234",
         "VERSION=1.3.0",
+    ]
+
+
+def test_the_summary_gives_each_figure_the_release_recorded() -> None:
+    facts = {
+        "image_size": 734_003_200,
+        "cache_hit_ratio": 0.875,
+        "build_backend": "buildx",
+        "build_seconds": 61.25,
+        "latency_ms": {"p50": 3.21, "p95": 9.87},
+        "gpu": {"used": False, "note": ""},
+    }
+    state = ReleaseState(
+        commit="abc",
+        done=["build", "smoke"],
+        seconds={"build": 61.25, "smoke": 11.0},
+        candidate="r/x@sha256:1",
+        version="1.3.0",
+        tags=["1.3.0", "latest"],
+        facts=facts,
+    )
+    assert text_summary(state).splitlines() == [
+        "version          1.3.0",
+        "tags             1.3.0, latest",
+        "image            r/x@sha256:1",
+        "image size       734.0 MB",
+        "cache hit ratio  88%",
+        "build            buildx, 61.2s",
+        "smoke latency    p50 3.2 ms, p95 9.9 ms",
+        "gpu              not used",
+        "steps            build 61.2s, smoke 11.0s",
+    ]
+    nothing = ReleaseState(commit="abc", no_release_reason="no commits since v1.2.0")
+    assert text_summary(nothing).splitlines() == [
+        "version  no release (no commits since v1.2.0)",
+        "tags     -",
+        "image    -",
+        "steps    -",
     ]
 
 

@@ -121,6 +121,15 @@ def test_lookalikes_are_not_secrets(tmp_path: Path) -> None:
     assert flagged(context) == set()
 
 
+def test_an_env_key_that_is_the_word_alone_is_a_secret_and_a_placeholder_is_not(
+    tmp_path: Path,
+) -> None:
+    env = "API_KEY=abcdefgh12345\nACCESS_KEY=${ACCESS_KEY}\nPWD=/app\nTOKENIZER=bert-base\n"
+    context = make_context(tmp_path, {".env": env})
+    findings = scan_context(context, context / "Dockerfile")
+    assert [f.describe() for f in findings] == ["line 1: .env entry API_KEY (****, 13 characters)"]
+
+
 def test_findings_name_the_line_and_never_the_value(tmp_path: Path) -> None:
     context = make_context(tmp_path, SECRETS)
     findings = scan_context(sent(context))

@@ -61,7 +61,7 @@ def test_split_puts_torch_and_transformers_in_the_base_layer() -> None:
 
 
 @pytest.fixture(scope="module")
-def release(stack: object, tmp_path_factory: pytest.TempPathFactory) -> dict:
+def sentiment_release(stack: object, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """`pipeline release --json` of the example in its own repository and image namespace."""
     import git
 
@@ -89,12 +89,13 @@ def release(stack: object, tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 @pytest.mark.stack
-def test_the_example_releases_with_real_inference(release: dict) -> None:
-    result, smoke = release["result"], release["smoke"]
+@pytest.mark.heavy
+def test_the_example_releases_with_real_inference(sentiment_release: dict) -> None:
+    result, smoke = sentiment_release["result"], sentiment_release["smoke"]
     assert result["version"] == "0.1.0"
     assert "latest" in result["tags"]
     api = RegistryAPI("127.0.0.1:5000")
-    assert api.digest(f"{release['namespace']}/sentiment", "0.1.0") == result["digest"]
+    assert api.digest(f"{sentiment_release['namespace']}/sentiment", "0.1.0") == result["digest"]
     status = {check["name"]: check["status"] for check in smoke["checks"]}
     # The golden probabilities (smoke/*.golden.json) came from the model on this CPU; the GPU
     # checks are skipped on an engine without the NVIDIA runtime, and the report says so.
@@ -114,10 +115,12 @@ def test_the_example_releases_with_real_inference(release: dict) -> None:
 
 
 @pytest.mark.stack
+@pytest.mark.heavy
 def test_health_waits_for_the_warm_up_and_gpu_info_names_the_device(
-    release: dict, docker_client: docker.DockerClient
+    sentiment_release: dict, docker_client: docker.DockerClient
 ) -> None:
-    image = f"127.0.0.1:5000/{release['namespace']}/sentiment@{release['result']['digest']}"
+    namespace, digest = sentiment_release["namespace"], sentiment_release["result"]["digest"]
+    image = f"127.0.0.1:5000/{namespace}/sentiment@{digest}"
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     container = docker_client.containers.run(

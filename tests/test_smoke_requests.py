@@ -158,6 +158,13 @@ def test_a_json_body_sample_still_works_beside_request_samples(url: str, tmp_pat
     assert samples["text"].expected is None and samples["text"].status == 200
 
 
+def test_a_sample_may_expect_any_http_status(tmp_path: Path) -> None:
+    for status in (100, 422, 599):
+        (tmp_path / f"s{status}.request.json").write_text(f'{{"expect": {{"status": {status}}}}}')
+    statuses = {sample.name: sample.status for sample in load_samples(tmp_path)}
+    assert statuses == {"s100": 100, "s422": 422, "s599": 599}
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -167,6 +174,8 @@ def test_a_json_body_sample_still_works_beside_request_samples(url: str, tmp_pat
         ('{"files": {"f": "nope.jpg"}}', r"files\.f: .*nope\.jpg is no file; put it beside"),
         ('{"json": {}, "form": {"a": "b"}}', r"json and files/form both given"),
         ('{"expect": {"status": "ok"}}', r"expect\.status: 'ok' is not an HTTP status"),
+        ('{"expect": {"status": 600}}', r"expect\.status: 600 is not an HTTP status"),
+        ('{"expect": {"status": true}}', r"expect\.status: True is not an HTTP status"),
         ('{"expect": {"shape": {"a": "string"}}}', r'expect\.shape\.a: "string" is not a type'),
         ('{"expect": {"golden": 1, "color": 2}}', r"expect\.color: unknown key"),
         ('{"headers": {"X-N": 1}}', r"headers\.X-N: 1 is not a string"),

@@ -117,16 +117,7 @@ def test_base_remove_stops_the_family_but_not_the_closure(tmp_path: Path) -> Non
     assert "vocos" not in result.family and "vocos" in result.app.packages
 
 
-# Real pip, hash-checking mode, the network
-
-
-@pytest.fixture(scope="module")
-def pip_index(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Skip unless pip reaches its package index (the tests download real wheels)."""
-    target = tmp_path_factory.mktemp("probe")
-    probe = pip("download", "--no-deps", "-d", str(target), "six==1.17.0", check=False)
-    if probe.returncode != 0:
-        pytest.skip(f"pip cannot reach its package index: {probe.stderr.strip()[-200:]}")
+# Real pip, hash-checking mode, the network (the `package_index` fixture, in conftest.py)
 
 
 def pip(
@@ -159,9 +150,10 @@ def installable(lock: str, tmp_path: Path) -> Path:
     return source
 
 
+@pytest.mark.network
 @pytest.mark.parametrize("lock", ["feast", "rpycocotools"])
 def test_base_alone_then_app_install_exactly_the_lock_in_hash_mode(
-    tmp_path: Path, lock: str, pip_index: None
+    tmp_path: Path, lock: str, package_index: None
 ) -> None:
     source = installable(lock, tmp_path)
     assert main(["split", "-C", str(tmp_path), "-o", "out"]) == 0
@@ -177,7 +169,8 @@ def test_base_alone_then_app_install_exactly_the_lock_in_hash_mode(
     assert frozen(python) == pins(source)
 
 
-def test_a_base_of_roots_alone_fails_in_hash_mode(tmp_path: Path, pip_index: None) -> None:
+@pytest.mark.network
+def test_a_base_of_roots_alone_fails_in_hash_mode(tmp_path: Path, package_index: None) -> None:
     """What split did before the closure, with the error the issue quotes: the test can fail."""
     roots = [e.line for e in read_requirements(LOCKS["feast"]).entries if is_base_package(e.name)]
     assert len(roots) == 3  # numpy, pandas, pyarrow
@@ -210,7 +203,8 @@ def pins(path: Path) -> set[tuple[str, str]]:
 # A plain file (no `# via`): pip's resolver gives the graph when split.resolve is on
 
 
-def test_pips_resolver_gives_a_plain_file_its_graph(tmp_path: Path, pip_index: None) -> None:
+@pytest.mark.network
+def test_pips_resolver_gives_a_plain_file_its_graph(tmp_path: Path, package_index: None) -> None:
     source = tmp_path / "requirements.txt"
     source.write_text("jax==0.4.35\noptax==0.2.4\nopt-einsum==3.4.0\nfastapi==0.115.0\n")
     by_name = split_requirements(source, tmp_path)

@@ -11,10 +11,15 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_the_wheel_holds_the_package_and_nothing_of_the_stack_or_tests(tmp_path: Path) -> None:
+@pytest.mark.network
+def test_the_wheel_holds_the_package_and_nothing_of_the_stack_or_tests(
+    tmp_path: Path, package_index: None
+) -> None:
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-q", "-w", str(tmp_path)],
         check=True,

@@ -121,10 +121,12 @@ def _is_token_value(name: str) -> bool:
 # A rule for files whose content decides: it returns the hits in that content.
 ContentRule = Callable[[bytes], list[Hit]]
 
+# A key holding one of the words, or a word alone (API_KEY=); not PWD alone, the shell's directory.
 _ENV_SECRET_KEY = re.compile(
     rb"^[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_]*"
     rb"(?:PASSWORD|PASSWD|PWD|SECRET|TOKEN|API_KEY|APIKEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIALS?"
-    rb"|AUTH)[A-Za-z0-9_]*|PASSWORD|SECRET|TOKEN)[ \t]*=[ \t]*(.*)$",
+    rb"|AUTH)[A-Za-z0-9_]*|PASSWORD|SECRET|TOKEN|API_?KEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIALS?)"
+    rb"[ \t]*=[ \t]*(.*)$",
     re.IGNORECASE | re.MULTILINE,
 )
 _PLACEHOLDER = re.compile(rb"^(?:\$\{?[A-Za-z_][A-Za-z0-9_]*\}?|<[^>]*>|x+|\*+|changeme)$", re.I)
