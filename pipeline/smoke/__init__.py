@@ -2,6 +2,6 @@
 predictions, latency, graceful shutdown). `run_smoke` is what the release step calls."""
 
 from pipeline.smoke.report import SmokeReport
-from pipeline.smoke.run import SmokeFailed, default_image, run_smoke
+from pipeline.smoke.run import SmokeFailed, run_smoke
 
-__all__ = ["SmokeFailed", "SmokeReport", "default_image", "run_smoke"]
+__all__ = ["SmokeFailed", "SmokeReport", "run_smoke"]

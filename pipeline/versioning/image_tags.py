@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import semver
 
 from pipeline.core.errors import UserError
+from pipeline.distribution.reference import ImageRef
 from pipeline.project.gitinfo import GitInfo
 
 DOCKER_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
@@ -46,6 +47,12 @@ def candidate_tag(git: GitInfo) -> str:
     The clean tag names exactly the commit: a dirty build never takes it.
     """
     return f"sha-{git.short_sha}" + ("-dirty" if git.dirty else "")
+
+
+def candidate(repository: ImageRef, source: GitInfo) -> ImageRef:
+    """The candidate image of `source` in `repository`: the one name build pushes, smoke tests by
+    default and push promotes by default (which refuses a dirty one: it releases commits)."""
+    return repository.with_tag(candidate_tag(source))
 
 
 def docker_safe(version: semver.Version) -> str:
