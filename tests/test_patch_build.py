@@ -403,7 +403,7 @@ def test_the_patch_writes_to_each_registry_kind_with_no_engine(
         prepared = prepare(load_config(project, None, {}), Output())
         target = prepared.inputs.target
         api = target.api()
-        tag = prepared.candidate.rpartition(":")[2]
+        tag = prepared.candidate.tag
         write_image(api, target.repository.path, buildkit_like_image(prepared), tags=[tag])
         change(project, "app.txt", "two\n")
 

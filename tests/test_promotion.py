@@ -22,7 +22,7 @@ from pipeline.oci.image import Image
 from pipeline.oci.layer import Layer
 from pipeline.oci.manifest import Index
 from pipeline.oci.remote import put_manifest, write_image
-from pipeline.promotion.promote import promote
+from pipeline.promotion.promote import plan_push, promote
 from pipeline.promotion.report import PushedTag, PushReport
 from tests.support.registry import TestRegistry
 
@@ -56,7 +56,8 @@ def sha_tag(project: Path) -> str:
 
 
 def run(project: Path, on_pushed: Callable[[PushedTag], None] | None = None) -> PushReport:
-    return promote(load_config(project, environ={}), Output(), "1.2.3", on_pushed=on_pushed)
+    config = load_config(project, environ={})
+    return promote(config, Output(), plan_push(config, "1.2.3"), on_pushed=on_pushed)
 
 
 def test_the_candidate_gets_every_tag_with_its_own_digest(

@@ -29,7 +29,7 @@ from pipeline.core.errors import RegistryError
 from pipeline.distribution.auth import Credentials
 from pipeline.distribution.client import RegistryAPI
 from pipeline.engine.transfer import push
-from pipeline.promotion.promote import PushedTag, promote
+from pipeline.promotion.promote import PushedTag, plan_push, promote
 from pipeline.registries import resolve_target
 
 HUB = "hub.pipeline.test"
@@ -370,7 +370,7 @@ def own_registry(tmp_path: Path) -> Iterator[OwnRegistry]:
 
 def promote_into(project: Path, candidate: str | None, on_pushed=None):
     config: Config = load_config(project, environ=os.environ, overrides=[("registry.retries", "2")])
-    return promote(config, Output(), "1.2.3", candidate, on_pushed=on_pushed)
+    return promote(config, Output(), plan_push(config, "1.2.3", candidate), on_pushed=on_pushed)
 
 
 @pytest.mark.stack

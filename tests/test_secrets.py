@@ -126,7 +126,7 @@ def test_an_env_key_that_is_the_word_alone_is_a_secret_and_a_placeholder_is_not(
 ) -> None:
     env = "API_KEY=abcdefgh12345\nACCESS_KEY=${ACCESS_KEY}\nPWD=/app\nTOKENIZER=bert-base\n"
     context = make_context(tmp_path, {".env": env})
-    findings = scan_context(context, context / "Dockerfile")
+    findings = scan_context(sent(context))
     assert [f.describe() for f in findings] == ["line 1: .env entry API_KEY (****, 13 characters)"]
 
 

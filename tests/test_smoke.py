@@ -29,7 +29,10 @@ from pipeline.config.schema import load_config
 from pipeline.console.output import Output
 from pipeline.core.errors import UserError
 from pipeline.cuda.drivers import minimum_driver, parse_driver
+from pipeline.distribution.reference import ImageRef
 from pipeline.engine.transfer import push
+from pipeline.project.worktree import build_source, read_build_context
+from pipeline.registries import resolve_target
 from pipeline.smoke.checks import Check, CheckError
 from pipeline.smoke.container import LABEL, container_spec
 from pipeline.smoke.gpu import (
@@ -48,8 +51,9 @@ from pipeline.smoke.gpu import (
     parse_gpu_query,
 )
 from pipeline.smoke.report import SmokeReport, junit_xml
-from pipeline.smoke.run import SmokeFailed, default_image, run_smoke
+from pipeline.smoke.run import SmokeFailed, run_smoke
 from pipeline.smoke.samples import golden_problems, large_batch, load_samples, shape_problems
+from pipeline.versioning.image_tags import candidate
 
 if TYPE_CHECKING:
     import docker
@@ -635,7 +639,8 @@ def test_run_smoke_by_digest_for_the_release_step(
 ) -> None:
     project = write_project(tmp_path, gpu="off")
     config = load_config(project)
-    report = run_smoke(config, Output(), fake_images["ok@digest"])
+    image = ImageRef.parse(fake_images["ok@digest"])
+    report = run_smoke(config, Output(), image, resolve_target(config))
 
     assert report.passed and report.image == fake_images["ok@digest"]
     checks = {check.name: check for check in report.checks}
@@ -656,14 +661,14 @@ def test_golden_values(fake_images: dict[str, str], tmp_path: Path) -> None:
     project = write_project(tmp_path / "project", samples, tolerance=0.001, requests=0)
     config = load_config(project)
 
-    report = run_smoke(config, Output(), fake_images["ok"])
+    report = run_smoke(config, Output(), ImageRef.parse(fake_images["ok"]), resolve_target(config))
     sample = next(check for check in report.checks if check.name == "sample one")
     assert sample.message.endswith("golden values match")
 
     golden["predictions"][0]["probability"] = 0.8
     (samples / "one.golden.json").write_text(json.dumps(golden))
     with pytest.raises(SmokeFailed) as failed:
-        run_smoke(config, Output(), fake_images["ok"])
+        run_smoke(config, Output(), ImageRef.parse(fake_images["ok"]), resolve_target(config))
     assert failed.value.exit_code == 2
     assert str(failed.value).endswith(
         "sample one: the answer to one.json differs from one.golden.json: "
@@ -719,9 +724,11 @@ def test_volumes_are_read_only_unless_asked(tmp_path: Path) -> None:
 
 
 def test_default_image_is_the_candidate(git_project: Callable[..., Path]) -> None:
-    project = git_project(EXAMPLE, "registry:\n  url: 127.0.0.1:5000/team\n")
     import git
 
+    project = git_project(EXAMPLE, "registry:\n  url: 127.0.0.1:5000/team\n")
+    config = load_config(project)
     sha = git.Repo(project).head.commit.hexsha
     expected = f"127.0.0.1:5000/team/{project.name}:sha-{sha[:7]}"
-    assert default_image(load_config(project)) == expected
+    source = build_source(config, read_build_context(config, "a test"), "a test")
+    assert str(candidate(resolve_target(config).repository, source)) == expected

@@ -12,12 +12,14 @@ import pytest
 import requests
 
 from pipeline.config.schema import Config, load_config
+from pipeline.core.errors import UserError
 from pipeline.distribution.client import RegistryAPI
 from pipeline.imagebuild.labels import oci_labels
 from pipeline.project.gitinfo import GitInfo
 from pipeline.project.worktree import build_source, read_build_context
-from pipeline.smoke.run import default_image
-from pipeline.versioning.image_tags import candidate_tag
+from pipeline.promotion.promote import commit_candidate
+from pipeline.registries import resolve_target
+from pipeline.versioning.image_tags import candidate, candidate_tag
 from tests.support.project import commit_all, run_pipeline
 
 DOCKERFILE = "FROM python:3.11-slim AS runtime\nCOPY app.txt /app.txt\n"
@@ -114,7 +116,12 @@ def test_a_dirty_source_is_labelled_and_tagged_dirty(git_project, tmp_path) -> N
     )
     assert labels["org.opencontainers.image.revision"] == f"{clean.sha}-dirty"
     # `smoke` without --image tests what `build --allow-dirty` made, never the clean image.
-    assert default_image(config).endswith(f":sha-{clean.short_sha}-dirty")
+    target = resolve_target(config)
+    dirty_image = f"127.0.0.1:5000/team/{project.name}:sha-{clean.short_sha}-dirty"
+    assert str(candidate(target.repository, dirty)) == dirty_image
+    # `push` releases commits: it refuses that image, and promotes no other one in its place.
+    with pytest.raises(UserError, match=f"its candidate {dirty_image} is not a commit's image"):
+        commit_candidate(config, target)
 
 
 @pytest.mark.stack

@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     which.add_argument(
         "--image",
         metavar="REF",
-        help="the candidate image (default: <registry>/<image>:sha-<commit>)",
+        help="the candidate image (default: <registry>/<image>:sha-<commit>; never a dirty tree's)",
     )
     which.add_argument(
         "--digest",
@@ -33,18 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(ctx: Context) -> int:
-    from pipeline.promotion.promote import promote
-    from pipeline.registries import resolve_target
-    from pipeline.versioning import read_current
+    from pipeline.promotion.promote import plan_push, promote
 
-    config = ctx.config
     args = ctx.args
-    candidate = args.image
-    if args.digest:
-        if not args.digest.startswith("sha256:"):
-            raise UsageError(f"--digest {args.digest!r}: expected sha256:<64 hex digits>")
-        candidate = str(resolve_target(config).repository.with_digest(args.digest))
-    version = args.version or str(read_current(config))
-    report = promote(config, ctx.out, version, candidate)
+    if args.digest and not args.digest.startswith("sha256:"):
+        raise UsageError(f"--digest {args.digest!r}: expected sha256:<64 hex digits>")
+    promotion = plan_push(ctx.config, args.version, args.image, args.digest)
+    report = promote(ctx.config, ctx.out, promotion)
     ctx.out.result(report.as_dict(), report.text())
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import TYPE_CHECKING
 
 from pipeline.commands.options import add_config_option
@@ -23,10 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(ctx: Context) -> int:
-    from pipeline.versioning import decide_version, write_version
+    from pipeline.versioning import decide_version, read_history, write_version
 
     config = ctx.config
-    decision = decide_version(config)
+    decision = decide_version(config, read_history(config, os.environ))
     written = None
     changed = decision.version is not None and str(decision.version) != str(decision.current)
     if changed and not ctx.args.print_only:

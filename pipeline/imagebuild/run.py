@@ -36,7 +36,7 @@ from pipeline.project.worktree import build_source, read_build_context, refuse_d
 from pipeline.registries import Target, resolve_target
 from pipeline.secrets import check_build_context
 from pipeline.versioning.current import read_current
-from pipeline.versioning.image_tags import candidate_tag
+from pipeline.versioning.image_tags import candidate
 from pipeline.versioning.versions import highest
 
 if TYPE_CHECKING:
@@ -56,7 +56,8 @@ class BuildInputs:
     version: str
 
 
-def read_inputs(config: Config) -> BuildInputs:
+def read_inputs(config: Config, target: Target | None = None) -> BuildInputs:
+    """`target`: where the candidate goes, when the caller resolved it already (a release)."""
     dockerfile = config.path(config.project.dockerfile)
     context = config.path(config.project.context)
     if not dockerfile.is_file():
@@ -71,10 +72,12 @@ def read_inputs(config: Config) -> BuildInputs:
     git = build_source(config, build, needed_for)
     version = str(read_current(config))
     graph = read_graph(dockerfile, config.image.target, config.image.build_args)
-    return BuildInputs(build, graph, git, resolve_target(config), version)
+    return BuildInputs(build, graph, git, target or resolve_target(config), version)
 
 
-def prior_release(target: Target, inputs: BuildInputs, config: Config, out: Output) -> str | None:
+def prior_release(
+    target: Target, inputs: BuildInputs, config: Config, out: Output
+) -> ImageRef | None:
     """The highest semver tag of the image in the registry; git tags when it cannot say."""
     try:
         found = highest(target.api().tags(target.repository.path), prefix="")
@@ -82,10 +85,10 @@ def prior_release(target: Target, inputs: BuildInputs, config: Config, out: Outp
         out.warn(f"cannot list the tags of {target.repository}: {exc}; trying git tags")
         found = None
     if found:
-        return target.ref(found[0])
+        return target.repository.with_tag(found[0])
     repo = open_repo(config.project_dir, "the prior release comes from its tags")
     from_git = highest((t.name for t in repo.tags), prefix=config.version.tag_prefix)
-    return target.ref(str(from_git[1])) if from_git else None
+    return target.repository.with_tag(str(from_git[1])) if from_git else None
 
 
 def _announce(out: Output) -> StepCallback:
@@ -107,7 +110,7 @@ def _base_digest(base_image: str | None, target: Target) -> str | None:
     with contextlib.suppress(docker.errors.DockerException):
         digests = client.images.get(base_image).attrs.get("RepoDigests") or []
         if digests:
-            return digests[0].rpartition("@")[2]
+            return ImageRef.parse(digests[0]).digest
     ref = ImageRef.parse(base_image)
     hosts = [ref.host]
     if ref.host == DOCKER_HUB_HOST:
@@ -130,20 +133,22 @@ class Prepared:
     the same for both paths."""
 
     inputs: BuildInputs
-    candidate: str
-    prior: str | None
+    candidate: ImageRef
+    prior: ImageRef | None
     labels: dict[str, str]
     patchable: PatchPlan
     proof: BuildProof
 
 
-def prepare(config: Config, out: Output, version: str | None = None) -> Prepared:
+def prepare(
+    config: Config, out: Output, version: str | None = None, target: Target | None = None
+) -> Prepared:
     """Read and check the project, and decide the candidate and its labels.
 
     `version` is the label's version when the caller knows the one being released; otherwise
-    the project's VERSION file says.
+    the project's VERSION file says. `target` as for `read_inputs`.
     """
-    inputs = read_inputs(config)
+    inputs = read_inputs(config, target)
     # What the engine would receive, before anything is built or pushed.
     check_build_context(inputs.build)
     # After the secret scan: "commit them" must never be the advice for a key left there.
@@ -171,9 +176,9 @@ def prepare(config: Config, out: Output, version: str | None = None) -> Prepared
         model_sha=weights_sha256(config.path(config.project.model_dir)),
         extra=config.image.labels,
     )
-    candidate = target.ref(candidate_tag(inputs.git))
+    image = candidate(target.repository, inputs.git)
     prior = prior_release(target, inputs, config, out)
-    return Prepared(inputs, candidate, prior, {**labels, **proof.labels}, patchable, proof)
+    return Prepared(inputs, image, prior, {**labels, **proof.labels}, patchable, proof)
 
 
 @dataclass(frozen=True)
@@ -183,8 +188,9 @@ class BuildPlan:
     inputs: BuildInputs
     builder: Buildx
     request: BuildRequest
-    prior: str | None
+    prior: ImageRef | None
     api: RegistryAPI
+    cache: ImageRef  # this commit's own cache export
 
 
 def plan_build(
@@ -195,22 +201,22 @@ def plan_build(
     # Also fails early and clearly when there is no engine.
     buildx = find_buildx(config.build.docker_cli, image_store())
     target = inputs.target
-    candidate, prior = prepared.candidate, prepared.prior
+    image, prior = prepared.candidate, prepared.prior
     out.note(
-        f"build: buildx ({buildx.why}), candidate {candidate}"
+        f"build: buildx ({buildx.why}), candidate {image}"
         + (f", prior release {prior}" if prior else ", no prior release")
     )
     # This commit's own export: a retried job finds it; `buildcache` follows it when complete.
-    commit_cache = target.ref(f"{CACHE_TAG}-{_tag(candidate)}")
+    commit_cache = target.repository.with_tag(f"{CACHE_TAG}-{image.tag}")
     api = target.api()
-    cache_from = _existing(api, target, [target.ref(CACHE_TAG), commit_cache])
+    cache_from = _existing(api, target, [target.repository.with_tag(CACHE_TAG), commit_cache])
     request = BuildRequest(
         context=inputs.build.context,
         dockerfile=inputs.build.dockerfile,
         target=inputs.graph.stages[-1],
-        tag=candidate,
-        cache_from=cache_from + ([prior] if prior else []),
-        cache_to=commit_cache if push_images else None,
+        tag=str(image),
+        cache_from=[str(ref) for ref in [*cache_from, *([prior] if prior else [])]],
+        cache_to=str(commit_cache) if push_images else None,
         build_args=config.image.build_args,
         labels=prepared.labels,
         network=config.image.network,
@@ -219,7 +225,7 @@ def plan_build(
         source_date_epoch=inputs.git.committed_at,
         credentials=target.credentials,
     )
-    return BuildPlan(inputs, buildx, request, prior, api)
+    return BuildPlan(inputs, buildx, request, prior, api, commit_cache)
 
 
 def execute(plan: BuildPlan, out: Output) -> BuildReport:
@@ -245,7 +251,7 @@ def execute(plan: BuildPlan, out: Output) -> BuildReport:
         size=sum(layer.size for layer in layers) if image else None,
         layers=layers,
         labels=plan.request.labels,
-        prior=plan.prior,
+        prior=str(plan.prior) if plan.prior else None,
         cache_images=[],
         warnings=list(out.warnings),
     )
@@ -258,19 +264,24 @@ def publish(plan: BuildPlan, report: BuildReport) -> None:
     target = plan.inputs.target
     path = target.repository.path
     report.cache_images = _publish_cache(
-        plan.api, target, plan.request.cache_to, report.steps, plan.inputs.graph
+        plan.api, target, plan.cache, report.steps, plan.inputs.graph
     )
     report.compressed_size = plan.api.compressed_size(path, report.digest or "")
-    if plan.prior:
-        report.prior_compressed_size = plan.api.compressed_size(path, _tag(plan.prior))
+    if plan.prior and plan.prior.tag:
+        report.prior_compressed_size = plan.api.compressed_size(path, plan.prior.tag)
 
 
 def run_build(
-    config: Config, out: Output, push_images: bool = True, version: str | None = None
+    config: Config,
+    out: Output,
+    push_images: bool = True,
+    version: str | None = None,
+    target: Target | None = None,
 ) -> BuildReport:
     """Patch the prior image in the registry where that is proven equal, else build and (unless
-    `push_images` is false) push the candidate with its cache."""
-    prepared = prepare(config, out, version)
+    `push_images` is false) push the candidate with its cache. `version`, `target`: as for
+    `prepare`."""
+    prepared = prepare(config, out, version, target)
     inputs, prior = prepared.inputs, prepared.prior
     started = time.monotonic()
     attempt = try_patch(
@@ -282,12 +293,13 @@ def run_build(
         prepared.proof,
         prepared.labels,
         push_images,
-        _tag(prior) if prior else None,
+        prior.tag if prior else None,
     )
     if isinstance(attempt, Patched):
         seconds = time.monotonic() - started
+        shown_prior = str(prior) if prior else None
         report = patch_report(
-            inputs.target, prepared.candidate, attempt, prepared.labels, prior, seconds
+            inputs.target, str(prepared.candidate), attempt, prepared.labels, shown_prior, seconds
         )
     else:
         out.note(f"build: full build: {attempt}")
@@ -299,21 +311,17 @@ def run_build(
     return report
 
 
-def _existing(api: RegistryAPI, target: Target, refs: list[str]) -> list[str]:
+def _existing(api: RegistryAPI, target: Target, refs: list[ImageRef]) -> list[ImageRef]:
     """The cache images the registry holds: BuildKit resolves every cache source at once, and a
     missing one (the first build, a commit's first run) only adds an error to its log."""
     try:
-        return [ref for ref in refs if api.digest(target.repository.path, _tag(ref))]
+        return [ref for ref in refs if api.digest(target.repository.path, ref.tag or "")]
     except PipelineError:
         return refs  # the registry cannot say now: let buildx try, and warn as it does
 
 
-def _tag(ref: str) -> str:
-    return ref.rpartition(":")[2]
-
-
 def _publish_cache(
-    api: RegistryAPI, target: Target, commit_cache: str, steps: list[Step], graph: BuildGraph
+    api: RegistryAPI, target: Target, commit_cache: ImageRef, steps: list[Step], graph: BuildGraph
 ) -> list[str]:
     """Point `buildcache` at this build's cache export when the export is complete.
 
@@ -326,11 +334,11 @@ def _publish_cache(
     path = target.repository.path
     ran = {step.stage for step in steps if step.counts_for_cache and not step.cached}
     complete = graph.copied <= ran or api.digest(path, CACHE_TAG) is None
-    manifest = api.raw_manifest(path, _tag(commit_cache)) if complete else None
+    manifest = api.raw_manifest(path, commit_cache.tag or "") if complete else None
     if manifest is None:
-        return [commit_cache]
+        return [str(commit_cache)]
     api.put_manifest(path, CACHE_TAG, manifest)
-    return [commit_cache, target.ref(CACHE_TAG)]
+    return [str(commit_cache), target.ref(CACHE_TAG)]
 
 
 def _in_dockerfile_order(steps: list[Step], graph: BuildGraph) -> list[Step]:

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+
+import semver
 
 from pipeline.config.schema import Config
 from pipeline.console.output import Output
 from pipeline.core.errors import RegistryError, UserError
 from pipeline.distribution.client import RegistryAPI
 from pipeline.distribution.reference import ImageRef
-from pipeline.project.gitinfo import git_info
+from pipeline.project.worktree import build_source, first_few, read_build_context
 from pipeline.promotion.placement import (
     EnginePush,
     Placement,
@@ -25,49 +27,91 @@ from pipeline.promotion.placement import (
 )
 from pipeline.promotion.report import PushedTag, PushReport
 from pipeline.registries import Target, resolve_target
+from pipeline.versioning.current import read_current
 from pipeline.versioning.history import History, read_history
-from pipeline.versioning.image_tags import ImageTags, candidate_tag, image_tags
+from pipeline.versioning.image_tags import ImageTags, candidate, image_tags
 from pipeline.versioning.versions import parse_version, release_versions
 
-if TYPE_CHECKING:
-    import semver
+
+@dataclass(frozen=True)
+class Promotion:
+    """What a push promotes and where, decided once by its caller (`plan_push` for the push
+    command, the plan for the release's push step): promoting decides none of it again."""
+
+    target: Target
+    history: History  # the release tags in git: what the moving tags follow
+    version: semver.Version
+    candidate: ImageRef
+
+
+def plan_push(
+    config: Config, version: str | None, image: str | None = None, digest: str | None = None
+) -> Promotion:
+    """`push`'s inputs: `version` (default: the current one) for the candidate named by `image`,
+    by `digest` in the target repository, or else this commit's (`commit_candidate`)."""
+    parsed = release_version(version) if version else read_current(config)
+    target = resolve_target(config)
+    if digest:
+        source = target.repository.with_digest(digest)
+    elif image:
+        source = ImageRef.parse(image)
+    else:
+        source = commit_candidate(config, target)
+    return Promotion(target, read_history(config, os.environ), parsed, source)
+
+
+def release_version(text: str) -> semver.Version:
+    parsed = parse_version(text)
+    if parsed is None:
+        raise UserError(f"version {text!r} is not a semantic version (MAJOR.MINOR.PATCH)")
+    return parsed
+
+
+def commit_candidate(config: Config, target: Target) -> ImageRef:
+    """This commit's candidate, which push promotes by default.
+
+    The same name build pushes and smoke tests, by the same rule; but a dirty one is refused: an
+    image is exactly its commit or says it is not, and a version and `sha-<commit>` would say
+    it is. So a tree changed since the build (or `build --allow-dirty`) names its image itself.
+    """
+    needed_for = "the default candidate names a commit; pass --image or --digest"
+    build = read_build_context(config, needed_for)
+    source = build_source(config, build, needed_for)
+    if source.dirty:
+        changed = build.changes or ()
+        raise UserError(
+            f"the build context differs from commit {source.short_sha} ({len(changed)} file(s): "
+            f"{first_few(changed)}): "
+            f"its candidate {candidate(target.repository, source)} is not a commit's image, and "
+            "a release never names one; commit (then build and smoke test), or name the image "
+            "to release with --image or --digest"
+        )
+    return candidate(target.repository, source)
 
 
 def promote(
     config: Config,
     out: Output,
-    version: str,
-    candidate: str | None = None,
+    promotion: Promotion,
     on_pushed: Callable[[PushedTag], None] | None = None,
 ) -> PushReport:
-    """Give `candidate` (default `<target>:sha-<HEAD>`) the image tags of `version`.
+    """Give `promotion.candidate` the image tags of `promotion.version`.
 
     `on_pushed` is called after each tag is pushed and verified, fixed tags first.
     """
-    parsed = parse_version(version)
-    if parsed is None:
-        raise UserError(f"version {version!r} is not a semantic version (MAJOR.MINOR.PATCH)")
-    history = read_history(config, os.environ)
-    target = resolve_target(config)
+    target, source = promotion.target, promotion.candidate
     api = target.api(note=out.note)
     path = target.repository.path
-    source = (
-        ImageRef.parse(candidate)
-        if candidate
-        else target.repository.with_tag(
-            candidate_tag(git_info(config.project_dir, "the default candidate names a commit"))
-        )
-    )
     placement: Placement = (
         RegistryCopy(api, path, source)
         if source.same_repository(target.repository)
         else EnginePush(target, source, out)
     )
-    tags = release_tags(config, api, path, history, parsed)
+    tags = release_tags(config, api, path, promotion.history, promotion.version)
     report = PushReport(
         registry=target.kind,
         repository=str(target.repository),
-        version=str(parsed),
+        version=str(promotion.version),
         candidate=str(source),
         method=placement.method,
         digest="",

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.sizes import human_size
+from pipeline.distribution.reference import ImageRef
 from pipeline.release.state import ReleaseState
 
 
@@ -56,7 +57,7 @@ def json_summary(state: ReleaseState) -> dict[str, Any]:
 
 
 def digest_of(reference: str | None) -> str | None:
-    return reference.rpartition("@")[2] if reference and "@" in reference else None
+    return ImageRef.parse(reference).digest if reference else None
 
 
 def ci_values(state: ReleaseState) -> dict[str, str]:

@@ -5,6 +5,10 @@ or not, with what it found or what to fix), or None when no step to do needs it.
 them all first and stops (exit 1) when one fails: nothing is built, pushed, tagged or written.
 `release --dry-run` reports them. A check that passed can only fail later when something changed
 meanwhile (a remote branch moved, a password was rotated), and a re-run finishes the release.
+
+What the checks find is the release's plan (`ReleasePlan`): the registry target resolved, the git
+history read and the version decided once, here, and carried to the steps, which decide nothing
+again.
 """
 
 from __future__ import annotations
@@ -15,15 +19,19 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pipeline.config.checks import repository_path_problem
+from pipeline.config.schema import Config
 from pipeline.core.errors import PipelineError, UserError
-from pipeline.project.gitinfo import open_repo, without_credentials
+from pipeline.distribution.reference import ImageRef
+from pipeline.project.gitinfo import GitInfo, open_repo, without_credentials
 from pipeline.project.worktree import first_few, read_build_context
-from pipeline.release.steps import ReleaseRun
+from pipeline.release.state import ReleaseState
+from pipeline.versioning.image_tags import candidate
 
 if TYPE_CHECKING:
     import git
 
     from pipeline.registries import Target
+    from pipeline.versioning import History, VersionDecision
 
 # Git settles credentials by asking; in a job nobody answers, so a missing one must fail.
 NO_PROMPT = {"GIT_TERMINAL_PROMPT": "0"}
@@ -42,26 +50,94 @@ class Check:
         return f"{'ok' if self.ok else 'FAILED':<6}  {self.name}: {self.detail}"
 
 
+@dataclass(frozen=True)
+class ReleasePlan:
+    """What a release decided before its first step, for the steps to carry out.
+
+    Each part is there when a step to do needs it: the target for build, smoke and push; the
+    history for the version decision and the push's moving tags; the decision for build (the
+    image's version label) and the version step.
+    """
+
+    source: GitInfo  # the commit released
+    target: Target | None
+    history: History | None
+    decision: VersionDecision | None  # None: not to be decided again (the state has it)
+    version: str | None  # the version released: decided now, else the state's
+    tags: list[str]
+    candidate: ImageRef | None  # the state's (an earlier build, --candidate), else build's name
+
+    def describe(self, kind: str, todo: list[str]) -> dict[str, object]:
+        """What the release would do (`release --dry-run`)."""
+        return {
+            "steps": todo,
+            "registry": kind,
+            "repository": str(self.target.repository) if self.target else None,
+            "candidate": str(self.candidate) if self.candidate else None,
+            "version": self.version,
+            "reason": self.decision.reason if self.decision else None,
+            "tags": self.tags,
+        }
+
+
 @dataclass
 class Facts:
-    """What the checks learn for the next ones."""
+    """What the checks learn for the next ones, and in the end for the plan."""
 
-    run: ReleaseRun
+    config: Config
+    state: ReleaseState
+    source: GitInfo
     todo: list[str]
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     version: str | None = None  # the version this release writes, once known
     target: Target | None = None  # the registry, once it accepted a push
+    decision: VersionDecision | None = None
+    read: History | None = None
 
     def doing(self, *steps: str) -> bool:
         return any(step in self.todo for step in steps)
+
+    def history(self) -> History:
+        """The git history, read at most once."""
+        from pipeline.versioning import read_history
+
+        if self.read is None:
+            self.read = read_history(self.config, self.environ)
+        return self.read
+
+    def plan(self) -> ReleasePlan:
+        from pipeline.registries import resolve_target
+
+        state = self.state
+        target = self.target
+        if target is None and self.doing("build", "smoke", "push"):
+            target = resolve_target(self.config)
+        decision = self.decision
+        if decision:
+            version = str(decision.version) if decision.version else None
+        else:
+            version = None if state.no_release_reason else state.version
+        if state.candidate:
+            image: ImageRef | None = ImageRef.parse(state.candidate)
+        else:
+            image = candidate(target.repository, self.source) if target else None
+        return ReleasePlan(
+            source=self.source,
+            target=target,
+            history=self.history() if self.doing("push") else self.read,
+            decision=decision,
+            version=version,
+            tags=decision.tags if decision else state.tags,
+            candidate=image,
+        )
 
 
 def build_context(facts: Facts) -> Check | None:
     """A release is of a commit: its image is built from exactly that (no build.allow_dirty)."""
     if not facts.doing("build"):
         return None
-    changed = read_build_context(facts.run.config, "a release is of a commit").changes or ()
-    short = facts.run.git.short_sha
+    changed = read_build_context(facts.config, "a release is of a commit").changes or ()
+    short = facts.source.short_sha
     if changed:
         return Check(
             "build context",
@@ -76,7 +152,7 @@ def image_name(facts: Facts) -> Check | None:
     """The one configuration value not checked on loading: a name taken from the directory."""
     if not facts.doing("build", "push"):
         return None
-    config = facts.run.config
+    config = facts.config
     problem = repository_path_problem(config.image_name)
     if problem:
         return Check("image name", False, f"{problem} (taken from the directory; set image.name)")
@@ -87,19 +163,24 @@ def version(facts: Facts) -> Check | None:
     """The version and tags the version step will decide, and whether they may be released."""
     from pipeline.versioning import decide_version
 
-    state = facts.run.state
-    if "version" in state.done or not facts.doing("version"):
+    state = facts.state
+    if not facts.doing("version"):
         facts.version = None if state.no_release_reason else state.version
-        return None
-    if not facts.doing("push", "tag"):
-        return None
+        if "version" in state.done or not facts.doing("build"):
+            return None
+        # Only for the build's label, which names the version being released.
     try:
-        decision = decide_version(facts.run.config, facts.environ)
+        decision = decide_version(facts.config, facts.history())
     except PipelineError as exc:
         return Check("version", False, str(exc))
+    facts.decision = decision
+    if not facts.doing("version"):
+        return None
+    facts.version = str(decision.version) if decision.version else None
+    if not facts.doing("push", "tag"):
+        return None
     if decision.version is None:
         return Check("version", True, f"no release ({decision.reason}): push and tag skip")
-    facts.version = str(decision.version)
     return Check("version", True, f"{decision.version} ({decision.reason})")
 
 
@@ -110,7 +191,7 @@ def registry(facts: Facts) -> Check | None:
     from pipeline.registries import resolve_target
 
     try:
-        target = resolve_target(facts.run.config)
+        target = resolve_target(facts.config)
         target.api().check_push(target.repository.path)
     except PipelineError as exc:
         return Check("registry", False, str(exc))
@@ -123,25 +204,23 @@ def image_tags(facts: Facts) -> Check | None:
     """No released version is overwritten: a fixed tag may only hold this commit's image."""
     if not (facts.doing("push") and facts.version and facts.target):
         return None
-    from pipeline.distribution.reference import ImageRef
     from pipeline.promotion.promote import release_tags
-    from pipeline.versioning.history import read_history
-    from pipeline.versioning.image_tags import candidate_tag
     from pipeline.versioning.versions import parse_version
 
-    target, state, run = facts.target, facts.run.state, facts.run
+    target, state = facts.target, facts.state
     api, path = target.api(), target.repository.path
     if facts.doing("build"):
         # Same commit, same digest: the build makes what an earlier run of it pushed.
-        ours = api.digest(path, candidate_tag(run.git))
-    elif state.candidate and ImageRef.parse(state.candidate).path == path:
-        ours = ImageRef.parse(state.candidate).digest
+        ours = api.digest(path, candidate(target.repository, facts.source).tag or "")
+    elif state.candidate and (image := ImageRef.parse(state.candidate)).same_repository(
+        target.repository
+    ):
+        ours = image.digest
     else:
         return None  # a candidate from elsewhere: push compares it before writing anything
-    history = read_history(run.config, facts.environ)
     parsed = parse_version(facts.version)
     assert parsed is not None  # decided or recorded by the version step
-    tags = release_tags(run.config, api, path, history, parsed)
+    tags = release_tags(facts.config, api, path, facts.history(), parsed)
     taken = [
         f"{tag} ({existing})"
         for tag in tags.fixed
@@ -160,7 +239,7 @@ def image_tags(facts: Facts) -> Check | None:
 
 def git_push(facts: Facts) -> Check | None:
     """The tag step's push would be accepted: remote, branch (detached HEAD in CI), rights."""
-    config = facts.run.config
+    config = facts.config
     if not (facts.doing("tag") and facts.version and config.version.push_tag):
         return None
     import git
@@ -213,10 +292,14 @@ CHECKS: list[Callable[[Facts], Check | None]] = [
 ]
 
 
-def run_checks(run: ReleaseRun, todo: list[str]) -> list[Check]:
-    """Every check the steps in `todo` need, in order; later ones use what earlier ones found."""
-    facts = Facts(run, todo)
-    return [check for function in CHECKS if (check := function(facts)) is not None]
+def preflight(
+    config: Config, state: ReleaseState, source: GitInfo, todo: list[str]
+) -> tuple[list[Check], ReleasePlan | None]:
+    """Every check the steps in `todo` need, in order (later ones use what earlier ones found),
+    and the plan they make; None when a check failed."""
+    facts = Facts(config, state, source, todo)
+    checks = [check for function in CHECKS if (check := function(facts)) is not None]
+    return checks, facts.plan() if all(check.ok for check in checks) else None
 
 
 def raise_if_failed(checks: list[Check]) -> None:

@@ -15,7 +15,7 @@ from pipeline.console.progress import StepProgress
 from pipeline.core.errors import PipelineError, UserError
 from pipeline.project.gitinfo import GitInfo, git_info, open_repo
 from pipeline.release import steps
-from pipeline.release.preflight import Check, raise_if_failed, run_checks
+from pipeline.release.preflight import Check, preflight, raise_if_failed
 from pipeline.release.state import ReleaseState, load_state, save_state
 from pipeline.versioning.release_tag import RELEASE_COMMIT_PREFIX
 
@@ -69,7 +69,8 @@ def _release_base(config: Config, git: GitInfo) -> str:
 
 def _prepare(
     config: Config, out: Output, options: ReleaseOptions
-) -> tuple[steps.ReleaseRun, list[str]]:
+) -> tuple[steps.ReleaseRun | None, list[str], list[Check]]:
+    """The run (None when a preflight check failed), its steps to do and the preflight."""
     git = _git(config)
     base = _release_base(config, git)
     if options.restart:
@@ -85,7 +86,9 @@ def _prepare(
     # Steps named by --only/--from run again; a plain re-run skips what this commit finished.
     rerun = bool(options.only or options.from_step)
     todo = [name for name in selected_steps(options) if rerun or name not in state.done]
-    return steps.ReleaseRun(config=config, out=out, state=state, git=git), todo
+    checks, plan = preflight(config, state, git, todo)
+    run = steps.ReleaseRun(config=config, out=out, state=state, plan=plan) if plan else None
+    return run, todo, checks
 
 
 def plan_release(
@@ -93,25 +96,24 @@ def plan_release(
 ) -> tuple[dict[str, object], list[Check]]:
     """What `run_release` would do, and its preflight: nothing is built, pushed or written
     (git may be deepened; the registry gets an upload opened and cancelled)."""
-    run, todo = _prepare(config, out, options)
-    checks = run_checks(run, todo)
-    if all(check.ok for check in checks):
-        return steps.describe_plan(run, todo), checks
+    run, todo, checks = _prepare(config, out, options)
+    if run:
+        return run.plan.describe(config.registry.kind, todo), checks
     # What failed is the preflight's to say; the plan would only fail on it again.
     return {"steps": todo}, checks
 
 
 def run_release(config: Config, out: Output, options: ReleaseOptions) -> ReleaseState:
-    run, todo = _prepare(config, out, options)
     # Before the first step: whatever can be known to fail later fails now, with nothing done.
-    checks = run_checks(run, todo)
+    run, todo, checks = _prepare(config, out, options)
     raise_if_failed(checks)
+    assert run is not None  # the preflight passed
     if checks:
         out.note("preflight: " + ", ".join(f"{check.name} ok" for check in checks))
     for check in checks:
         out.debug(f"preflight: {check.line()}")
     state = run.state
-    git = run.git
+    git = run.plan.source
     if not todo:
         out.note(f"release: every step of {git.short_sha} is done already; --restart to redo")
     with StepProgress(out, todo) as progress:

@@ -1,34 +1,46 @@
-"""The release's step functions. Each reads and extends `run.state`; raising stops the release."""
+"""The release's step functions. Each carries out `run.plan` (what the preflight decided) and
+reads and extends `run.state`; raising stops the release."""
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pipeline.config.schema import Config
 from pipeline.console.output import Output
 from pipeline.core.errors import CheckFailed, UserError
-from pipeline.project.gitinfo import GitInfo
+from pipeline.distribution.reference import ImageRef
+from pipeline.release.preflight import ReleasePlan
 from pipeline.release.state import ReleaseState
+
+if TYPE_CHECKING:
+    from pipeline.registries import Target
 
 # Skipped when the version step decides there is nothing to release.
 RELEASING_STEPS = ("push", "tag")
 
 
-@dataclass
+@dataclass(frozen=True)
 class ReleaseRun:
     config: Config
     out: Output
     state: ReleaseState
-    git: GitInfo
+    plan: ReleasePlan
 
-    def candidate(self) -> str:
+    @property
+    def target(self) -> Target:
+        assert self.plan.target is not None  # resolved for every step that goes to the registry
+        return self.plan.target
+
+    def candidate(self) -> ImageRef:
+        """The image built (or named with --candidate): the state's, pinned by digest."""
         if not self.state.candidate:
             raise UserError(
                 "no candidate image: run the build step first, or name the image built by an "
                 "earlier job with --candidate REPOSITORY@sha256:..."
             )
-        return self.state.candidate
+        return ImageRef.parse(self.state.candidate)
 
 
 def check_split(run: ReleaseRun) -> None:
@@ -62,17 +74,14 @@ def lint(run: ReleaseRun) -> None:
 
 
 def build(run: ReleaseRun) -> None:
-    from pipeline.distribution.reference import ImageRef
     from pipeline.imagebuild.run import run_build
-    from pipeline.versioning import decide_version
 
-    # Decided read-only here so the image's version label names the version being released.
-    planned = decide_version(run.config).version
     # A release is of a commit: build.allow_dirty is for builds by hand, never for a release.
     config = dataclasses.replace(
         run.config, build=dataclasses.replace(run.config.build, allow_dirty=False)
     )
-    report = run_build(config, run.out, push_images=True, version=str(planned) if planned else None)
+    # The image's version label names the version being released.
+    report = run_build(config, run.out, version=run.plan.version, target=run.target)
     run.state.candidate = str(ImageRef.parse(report.image).with_digest(report.digest or ""))
     run.state.facts.update(
         build_backend=report.backend,
@@ -88,16 +97,17 @@ def smoke(run: ReleaseRun) -> None:
         return
     from pipeline.smoke.run import run_smoke
 
-    report = run_smoke(run.config, run.out, run.candidate())
+    report = run_smoke(run.config, run.out, run.candidate(), run.target)
     run.state.facts.update(
         latency_ms=report.latency_ms, gpu=report.gpu, smoke_seconds=report.seconds
     )
 
 
 def version(run: ReleaseRun) -> None:
-    from pipeline.versioning import decide_version, write_version
+    from pipeline.versioning import write_version
 
-    decision = decide_version(run.config)
+    decision = run.plan.decision
+    assert decision is not None  # the preflight decides it for this step
     if decision.version is None:
         run.state.no_release_reason = decision.reason
         run.out.note(f"version: no release ({decision.reason})")
@@ -111,9 +121,13 @@ def version(run: ReleaseRun) -> None:
 def push(run: ReleaseRun) -> None:
     if not run.state.version:
         raise UserError("no version decided: run the version step first")
-    from pipeline.promotion.promote import promote
+    from pipeline.promotion.promote import Promotion, promote, release_version
 
-    report = promote(run.config, run.out, run.state.version, run.candidate())
+    assert run.plan.history is not None  # read by the preflight for this step
+    promotion = Promotion(
+        run.target, run.plan.history, release_version(run.state.version), run.candidate()
+    )
+    report = promote(run.config, run.out, promotion)
     run.state.tags = report.tags
 
 
@@ -128,22 +142,3 @@ def tag(run: ReleaseRun) -> None:
         f"tag: {released.name} on {released.sha[:7]}"
         + (" (pushed)" if released.pushed else " (local; version.push_tag is false)")
     )
-
-
-def describe_plan(run: ReleaseRun, todo: list[str]) -> dict[str, object]:
-    """What a release would do, from reading alone: nothing is built, pushed or written."""
-    from pipeline.registries import resolve_target
-    from pipeline.versioning import decide_version
-    from pipeline.versioning.image_tags import candidate_tag
-
-    target = resolve_target(run.config)
-    decision = decide_version(run.config)
-    return {
-        "steps": todo,
-        "registry": run.config.registry.kind,
-        "repository": str(target.repository),
-        "candidate": run.state.candidate or target.ref(candidate_tag(run.git)),
-        "version": str(decision.version) if decision.version else None,
-        "reason": decision.reason,
-        "tags": decision.tags,
-    }

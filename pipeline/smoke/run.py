@@ -1,6 +1,6 @@
 """The smoke test's sequence: pull, start, GPU, health, samples, latency, graceful shutdown.
 
-`run_smoke(config, out, image, pull=True) -> SmokeReport` is what the release step calls; it
+`run_smoke(config, out, image, registry) -> SmokeReport` is what the release step calls; it
 raises `SmokeFailed` (a CheckFailed, exit 2) carrying the report when a check says no.
 """
 
@@ -21,7 +21,7 @@ from pipeline.core.errors import CheckFailed, PipelineError
 from pipeline.distribution.reference import ImageRef
 from pipeline.engine.client import docker_client
 from pipeline.engine.transfer import pull
-from pipeline.registries import resolve_target
+from pipeline.registries import Target
 from pipeline.smoke.checks import Check, CheckError, CheckSkipped
 from pipeline.smoke.container import (
     TOOLKIT_URL,
@@ -59,22 +59,13 @@ class SmokeFailed(CheckFailed):
         self.report = report
 
 
-def default_image(config: Config) -> str:
-    """The candidate the build step pushed: `<registry>/<image>:sha-<short commit>[-dirty]`."""
-    from pipeline.project.worktree import build_source, read_build_context
-    from pipeline.versioning.image_tags import candidate_tag
-
-    needed_for = "so there is no candidate image sha-<commit>; pass --image REF"
-    git = build_source(config, read_build_context(config, needed_for), needed_for)
-    return resolve_target(config).ref(candidate_tag(git))
-
-
-def run_smoke(config: Config, out: Output, image: str, *, pull: bool = True) -> SmokeReport:
+def run_smoke(config: Config, out: Output, image: ImageRef, registry: Target | None) -> SmokeReport:
+    """`registry`: the target whose credentials pull `image`; None tests the engine's own copy."""
     # Bad input fails before anything is pulled or started.
     samples = load_samples(config.path(config.smoke.samples_dir))
-    spec = container_spec(config.smoke, config.project_dir, image)
+    spec = container_spec(config.smoke, config.project_dir, str(image))
     docker_client()
-    run = _Run(config, out, spec, samples, pull)
+    run = _Run(config, out, spec, samples, registry)
     # A cancelled CI job (SIGTERM) still removes the container.
     with sigterm_interrupts():
         report = run.execute()
@@ -91,14 +82,19 @@ def run_smoke(config: Config, out: Output, image: str, *, pull: bool = True) -> 
 
 class _Run:
     def __init__(
-        self, config: Config, out: Output, spec: ContainerSpec, samples: list[Sample], pull: bool
+        self,
+        config: Config,
+        out: Output,
+        spec: ContainerSpec,
+        samples: list[Sample],
+        registry: Target | None,
     ) -> None:
         self.config = config
         self.smoke = config.smoke
         self.out = out
         self.spec = spec
         self.samples = samples
-        self.pull = pull
+        self.registry = registry
         self.report = SmokeReport(
             image=spec.image, network=spec.network, gpu={"requested": self.smoke.gpu}
         )
@@ -211,14 +207,13 @@ class _Run:
 
     def _pull(self, check: Check) -> None:
         image = self.spec.image
-        if self.pull:
-            target = resolve_target(self.config)
-            credentials = target.keychain.resolve(ImageRef.parse(image).host)
-            pull(image, credentials, target.policy, self.out.note)
+        if self.registry:
+            credentials = self.registry.keychain.resolve(ImageRef.parse(image).host)
+            pull(image, credentials, self.registry.policy, self.out.note)
         local = local_image(image)
         self.image_config = local.attrs.get("Config") or {}
         self.report.image_id = local.id
-        check.message = ("pulled " if self.pull else "local ") + (local.short_id or "")
+        check.message = ("pulled " if self.registry else "local ") + (local.short_id or "")
 
     def _start(self, check: Check) -> None:
         want_gpu = self.smoke.gpu != "off"

@@ -18,9 +18,7 @@
 from __future__ import annotations
 
 import fnmatch
-import os
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +31,7 @@ from pipeline.project.gitinfo import SHORT_SHA_LENGTH
 from pipeline.project.worktree import first_few
 from pipeline.versioning.commits import DecidingCommit, bump_of, strongest
 from pipeline.versioning.current import read_current
-from pipeline.versioning.history import History, read_history
+from pipeline.versioning.history import History
 from pipeline.versioning.image_tags import ImageTags, image_tags
 
 
@@ -75,9 +73,10 @@ def write_version(config: Config, version: semver.Version | str) -> Path:
     return path
 
 
-def decide_version(config: Config, environ: Mapping[str, str] | None = None) -> VersionDecision:
+def decide_version(config: Config, history: History) -> VersionDecision:
+    """The next version of `config`'s project; `history` is read once by the caller
+    (`read_history`), who may need it again (the push's moving tags)."""
     settings = config.version
-    history = read_history(config, os.environ if environ is None else environ)
     current = read_current(config)
     if settings.refuse_dirty:
         _refuse_changes(config, history)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import semver
 
 from pipeline.config.tagtemplates import FIXED_PLACEHOLDERS, placeholders, render, tag_values
+from pipeline.distribution.reference import ImageRef
 from pipeline.project.gitinfo import GitInfo
 
 
@@ -40,6 +41,12 @@ def candidate_tag(git: GitInfo) -> str:
     The clean tag names exactly the commit: a dirty build never takes it.
     """
     return f"sha-{git.short_sha}" + ("-dirty" if git.dirty else "")
+
+
+def candidate(repository: ImageRef, source: GitInfo) -> ImageRef:
+    """The candidate image of `source` in `repository`: the one name build pushes, smoke tests by
+    default and push promotes by default (which refuses a dirty one: it releases commits)."""
+    return repository.with_tag(candidate_tag(source))
 
 
 def image_tags(
