@@ -8,6 +8,7 @@ the full build's report gives for its path.
 from __future__ import annotations
 
 from pipeline.config.schema import Config
+from pipeline.distribution.reference import ImageRef
 from pipeline.imagebuild.fingerprint import BuildProof
 from pipeline.imagebuild.patch import Patched, PatchRequest, patch
 from pipeline.imagebuild.patchable import PatchPlan, Unpatchable
@@ -16,13 +17,13 @@ from pipeline.imagebuild.report import BuildReport, Layer
 from pipeline.project.buildcontext import BuildContext
 from pipeline.project.gitinfo import GitInfo
 from pipeline.registries import Target
-from pipeline.versioning.image_tags import candidate_tag
 
 
 def try_patch(
     config: Config,
     build: BuildContext,
     target: Target,
+    candidate: ImageRef,
     git: GitInfo,
     plan: PatchPlan,
     proof: BuildProof,
@@ -42,7 +43,7 @@ def try_patch(
     request = PatchRequest(
         api=target.api(),
         path=target.repository.path,
-        tag=candidate_tag(git),
+        tag=candidate.tag or "",
         priors=priors + ([release] if release and release not in priors else []),
         build=build,
         plan=plan,
@@ -58,10 +59,10 @@ def try_patch(
 
 def patch_report(
     target: Target,
-    candidate: str,
+    candidate: ImageRef,
     patched: Patched,
     labels: dict[str, str],
-    prior: str | None,
+    prior: ImageRef | None,
     seconds: float,
 ) -> BuildReport:
     api = target.api()
@@ -75,7 +76,7 @@ def patch_report(
     report = BuildReport(
         backend="registry",
         builder=f"patch of {target.ref(patched.prior)}",
-        image=candidate,
+        image=str(candidate),
         image_id=None,
         digest=patched.image.digest,
         pushed=True,
@@ -84,12 +85,12 @@ def patch_report(
         size=None,
         layers=layers,
         labels=labels,
-        prior=prior,
+        prior=str(prior) if prior else None,
         compressed_size=sum(descriptor.size for descriptor in patched.image.layers),
         path="patch",
         path_reason=f"only {', '.join(patched.redone) or 'labels'} changed since {patched.prior}",
         patched_layers=patched.redone,
     )
     if prior:
-        report.prior_compressed_size = api.compressed_size(path, prior.rpartition(":")[2])
+        report.prior_compressed_size = api.compressed_size(path, prior.tag or "")
     return report

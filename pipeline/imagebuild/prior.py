@@ -12,7 +12,8 @@ from pathlib import Path
 from pipeline.distribution.client import RegistryAPI
 from pipeline.oci.image import Image
 from pipeline.oci.remote import read_image
-from pipeline.project.gitinfo import SHORT_SHA_LENGTH, open_repo
+from pipeline.project.gitinfo import open_repo
+from pipeline.versioning.image_tags import commit_tag
 
 ANCESTORS_TRIED = 5
 
@@ -21,7 +22,7 @@ def ancestor_tags(project_dir: Path, count: int = ANCESTORS_TRIED) -> list[str]:
     """`sha-<short>` of HEAD and its first-parent ancestors, nearest first."""
     repo = open_repo(project_dir, "the prior candidate is found by commit")
     commits = repo.iter_commits("HEAD", first_parent=True, max_count=count + 1)
-    return [f"sha-{commit.hexsha[:SHORT_SHA_LENGTH]}" for commit in commits]
+    return [commit_tag(commit.hexsha) for commit in commits]
 
 
 def nearest_image(api: RegistryAPI, path: str, tags: list[str]) -> tuple[str, Image] | None:

@@ -288,6 +288,7 @@ def run_build(
         config,
         inputs.build,
         inputs.target,
+        prepared.candidate,
         inputs.git,
         prepared.patchable,
         prepared.proof,
@@ -297,9 +298,8 @@ def run_build(
     )
     if isinstance(attempt, Patched):
         seconds = time.monotonic() - started
-        shown_prior = str(prior) if prior else None
         report = patch_report(
-            inputs.target, str(prepared.candidate), attempt, prepared.labels, shown_prior, seconds
+            inputs.target, prepared.candidate, attempt, prepared.labels, prior, seconds
         )
     else:
         out.note(f"build: full build: {attempt}")

@@ -21,7 +21,7 @@ import semver
 
 from pipeline.config.tagtemplates import FIXED_PLACEHOLDERS, placeholders, render, tag_values
 from pipeline.distribution.reference import ImageRef
-from pipeline.project.gitinfo import GitInfo
+from pipeline.project.gitinfo import SHORT_SHA_LENGTH, GitInfo
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,12 @@ def candidate_tag(git: GitInfo) -> str:
 
     The clean tag names exactly the commit: a dirty build never takes it.
     """
-    return f"sha-{git.short_sha}" + ("-dirty" if git.dirty else "")
+    return commit_tag(git.sha) + ("-dirty" if git.dirty else "")
+
+
+def commit_tag(sha: str) -> str:
+    """The clean candidate tag of commit `sha`: what a patch looks for on ancestor commits."""
+    return f"sha-{sha[:SHORT_SHA_LENGTH]}"
 
 
 def candidate(repository: ImageRef, source: GitInfo) -> ImageRef:
