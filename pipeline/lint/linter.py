@@ -1,9 +1,10 @@
-"""Lint one Dockerfile: our rules, then hadolint's, merged into one report."""
+"""Lint one Dockerfile: our rules and hadolint's, side by side, merged into one report."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -49,6 +50,30 @@ def lint_dockerfile(
         skipped_here = pragmas.get(finding.line, set()) if finding.line is not None else set()
         return finding.id not in ignored and finding.id not in skipped_here
 
+    # hadolint is a process of its own: it runs while our rules do (about a sixth of `lint`).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        hadolint_run = pool.submit(_run_hadolint, hadolint, dockerfile, display(dockerfile), config)
+        ours = _our_findings(target, build, display, ignored, wanted)
+        status, theirs = hadolint_run.result()
+    theirs = [f for f in theirs if wanted(f) and not _about_a_stage(f, parsed)]
+    findings = _merge(ours, theirs)
+    return Report(
+        dockerfile=display(dockerfile),
+        context=display(context),
+        dockerignore=display(target.dockerignore) if target.dockerignore else None,
+        hadolint=status,
+        findings=tuple(findings),
+    )
+
+
+def _our_findings(
+    target: Subject,
+    build: BuildContext,
+    display: Callable[[Path], str],
+    ignored: set[str],
+    wanted: Callable[[Finding], bool],
+) -> list[Finding]:
+    dockerfile = build.dockerfile
     ours = [
         Finding(
             id=rule.id,
@@ -66,16 +91,7 @@ def lint_dockerfile(
     if SECRETS_RULE_ID not in ignored:
         # After the pragma filter: a scan finding's line is in another file than the Dockerfile.
         ours = merge(ours, secret_findings(build, display))
-    status, theirs = _run_hadolint(hadolint, dockerfile, display(dockerfile), config)
-    theirs = [f for f in theirs if wanted(f) and not _about_a_stage(f, parsed)]
-    findings = _merge(ours, theirs)
-    return Report(
-        dockerfile=display(dockerfile),
-        context=display(context),
-        dockerignore=display(target.dockerignore) if target.dockerignore else None,
-        hadolint=status,
-        findings=tuple(findings),
-    )
+    return ours
 
 
 def _target(parsed: Dockerfile, build: BuildContext, config: Config) -> Subject:
