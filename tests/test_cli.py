@@ -99,3 +99,17 @@ def test_version_is_printed() -> None:
     result = run_module("--version")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("pipeline ")
+
+
+@pytest.mark.parametrize("command", ["config", "init", "lint", "version"])
+def test_a_project_dir_that_is_missing_or_a_file_is_an_error(tmp_path, command: str) -> None:
+    missing = run_module("-C", str(tmp_path / "nope"), command)
+    assert (missing.returncode, missing.stdout) == (1, "")
+    assert missing.stderr == (
+        f"error: -C {tmp_path / 'nope'}: no such directory; -C names the model project's "
+        "directory\n"
+    )
+    (tmp_path / "file").write_text("")
+    a_file = run_module(command, "-C", str(tmp_path / "file"))
+    assert a_file.returncode == 1
+    assert f"error: -C {tmp_path / 'file'}: is not a directory" in a_file.stderr
