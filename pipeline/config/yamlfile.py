@@ -45,7 +45,10 @@ def read_mapping(path: Path) -> dict[Any, Any]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise ConfigError(f"{where}: invalid YAML: {exc.problem}") from exc
+        # PyYAML quotes the tab without saying that YAML forbids it where indentation goes.
+        tab = "'\\t'" in (exc.problem or "")
+        hint = "; YAML allows no tabs here: indent with spaces" if tab else ""
+        raise ConfigError(f"{where}: invalid YAML: {exc.problem}{hint}") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
     if data is None:
