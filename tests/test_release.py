@@ -172,7 +172,15 @@ def test_release_killed_during_push_completes_on_rerun_without_rebuild(
     process.wait(timeout=60)
     assert any(line.startswith("▶ push") for line in seen), "".join(seen[-30:])
     # Checked before the first step: the tag's remote and branch, the registry, the tags.
-    checks = ["build context", "image name", "version", "registry", "image tags", "git push"]
+    checks = [
+        "build context",
+        "image name",
+        "smoke samples",
+        "version",
+        "registry",
+        "image tags",
+        "git push",
+    ]
     assert "preflight: " + ", ".join(f"{check} ok" for check in checks) + "\n" in seen
     state = json.loads(state_path(project).read_text())
     assert {"build", "smoke", "version"} <= set(state["done"])

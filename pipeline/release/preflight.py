@@ -159,6 +159,20 @@ def image_name(facts: Facts) -> Check | None:
     return Check("image name", True, config.image_name)
 
 
+def smoke_samples(facts: Facts) -> Check | None:
+    """The samples the smoke test sends are there and read: not found missing after a push."""
+    config = facts.config
+    if not (facts.doing("smoke") and config.smoke.enabled):
+        return None
+    from pipeline.smoke.samples import load_samples
+
+    try:
+        samples = load_samples(config.path(config.smoke.samples_dir))
+    except UserError as exc:
+        return Check("smoke samples", False, f"{exc} (docs/smoke-samples.md)")
+    return Check("smoke samples", True, f"{len(samples)} in {config.smoke.samples_dir}/")
+
+
 def version(facts: Facts) -> Check | None:
     """The version and tags the version step will decide, and whether they may be released."""
     from pipeline.versioning import decide_version
@@ -285,6 +299,7 @@ def _reason(exc: git.GitCommandError) -> str:
 CHECKS: list[Callable[[Facts], Check | None]] = [
     build_context,
     image_name,
+    smoke_samples,
     version,
     registry,
     image_tags,

@@ -1,0 +1,68 @@
+"""`release` mistakes found before anything is built, pushed, tagged or written (issue 25).
+
+Real git repositories and `python -m pipeline` run as a user runs it; the registry named is a
+closed port, so no engine and no stack are used.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import git
+import pytest
+
+from tests.support.project import EXAMPLE, commit_all, run_pipeline
+
+NOTHING_DONE = "nothing was built, pushed, tagged or written"
+# A closed port: the registry check fails at once, beside the check under test.
+OFFLINE = "registry:\n  url: 127.0.0.1:9\n  retries: 0\n"
+
+
+@pytest.fixture(autouse=True)
+def outside_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("CI_COMMIT_REF_NAME", "GITHUB_REF_NAME", "CI_PIPELINE_SOURCE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def refused(project: Path, *args: str) -> str:
+    """`release ARGS` stops in the preflight with nothing done; its stderr."""
+    result = run_pipeline(project, "release", *args)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr and "▶" not in result.stderr
+    assert NOTHING_DONE in result.stderr
+    assert git.Repo(project).tags == [] and not (project / ".pipeline").exists()
+    return result.stderr
+
+
+def test_no_smoke_samples_stop_the_release_before_the_build(
+    git_project: Callable[..., Path],
+) -> None:
+    # It used to build and push the candidate, then fail at smoke.
+    project = git_project(EXAMPLE, OFFLINE)
+    shutil.rmtree(project / "smoke")
+    commit_all(project, "chore: no samples")
+    err = refused(project)
+    assert (
+        f"  smoke samples: smoke.samples_dir: {project}/smoke is not a directory; add sample "
+        "payloads there"
+    ) in err
+
+
+def test_an_unreadable_sample_stops_the_release_before_the_build(
+    git_project: Callable[..., Path],
+) -> None:
+    project = git_project(EXAMPLE, OFFLINE)
+    (project / "smoke" / "single.json").write_text('{"features": [1, 2,]}\n')
+    commit_all(project, "chore: a broken sample")
+    err = refused(project)
+    sample = project / "smoke" / "single.json"
+    assert f"  smoke samples: {sample}:1:20: invalid JSON: Expecting value" in err
+
+
+def test_samples_are_not_needed_when_smoke_is_off(git_project: Callable[..., Path]) -> None:
+    project = git_project(EXAMPLE, OFFLINE + "smoke:\n  enabled: false\n")
+    shutil.rmtree(project / "smoke")
+    commit_all(project, "chore: no samples")
+    assert "smoke samples" not in refused(project)
