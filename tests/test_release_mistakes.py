@@ -66,3 +66,17 @@ def test_samples_are_not_needed_when_smoke_is_off(git_project: Callable[..., Pat
     shutil.rmtree(project / "smoke")
     commit_all(project, "chore: no samples")
     assert "smoke samples" not in refused(project)
+
+
+def test_bump_none_with_the_version_tagged_elsewhere_stops_in_preflight(
+    git_project: Callable[..., Path],
+) -> None:
+    project = git_project(EXAMPLE, OFFLINE)
+    repo = git.Repo(project)
+    repo.create_tag(f"v{(project / 'VERSION').read_text().strip()}", message="an old release")
+    commit_all(project, "fix: after the release")
+    result = run_pipeline(project, "release", "--bump", "none")
+    assert result.returncode == 1, result.stderr
+    assert "\n  version: version " in result.stderr
+    assert "is released already: tag v" in result.stderr and NOTHING_DONE in result.stderr
+    assert "▶" not in result.stderr and not (project / ".pipeline").exists()

@@ -486,3 +486,19 @@ def test_version_help_says_when_it_writes(capsys) -> None:
     with pytest.raises(SystemExit):
         main(["version", "--help"])
     assert "also when the file is missing" in " ".join(capsys.readouterr().out.split())
+
+
+def test_bump_none_refuses_a_version_tagged_on_another_commit(tmp_path, capsys) -> None:
+    # Issue 25: `--bump none` let the release push X.Y.Z, X.Y, X and latest, then the tag step
+    # failed on the existing tag, and every re-run failed the same way.
+    project = make_repo(tmp_path)
+    release(project, "1.2.0")
+    tagged = git(project, "rev-parse", "HEAD")
+    assert version_json(capsys, project, "--bump", "none")["next"] == "1.2.0"  # a re-run: fine
+    head = commit(project, "fix: x")
+    err = version_error(capsys, project, "--bump", "none")
+    assert err == (
+        f"error: version 1.2.0 is released already: tag v1.2.0 is on {tagged[:7]}, not on HEAD "
+        f"{head[:7]}; version.bump none releases VERSION as it is, so set VERSION to a new "
+        "version or choose another --bump\n"
+    )
