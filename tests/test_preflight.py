@@ -26,6 +26,7 @@ NOTHING_DONE = "nothing was built, pushed, tagged or written"
 CHECKS = [
     "build context",
     "image name",
+    "output files",
     "smoke samples",
     "version",
     "registry",
@@ -185,7 +186,7 @@ def test_dry_run_reports_every_check(stack, released_project) -> None:
     lines = [line for line in result.stdout.splitlines() if line.startswith("preflight")]
     assert [line.split(":")[0].split(maxsplit=2)[2] for line in lines] == CHECKS
     assert all(line.split()[1] == "ok" for line in lines)
-    assert f"writes 0.1.0, sha-{sha}, 0.1, 0, latest" in lines[5]
+    assert f"writes 0.1.0, sha-{sha}, 0.1, 0, latest" in lines[6]
     assert nothing_pushed(namespace) and not (project / ".pipeline").exists()
 
 

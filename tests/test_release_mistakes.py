@@ -80,3 +80,65 @@ def test_bump_none_with_the_version_tagged_elsewhere_stops_in_preflight(
     assert "\n  version: version " in result.stderr
     assert "is released already: tag v" in result.stderr and NOTHING_DONE in result.stderr
     assert "▶" not in result.stderr and not (project / ".pipeline").exists()
+
+
+def preflight_error(project: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    """`release ARGS` stops in the preflight; its stderr. Nothing was tagged."""
+    result = run_pipeline(project, "release", *args, env=env)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr and "▶" not in result.stderr
+    assert NOTHING_DONE in result.stderr and git.Repo(project).tags == []
+    return result.stderr
+
+
+def test_a_state_dir_that_is_a_file_stops_the_release_in_preflight(
+    git_project: Callable[..., Path],
+) -> None:
+    # Issue 25: the release pushed and tagged, then ended in a traceback (exit 3) saving state.
+    project = git_project(EXAMPLE, OFFLINE)
+    (project / ".pipeline").write_text("not a directory\n")
+    err = preflight_error(project)
+    state = project / ".pipeline" / "release-state.json"
+    assert (
+        f"  output files: release state {state}: {project / '.pipeline'} is a file, where a "
+        "directory must be; remove it or name another path"
+    ) in err
+    assert (project / ".pipeline").read_text() == "not a directory\n"
+
+
+def test_a_state_file_that_is_a_directory_stops_the_release_in_preflight(
+    git_project: Callable[..., Path],
+) -> None:
+    project = git_project(EXAMPLE, OFFLINE)
+    state = project / ".pipeline" / "release-state.json"
+    state.mkdir(parents=True)
+    err = preflight_error(project)
+    assert f"  output files: release state {state}: is a directory; remove it" in err
+    assert state.is_dir() and list(state.parent.iterdir()) == [state]
+
+
+def test_unwritable_ci_outputs_stop_the_release_in_preflight(
+    git_project: Callable[..., Path], tmp_path: Path
+) -> None:
+    project = git_project(EXAMPLE, OFFLINE)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    outputs = tmp_path / "outputs"
+    outputs.mkdir()
+    env = {"GITHUB_OUTPUT": str(outputs), "GITHUB_STEP_SUMMARY": str(blocker / "summary.md")}
+    err = preflight_error(project, "--dotenv", str(blocker / "release.env"), env=env)
+    assert f"GITHUB_OUTPUT {outputs}: is a directory; remove it or name a file" in err
+    assert f"GITHUB_STEP_SUMMARY {blocker / 'summary.md'}: {blocker} is a file, where" in err
+    assert f"--dotenv {blocker / 'release.env'}: {blocker} is a file, where" in err
+
+
+def test_steps_without_a_preflight_still_say_why_the_state_cannot_be_saved(
+    git_project: Callable[..., Path],
+) -> None:
+    project = git_project(EXAMPLE, OFFLINE)
+    (project / ".pipeline").write_text("not a directory\n")
+    result = run_pipeline(project, "release", "--only", "split")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    state = project / ".pipeline" / "release-state.json"
+    assert f"error: {state}: cannot save the release state: File exists;" in result.stderr
+    assert "; .pipeline must be a directory the release can write" in result.stderr

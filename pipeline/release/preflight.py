@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.config.checks import repository_path_problem
@@ -24,7 +25,7 @@ from pipeline.core.errors import PipelineError, UserError
 from pipeline.distribution.reference import ImageRef
 from pipeline.project.gitinfo import GitInfo, open_repo, without_credentials
 from pipeline.project.worktree import first_few, read_build_context
-from pipeline.release.state import ReleaseState
+from pipeline.release.state import ReleaseState, state_path
 from pipeline.versioning.image_tags import candidate
 
 if TYPE_CHECKING:
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
     from pipeline.registries import Target
     from pipeline.versioning import History, VersionDecision
 
+# The files GitHub Actions has a job append its outputs and its summary to.
+CI_OUTPUTS = ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")
 # Git settles credentials by asking; in a job nobody answers, so a missing one must fail.
 NO_PROMPT = {"GIT_TERMINAL_PROMPT": "0"}
 
@@ -88,6 +91,7 @@ class Facts:
     state: ReleaseState
     source: GitInfo
     todo: list[str]
+    dotenv: Path | None = None  # release --dotenv
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     version: str | None = None  # the version this release writes, once known
     target: Target | None = None  # the registry, once it accepted a push
@@ -171,6 +175,35 @@ def smoke_samples(facts: Facts) -> Check | None:
     except UserError as exc:
         return Check("smoke samples", False, f"{exc} (docs/smoke-samples.md)")
     return Check("smoke samples", True, f"{len(samples)} in {config.smoke.samples_dir}/")
+
+
+def output_files(facts: Facts) -> Check | None:
+    """The files the release writes besides the registry and git can be written: a release
+    that pushed and tagged must not end in a traceback over its state or its CI outputs."""
+    if not facts.doing("build", "push", "tag"):
+        return None
+    files = {"release state": state_path(facts.config.project_dir)}
+    files |= {name: Path(facts.environ[name]) for name in CI_OUTPUTS if facts.environ.get(name)}
+    if facts.dotenv:
+        files["--dotenv"] = facts.dotenv
+    problems = [
+        f"{name} {path}: {problem}" for name, path in files.items() if (problem := unwritable(path))
+    ]
+    if problems:
+        return Check("output files", False, "; ".join(problems))
+    return Check("output files", True, f"{', '.join(files)} writable")
+
+
+def unwritable(path: Path) -> str | None:
+    """Why a file cannot be written (or created) at `path`; None when it can."""
+    if path.is_dir():
+        return "is a directory; remove it or name a file"
+    existing = next(parent for parent in (path, *path.parents) if parent.exists())
+    if existing != path and not existing.is_dir():
+        return f"{existing} is a file, where a directory must be; remove it or name another path"
+    if not os.access(existing, os.W_OK):
+        return f"{existing} is not writable"
+    return None
 
 
 def version(facts: Facts) -> Check | None:
@@ -299,6 +332,7 @@ def _reason(exc: git.GitCommandError) -> str:
 CHECKS: list[Callable[[Facts], Check | None]] = [
     build_context,
     image_name,
+    output_files,
     smoke_samples,
     version,
     registry,
@@ -308,11 +342,15 @@ CHECKS: list[Callable[[Facts], Check | None]] = [
 
 
 def preflight(
-    config: Config, state: ReleaseState, source: GitInfo, todo: list[str]
+    config: Config,
+    state: ReleaseState,
+    source: GitInfo,
+    todo: list[str],
+    dotenv: Path | None = None,
 ) -> tuple[list[Check], ReleasePlan | None]:
     """Every check the steps in `todo` need, in order (later ones use what earlier ones found),
-    and the plan they make; None when a check failed."""
-    facts = Facts(config, state, source, todo)
+    and the plan they make; None when a check failed. `dotenv`: release --dotenv's file."""
+    facts = Facts(config, state, source, todo, dotenv)
     checks = [check for function in CHECKS if (check := function(facts)) is not None]
     return checks, facts.plan() if all(check.ok for check in checks) else None
 
