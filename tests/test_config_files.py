@@ -99,6 +99,13 @@ def test_yaml_merge_keys_may_still_override(tmp_path: Path) -> None:
     ("encoding", "message"),
     [
         ("utf-16", "pipeline.yaml: the file is UTF-16, not UTF-8; save it as UTF-8"),
+        # No byte order mark (issue 25: "unacceptable character #x0000").
+        (
+            "utf-16-le",
+            "pipeline.yaml: the file is UTF-16LE, not UTF-8; save it as UTF-8 (e.g. iconv -f "
+            "UTF-16LE -t UTF-8 pipeline.yaml > pipeline.yaml.new",
+        ),
+        ("utf-16-be", "pipeline.yaml: the file is UTF-16BE, not UTF-8; save it as UTF-8"),
         ("latin-1", "pipeline.yaml:2:12: not UTF-8 (byte 0xe9; Latin-1 or another legacy"),
     ],
 )
