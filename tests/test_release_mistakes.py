@@ -22,7 +22,7 @@ OFFLINE = "registry:\n  url: 127.0.0.1:9\n  retries: 0\n"
 
 @pytest.fixture(autouse=True)
 def outside_ci(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("CI_COMMIT_REF_NAME", "GITHUB_REF_NAME", "CI_PIPELINE_SOURCE"):
+    for name in ("CI_COMMIT_REF_NAME", "GITHUB_REF_NAME"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -142,3 +142,24 @@ def test_steps_without_a_preflight_still_say_why_the_state_cannot_be_saved(
     state = project / ".pipeline" / "release-state.json"
     assert f"error: {state}: cannot save the release state: File exists;" in result.stderr
     assert "; .pipeline must be a directory the release can write" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("CI_PIPELINE_SOURCE", "merge_request_event"), ("GITHUB_EVENT_NAME", "pull_request")],
+)
+def test_a_merge_request_pipeline_never_releases(
+    git_project: Callable[..., Path], name: str, value: str
+) -> None:
+    # Issue 25: a GitLab merge-request pipeline released a stable version and latest from the
+    # merged-result commit and pushed a release commit to the source branch.
+    project = git_project(EXAMPLE, OFFLINE)
+    err = preflight_error(project, env={name: value})
+    assert (
+        f"\n  ci event: {name}={value}: a merge request's pipeline runs unmerged code, and a "
+        "release of it would push a version, latest and a release commit as if it were merged; "
+        "build and smoke test it here (release --to smoke), and release from the branch's "
+        "pipeline after the merge\n"
+    ) in err
+    smoke_only = run_pipeline(project, "release", "--to", "smoke", env={name: value})
+    assert "ci event" not in smoke_only.stderr

@@ -34,6 +34,11 @@ if TYPE_CHECKING:
     from pipeline.registries import Target
     from pipeline.versioning import History, VersionDecision
 
+# The CI variables and values of a pipeline run for a merge request (a pull request).
+REVIEW_EVENTS = {
+    "CI_PIPELINE_SOURCE": ("merge_request_event", "external_pull_request_event"),
+    "GITHUB_EVENT_NAME": ("pull_request", "pull_request_target"),
+}
 # The files GitHub Actions has a job append its outputs and its summary to.
 CI_OUTPUTS = ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")
 # Git settles credentials by asking; in a job nobody answers, so a missing one must fail.
@@ -175,6 +180,32 @@ def smoke_samples(facts: Facts) -> Check | None:
     except UserError as exc:
         return Check("smoke samples", False, f"{exc} (docs/smoke-samples.md)")
     return Check("smoke samples", True, f"{len(samples)} in {config.smoke.samples_dir}/")
+
+
+def ci_event(facts: Facts) -> Check | None:
+    """No release from a merge request's pipeline: it runs unmerged code (GitLab's merged-result
+    commit, GitHub's refs/pull/N/merge) whose version, `latest` and release commit would go out
+    as if merged. Outside one there is nothing to report."""
+    if not facts.doing("push", "tag"):
+        return None
+    found = next(
+        (
+            f"{name}={facts.environ[name]}"
+            for name, events in REVIEW_EVENTS.items()
+            if facts.environ.get(name) in events
+        ),
+        None,
+    )
+    if found is None:
+        return None
+    return Check(
+        "ci event",
+        False,
+        f"{found}: a merge request's pipeline runs unmerged code, and a release of it would "
+        "push a version, latest and a release commit as if it were merged; build and smoke "
+        "test it here (release --to smoke), and release from the branch's pipeline after the "
+        "merge",
+    )
 
 
 def output_files(facts: Facts) -> Check | None:
@@ -330,6 +361,7 @@ def _reason(exc: git.GitCommandError) -> str:
 
 
 CHECKS: list[Callable[[Facts], Check | None]] = [
+    ci_event,
     build_context,
     image_name,
     output_files,
