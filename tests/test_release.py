@@ -187,6 +187,7 @@ def test_release_killed_during_push_completes_on_rerun_without_rebuild(
         "image name",
         "output files",
         "smoke samples",
+        "health route",
         "version",
         "registry",
         "image tags",

@@ -163,3 +163,30 @@ def test_a_merge_request_pipeline_never_releases(
     ) in err
     smoke_only = run_pipeline(project, "release", "--to", "smoke", env={name: value})
     assert "ci event" not in smoke_only.stderr
+
+
+def test_an_app_without_a_health_route_stops_the_release_before_the_build(
+    git_project: Callable[..., Path],
+) -> None:
+    project = git_project(EXAMPLE, OFFLINE)
+    app = project / "serve" / "app.py"
+    app.write_text(app.read_text().replace('@app.get("/health")', '@app.get("/healthz")'))
+    commit_all(project, "fix: a health route of another name")
+    err = refused(project)
+    assert (
+        "\n  health route: the app declares GET /healthz (serve/app.py), POST /predict "
+        "(serve/app.py), GET /gpu-info (serve/app.py) but no /health, which the smoke test "
+        "waits for (GET /health answering 200 once the model is loaded); add one, e.g. "
+        '@app.get("/health")\n'
+    ) in err
+
+
+def test_an_app_whose_source_shows_no_routes_gets_no_verdict(
+    git_project: Callable[..., Path],
+) -> None:
+    project = git_project(EXAMPLE, OFFLINE)
+    app = project / "serve" / "app.py"
+    app.write_text(app.read_text().replace('@app.get("/health")', "@app.get(HEALTH)"))
+    app.write_text(app.read_text().replace("@app.", "@register_"))
+    commit_all(project, "chore: routes the source does not show")
+    assert "health route" not in refused(project)

@@ -237,6 +237,32 @@ def unwritable(path: Path) -> str | None:
     return None
 
 
+def health_route(facts: Facts) -> Check | None:
+    """The app declares the GET /health the smoke test waits for, where its source says."""
+    config = facts.config
+    if not (facts.doing("smoke") and config.smoke.enabled):
+        return None
+    from pipeline.project.buildcontext import read_context
+    from pipeline.smoke.routes import app_routes
+
+    context = config.path(config.project.context)
+    if not context.is_dir():
+        return None  # the build context check and the build say so
+    build = read_context(config.path(config.project.dockerfile), context)
+    routes = app_routes(build.context, build.files)
+    if routes.health:
+        return Check("health route", True, f"/health named in {routes.health}")
+    if not routes.declared:
+        return None  # the source shows no route: the smoke test finds out
+    return Check(
+        "health route",
+        False,
+        f"the app declares {first_few(list(routes.declared))} but no /health, which the smoke "
+        "test waits for (GET /health answering 200 once the model is loaded); add one, e.g. "
+        '@app.get("/health")',
+    )
+
+
 def version(facts: Facts) -> Check | None:
     """The version and tags the version step will decide, and whether they may be released."""
     from pipeline.versioning import decide_version
@@ -366,6 +392,7 @@ CHECKS: list[Callable[[Facts], Check | None]] = [
     image_name,
     output_files,
     smoke_samples,
+    health_route,
     version,
     registry,
     image_tags,
