@@ -11,6 +11,9 @@ from pipeline.core.sizes import human_size
 from pipeline.distribution.reference import ImageRef
 from pipeline.release.state import ReleaseState
 
+# The files GitHub Actions has a job append its outputs and its summary to.
+CI_OUTPUTS = ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")
+
 
 def summary_rows(state: ReleaseState) -> list[tuple[str, str]]:
     facts = state.facts
@@ -73,13 +76,14 @@ def ci_values(state: ReleaseState) -> dict[str, str]:
 def write_github(state: ReleaseState, environ: dict[str, str] | None = None) -> None:
     """Outputs and the job summary, when running inside GitHub Actions."""
     environ = dict(os.environ) if environ is None else environ
-    if output := environ.get("GITHUB_OUTPUT"):
+    output_name, summary_name = CI_OUTPUTS
+    if output := environ.get(output_name):
         values = "".join(f"{key}={value}\n" for key, value in ci_values(state).items())
-        _write(Path(output), values, "a", "GITHUB_OUTPUT")
-    if summary := environ.get("GITHUB_STEP_SUMMARY"):
+        _write(Path(output), values, "a", output_name)
+    if summary := environ.get(summary_name):
         lines = ["### Model release", "", "| | |", "| --- | --- |"]
         lines += [f"| {name} | `{value}` |" for name, value in summary_rows(state)]
-        _write(Path(summary), "\n".join(lines) + "\n", "a", "GITHUB_STEP_SUMMARY")
+        _write(Path(summary), "\n".join(lines) + "\n", "a", summary_name)
 
 
 def write_dotenv(state: ReleaseState, path: Path) -> None:

@@ -25,6 +25,7 @@ from pipeline.core.errors import PipelineError, UserError
 from pipeline.distribution.reference import ImageRef
 from pipeline.project.gitinfo import GitInfo, open_repo, without_credentials
 from pipeline.project.worktree import first_few, read_build_context
+from pipeline.release.outputs import CI_OUTPUTS
 from pipeline.release.state import ReleaseState, state_path
 from pipeline.versioning.image_tags import candidate
 
@@ -39,8 +40,6 @@ REVIEW_EVENTS = {
     "CI_PIPELINE_SOURCE": ("merge_request_event", "external_pull_request_event"),
     "GITHUB_EVENT_NAME": ("pull_request", "pull_request_target"),
 }
-# The files GitHub Actions has a job append its outputs and its summary to.
-CI_OUTPUTS = ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")
 # Git settles credentials by asking; in a job nobody answers, so a missing one must fail.
 NO_PROMPT = {"GIT_TERMINAL_PROMPT": "0"}
 
