@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
+import re
 import sys
 import traceback
 from collections.abc import Sequence
@@ -24,9 +26,32 @@ from pipeline.core.errors import (
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # `--ignor` must not quietly mean `--ignore`: a flag added later would change its meaning.
+        super().__init__(*args, **kwargs, allow_abbrev=False)
+
     def error(self, message: str) -> NoReturn:
         # argparse exits 2 on its own; usage errors are user errors (exit 1) here.
-        raise UsageError(f"{self.prog}: {message} (see --help)")
+        raise UsageError(f"{self.prog}: {message}{self._did_you_mean(message)} (see --help)")
+
+    def _did_you_mean(self, message: str) -> str:
+        """The close choice to a misspelt subcommand, option value or option."""
+        if found := _INVALID_CHOICE.search(message):
+            typed, choices = found.group(1), re.findall(r"'([^']*)'", found.group(2))
+        elif found := _UNRECOGNIZED.search(message):
+            # Reported by the top parser; the chosen subcommand's parser knows the options.
+            commands = [a.choices.values() for a in self._actions if isinstance(a, _Commands)]
+            parsers = [self, *(parser for chosen in commands for parser in chosen)]
+            typed = next((word for word in found.group(1).split() if word.startswith("--")), "")
+            choices = [option for parser in parsers for option in parser._option_string_actions]
+        else:
+            return ""
+        close = difflib.get_close_matches(typed.partition("=")[0], choices, n=1)
+        return f"; did you mean {close[0]}?" if close else ""
+
+
+_INVALID_CHOICE = re.compile(r"invalid choice: '(.*)' \(choose from (.*)\)$")
+_UNRECOGNIZED = re.compile(r"unrecognized arguments: (.*)$")
 
 
 class _Version(argparse.Action):

@@ -120,6 +120,15 @@ def git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(key, value)
 
 
+@pytest.fixture(autouse=True)
+def not_a_merge_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests run in a merge request's pipeline too, where a release refuses to publish."""
+    from pipeline.release.preflight import REVIEW_EVENTS
+
+    for name in REVIEW_EVENTS:
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def git_project(tmp_path: Path) -> Callable[..., Path]:
     """A model project copied into its own fresh git repository, with a pipeline.yaml."""

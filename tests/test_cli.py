@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from pipeline import cli
 from pipeline.core.errors import UserError
+
+DATA = Path(__file__).resolve().parent / "data"
 
 
 def run_module(*argv: str) -> subprocess.CompletedProcess[str]:
@@ -99,3 +104,65 @@ def test_version_is_printed() -> None:
     result = run_module("--version")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("pipeline ")
+
+
+@pytest.mark.parametrize("command", ["config", "init", "lint", "version"])
+def test_a_project_dir_that_is_missing_or_a_file_is_an_error(tmp_path, command: str) -> None:
+    missing = run_module("-C", str(tmp_path / "nope"), command)
+    assert (missing.returncode, missing.stdout) == (1, "")
+    assert missing.stderr == (
+        f"error: -C {tmp_path / 'nope'}: no such directory; -C names the model project's "
+        "directory\n"
+    )
+    (tmp_path / "file").write_text("")
+    a_file = run_module(command, "-C", str(tmp_path / "file"))
+    assert a_file.returncode == 1
+    assert f"error: -C {tmp_path / 'file'}: is not a directory" in a_file.stderr
+
+
+def test_an_unknown_subcommand_gets_the_close_one() -> None:
+    result = run_module("biuld")
+    assert result.returncode == 1
+    assert "invalid choice: 'biuld'" in result.stderr
+    assert result.stderr.endswith("; did you mean build? (see --help)\n")
+
+
+@pytest.mark.parametrize(
+    ("argv", "meant"),
+    [
+        (["lint", "--ignor", "DL3008"], "--ignore"),
+        (["lint", "--fail=warning"], "--fail-on"),
+        (["config", "--proj", "."], "--project-dir"),
+        (["version", "--bump", "minr"], "minor"),
+    ],
+)
+def test_abbreviations_are_refused_with_the_option_meant(argv: list[str], meant: str) -> None:
+    # argparse's allow_abbrev took `--ignor` for `--ignore`, and any later flag sharing the
+    # prefix would have changed what an old command line means.
+    result = run_module(*argv)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.endswith(f"; did you mean {meant}? (see --help)\n"), result.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "switch"),
+    [
+        ("build", "--push, --no-push"),
+        ("build", "--allow-dirty, --no-allow-dirty"),
+        ("lint", "--hadolint, --no-hadolint"),
+        ("release", "--smoke, --no-smoke"),
+        ("split", "--resolve, --no-resolve"),
+    ],
+)
+def test_the_no_switches_the_readme_documents_are_in_the_help(command: str, switch: str) -> None:
+    assert switch in run_module(command, "--help").stdout
+
+
+def test_a_switch_and_its_no_form_override_the_configuration(tmp_path) -> None:
+    project = shutil.copytree(DATA / "lint" / "good", tmp_path / "good")
+    (project / "pipeline.yaml").write_text("lint:\n  hadolint: true\n")
+    off = json.loads(run_module("lint", "--json", "-C", str(project), "--no-hadolint").stdout)
+    assert off["files"][0]["hadolint"]["state"] == "disabled"
+    (project / "pipeline.yaml").write_text("lint:\n  hadolint: false\n")
+    on = json.loads(run_module("lint", "--json", "-C", str(project), "--hadolint").stdout)
+    assert on["files"][0]["hadolint"]["state"] == "ran"

@@ -85,6 +85,12 @@ def test_yaml_scalars_in_mappings_become_strings(tmp_path: Path) -> None:
         ("build:\n  buidler: classic\n", "build.buidler: unknown key; did you mean 'builder'?"),
         ("smok:\n  port: 1\n", "smok: unknown section; did you mean 'smoke'?"),
         ("smoke:\n  port: eighty\n", "smoke.port: 'eighty' is not an integer"),
+        (
+            "smoke:\n  port: 99999\n",
+            "pipeline.yaml: smoke.port: 99999 is not a TCP port; write the port the app listens "
+            "on, 1 to 65535 (e.g. 8080)",
+        ),
+        ("smoke:\n  port: 0\n", "smoke.port: 0 is not a TCP port"),
         ("smoke:\n  enabled: maybe\n", "smoke.enabled: 'maybe' is not true or false"),
         ("split:\n  base_add: torch\n", "split.base_add: 'torch' is not a list of strings"),
         ("build: [1, 2]\n", "build: must be a mapping of keys"),

@@ -97,8 +97,15 @@ def test_settings_lines_apply_like_variables(tmp_path: Path) -> None:
             "PIPELINE_SMOKE_GPU=sometimes\n",
             "env PIPELINE_SETTINGS: smoke.gpu: 'sometimes' is not one of auto, required, off",
         ),
+        (
+            # Issue 25: "did you mean PIPELINE_SMOKE_GPU?" looked identical to the input.
+            "PIPELINE_SMOKE_GPU =off\n",
+            "env PIPELINE_SETTINGS line 1: 'PIPELINE_SMOKE_GPU ' is not "
+            "PIPELINE_<SECTION>_<KEY>=value; write PIPELINE_SMOKE_GPU=value, with no space "
+            "before '='",
+        ),
     ],
-    ids=["misspelt", "not a setting", "no equals sign", "bad value"],
+    ids=["misspelt", "not a setting", "no equals sign", "bad value", "space before ="],
 )
 def test_a_bad_settings_line_is_an_error_naming_it(
     tmp_path: Path, lines: str, message: str

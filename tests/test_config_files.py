@@ -50,6 +50,43 @@ def test_duplicate_keys_name_both_lines(tmp_path: Path, text: str, message: str)
     assert message in one_error(run_pipeline(tmp_path, "config"))
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "smoke:\n\tgpu: auto\n",
+            "pipeline.yaml:2:1: invalid YAML: found character '\\t' that cannot start any "
+            "token; YAML allows no tabs here: indent with spaces",
+        ),
+        (
+            "smoke:\n  gpu: yes\n",
+            "pipeline.yaml: smoke.gpu: true (YAML reads an unquoted yes, no, on or off as a "
+            "boolean) is not one of auto, required, off",
+        ),
+        (
+            "smoke:\n  tolerance: 1e-4\n",
+            "pipeline.yaml: smoke.tolerance: '1e-4' is text to YAML, not a number; write 1.0e-4",
+        ),
+        (
+            "smoke:\n  tolerance: 2E5\n",
+            "pipeline.yaml: smoke.tolerance: '2E5' is text to YAML, not a number; write 2.0e+5",
+        ),
+    ],
+    ids=["tab", "yes", "1e-4", "2E5"],
+)
+def test_yaml_surprises_are_explained(tmp_path: Path, text: str, message: str) -> None:
+    # Issue 25: the tab was quoted but not explained, `yes` was echoed as True, and `1e-4` was
+    # "not a number" without the spelling YAML reads as one.
+    (tmp_path / "pipeline.yaml").write_text(text, encoding="utf-8")
+    assert one_error(run_pipeline(tmp_path, "config")) == f"error: {tmp_path}/{message}\n"
+
+
+def test_a_number_yaml_reads_is_accepted(tmp_path: Path) -> None:
+    (tmp_path / "pipeline.yaml").write_text("smoke:\n  tolerance: 1.0e-4\n", encoding="utf-8")
+    result = run_pipeline(tmp_path, "config", "--json")
+    assert json.loads(result.stdout)["config"]["smoke"]["tolerance"] == 1.0e-4
+
+
 def test_yaml_merge_keys_may_still_override(tmp_path: Path) -> None:
     text = 'smoke:\n  env: &common\n    A: "1"\n  volumes:\n    <<: *common\n    A: "2"\n'
     (tmp_path / "pipeline.yaml").write_text(text, encoding="utf-8")
@@ -62,6 +99,13 @@ def test_yaml_merge_keys_may_still_override(tmp_path: Path) -> None:
     ("encoding", "message"),
     [
         ("utf-16", "pipeline.yaml: the file is UTF-16, not UTF-8; save it as UTF-8"),
+        # No byte order mark (issue 25: "unacceptable character #x0000").
+        (
+            "utf-16-le",
+            "pipeline.yaml: the file is UTF-16LE, not UTF-8; save it as UTF-8 (e.g. iconv -f "
+            "UTF-16LE -t UTF-8 pipeline.yaml > pipeline.yaml.new",
+        ),
+        ("utf-16-be", "pipeline.yaml: the file is UTF-16BE, not UTF-8; save it as UTF-8"),
         ("latin-1", "pipeline.yaml:2:12: not UTF-8 (byte 0xe9; Latin-1 or another legacy"),
     ],
 )

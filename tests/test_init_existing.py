@@ -84,7 +84,9 @@ def test_an_app_that_cannot_start_here_gets_no_samples_and_a_reason(article: Pat
     code, err = init(capsys, article)
     assert code == 0
     assert "smoke: no samples written: could not start app:app locally" in err
-    assert "No module named 'transformers_not_installed_here'" in err
+    assert (
+        "No module named 'transformers_not_installed_here'; install the app's requirements" in err
+    )
     assert not (article / "smoke").exists()
 
 
@@ -151,3 +153,74 @@ def test_model_files_are_found(tmp_path: Path) -> None:
     found = detect(tmp_path)
     assert found.model_files == ["weights/model.safetensors"]
     assert found.model_dir == "weights"
+
+
+# --- issue 25: init reads its configuration like every command -------------------------------
+
+
+def test_init_with_a_missing_config_file_fails_before_writing(article: Path, capsys) -> None:
+    code, err = init(capsys, article, "-c", str(article / "nonexistent.yaml"))
+    assert code == 1
+    assert f"error: {article / 'nonexistent.yaml'}: no such configuration file" in err
+    assert not (article / "pipeline.yaml").exists() and not (article / "VERSION").exists()
+
+
+def test_init_honours_set_and_the_environment(
+    article: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PIPELINE_SMOKE_SAMPLES_DIR", "samples")
+    code, _ = init(capsys, article, "--set", "version.file=RELEASE")
+    assert code == 0
+    assert (article / "RELEASE").read_text() == "0.1.0\n"
+    assert not (article / "VERSION").exists()
+    assert (article / "samples" / "predict.request.json").is_file()
+    monkeypatch.setenv("PIPELINE_IMAGE_NAME", "Team/Sentiment")
+    code, err = init(capsys, article, "--force")
+    assert code == 1 and "env PIPELINE_IMAGE_NAME: image.name" in err
+
+
+def test_init_writes_the_config_file_that_c_names(article: Path, capsys) -> None:
+    config = article / "ci" / "pipeline.yaml"
+    config.parent.mkdir()
+    config.write_text("version:\n  file: RELEASE\n")
+    code, err = init(capsys, article, "-c", str(config), "--image", "team/sentiment")
+    assert code == 0
+    assert (article / "RELEASE").is_file() and not (article / "pipeline.yaml").exists()
+    assert config.read_text() == "version:\n  file: RELEASE\n"  # kept, and said so
+    assert f"not applied: --image, since {config} was kept; pass --force" in err
+
+
+def test_a_second_init_says_it_dropped_image_and_registry_unless_forced(
+    article: Path, capsys
+) -> None:
+    assert init(capsys, article)[0] == 0
+    code, err = init(capsys, article, "--image", "team/sentiment", "--registry", "ghcr.io/team")
+    assert code == 0
+    assert (
+        "not applied: --image and --registry, since pipeline.yaml was kept; pass --force to "
+        "rewrite it, or set image.name / registry.url in it"
+    ) in err
+    assert "team/sentiment" not in (article / "pipeline.yaml").read_text()
+    code, err = init(capsys, article, "--image", "team/sentiment", "--force")
+    assert code == 0 and "not applied" not in err
+    assert "image:\n  name: team/sentiment\n" in (article / "pipeline.yaml").read_text()
+
+
+def test_init_without_uvicorn_says_how_to_install_it(
+    article: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A plain `pip install` of pipeline: the Python running it has no uvicorn.
+    bare = shutil.which("python3", path="/usr/bin")
+    if (
+        bare is None
+        or subprocess.run([bare, "-c", "import uvicorn"], capture_output=True).returncode == 0
+    ):
+        pytest.skip("needs a Python without uvicorn")
+    monkeypatch.setattr("sys.executable", bare)
+    code, err = init(capsys, article)
+    assert code == 0
+    assert (
+        "smoke: no samples written: could not start app:app locally to read its OpenAPI "
+        f"schema: {bare}: No module named uvicorn; install uvicorn where pipeline runs "
+        f"({bare} -m pip install uvicorn) and run init again, or write the samples by hand"
+    ) in err

@@ -69,6 +69,7 @@ FIXTURE_LINES: dict[str, list[int | None]] = {
     "ML014": [5, 8, 13],  # a pin the base's torch misses, --upgrade, an isolated venv
     "ML015": [6],  # the +cpu build passes
     "ML016": [4],  # the cu124 build on the CUDA 12.4 base passes
+    "ML017": [4],  # RUNN
 }
 
 
@@ -449,6 +450,21 @@ def test_cli_error_finding_exits_2_with_one_line_per_finding(
     )
     assert out.splitlines()[-1].startswith("Dockerfile: 3 errors, 0 warnings, 3 info;")
     assert "at or above error" in err
+
+
+def test_cli_an_instruction_typo_fails_lint_with_the_instruction_meant(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = run_cli(capsys, "-C", str(DATA / "ML017"))
+    assert code == 2
+    assert re.search(
+        r"^Dockerfile:4 ML017 error +unknown instruction RUNN: the build fails here \(also DL1000\)"
+        r" — fix: write RUN$",
+        out,
+        re.MULTILINE,
+    )
+    code, out, _ = run_cli(capsys, "-C", str(DATA / "ML017"), "--no-hadolint")
+    assert (code, "Dockerfile:4 ML017 error" in out) == (2, True)
 
 
 def test_cli_missing_dockerfile_exits_1_naming_it(

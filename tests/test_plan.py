@@ -72,7 +72,11 @@ def test_the_plan_carries_the_state_s_candidate_and_the_target(
 
     checks, plan = preflight(config, state, source, ["smoke"])
 
-    assert checks == [] and plan is not None
+    assert [check.line() for check in checks] == [
+        "ok      smoke samples: 2 in smoke/",
+        "ok      health route: /health named in serve/app.py",
+    ]
+    assert plan is not None
     assert plan.target is not None and plan.target.repository == REPOSITORY
     assert plan.candidate == ImageRef.parse(built)
     assert plan.decision is None and plan.history is None  # smoke needs no version

@@ -23,7 +23,17 @@ from tests.support.project import EXAMPLE, run_pipeline
 
 LOCAL = "127.0.0.1:5000"
 NOTHING_DONE = "nothing was built, pushed, tagged or written"
-CHECKS = ["build context", "image name", "version", "registry", "image tags", "git push"]
+CHECKS = [
+    "build context",
+    "image name",
+    "output files",
+    "smoke samples",
+    "health route",
+    "version",
+    "registry",
+    "image tags",
+    "git push",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -177,7 +187,7 @@ def test_dry_run_reports_every_check(stack, released_project) -> None:
     lines = [line for line in result.stdout.splitlines() if line.startswith("preflight")]
     assert [line.split(":")[0].split(maxsplit=2)[2] for line in lines] == CHECKS
     assert all(line.split()[1] == "ok" for line in lines)
-    assert f"writes 0.1.0, sha-{sha}, 0.1, 0, latest" in lines[4]
+    assert f"writes 0.1.0, sha-{sha}, 0.1, 0, latest" in lines[7]
     assert nothing_pushed(namespace) and not (project / ".pipeline").exists()
 
 

@@ -14,7 +14,8 @@ import pytest
 
 from pipeline.config.schema import load_config
 from pipeline.console.output import Output
-from pipeline.core.errors import RegistryError, UserError
+from pipeline.core.errors import CheckFailed, RegistryError, UserError
+from pipeline.core.sizes import human_size
 from pipeline.distribution.client import RegistryAPI
 from pipeline.distribution.mediatypes import OCI_INDEX
 from pipeline.oci.descriptor import Descriptor
@@ -118,3 +119,29 @@ def test_a_released_version_on_another_image_stops_it_before_any_tag(
 def test_a_candidate_that_is_not_there_says_to_build_first(project: Path) -> None:
     with pytest.raises(UserError, match=rf"{sha_tag(project)} is not in the registry; build"):
         run(project)
+
+
+def test_a_candidate_over_the_size_budget_is_not_promoted(
+    project: Path, registry: TestRegistry
+) -> None:
+    # Issue 25: build refused it for build.max_image_size after buildx had pushed it, and push
+    # promoted it all the same.
+    api = RegistryAPI(registry.host)
+    image = candidate(str(uuid.uuid4()) * 100)
+    write_image(api, "churn", image, tags=[sha_tag(project)])
+    size = sum(layer.size for layer in image.layers)
+
+    def push_with_limit(limit: int) -> PushReport:
+        config = load_config(project, environ={"PIPELINE_BUILD_MAX_IMAGE_SIZE": f"{limit}B"})
+        return promote(config, Output(), plan_push(config, "1.2.3"))
+
+    puts = len(registry.calls("PUT", "/manifests/"))
+    with pytest.raises(CheckFailed) as refused:
+        push_with_limit(size - 1)
+    assert str(refused.value).startswith(
+        f"candidate {registry.host}/churn:{sha_tag(project)} is {human_size(size)} (compressed, "
+        f"in the registry), over build.max_image_size {size - 1}B: build refused it"
+    )
+    assert refused.value.exit_code == 2
+    assert len(registry.calls("PUT", "/manifests/")) == puts
+    assert push_with_limit(size).tags[0] == "1.2.3"  # at the limit: promoted

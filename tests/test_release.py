@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.cli import main
+from pipeline.core.errors import UserError
 from pipeline.distribution.client import RegistryAPI
 from pipeline.engine.transfer import push
 from pipeline.release.outputs import text_summary, write_dotenv, write_github
@@ -96,6 +97,15 @@ def test_ci_outputs(tmp_path: Path) -> None:
     ]
 
 
+def test_ci_outputs_that_cannot_be_written_are_an_error_not_a_traceback(tmp_path: Path) -> None:
+    # The preflight checks them; this is a path that broke during the release.
+    state = ReleaseState(commit="abc", done=["tag"], version="1.3.0")
+    with pytest.raises(UserError, match=rf"^GITHUB_OUTPUT {tmp_path}: cannot write: Is a dir"):
+        write_github(state, {"GITHUB_OUTPUT": str(tmp_path)})
+    with pytest.raises(UserError, match="the release itself is done"):
+        write_dotenv(state, tmp_path)
+
+
 def test_the_summary_gives_each_figure_the_release_recorded() -> None:
     facts = {
         "image_size": 734_003_200,
@@ -172,7 +182,17 @@ def test_release_killed_during_push_completes_on_rerun_without_rebuild(
     process.wait(timeout=60)
     assert any(line.startswith("▶ push") for line in seen), "".join(seen[-30:])
     # Checked before the first step: the tag's remote and branch, the registry, the tags.
-    checks = ["build context", "image name", "version", "registry", "image tags", "git push"]
+    checks = [
+        "build context",
+        "image name",
+        "output files",
+        "smoke samples",
+        "health route",
+        "version",
+        "registry",
+        "image tags",
+        "git push",
+    ]
     assert "preflight: " + ", ".join(f"{check} ok" for check in checks) + "\n" in seen
     state = json.loads(state_path(project).read_text())
     assert {"build", "smoke", "version"} <= set(state["done"])

@@ -466,3 +466,39 @@ def test_text_output(tmp_path, capsys) -> None:
     ]
     assert lines[3] == f"image tags: 1.3.0, sha-{feat[:7]}, 1.3, 1, latest"
     assert lines[4] == f"wrote {project / 'VERSION'}"
+
+
+def test_version_writes_a_missing_version_file(tmp_path, capsys) -> None:
+    # Issue 25: without VERSION it printed `0.1.0 -> 0.1.0` and wrote nothing, though its help
+    # says it writes VERSION.
+    project = make_repo(tmp_path, version=None)
+    code = main(["version", "-C", str(project)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.splitlines()[0] == "0.1.0 -> 0.1.0"
+    assert out.splitlines()[-1] == f"wrote {project / 'VERSION'}"
+    assert (project / "VERSION").read_text() == "0.1.0\n"
+    # Written once: a second run finds it and has nothing new to write.
+    assert version_json(capsys, project)["written"] is None
+
+
+def test_version_help_says_when_it_writes(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["version", "--help"])
+    assert "also when the file is missing" in " ".join(capsys.readouterr().out.split())
+
+
+def test_bump_none_refuses_a_version_tagged_on_another_commit(tmp_path, capsys) -> None:
+    # Issue 25: `--bump none` let the release push X.Y.Z, X.Y, X and latest, then the tag step
+    # failed on the existing tag, and every re-run failed the same way.
+    project = make_repo(tmp_path)
+    release(project, "1.2.0")
+    tagged = git(project, "rev-parse", "HEAD")
+    assert version_json(capsys, project, "--bump", "none")["next"] == "1.2.0"  # a re-run: fine
+    head = commit(project, "fix: x")
+    err = version_error(capsys, project, "--bump", "none")
+    assert err == (
+        f"error: version 1.2.0 is released already: tag v1.2.0 is on {tagged[:7]}, not on HEAD "
+        f"{head[:7]}; version.bump none releases VERSION as it is, so set VERSION to a new "
+        "version or choose another --bump\n"
+    )

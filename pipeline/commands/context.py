@@ -12,6 +12,7 @@ from pipeline.commands.options import CONFIG_DEST_PREFIX
 from pipeline.config.envcheck import unknown_variables
 from pipeline.config.schema import Config, load_config, parse_override
 from pipeline.console.output import Output
+from pipeline.core.errors import UsageError
 
 
 @dataclass
@@ -19,9 +20,13 @@ class Context:
     args: argparse.Namespace
     out: Output
 
-    @property
+    @functools.cached_property
     def project_dir(self) -> Path:
-        return Path(self.args.project_dir)
+        path = Path(self.args.project_dir)
+        if not path.is_dir():
+            what = "is not a directory" if path.exists() else "no such directory"
+            raise UsageError(f"-C {path}: {what}; -C names the model project's directory")
+        return path
 
     @functools.cached_property
     def config(self) -> Config:

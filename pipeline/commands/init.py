@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pipeline.commands.options import CONFIG_DEST_PREFIX
 from pipeline.core.errors import UserError
 from pipeline.scaffold.templates import MODEL_SOURCES, TEMPLATES, render_dockerfile, template_files
 
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
     from pipeline.scaffold.files import Writer
 
 STATE_DIR_PATTERN = ".pipeline/"
+IMAGE_DEST = CONFIG_DEST_PREFIX + "image.name"
+REGISTRY_DEST = CONFIG_DEST_PREFIX + "registry.url"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,13 +38,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="baked",
         help="bake the model weights into the image, or mount them at /models at run time",
     )
-    parser.add_argument("--image", metavar="NAME", help="image.name in pipeline.yaml")
-    parser.add_argument("--registry", metavar="HOST", help="registry.url in pipeline.yaml")
+    # Stored as configuration flags: checked with -c, --set and PIPELINE_* like any command's.
+    parser.add_argument(
+        "--image", dest=IMAGE_DEST, metavar="NAME", help="image.name in pipeline.yaml"
+    )
+    parser.add_argument(
+        "--registry", dest=REGISTRY_DEST, metavar="HOST", help="registry.url in pipeline.yaml"
+    )
     parser.add_argument("--force", action="store_true", help="overwrite files that exist")
 
 
 def run(ctx: Context) -> int:
-    from pipeline.config.schema import load_config
+    from pipeline.config.schema import CONFIG_FILE
     from pipeline.scaffold.detect import detect
     from pipeline.scaffold.files import (
         Writer,
@@ -54,22 +62,24 @@ def run(ctx: Context) -> int:
 
     args = ctx.args
     project = ctx.project_dir
-    if not project.is_dir():
-        raise UserError(f"{project}: no such project directory")
     if not args.template and not (project / "Dockerfile").is_file():
         raise UserError(
             f"{project}: no Dockerfile; run init where the project's Dockerfile is, or pass "
             f"--template {'|'.join(TEMPLATES)} to write one"
         )
-    overrides = [("image.name", args.image)] if args.image else []
-    overrides += [("registry.url", args.registry)] if args.registry else []
     # Checked before anything is written: a bad image name or registry is the flag's error.
-    config = load_config(project, overrides=overrides)
+    config = ctx.config
+    image, registry = getattr(args, IMAGE_DEST), getattr(args, REGISTRY_DEST)
     writer = Writer(project, args.force)
     if args.template:
         _write_template(writer, args.template, args.weights)
     detected = detect(project, config.project.dockerfile)
-    write_config(writer, config_values(detected, args.image, args.registry), detected)
+    # -c names the configuration init writes, as it names the one every other command reads.
+    config_file = str(Path(args.config).resolve()) if args.config else CONFIG_FILE
+    flags = [f for f, value in (("--image", image), ("--registry", registry)) if value]
+    wrote_config = write_config(
+        writer, config_file, config_values(detected, image, registry), detected
+    )
     version = write_version(writer, config.version.file, config.version.tag_prefix)
     write_dockerignore(writer)
     no_samples, skipped = write_samples(writer, config.smoke.samples_dir, detected)
@@ -82,6 +92,11 @@ def run(ctx: Context) -> int:
     ]
     if writer.kept:
         lines.append(f"kept: {', '.join(writer.kept)} (pass --force to replace them)")
+    if flags and not wrote_config:
+        lines.append(
+            f"not applied: {' and '.join(flags)}, since {config_file} was kept; pass --force to "
+            "rewrite it, or set image.name / registry.url in it"
+        )
     if no_samples:
         lines.append(f"smoke: no samples written: {no_samples}")
     lines += [f"smoke: left out {operation}" for operation in skipped]
@@ -93,6 +108,7 @@ def run(ctx: Context) -> int:
         "kept": writer.kept,
         "version": version,
         "samples": no_samples or "written",
+        "not_applied": [] if wrote_config else flags,
     }
     ctx.out.result(payload, "\n".join(lines))
     return 0

@@ -65,16 +65,22 @@ def add_config_option(parser: argparse.ArgumentParser, dotted: str, *flags: str)
     if typing.get_origin(annotation) is typing.Literal:
         kwargs["choices"] = typing.get_args(annotation)
     elif annotation is bool:
-        parser.add_argument(*flags, action="store_const", const="true", **kwargs)
-        no_flag = "--no-" + flags[0].removeprefix("--")
-        parser.add_argument(
-            no_flag,
-            action="store_const",
-            const="false",
-            dest=kwargs["dest"],
-            help=argparse.SUPPRESS,
-        )
-        return
+        kwargs["action"] = _Switch
     else:
         kwargs["metavar"] = key.upper()
     parser.add_argument(*flags, **kwargs)
+
+
+class _Switch(argparse.BooleanOptionalAction):
+    """`--push` and `--no-push`, shown together in the help; stored as the text of a
+    configuration override, as every other configuration flag is."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        negated = option_string is not None and option_string.startswith("--no-")
+        setattr(namespace, self.dest, "false" if negated else "true")

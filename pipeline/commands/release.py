@@ -55,6 +55,7 @@ def run(ctx: Context) -> int:
         to_step=args.to_step,
         candidate=args.candidate,
         restart=args.restart,
+        dotenv=Path(args.dotenv) if args.dotenv else None,
     )
     if args.dry_run:
         plan, checks = plan_release(ctx.config, ctx.out, options)
@@ -66,7 +67,7 @@ def run(ctx: Context) -> int:
         return 0
     state = run_release(ctx.config, ctx.out, options)
     write_github(state)
-    if args.dotenv:
-        write_dotenv(state, Path(args.dotenv))
+    if options.dotenv:
+        write_dotenv(state, options.dotenv)
     ctx.out.result(json_summary(state), text_summary(state))
     return 0

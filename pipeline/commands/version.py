@@ -13,6 +13,11 @@ if TYPE_CHECKING:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = (
+        "VERSION (version.file) is written whenever there is a version to release, also when "
+        "the file is missing (a first release writes 0.1.0); nothing is written when there is "
+        "nothing to release. The release commits the file and creates the git tag."
+    )
     add_config_option(parser, "version.bump", "--bump")
     parser.add_argument(
         "--print",
@@ -29,7 +34,12 @@ def run(ctx: Context) -> int:
     config = ctx.config
     decision = decide_version(config, read_history(config, os.environ))
     written = None
-    changed = decision.version is not None and str(decision.version) != str(decision.current)
+    # A missing VERSION is written too: the first release's version is then on file, as the
+    # help promises, and the release commits it with the tag.
+    changed = decision.version is not None and (
+        str(decision.version) != str(decision.current)
+        or not config.path(config.version.file).is_file()
+    )
     if changed and not ctx.args.print_only:
         written = str(write_version(config, decision.version))
     payload = {**decision.as_dict(), "written": written}

@@ -35,6 +35,7 @@ def check_values(values: Mapping[str, Mapping[str, Any]], sources: Mapping[str, 
         "image.name": _image_name,
         "build.max_image_size": _max_image_size,
         "version.image_tags": _image_tags,
+        "smoke.port": _port,
     }
     for key, check in checks.items():
         section, _, name = key.partition(".")
@@ -86,6 +87,12 @@ def _max_image_size(size: str | None) -> str | None:
     except UserError:
         return f"{size!r} is not a size; write e.g. 2GB, 1.5GiB or 500MB"
     return None
+
+
+def _port(port: int | None) -> str | None:
+    if port is None or 1 <= port <= 65535:
+        return None
+    return f"{port} is not a TCP port; write the port the app listens on, 1 to 65535 (e.g. 8080)"
 
 
 def _image_tags(templates: list[str]) -> str | None:

@@ -54,6 +54,8 @@ def _settings_lines(text: str, variables: Collection[str]) -> dict[str, str]:
         if not sep or name not in variables:
             close = closest_variable(name, variables) if sep else None
             hint = f"did you mean {close}?" if close else "settings are in docs/configuration.md"
+            if close == name.strip():
+                hint = f"write {close}=value, with no space before '='"
             raise ConfigError(
                 f"env {SETTINGS_VARIABLE} line {number}: {name!r} is not "
                 f"PIPELINE_<SECTION>_<KEY>=value; {hint}"

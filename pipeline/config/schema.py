@@ -294,7 +294,7 @@ def _coerce(value: Any, annotation: Any, from_text: bool) -> Any:
         if isinstance(value, bool) and ("on" if value else "off") in allowed:
             value = "on" if value else "off"
         if value not in allowed:
-            raise _Invalid(f"{value!r} is not {describe_type(annotation)}")
+            raise _Invalid(f"{_shown(value)} is not {describe_type(annotation)}")
         return value
     if origin is list:
         if from_text:
@@ -334,12 +334,28 @@ def _coerce(value: Any, annotation: Any, from_text: bool) -> Any:
                 return float(value)
             except ValueError as exc:
                 raise _Invalid(f"{value!r} is not a number") from exc
+        if isinstance(value, str) and _FLOAT_TEXT.fullmatch(value):
+            mantissa, exponent = re.split("[eE]", value)
+            written = mantissa if "." in mantissa else f"{mantissa}.0"
+            written += "e" + (exponent if exponent[:1] in ("+", "-") else f"+{exponent}")
+            raise _Invalid(f"{value!r} is text to YAML, not a number; write {written}")
         if not isinstance(value, int | float) or isinstance(value, bool):
-            raise _Invalid(f"{value!r} is not a number")
+            raise _Invalid(f"{_shown(value)} is not a number")
         return float(value)
     if not isinstance(value, str):
-        raise _Invalid(f"{value!r} is not a string")
+        raise _Invalid(f"{_shown(value)} is not a string")
     return value
+
+
+# YAML 1.1 reads a number in exponent form as text unless it has a dot and a signed exponent.
+_FLOAT_TEXT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+")
+
+
+def _shown(value: Any) -> str:
+    """`value` as the YAML file wrote it, where Python's repr would mislead."""
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (YAML reads an unquoted yes, no, on or off as a boolean)"
+    return repr(value)
 
 
 def _parse_mapping_text(text: str) -> dict[str, str]:

@@ -45,7 +45,10 @@ def read_mapping(path: Path) -> dict[Any, Any]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise ConfigError(f"{where}: invalid YAML: {exc.problem}") from exc
+        # PyYAML quotes the tab without saying that YAML forbids it where indentation goes.
+        tab = "'\\t'" in (exc.problem or "")
+        hint = "; YAML allows no tabs here: indent with spaces" if tab else ""
+        raise ConfigError(f"{where}: invalid YAML: {exc.problem}{hint}") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
     if data is None:
@@ -60,11 +63,12 @@ def _read_text(path: Path) -> str:
         data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-    if data.startswith(_UTF16_BOMS):
+    encoding = "UTF-16" if data.startswith(_UTF16_BOMS) else _bomless_utf16(data)
+    if encoding:
         raise ConfigError(
-            f"{path}: the file is UTF-16, not UTF-8; save it as UTF-8 "
-            f"(e.g. iconv -f UTF-16 -t UTF-8 {path.name} > {path.name}.new && mv {path.name}.new "
-            f"{path.name})"
+            f"{path}: the file is {encoding}, not UTF-8; save it as UTF-8 "
+            f"(e.g. iconv -f {encoding} -t UTF-8 {path.name} > {path.name}.new && mv "
+            f"{path.name}.new {path.name})"
         )
     try:
         return data.decode("utf-8-sig")
@@ -75,3 +79,19 @@ def _read_text(path: Path) -> str:
             f"{path}:{line}:{column}: not UTF-8 (byte 0x{data[exc.start]:02x}; Latin-1 or "
             "another legacy encoding?); save the file as UTF-8"
         ) from exc
+
+
+def _bomless_utf16(data: bytes) -> str | None:
+    """UTF-16LE or UTF-16BE for UTF-16 text written without a byte order mark, else None.
+
+    Such a file decodes as "UTF-8" with a NUL beside every ASCII character, which YAML reports as
+    an unacceptable character #x0000; YAML text holds no NUL of its own.
+    """
+    if len(data) < 2 or b"\x00" not in data:
+        return None
+    even, odd = data[0::2], data[1::2]
+    if odd.count(0) > len(odd) // 2 and not even.count(0):
+        return "UTF-16LE"
+    if even.count(0) > len(even) // 2 and not odd.count(0):
+        return "UTF-16BE"
+    return None

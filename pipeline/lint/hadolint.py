@@ -61,7 +61,8 @@ def _finding(entry: dict[str, object], display: str) -> Finding:
     severity = _SEVERITIES.get(str(entry.get("level")), Severity.INFO)
     if code == _PARSE_ERROR:
         # hadolint's parser lags BuildKit's (`EXPOSE ${PORT:-7860}` is valid): a parse error of
-        # its own says nothing certain about the file, which the build itself checks.
+        # its own says nothing certain about the file. What BuildKit rejects too, an unknown
+        # instruction, is ML017's error, which this finding merges into.
         severity = Severity.WARNING
         message = (
             "hadolint could not parse this line, so none of its rules ran on this file"

@@ -7,6 +7,7 @@ documented in RULES.md beside this file.
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import re
 from collections.abc import Callable, Iterator
@@ -23,7 +24,7 @@ from pipeline.lint.frameworks import (
 from pipeline.lint.layering import mixed_requirements
 from pipeline.lint.report import Severity
 from pipeline.lint.subject import Hit, Subject
-from pipeline.project.dockerfile import Instruction
+from pipeline.project.dockerfile import INSTRUCTIONS, Instruction
 from pipeline.project.installs import Install, cache_cleared, installs, run_commands, stage_runs
 
 _CUDA_DEVEL_REPOSITORIES = ("nvidia/cuda", "pytorch/pytorch", "tensorflow/tensorflow")
@@ -209,10 +210,12 @@ def apt_recommends(target: Subject) -> Iterator[Hit]:
 def missing_healthcheck(target: Subject) -> Iterator[Hit]:
     check = _healthcheck(target)
     if check is None:
+        # Python's urllib, not curl: the slim Python images a model server starts from lack curl.
         yield Hit(
             target.final_from.line,
             "no HEALTHCHECK in the final stage; nothing tells a loading model from a hung one",
-            "add HEALTHCHECK --start-period=120s CMD curl -fsS http://127.0.0.1:8080/health",
+            'add HEALTHCHECK --start-period=120s CMD ["python", "-c", "import urllib.request; '
+            "urllib.request.urlopen('http://127.0.0.1:8080/health', timeout=4)\"]",
         )
 
 
@@ -261,6 +264,17 @@ def secrets_in_context(target: Subject) -> Iterator[Hit]:
                 "secret-looking file in the build context, sent to the builder and to any COPY .",
                 f"add {relative} to .dockerignore (or remove it from the context)",
                 path=target.context / relative,
+            )
+
+
+def unknown_instruction(target: Subject) -> Iterator[Hit]:
+    for instruction in target.dockerfile.instructions:
+        if instruction.keyword not in INSTRUCTIONS:
+            close = difflib.get_close_matches(instruction.keyword, INSTRUCTIONS, n=1)
+            yield Hit(
+                instruction.line,
+                f"unknown instruction {instruction.keyword}: the build fails here",
+                f"write {close[0]}" if close else "use a Dockerfile instruction (FROM, RUN, ...)",
             )
 
 
@@ -324,6 +338,13 @@ RULES: tuple[Rule, ...] = (
         Severity.WARNING,
         "torch's CUDA build differs from the base image's CUDA",
         cuda_mismatch,
+    ),
+    Rule(
+        "ML017",
+        Severity.ERROR,
+        "unknown Dockerfile instruction",
+        unknown_instruction,
+        ("DL1000",),
     ),
 )
 RULES_BY_ID = {rule.id: rule for rule in RULES}

@@ -3,8 +3,7 @@
 It follows BuildKit's reading of the file where that matters for line numbers and stage
 resolution (parser directives, escape character, continuation lines with comments inside,
 heredocs, `ARG` defaults before the first `FROM`) and tolerates what it does not model: an
-unknown instruction is kept as written, never an error, because hadolint and the build itself
-report syntax errors better than a linter could.
+unknown instruction is kept as written, never a parse error (a lint rule reports it).
 """
 
 from __future__ import annotations
@@ -23,6 +22,11 @@ _FLAG = re.compile(r"--([A-Za-z][\w-]*)(?:=(\"[^\"]*\"|\S*))?\s*")
 _VARIABLE = re.compile(r"\\\$|\$(?:\{(\w+)(?:(:?[-+])([^}]*))?\}|(\w+))")
 # Instructions whose arguments may carry `--name=value` flags before the operands.
 _FLAGGED = frozenset({"FROM", "RUN", "COPY", "ADD", "HEALTHCHECK"})
+# Every instruction BuildKit's frontend knows; any other keyword fails the build.
+INSTRUCTIONS = frozenset({
+    "ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK", "LABEL",
+    "MAINTAINER", "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR",
+})  # fmt: skip
 _HEREDOC_CAPABLE = frozenset({"RUN", "COPY", "ADD"})
 # After an unknown directive BuildKit reads no more directives, so `escape` must come first.
 _KNOWN_DIRECTIVES = frozenset({"syntax", "escape", "check"})

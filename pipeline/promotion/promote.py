@@ -15,7 +15,8 @@ import semver
 
 from pipeline.config.schema import Config
 from pipeline.console.output import Output
-from pipeline.core.errors import RegistryError, UserError
+from pipeline.core.errors import CheckFailed, RegistryError, UserError
+from pipeline.core.sizes import human_size, parse_size
 from pipeline.distribution.client import RegistryAPI
 from pipeline.distribution.reference import ImageRef
 from pipeline.project.worktree import build_source, first_few, read_build_context
@@ -107,6 +108,8 @@ def promote(
         if source.same_repository(target.repository)
         else EnginePush(target, source, out)
     )
+    if isinstance(placement, RegistryCopy):
+        _refuse_over_budget(config, api, path, source)
     tags = release_tags(config, api, path, promotion.history, promotion.version)
     report = PushReport(
         registry=target.kind,
@@ -131,6 +134,19 @@ def promote(
     report.digest = placement.expected or ""
     report.config_digest = placement.config_digest
     return report
+
+
+def _refuse_over_budget(config: Config, api: RegistryAPI, path: str, source: ImageRef) -> None:
+    """The build's size budget, measured again: a candidate build refused stays in the registry
+    (buildx pushes as it builds), and nothing else marks it refused."""
+    limit = config.build.max_image_size
+    size = api.compressed_size(path, source.reference or "latest") if limit else None
+    if limit and size is not None and size > parse_size(limit):
+        raise CheckFailed(
+            f"candidate {source} is {human_size(size)} (compressed, in the registry), over "
+            f"build.max_image_size {limit}: build refused it, and push promotes no image build "
+            "refused; nothing was pushed. Make the image smaller, or raise the limit on purpose"
+        )
 
 
 def release_tags(

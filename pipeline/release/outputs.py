@@ -6,9 +6,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pipeline.core.errors import UserError
 from pipeline.core.sizes import human_size
 from pipeline.distribution.reference import ImageRef
 from pipeline.release.state import ReleaseState
+
+# The files GitHub Actions has a job append its outputs and its summary to.
+CI_OUTPUTS = ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")
 
 
 def summary_rows(state: ReleaseState) -> list[tuple[str, str]]:
@@ -72,14 +76,14 @@ def ci_values(state: ReleaseState) -> dict[str, str]:
 def write_github(state: ReleaseState, environ: dict[str, str] | None = None) -> None:
     """Outputs and the job summary, when running inside GitHub Actions."""
     environ = dict(os.environ) if environ is None else environ
-    if output := environ.get("GITHUB_OUTPUT"):
-        with open(output, "a", encoding="utf-8") as handle:
-            handle.writelines(f"{key}={value}\n" for key, value in ci_values(state).items())
-    if summary := environ.get("GITHUB_STEP_SUMMARY"):
+    output_name, summary_name = CI_OUTPUTS
+    if output := environ.get(output_name):
+        values = "".join(f"{key}={value}\n" for key, value in ci_values(state).items())
+        _write(Path(output), values, "a", output_name)
+    if summary := environ.get(summary_name):
         lines = ["### Model release", "", "| | |", "| --- | --- |"]
         lines += [f"| {name} | `{value}` |" for name, value in summary_rows(state)]
-        with open(summary, "a", encoding="utf-8") as handle:
-            handle.write("\n".join(lines) + "\n")
+        _write(Path(summary), "\n".join(lines) + "\n", "a", summary_name)
 
 
 def write_dotenv(state: ReleaseState, path: Path) -> None:
@@ -91,5 +95,18 @@ def write_dotenv(state: ReleaseState, path: Path) -> None:
         f"IMAGE_TAGS={values['tags']}",
         f"VERSION={values['version']}",
     ]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _write(path, "\n".join(lines) + "\n", "w", "--dotenv")
+
+
+def _write(path: Path, text: str, mode: str, what: str) -> None:
+    """The preflight checked `path`; one that broke since is an error, never a traceback."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open(mode, encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise UserError(
+            f"{what} {path}: cannot write: {exc.strerror}; the release itself is done (see "
+            "its state in .pipeline/release-state.json); fix the path and run it again to "
+            "write this"
+        ) from exc

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.config.checks import repository_path_problem
@@ -24,7 +25,8 @@ from pipeline.core.errors import PipelineError, UserError
 from pipeline.distribution.reference import ImageRef
 from pipeline.project.gitinfo import GitInfo, open_repo, without_credentials
 from pipeline.project.worktree import first_few, read_build_context
-from pipeline.release.state import ReleaseState
+from pipeline.release.outputs import CI_OUTPUTS
+from pipeline.release.state import ReleaseState, state_path
 from pipeline.versioning.image_tags import candidate
 
 if TYPE_CHECKING:
@@ -33,6 +35,11 @@ if TYPE_CHECKING:
     from pipeline.registries import Target
     from pipeline.versioning import History, VersionDecision
 
+# The CI variables and values of a pipeline run for a merge request (a pull request).
+REVIEW_EVENTS = {
+    "CI_PIPELINE_SOURCE": ("merge_request_event", "external_pull_request_event"),
+    "GITHUB_EVENT_NAME": ("pull_request", "pull_request_target"),
+}
 # Git settles credentials by asking; in a job nobody answers, so a missing one must fail.
 NO_PROMPT = {"GIT_TERMINAL_PROMPT": "0"}
 
@@ -88,6 +95,7 @@ class Facts:
     state: ReleaseState
     source: GitInfo
     todo: list[str]
+    dotenv: Path | None = None  # release --dotenv
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     version: str | None = None  # the version this release writes, once known
     target: Target | None = None  # the registry, once it accepted a push
@@ -157,6 +165,101 @@ def image_name(facts: Facts) -> Check | None:
     if problem:
         return Check("image name", False, f"{problem} (taken from the directory; set image.name)")
     return Check("image name", True, config.image_name)
+
+
+def smoke_samples(facts: Facts) -> Check | None:
+    """The samples the smoke test sends are there and read: not found missing after a push."""
+    config = facts.config
+    if not (facts.doing("smoke") and config.smoke.enabled):
+        return None
+    from pipeline.smoke.samples import load_samples
+
+    try:
+        samples = load_samples(config.path(config.smoke.samples_dir))
+    except UserError as exc:
+        return Check("smoke samples", False, f"{exc} (docs/smoke-samples.md)")
+    return Check("smoke samples", True, f"{len(samples)} in {config.smoke.samples_dir}/")
+
+
+def ci_event(facts: Facts) -> Check | None:
+    """No release from a merge request's pipeline: it runs unmerged code (GitLab's merged-result
+    commit, GitHub's refs/pull/N/merge) whose version, `latest` and release commit would go out
+    as if merged. Outside one there is nothing to report."""
+    if not facts.doing("push", "tag"):
+        return None
+    found = next(
+        (
+            f"{name}={facts.environ[name]}"
+            for name, events in REVIEW_EVENTS.items()
+            if facts.environ.get(name) in events
+        ),
+        None,
+    )
+    if found is None:
+        return None
+    return Check(
+        "ci event",
+        False,
+        f"{found}: a merge request's pipeline runs unmerged code, and a release of it would "
+        "push a version, latest and a release commit as if it were merged; build and smoke "
+        "test it here (release --to smoke), and release from the branch's pipeline after the "
+        "merge",
+    )
+
+
+def output_files(facts: Facts) -> Check | None:
+    """The files the release writes besides the registry and git can be written: a release
+    that pushed and tagged must not end in a traceback over its state or its CI outputs."""
+    if not facts.doing("build", "push", "tag"):
+        return None
+    files = {"release state": state_path(facts.config.project_dir)}
+    files |= {name: Path(facts.environ[name]) for name in CI_OUTPUTS if facts.environ.get(name)}
+    if facts.dotenv:
+        files["--dotenv"] = facts.dotenv
+    problems = [
+        f"{name} {path}: {problem}" for name, path in files.items() if (problem := unwritable(path))
+    ]
+    if problems:
+        return Check("output files", False, "; ".join(problems))
+    return Check("output files", True, f"{', '.join(files)} writable")
+
+
+def unwritable(path: Path) -> str | None:
+    """Why a file cannot be written (or created) at `path`; None when it can."""
+    if path.is_dir():
+        return "is a directory; remove it or name a file"
+    existing = next(parent for parent in (path, *path.parents) if parent.exists())
+    if existing != path and not existing.is_dir():
+        return f"{existing} is a file, where a directory must be; remove it or name another path"
+    if not os.access(existing, os.W_OK):
+        return f"{existing} is not writable"
+    return None
+
+
+def health_route(facts: Facts) -> Check | None:
+    """The app declares the GET /health the smoke test waits for, where its source says."""
+    config = facts.config
+    if not (facts.doing("smoke") and config.smoke.enabled):
+        return None
+    from pipeline.project.buildcontext import read_context
+    from pipeline.smoke.routes import app_routes
+
+    context = config.path(config.project.context)
+    if not context.is_dir():
+        return None  # the build context check and the build say so
+    build = read_context(config.path(config.project.dockerfile), context)
+    routes = app_routes(build.context, build.files)
+    if routes.health:
+        return Check("health route", True, f"/health named in {routes.health}")
+    if not routes.declared:
+        return None  # the source shows no route: the smoke test finds out
+    return Check(
+        "health route",
+        False,
+        f"the app declares {first_few(list(routes.declared))} but no /health, which the smoke "
+        "test waits for (GET /health answering 200 once the model is loaded); add one, e.g. "
+        '@app.get("/health")',
+    )
 
 
 def version(facts: Facts) -> Check | None:
@@ -283,8 +386,12 @@ def _reason(exc: git.GitCommandError) -> str:
 
 
 CHECKS: list[Callable[[Facts], Check | None]] = [
+    ci_event,
     build_context,
     image_name,
+    output_files,
+    smoke_samples,
+    health_route,
     version,
     registry,
     image_tags,
@@ -293,11 +400,15 @@ CHECKS: list[Callable[[Facts], Check | None]] = [
 
 
 def preflight(
-    config: Config, state: ReleaseState, source: GitInfo, todo: list[str]
+    config: Config,
+    state: ReleaseState,
+    source: GitInfo,
+    todo: list[str],
+    dotenv: Path | None = None,
 ) -> tuple[list[Check], ReleasePlan | None]:
     """Every check the steps in `todo` need, in order (later ones use what earlier ones found),
-    and the plan they make; None when a check failed."""
-    facts = Facts(config, state, source, todo)
+    and the plan they make; None when a check failed. `dotenv`: release --dotenv's file."""
+    facts = Facts(config, state, source, todo, dotenv)
     checks = [check for function in CHECKS if (check := function(facts)) is not None]
     return checks, facts.plan() if all(check.ok for check in checks) else None
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from pipeline.config.schema import Config
 from pipeline.console.output import Output
@@ -37,6 +38,7 @@ class ReleaseOptions:
     to_step: str | None = None
     candidate: str | None = None
     restart: bool = False
+    dotenv: Path | None = None  # where GitLab's dotenv report goes, checked in the preflight
 
 
 STEP_NAMES = list(STEPS)
@@ -86,7 +88,7 @@ def _prepare(
     # Steps named by --only/--from run again; a plain re-run skips what this commit finished.
     rerun = bool(options.only or options.from_step)
     todo = [name for name in selected_steps(options) if rerun or name not in state.done]
-    checks, plan = preflight(config, state, git, todo)
+    checks, plan = preflight(config, state, git, todo, options.dotenv)
     run = steps.ReleaseRun(config=config, out=out, state=state, plan=plan) if plan else None
     return run, todo, checks
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config.schema import STATE_DIR
+from pipeline.core.errors import UserError
 
 STATE_FILE = STATE_DIR / "release-state.json"
 CORRUPT_SUFFIX = ".corrupt"
@@ -111,9 +112,19 @@ def _describe(annotation: Any) -> str:
 def save_state(project_dir: Path, state: ReleaseState) -> None:
     """Written atomically: a run killed mid-write leaves the previous state, never half a file."""
     path = state_path(project_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(
-        "w", dir=path.parent, prefix=".release-state-", delete=False, encoding="utf-8"
-    ) as handle:
-        json.dump(asdict(state), handle, indent=2)
-    os.replace(handle.name, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(
+            "w", dir=path.parent, prefix=".release-state-", delete=False, encoding="utf-8"
+        ) as handle:
+            json.dump(asdict(state), handle, indent=2)
+        try:
+            os.replace(handle.name, path)
+        except OSError:
+            os.unlink(handle.name)
+            raise
+    except OSError as exc:
+        raise UserError(
+            f"{path}: cannot save the release state: {exc.strerror}; {STATE_DIR} must be a "
+            "directory the release can write (the preflight checks it before a build)"
+        ) from exc

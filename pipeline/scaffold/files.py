@@ -11,7 +11,6 @@ from typing import Any
 
 import yaml
 
-from pipeline.config.schema import CONFIG_FILE
 from pipeline.scaffold.detect import Detected
 from pipeline.scaffold.openapi import read_schema, scaffold
 from pipeline.scaffold.templates import templates_root
@@ -58,10 +57,11 @@ def config_values(detected: Detected, image: str | None, registry: str | None) -
     return values
 
 
-def write_config(writer: Writer, values: dict[str, Any], detected: Detected) -> None:
+def write_config(writer: Writer, name: str, values: dict[str, Any], detected: Detected) -> bool:
+    """Write the configuration file `name` (relative to the project, or absolute)."""
     body = yaml.safe_dump(values, sort_keys=False, default_flow_style=False) if values else ""
     note = f"# smoke.port from {detected.port_source}\n" if detected.port is not None else ""
-    writer.write(CONFIG_FILE, HEADER + note + body)
+    return writer.write(name, HEADER + note + body)
 
 
 def write_version(writer: Writer, file: str, tag_prefix: str) -> str:

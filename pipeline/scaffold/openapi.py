@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 import sys
 import time
@@ -22,6 +23,8 @@ SKIPPED_PATHS = ("/health", "/gpu-info", "/metrics", "/docs", "/redoc", "/openap
 METHODS = ("get", "post", "put", "patch", "delete")
 _TYPE_NAMES = {"string": "str", "integer": "int", "number": "float", "boolean": "bool"}
 _EXAMPLES = {"string": "example", "integer": 1, "number": 1.0, "boolean": True}
+# `python -m uvicorn` without uvicorn, or the app importing a package this Python lacks.
+_MISSING_MODULE = re.compile(r"No module named '?([\w.]+)'?")
 
 
 def read_schema(project: Path, app: str, app_file: str) -> tuple[dict[str, Any] | None, str]:
@@ -52,8 +55,25 @@ def read_schema(project: Path, app: str, app_file: str) -> tuple[dict[str, Any] 
         _stop(process)
     if process.returncode not in (None, 0, -15):
         lines = (process.stderr.read() if process.stderr else "").splitlines()
-        return None, (lines[-1] if lines else f"it exited {process.returncode}")
+        return None, _with_remedy(lines[-1] if lines else f"it exited {process.returncode}")
     return None, f"no /openapi.json within {START_TIMEOUT:g} s"
+
+
+def _with_remedy(why: str) -> str:
+    """`why`, plus the install that fixes it when a module is missing from this Python."""
+    missing = _MISSING_MODULE.search(why)
+    if missing is None:
+        return why
+    # init starts the app with the Python running pipeline, which a plain install leaves bare.
+    what, argument = (
+        ("uvicorn", "uvicorn")
+        if missing.group(1) == "uvicorn"
+        else ("the app's requirements", "-r requirements.txt")
+    )
+    return (
+        f"{why}; install {what} where pipeline runs ({sys.executable} -m pip install "
+        f"{argument}) and run init again, or write the samples by hand"
+    )
 
 
 def scaffold(schema: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], list[str]]:

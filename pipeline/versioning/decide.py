@@ -102,6 +102,8 @@ def decide_version(config: Config, history: History) -> VersionDecision:
             if history.branch and settings.bump != "prerelease":
                 reason += f"; a prerelease on branch {history.branch}"
         _refuse_existing(config, history, current, version)
+    elif version is not None and settings.bump == "none":
+        _refuse_tagged_elsewhere(history, version)
     tags = None
     if version is not None:
         released = history.releases.values()
@@ -194,6 +196,22 @@ def _refuse_existing(
         f"version {version} is released already (tag {tag}{where}); "
         f"{config.path(config.version.file)} says {current}: set it to the latest "
         "release of this line, or choose another --bump"
+    )
+
+
+def _refuse_tagged_elsewhere(history: History, version: semver.Version) -> None:
+    """`none` releases VERSION as it is, again on the commit its tag is on (a re-run), never on
+    another: the tag step would refuse it after the images were pushed."""
+    tag = history.tag_of(version)
+    if tag is None:
+        return
+    tagged = history.repo.tags[tag].commit.hexsha
+    if tagged == history.sha:
+        return
+    raise UserError(
+        f"version {version} is released already: tag {tag} is on {tagged[:7]}, not on HEAD "
+        f"{history.short_sha}; version.bump none releases VERSION as it is, so set VERSION to "
+        "a new version or choose another --bump"
     )
 
 
