@@ -40,15 +40,12 @@ def read_pyproject(
     optional = project.get("optional-dependencies") or {}
     dependency_groups = _groups(data)
     warnings = [
-        *_chosen(label, "extra", "split.extras", optional, extras, texts, "project.optional-"),
+        *_chosen(
+            label, "extra", "split.extras", optional, extras, texts, "project.optional-", name
+        ),
         *_chosen(label, "group", "split.groups", dependency_groups, groups, texts, ""),
     ]
-    entries = []
-    for where, text in texts:
-        requirement = _requirement(text, f"{label}: {where}")
-        if canonicalize_name(requirement.name) == name:
-            continue  # `svc[gpu]` in an extra: its own extras, selected above
-        entries.append(named_entry(text, f"{label}: {where}"))
+    entries = [named_entry(text, f"{label}: {where}") for where, text in texts]
     uv = data.get("tool", {}).get("uv", {}) if isinstance(data.get("tool"), dict) else {}
     indexes = {index.get("name"): index for index in uv.get("index", []) if isinstance(index, dict)}
     entries = [
@@ -91,18 +88,33 @@ def _chosen(
     selected: Sequence[str],
     texts: list[tuple[str, str]],
     table: str,
+    project: str = "",
 ) -> list[str]:
-    """Add the selected extras' or groups' requirements to `texts`; warnings for the rest."""
+    """Add the selected extras' or groups' requirements to `texts`, with the ones they include
+    (`{include-group = ...}`, or the project's own `svc[gpu]`); warnings for the rest."""
     names = {canonicalize_name(name): name for name in available}
     unknown = [name for name in selected if canonicalize_name(name) not in names]
     if unknown:
         raise UserError(
             f"{label}: {key}: no {kind} {', '.join(unknown)} (it has: {', '.join(names.values())})"
         )
-    wanted = {canonicalize_name(name) for name in selected}
-    for name in [names[w] for w in sorted(wanted)]:
-        texts.extend(_group_texts(label, kind, table, name, available, []))
-    left = [name for key_, name in names.items() if key_ not in wanted]
+    taken: list[str] = []
+    pending = [canonicalize_name(name) for name in selected]
+    while pending:
+        wanted = pending.pop(0)
+        if wanted in taken:
+            continue
+        taken.append(wanted)
+        for index, item in enumerate(available[names[wanted]]):
+            where = f"{table}{kind}s.{names[wanted]}[{index}]"
+            include = _included(item, project)
+            if include is None:
+                texts.append((where, item))
+            elif not set(include) <= set(names):
+                raise UserError(f"{label}: {where}: includes {', '.join(include)}: no such {kind}")
+            else:
+                pending.extend(include)
+    left = [name for canonical, name in names.items() if canonical not in taken]
     if not left:
         return []
     return [
@@ -111,28 +123,18 @@ def _chosen(
     ]
 
 
-def _group_texts(
-    label: str, kind: str, table: str, name: str, available: dict[str, list[Any]], seen: list[str]
-) -> list[tuple[str, str]]:
-    if name in seen:
-        raise UserError(f"{label}: {kind} include loop: {' -> '.join([*seen, name])}")
-    texts = []
-    for index, item in enumerate(available[name]):
-        if isinstance(item, str):
-            texts.append((f"{table}{kind}s.{name}[{index}]", item))
-        elif isinstance(item, dict) and isinstance(item.get("include-group"), str):
-            include = item["include-group"]
-            if include not in available:
-                raise UserError(f"{label}: group {name} includes {include}, which does not exist")
-            texts.extend(_group_texts(label, kind, table, include, available, [*seen, name]))
-    return texts
-
-
-def _requirement(text: str, where: str) -> Requirement:
-    try:
-        return Requirement(text)
-    except InvalidRequirement as exc:
-        raise UserError(f"{where}: cannot parse {text!r}: {exc}") from exc
+def _included(item: Any, project: str) -> list[str] | None:
+    """The groups or extras `item` includes; None for a requirement of its own."""
+    if isinstance(item, dict) and isinstance(item.get("include-group"), str):
+        return [canonicalize_name(item["include-group"])]
+    if isinstance(item, str) and project:
+        try:
+            requirement = Requirement(item)
+        except InvalidRequirement:
+            return None  # reported with its place when read as an entry
+        if canonicalize_name(requirement.name) == project:
+            return [canonicalize_name(extra) for extra in requirement.extras]
+    return None
 
 
 def _sourced(
