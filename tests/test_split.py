@@ -294,6 +294,9 @@ FAMILIES = [
     "autoawq", "autoawq-kernels", "faiss-cpu", "faiss-gpu", "torchao", "torchcodec",
     "intel-extension-for-pytorch", "lightning", "pytorch-lightning", "torchmetrics", "kornia",
     "timm", "peft", "open-clip-torch", "ultralytics", "vector-quantize-pytorch",
+    # issue 26: built on torch or onnxruntime, or large native code of their own
+    "kokoro", "spacy", "ctranslate2", "faster-whisper", "pyannote-audio", "pyannote.audio",
+    "gensim", "grad-cam", "openai-whisper", "thinc", "blis", "speechbrain",
 ]  # fmt: skip
 NEVER_BASE = ["fastapi", "uvicorn", "starlette", "pydantic", "pydantic-settings", "torchserve"]
 
