@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,7 +41,7 @@ def project(tmp_path: Path, lock: str) -> Path:
     return tmp_path / "project" / source.name
 
 
-def split_lock(tmp_path: Path, lock: str, **options: list[str]) -> tuple[Path, Path]:
+def split_lock(tmp_path: Path, lock: str, **options: Any) -> tuple[Path, Path]:
     """Split the lock into tmp_path/out; returns (base file, app file)."""
     result = split_requirements(project(tmp_path, lock), tmp_path / "out", **options)
     for path, text in result.contents.items():
@@ -160,11 +161,13 @@ def test_a_format_split_cannot_read_gets_one_message_with_the_export_command(
 
 
 @pytest.mark.network
-@pytest.mark.parametrize("lock", ["pipenv", "pdm"])
+@pytest.mark.parametrize(
+    ("lock", "resolve"), [("pipenv", False), ("pdm", False), ("pylock", True)]
+)  # a pylock.toml without a graph takes it from pip's resolver
 def test_the_base_installs_alone_then_the_app_in_hash_mode(
-    tmp_path: Path, lock: str, package_index: None
+    tmp_path: Path, lock: str, resolve: bool, package_index: None
 ) -> None:
-    base_file, app_file = split_lock(tmp_path, lock)
+    base_file, app_file = split_lock(tmp_path, lock, resolve=resolve)
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "venv")],
                    check=True)  # fmt: skip
     python = str(tmp_path / "venv" / "bin" / "python")

@@ -198,19 +198,19 @@ def _uv(
             if target in members:
                 continue
             key = id(target)
-            markers.setdefault(key, [])
-            if edge.get("marker"):
-                markers[key].append(edge["marker"])
-            else:
-                markers[key].append("")
+            markers.setdefault(key, []).append(edge.get("marker", ""))
             if parent not in members:
                 requires.setdefault(id(parent), set()).add(canonicalize_name(target["name"]))
+            # A package's own requirements once, and each extra asked for once.
             for extra in ["", *edge.get("extra", [])]:
                 if (key, extra) in visited:
                     continue
                 visited.add((key, extra))
-                children = target.get("optional-dependencies", {}).get(extra, []) if extra else []
-                children = children or (target.get("dependencies", []) if not extra else [])
+                children = (
+                    target.get("optional-dependencies", {}).get(extra, [])
+                    if extra
+                    else target.get("dependencies", [])
+                )
                 pending += [(target, child) for child in children]
     locked, options = [], []
     for package in packages:
