@@ -176,3 +176,66 @@ def test_the_base_installs_alone_then_the_app_in_hash_mode(
     assert frozen(python) == pins(base_file)  # the base alone: nothing more than itself
     pip("install", *cache, "--require-hashes", "-r", str(app_file), python=python)
     assert frozen(python) == pins(base_file) | pins(app_file)
+
+
+# Indexes and direct references, as the tools write them
+
+
+UV_LOCK = """\
+version = 1
+requires-python = ">=3.11"
+
+[[package]]
+name = "svc"
+version = "0.1.0"
+source = { editable = "." }
+dependencies = [{ name = "torch" }, { name = "vision" }]
+
+[package.optional-dependencies]
+gpu = [{ name = "triton" }]
+
+[[package]]
+name = "torch"
+version = "2.6.0+cpu"
+source = { registry = "https://download.pytorch.org/whl/cpu" }
+wheels = [{ url = "https://download.pytorch.org/whl/cpu/t.whl", hash = "sha256:aaaa" }]
+
+[[package]]
+name = "triton"
+version = "3.2.0"
+source = { registry = "https://pypi.org/simple" }
+wheels = [{ url = "https://files.pythonhosted.org/t.whl", hash = "sha256:bbbb" }]
+
+[[package]]
+name = "vision"
+version = "0.1.0"
+source = { git = "https://github.com/o/v?rev=main#0123456789abcdef0123456789abcdef01234567" }
+dependencies = [{ name = "torch" }]
+"""
+
+
+def test_uv_lock_indexes_git_sources_and_extras(tmp_path: Path) -> None:
+    (tmp_path / "uv.lock").write_text(UV_LOCK)
+    result = split_requirements(tmp_path / "uv.lock", tmp_path / "out")
+    assert result.base.packages == ["torch", "vision"]  # vision requires torch: its family
+    assert result.warnings == [
+        "uv.lock: extras not selected, so not in either layer: gpu; select them with"
+        " split.extras (--extras) if the image needs them",
+        "uv.lock: the project itself (svc) is not in either layer: install it after them"
+        " (`pip install --no-deps .`)",
+    ]
+    base = result.contents[tmp_path / "out" / "requirements-base.txt"]
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu\n" in base
+    assert "torch==2.6.0+cpu --hash=sha256:aaaa\n" in base
+    assert "vision @ git+https://github.com/o/v@0123456789abcdef0123456789abcdef01234567\n" in base
+    gpu = split_requirements(tmp_path / "uv.lock", tmp_path / "out", extras=["gpu"])
+    assert gpu.base.packages == ["torch", "triton", "vision"]
+
+
+def test_a_pyproject_with_a_lock_beside_it_says_so(tmp_path: Path) -> None:
+    shutil.copytree(LOCKS / "uv", tmp_path / "uv")
+    result = split_requirements(tmp_path / "uv" / "pyproject.toml", tmp_path)
+    assert (
+        "pyproject.toml: uv.lock beside it pins every package with its hashes and graph: point"
+        " split.requirements at uv.lock to split that instead of these ranges" in result.warnings
+    )

@@ -1,5 +1,5 @@
 """pyproject.toml as a requirements source: dependencies, the extras and dependency groups asked
-for, and uv's indexes and sources, which pip would otherwise never see.
+for, and uv's indexes and sources and Poetry's sources, which pip would otherwise never see.
 
 `[tool.uv.sources]` ties a package to an index, a Git repository or a URL; pip knows only
 requirement lines and index options, so an index becomes `--extra-index-url` (`--index-url`
@@ -22,6 +22,7 @@ from pipeline.core.errors import UserError
 from pipeline.requirements.parse import Entry, Option, Requirements, named_entry, read_text
 
 PYPI = "https://pypi.org/simple"
+LOCKS_BESIDE = ("uv.lock", "poetry.lock", "pdm.lock")
 
 
 def read_pyproject(
@@ -52,7 +53,15 @@ def read_pyproject(
         _sourced(entry, uv.get("sources", {}), indexes, label, warnings) for entry in entries
     ]
     options = [_index_option(index, path.parent) for index in indexes.values()]
-    return Requirements(path, entries, [o for o in options if o], warnings)
+    poetry = data.get("tool", {}).get("poetry", {}) if isinstance(data.get("tool"), dict) else {}
+    options += [_index_option(source, path.parent) for source in poetry.get("source", [])]
+    warnings += [
+        f"{label}: {lock} beside it pins every package with its hashes and graph: point"
+        f" split.requirements at {lock} to split that instead of these ranges"
+        for lock in LOCKS_BESIDE
+        if (path.parent / lock).is_file()
+    ]
+    return Requirements(path, entries, list(dict.fromkeys(o for o in options if o)), warnings)
 
 
 def _strings(value: Any) -> bool:
@@ -186,7 +195,9 @@ def _reference(source: dict[str, Any]) -> str | None:
 
 
 def _index_option(index: dict[str, Any], base_dir: Path) -> Option | None:
+    """uv's `[[tool.uv.index]]` or Poetry's `[[tool.poetry.source]]` as pip's option."""
     url = str(index.get("url", "")).rstrip("/")
     if not url or url == PYPI:
         return None
-    return Option("--index-url" if index.get("default") else "--extra-index-url", url, base_dir)
+    replaces = index.get("default") is True or index.get("priority") in ("default", "primary")
+    return Option("--index-url" if replaces else "--extra-index-url", url, base_dir)
