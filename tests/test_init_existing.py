@@ -189,8 +189,8 @@ FLASK = "from flask import Flask\napp = Flask(__name__)\n"
     ("cmd", "files", "framework", "app_file"),
     [
         ('["gunicorn", "-b", "0.0.0.0:5000", "web:app"]', {"web.py": FLASK}, "flask", "web.py"),
-        ('["python", "server.py"]', {"server.py": "import litserve as ls\nls.LitServer(api)\n"},
-         "litserve", "server.py"),
+        ('["python", "/app/server.py", "--port", "8080"]', {"server.py": "import litserve as ls\n"
+         "ls.LitServer(api)\n"}, "litserve", "server.py"),  # after COPY . /app
         ('["python", "app.py"]', {"app.py": "import gradio as gr\ngr.Interface(fn=f).launch()\n"},
          "gradio", "app.py"),
         ('["serve", "run", "deploy:app"]', {"deploy.py": "from ray import serve\n"
@@ -210,6 +210,8 @@ def test_the_app_is_the_one_the_image_runs_with_its_framework(
     project(tmp_path, {"Dockerfile": f"FROM python:3.11-slim\nCMD {cmd}\n", **files})
     found = detect(tmp_path)
     assert (found.framework, found.app_file) == (framework, app_file)
+    # LitServe serves /health itself; the others say what smoke needs
+    assert (framework == "litserve") is not any("/health" in note for note in found.notes)
 
 
 def test_a_flask_app_under_uvicorn_is_said(tmp_path: Path) -> None:

@@ -38,6 +38,12 @@ FRAMEWORKS = {
     "fastapi": re.compile(r"\bFastAPI\("),
     "flask": re.compile(r"\bFlask\("),
 }
+# Health routes a framework serves by itself.
+BUILTIN_HEALTH = {
+    "litserve": ["/health"],
+    "bentoml": ["/healthz", "/livez", "/readyz"],
+    "ray-serve": ["/-/healthz"],
+}
 # Routes an app answers health or readiness checks on.
 _HEALTH_ROUTE = re.compile(
     r"""(?:\.(?:get|route|api_route|add_api_route)|@\w+\.(?:get|route))\(\s*["'](/[\w/-]*"""
@@ -96,7 +102,7 @@ def detect(project: Path, dockerfile_name: str = "Dockerfile") -> Detected:
             f"{len(pointers)} model file(s) are Git LFS pointers, not weights ({pointers[0]}"
             f"{', ...' if len(pointers) > 1 else ''}): run `git lfs pull` before building"
         )
-    health = _health_routes(project, app_file)
+    health = [*BUILTIN_HEALTH.get(framework or "", []), *_health_routes(project, app_file)]
     if framework == "triton":
         health = ["/v2/health/ready", "/v2/health/live"]
         notes.append(
@@ -185,14 +191,24 @@ def _script(project: Path, words: list[str]) -> str | None:
     """The Python file `python app.py`, `python -m serve.app`, `flask --app m run`, `gradio
     app.py` or `bentoml serve m:Svc` runs."""
     for index, word in enumerate(words):
-        if word.endswith(".py") and (project / word.lstrip("./")).is_file():
-            return Path(word.lstrip("./")).as_posix()
+        if word.endswith(".py") and (found := _project_file(project, word)):
+            return found
         if word == "-m" and index + 1 < len(words):
             return _module_file(project, words[index + 1])
         if word == "--app" and index + 1 < len(words):
             return _module_file(project, words[index + 1].partition(":")[0])
     if words[:1] == ["flask"] and (project / "app.py").is_file():
         return "app.py"  # flask run's default FLASK_APP
+    return None
+
+
+def _project_file(project: Path, path: str) -> str | None:
+    """The project file an image path names: `app.py`, `./app.py`, or `/app/server.py` after
+    `COPY . /app` (the longest tail of the path that exists in the project)."""
+    parts = [part for part in Path(path).parts if part not in ("/", ".")]
+    for start in range(len(parts)):
+        if (project / Path(*parts[start:])).is_file():
+            return Path(*parts[start:]).as_posix()
     return None
 
 
