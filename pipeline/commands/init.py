@@ -124,7 +124,8 @@ def _described(detected: Detected) -> str:
     return "; ".join(
         [
             detected.dockerfile or "no Dockerfile",
-            f"{detected.framework or 'app'} {detected.app or ''} ({detected.app_file})"
+            f"{detected.framework or 'app'} {detected.app or detected.app_file}"
+            + (f" ({detected.app_file})" if detected.app else "")
             if detected.app_file
             else "no serving app",
             f"port {detected.port} from {detected.port_source}"

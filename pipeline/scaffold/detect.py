@@ -221,11 +221,11 @@ def _framework_of(path: Path) -> str | None:
     return next((name for name, mark in FRAMEWORKS.items() if mark.search(text)), None)
 
 
-def _app_object(project: Path, relative: str) -> str:
-    """`module:attribute` of the FastAPI or Flask app `relative` makes (`app` if none)."""
+def _app_object(project: Path, relative: str) -> str | None:
+    """`module:attribute` of the FastAPI or Flask app `relative` makes, if it makes one."""
     found = _APP_OBJECT.search(_read(project / relative))
     module = ".".join(Path(relative).with_suffix("").parts).removesuffix(".__init__")
-    return f"{module}:{found.group(1) if found else 'app'}"
+    return f"{module}:{found.group(1)}" if found else None
 
 
 def _health_routes(project: Path, app_file: str | None) -> list[str]:
