@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.cli import main
-from pipeline.scaffold.detect import detect
+from pipeline.scaffold.detect import detect, find_dockerfile
 from pipeline.scaffold.templates import templates_root
 from pipeline.smoke.samples import load_samples
 
@@ -94,8 +94,9 @@ def test_no_dockerfile_and_no_template_is_one_clear_error(tmp_path: Path, capsys
     code, err = init(capsys, tmp_path)
     assert code == 1
     assert err.strip().splitlines() == [
-        f"error: {tmp_path}: no Dockerfile; run init where the project's Dockerfile is, or "
-        "pass --template cpu|pytorch-gpu|pytorch-pypi|tensorflow-gpu|cuda|llm to write one"
+        f"error: {tmp_path}: no Dockerfile (nor one file named dockerfile, Dockerfile.*,"
+        " *.Dockerfile); run init where the project's Dockerfile is, or pass --template"
+        " cpu|pytorch-gpu|pytorch-pypi|tensorflow-gpu|cuda|llm to write one"
     ]
 
 
@@ -224,3 +225,108 @@ def test_init_without_uvicorn_says_how_to_install_it(
         f"schema: {bare}: No module named uvicorn; install uvicorn where pipeline runs "
         f"({bare} -m pip install uvicorn) and run init again, or write the samples by hand"
     ) in err
+
+
+# Real serving projects (issue 26, item 5): the app the image runs, its framework, health routes
+
+
+def project(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return root
+
+
+@pytest.mark.parametrize(
+    ("names", "found"),
+    [
+        (["Dockerfile.cpu"], "Dockerfile.cpu"),
+        (["serve.Dockerfile"], "serve.Dockerfile"),
+        (["dockerfile"], "dockerfile"),
+        (["Dockerfile.cpu", "Dockerfile.gpu"], None),  # which one is init's to guess? neither
+    ],
+)
+def test_the_dockerfile_is_found_by_its_usual_names(
+    tmp_path: Path, names: list[str], found: str | None
+) -> None:
+    project(tmp_path, dict.fromkeys(names, "FROM python:3.11-slim\n"))
+    assert find_dockerfile(tmp_path) == found
+    assert detect(tmp_path).dockerfile == found
+
+
+FASTAPI = "from fastapi import FastAPI\napp = FastAPI()\n"
+FLASK = "from flask import Flask\napp = Flask(__name__)\n"
+
+
+@pytest.mark.parametrize(
+    ("cmd", "files", "framework", "app_file"),
+    [
+        ('["gunicorn", "-b", "0.0.0.0:5000", "web:app"]', {"web.py": FLASK}, "flask", "web.py"),
+        ('["python", "/app/server.py", "--port", "8080"]', {"server.py": "import litserve as ls\n"
+         "ls.LitServer(api)\n"}, "litserve", "server.py"),  # after COPY . /app
+        ('["python", "app.py"]', {"app.py": "import gradio as gr\ngr.Interface(fn=f).launch()\n"},
+         "gradio", "app.py"),
+        ('["serve", "run", "deploy:app"]', {"deploy.py": "from ray import serve\n"
+         "@serve.deployment\nclass M: ...\napp = M.bind()\n"}, "ray-serve", "deploy.py"),
+        ('["bentoml", "serve", "service:Summarizer"]', {"service.py": "import bentoml\n"
+         "@bentoml.service\nclass Summarizer: ...\n"}, "bentoml", "service.py"),
+        ('["tritonserver", "--model-repository=/models"]', {"models/m/1/model.py":
+         "class TritonPythonModel:\n    pass\n"}, "triton", "models/m/1/model.py"),
+        # the module the CMD runs, not another file that imports FastAPI
+        ('["python", "-m", "api.main"]', {"api/__init__.py": "", "api/main.py": FASTAPI,
+         "tools/debug_app.py": FASTAPI}, "fastapi", "api/main.py"),
+    ],
+)  # fmt: skip
+def test_the_app_is_the_one_the_image_runs_with_its_framework(
+    tmp_path: Path, cmd: str, files: dict[str, str], framework: str, app_file: str
+) -> None:
+    project(tmp_path, {"Dockerfile": f"FROM python:3.11-slim\nCMD {cmd}\n", **files})
+    found = detect(tmp_path)
+    assert (found.framework, found.app_file) == (framework, app_file)
+    # LitServe serves /health itself; the others say what smoke needs
+    assert (framework == "litserve") is not any("/health" in note for note in found.notes)
+
+
+def test_a_flask_app_under_uvicorn_is_said(tmp_path: Path) -> None:
+    project(tmp_path, {"Dockerfile": 'FROM python:3.11-slim\nCMD ["uvicorn", "app:app"]\n',
+                       "app.py": FLASK})  # fmt: skip
+    found = detect(tmp_path)
+    assert found.framework == "flask"
+    assert any("Flask (WSGI) app app.py under uvicorn" in note for note in found.notes)
+
+
+def test_health_routes_map_to_what_smoke_needs(tmp_path: Path, capsys) -> None:
+    app = FASTAPI + '@app.get("/live")\ndef live(): ...\n@app.get("/ready")\ndef ready(): ...\n'
+    project(tmp_path, {"Dockerfile": 'FROM python:3.11-slim\nCMD ["python", "app.py"]\n',
+                       "app.py": app})  # fmt: skip
+    found = detect(tmp_path)
+    assert found.health_routes == ["/live", "/ready"]
+    [note] = found.notes
+    assert note == (
+        "smoke waits for GET /health to answer 200 and the app serves /live, /ready instead: add"
+        " a /health route that answers 200 once the model is loaded"
+    )
+    (tmp_path / "app.py").write_text(app + '@app.get("/health")\ndef health(): ...\n')
+    assert detect(tmp_path).notes == []
+
+
+def test_a_non_fastapi_app_gets_a_reason_for_no_samples(tmp_path: Path, capsys) -> None:
+    project(tmp_path, {"Dockerfile": 'FROM python:3.11-slim\nCMD ["python", "app.py"]\n',
+                       "app.py": "import gradio as gr\ngr.Interface(fn=f).launch()\n"})  # fmt: skip
+    code, err = init(capsys, tmp_path)
+    assert code == 0
+    assert (
+        "smoke: no samples written: app.py is a gradio app; init reads a schema only from a"
+        " FastAPI app's /openapi.json" in err
+    )
+    assert "to do: smoke waits for GET /health to answer 200 and the app has none" in err
+
+
+def test_lfs_pointers_are_never_the_model(tmp_path: Path) -> None:
+    pointer = "version https://git-lfs.github.com/spec/v1\noid sha256:" + "0" * 64 + "\nsize 9\n"
+    project(tmp_path, {"Dockerfile": "FROM python:3.11-slim\n", "model/model.safetensors": pointer,
+                       "weights/clf.skops": "PK", "weights/net.engine": "x"})  # fmt: skip
+    found = detect(tmp_path)
+    assert found.model_files == ["weights/clf.skops", "weights/net.engine"]
+    assert found.model_dir == "weights"
+    assert any("Git LFS pointers, not weights (model/model.safetensors)" in n for n in found.notes)

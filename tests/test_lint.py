@@ -22,6 +22,8 @@ from pipeline.lint.rules import RULES
 from pipeline.project.buildcontext import read_context
 from pipeline.project.dockerfile import parse
 from pipeline.project.shell import commands
+from pipeline.secrets import scan_context
+from tests.test_secrets import ALNUM, HF, pem
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data" / "lint"
@@ -82,38 +84,57 @@ def test_rule_fires_on_its_fixture_and_no_other_rule_does(
     assert report.hadolint.state == "ran"
 
 
-SECRETS = {  # file created in the context -> reported (after ML012/.dockerignore)?
-    ".env": False,  # `.env` excludes it at the root...
-    "app/.env": True,  # ...but patterns are anchored: not here
-    ".env.production": True,
-    ".env.example": False,  # a template, not a secret
-    "certs/server.pem": True,
-    "certs/server.key": False,  # **/*.key
-    "secrets/id_rsa": False,  # an excluded directory, never entered
-    "keys/private.pem": False,  # keys/ is excluded...
-    "keys/public.pem": True,  # ...but !keys/public.pem brings it back
-    ".aws/credentials": True,
-    "gha-creds-1a2b3c4d.json": True,
-    "config/credentials-prod.json": True,
-    "node_modules/pkg/.npmrc": False,
-    ".pypirc": True,
-    "home/.netrc": True,
-    "id_rsa.pub": True,
+ENV_SECRET = "DEBUG=1\nHF_TOKEN=" + HF + "\n"
+CA_CERTIFICATE = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+# file created in the context -> (what it holds, reported after .dockerignore?)
+SECRETS = {
+    ".env": (ENV_SECRET, False),  # `.env` excludes it at the root...
+    "app/.env": (ENV_SECRET, True),  # ...but patterns are anchored: not here
+    ".env.production": (ENV_SECRET, True),
+    ".env.example": ("HF_TOKEN=hf_your_token_here\n", False),  # a template, not a secret
+    "certs/server.pem": (pem("EC"), True),
+    "certs/ca.pem": (CA_CERTIFICATE, False),  # a public certificate: no secret, by its content
+    "certs/server.key": (pem("RSA"), False),  # **/*.key
+    "secrets/id_rsa": (pem("RSA"), False),  # an excluded directory, never entered
+    "keys/private.pem": (pem("RSA"), False),  # keys/ is excluded...
+    "keys/public.pem": (pem("RSA"), True),  # ...but !keys/public.pem brings it back
+    ".aws/credentials": ("[default]\n", True),  # a secret by its name alone
+    "gha-creds-1a2b3c4d.json": ("{}\n", True),
+    "config/credentials-prod.json": (
+        '{"type": "service_account", "private_key": "' + pem("").replace("\n", "\\n") + '"}\n',
+        True,
+    ),
+    "node_modules/pkg/.npmrc": ("//registry.npmjs.org/:_authToken=npm_" + ALNUM + "\n", False),
+    ".pypirc": ("[pypi]\npassword = pypi-" + ALNUM + "\n", True),
+    "home/.netrc": ("machine example.com\n", True),
+    "id_rsa.pub": ("ssh-ed25519 AAAAC3Nza me@host\n", False),  # a public key
 }
 
 
 def test_secret_files_in_the_context_are_reported_unless_dockerignored(tmp_path: Path) -> None:
     # Created here rather than committed: global gitignores and secret scanners drop such files.
     project = shutil.copytree(DATA / "ML012", tmp_path / "project")
-    for name in SECRETS:
+    for name, (text, _) in SECRETS.items():
         (project / name).parent.mkdir(parents=True, exist_ok=True)
-        (project / name).write_text("placeholder\n")
+        (project / name).write_text(text)
     report = lint(project)
     assert {f.file for f in report.findings if f.id == "ML012"} == {
-        name for name, reported in SECRETS.items() if reported
+        name for name, (_, reported) in SECRETS.items() if reported
     }
-    assert {(f.id, f.line) for f in report.findings if f.source == "pipeline"} == {("ML012", None)}
+    assert {f.id for f in report.findings if f.source == "pipeline"} == {"ML012"}
     assert all(f.severity is Severity.ERROR for f in report.findings)
+
+
+def test_lint_and_build_make_one_judgement_on_secrets(tmp_path: Path) -> None:
+    """A public CA certificate named `.pem` passes both; a private key under any name fails
+    both (issue 26: lint stopped a release on a CA certificate the build rightly sent)."""
+    project = shutil.copytree(DATA / "ML012", tmp_path / "project")
+    (project / "ca-bundle.pem").write_text(CA_CERTIFICATE)
+    (project / "model-signing.txt").write_text(pem("RSA"))
+    report = lint(project)
+    build = read_context(project / "Dockerfile", project)
+    scanned = {finding.path for finding in scan_context(build)}
+    assert {f.file for f in report.findings if f.id == "ML012"} == scanned == {"model-signing.txt"}
 
 
 def test_good_dockerfile_is_clean_for_ours_and_hadolint() -> None:

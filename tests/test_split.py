@@ -294,6 +294,9 @@ FAMILIES = [
     "autoawq", "autoawq-kernels", "faiss-cpu", "faiss-gpu", "torchao", "torchcodec",
     "intel-extension-for-pytorch", "lightning", "pytorch-lightning", "torchmetrics", "kornia",
     "timm", "peft", "open-clip-torch", "ultralytics", "vector-quantize-pytorch",
+    # issue 26: built on torch or onnxruntime, or large native code of their own
+    "kokoro", "spacy", "ctranslate2", "faster-whisper", "pyannote-audio", "pyannote.audio",
+    "gensim", "grad-cam", "openai-whisper", "thinc", "blis", "speechbrain",
 ]  # fmt: skip
 NEVER_BASE = ["fastapi", "uvicorn", "starlette", "pydantic", "pydantic-settings", "torchserve"]
 
@@ -612,3 +615,112 @@ def test_relative_references_stay_valid_from_the_output_dir(
     assert local_paths(outputs, out, monkeypatch) == {p.resolve() for p in expected}
     # includes and constraints are read against the file itself, wherever pip runs
     assert "-c constraints-app.txt" in (out / "requirements-app.txt").read_text()
+
+
+# pyproject.toml fully: extras, dependency groups, uv's indexes and sources
+
+UV_PROJECT = """\
+[project]
+name = "svc"
+dependencies = ["fastapi==0.115.0", "torch==2.6.0+cpu", "vision @ git+https://github.com/o/v"]
+
+[project.optional-dependencies]
+gpu = ["flash-attn==2.7.4"]
+all = ["svc[gpu]", "onnxruntime==1.20.1"]
+
+[dependency-groups]
+test = ["pytest==8.3.4"]
+dev = [{include-group = "test"}, "ruff==0.9.1"]
+
+[[tool.uv.index]]
+name = "pytorch-cpu"
+url = "https://download.pytorch.org/whl/cpu"
+explicit = true
+
+[tool.uv.sources]
+torch = { index = "pytorch-cpu" }
+vision = { git = "https://github.com/o/v", rev = "0123456789abcdef0123456789abcdef01234567" }
+featurizer = { path = "libs/featurizer" }
+"""
+
+
+def test_pyproject_extras_and_groups_are_taken_by_option_and_the_rest_named(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "pyproject.toml").write_text(UV_PROJECT)
+    plain = split_requirements(tmp_path / "pyproject.toml", tmp_path)
+    assert plain.base.packages == ["torch"]
+    assert plain.warnings == [
+        "pyproject.toml: extras not selected, so not in either layer: gpu, all; select them"
+        " with split.extras (--extras) if the image needs them",
+        "pyproject.toml: groups not selected, so not in either layer: test, dev; select them"
+        " with split.groups (--groups) if the image needs them",
+    ]
+    chosen = split_requirements(
+        tmp_path / "pyproject.toml", tmp_path, extras=["all"], groups=["dev"]
+    )
+    # `all` includes the project's own `gpu` extra; `dev` includes the `test` group
+    assert chosen.base.packages == ["flash-attn", "onnxruntime", "torch"]
+    assert {"pytest", "ruff", "fastapi"} <= set(chosen.app.packages)
+    assert chosen.warnings == []
+
+
+def test_uv_indexes_and_git_sources_reach_pip(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(UV_PROJECT)
+    assert split(tmp_path, "-r", "pyproject.toml") == 0
+    for layer in ("base", "app"):  # a +cpu pin needs its index, in both layers
+        assert option_lines(tmp_path / f"requirements-{layer}.txt") == [
+            "--extra-index-url https://download.pytorch.org/whl/cpu"
+        ]
+    app = lines_of(tmp_path / "requirements-app.txt")
+    assert "vision @ git+https://github.com/o/v@0123456789abcdef0123456789abcdef01234567" in app
+
+
+def test_a_source_pip_cannot_follow_is_said(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        UV_PROJECT.replace('"fastapi==0.115.0"', '"fastapi==0.115.0", "featurizer"')
+    )
+    result = split_requirements(tmp_path / "pyproject.toml", tmp_path)
+    assert (
+        "pyproject.toml: tool.uv.sources.featurizer (path) cannot be carried into a requirements"
+        " file: kept as 'featurizer', which pip takes from the index" in result.warnings
+    )
+
+
+def test_an_unknown_extra_is_a_user_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "pyproject.toml").write_text(UV_PROJECT)
+    assert split(tmp_path, "-r", "pyproject.toml", "--extras", "cuda") == 1
+    assert "pyproject.toml: split.extras: no extra cuda (it has: gpu, all)" in (
+        capsys.readouterr().err
+    )
+
+
+# A hashed file without a graph (item 3 of issue 26)
+
+
+def test_a_hashed_file_without_a_graph_warns_and_names_resolve(tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_text(
+        "pandas==2.2.3 --hash=sha256:" + "a" * 64 + "\nsix==1.17.0 --hash=sha256:" + "b" * 64 + "\n"
+    )
+    [warning] = split_requirements(tmp_path / "requirements.txt", tmp_path).warnings
+    assert warning.startswith("requirements.txt: hashed, but with no dependency graph")
+    assert "set split.resolve (--resolve)" in warning
+
+
+def test_resolve_names_what_the_base_needs_and_the_file_lacks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "requirements.txt").write_text(
+        "pandas==2.2.3 --hash=sha256:" + "a" * 64 + "\nsix==1.17.0 --hash=sha256:" + "b" * 64 + "\n"
+    )
+    graph = {"pandas": {"python-dateutil", "numpy"}, "python-dateutil": {"six"}, "numpy": set()}
+    monkeypatch.setattr("pipeline.requirements.split.resolved_graph", lambda lines, cwd: graph)
+    result = split_requirements(tmp_path / "requirements.txt", tmp_path, resolve=True)
+    assert result.base.packages == ["pandas", "six"]
+    assert result.warnings == [
+        f"requirements.txt: base packages need {name} (pandas), which it does not pin: the base"
+        " will not install alone in hash-checking mode; add it to the lock"
+        for name in ("numpy", "python-dateutil")
+    ]

@@ -50,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(ctx: Context) -> int:
     from pipeline.config.schema import CONFIG_FILE
-    from pipeline.scaffold.detect import detect
+    from pipeline.scaffold.detect import detect, find_dockerfile
     from pipeline.scaffold.files import (
         Writer,
         config_values,
@@ -62,10 +62,11 @@ def run(ctx: Context) -> int:
 
     args = ctx.args
     project = ctx.project_dir
-    if not args.template and not (project / "Dockerfile").is_file():
+    if not args.template and find_dockerfile(project) is None:
         raise UserError(
-            f"{project}: no Dockerfile; run init where the project's Dockerfile is, or pass "
-            f"--template {'|'.join(TEMPLATES)} to write one"
+            f"{project}: no Dockerfile (nor one file named dockerfile, Dockerfile.*, *.Dockerfile);"
+            f" run init where the project's Dockerfile is, or pass --template"
+            f" {'|'.join(TEMPLATES)} to write one"
         )
     # Checked before anything is written: a bad image name or registry is the flag's error.
     config = ctx.config
@@ -100,6 +101,7 @@ def run(ctx: Context) -> int:
     if no_samples:
         lines.append(f"smoke: no samples written: {no_samples}")
     lines += [f"smoke: left out {operation}" for operation in skipped]
+    lines += [f"to do: {note}" for note in detected.notes]
     lines.append(_next_steps(config.smoke.samples_dir, bool(no_samples)))
     payload = {
         "template": args.template,
@@ -138,7 +140,10 @@ def _described(detected: Detected) -> str:
     return "; ".join(
         [
             detected.dockerfile or "no Dockerfile",
-            f"app {detected.app} ({detected.app_file})" if detected.app else "no serving app",
+            f"{detected.framework or 'app'} {detected.app or detected.app_file}"
+            + (f" ({detected.app_file})" if detected.app else "")
+            if detected.app_file
+            else "no serving app",
             f"port {detected.port} from {detected.port_source}"
             if detected.port
             else "no port (smoke finds it in the image)",

@@ -1,5 +1,9 @@
 """`pipeline split`: requirements-base.txt (cached ML layer) and requirements-app.txt.
 
+The source is a requirements file, pyproject.toml, or a lock file (uv.lock, poetry.lock,
+pdm.lock, pylock.toml, Pipfile.lock, conda's environment.yml): a lock's packages become pinned,
+hashed lines that pip installs in hash-checking mode.
+
 A lock file's `# via` graph adds to the base what is built on a framework in it and what its
 packages need; the report names both. Constraint (`-c`) entries follow their package: a base
 package's constraint goes to constraints-base.txt, any other to constraints-app.txt, each
@@ -25,6 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_option(parser, "split.output_dir", "--output-dir", "-o")
     add_config_option(parser, "split.base_add", "--base-add")
     add_config_option(parser, "split.base_remove", "--base-remove")
+    add_config_option(parser, "split.extras", "--extras")
+    add_config_option(parser, "split.groups", "--groups")
     add_config_option(parser, "split.resolve", "--resolve")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(

@@ -105,6 +105,16 @@ class SplitSection:
         "Names or glob patterns removed from the base list, and kept out of a framework's"
         " family; a package that base packages need still goes to the base.",
     )
+    extras: list[str] = setting(
+        [],
+        "Optional dependencies (extras) of pyproject.toml or a lock file to take; the others are"
+        " named and left out.",
+    )
+    groups: list[str] = setting(
+        [],
+        "Dependency groups of pyproject.toml or a lock file to take (Poetry: main, PDM: default"
+        " and Pipenv: default are always taken); the others are named and left out.",
+    )
     resolve: bool = setting(
         False,
         "For a requirements file without `# via` annotations, ask pip's resolver (pip install"

@@ -15,7 +15,7 @@ from pipeline.lint.hadolint import Hadolint, HadolintFailed
 from pipeline.lint.report import Finding, HadolintStatus, Report, Severity
 from pipeline.lint.rules import RULES, RULES_BY_ID
 from pipeline.lint.secrets import RULE_ID as SECRETS_RULE_ID
-from pipeline.lint.secrets import merge, secret_findings
+from pipeline.lint.secrets import secret_findings
 from pipeline.lint.subject import Subject
 from pipeline.project.buildcontext import BuildContext, read_context
 from pipeline.project.dockerfile import Dockerfile, parse_file
@@ -90,7 +90,7 @@ def _our_findings(
     ours = [finding for finding in ours if wanted(finding)]
     if SECRETS_RULE_ID not in ignored:
         # After the pragma filter: a scan finding's line is in another file than the Dockerfile.
-        ours = merge(ours, secret_findings(build, display))
+        ours = ours + secret_findings(build, display)
     return ours
 
 

@@ -8,7 +8,6 @@ documented in RULES.md beside this file.
 from __future__ import annotations
 
 import difflib
-import fnmatch
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,21 +27,6 @@ from pipeline.project.dockerfile import INSTRUCTIONS, Instruction
 from pipeline.project.installs import Install, cache_cleared, installs, run_commands, stage_runs
 
 _CUDA_DEVEL_REPOSITORIES = ("nvidia/cuda", "pytorch/pytorch", "tensorflow/tensorflow")
-_SECRET_PATTERNS = (
-    ".env",
-    ".env.*",
-    "*.pem",
-    "*.key",
-    "id_rsa*",
-    "credentials*.json",
-    ".aws/credentials",
-    "gha-creds-*.json",
-    ".npmrc",
-    ".pypirc",
-    ".netrc",
-)
-# Conventional committed templates of a .env file, not secrets.
-_SECRET_TEMPLATES = (".example", ".sample", ".template")
 _ZERO_DURATION = re.compile(r"0+(\.0*)?[a-z]*")
 # `latest`, and the variants images publish beside it (`latest-gpu`, `gpu-latest`)
 _MOVING_TAG = re.compile(r"latest|latest-.+|.+-latest", re.IGNORECASE)
@@ -257,14 +241,10 @@ def missing_dockerignore(target: Subject) -> Iterator[Hit]:
 
 
 def secrets_in_context(target: Subject) -> Iterator[Hit]:
-    for relative in target.build.files:
-        if _looks_secret(relative):
-            yield Hit(
-                None,
-                "secret-looking file in the build context, sent to the builder and to any COPY .",
-                f"add {relative} to .dockerignore (or remove it from the context)",
-                path=target.context / relative,
-            )
+    """Nothing here: ML012 is the build's own secret scan (`pipeline.secrets`), which judges a
+    file by what it holds as well as by its name, reported by lint/secrets.py, so that lint and
+    build never disagree (a public CA certificate's `.pem` name is no secret)."""
+    return iter(())
 
 
 def unknown_instruction(target: Subject) -> Iterator[Hit]:
@@ -319,7 +299,7 @@ RULES: tuple[Rule, ...] = (
     Rule("ML009", Severity.WARNING, "HEALTHCHECK without --start-period", healthcheck_start_period),
     Rule("ML010", Severity.WARNING, "final stage built on a CUDA -devel image", devel_image),
     Rule("ML011", Severity.WARNING, "no .dockerignore for the build context", missing_dockerignore),
-    Rule("ML012", Severity.ERROR, "secret-looking file in the build context", secrets_in_context),
+    Rule("ML012", Severity.ERROR, "secret in the build context", secrets_in_context),
     Rule(
         "ML013",
         Severity.WARNING,
@@ -356,13 +336,3 @@ def _healthcheck(target: Subject) -> Instruction | None:
     if not checks or checks[-1].operands.upper().split()[:1] in ([], ["NONE"]):
         return None
     return checks[-1]
-
-
-def _looks_secret(relative: str) -> bool:
-    parts = relative.split("/")
-    if parts[-1].endswith(_SECRET_TEMPLATES):
-        return False
-    return any(
-        fnmatch.fnmatchcase("/".join(parts[-(pattern.count("/") + 1) :]), pattern)
-        for pattern in _SECRET_PATTERNS
-    )

@@ -1,8 +1,8 @@
-"""The build context's secret scan as lint findings, under ML012 beside the rule's name check.
+"""The build context's secret scan as lint findings, under ML012.
 
-ML012 in rules.py flags secret-looking names; the scan (`pipeline.secrets`, the same one the
-build step runs) also reads what files hold. Both report a file once: the scan's finding, which
-says what the secret is, wins.
+The one judgement of what is a secret is the scan the build step runs (`pipeline.secrets`): by
+a file's name where the name alone makes it one, else by what it holds. Lint reports exactly
+its findings, so lint never stops a release on a file the build would send.
 """
 
 from __future__ import annotations
@@ -30,10 +30,3 @@ def secret_findings(build: BuildContext, display: Callable[[Path], str]) -> list
         )
         for found in scan_context(build)
     ]
-
-
-def merge(ours: list[Finding], scanned: list[Finding]) -> list[Finding]:
-    """`ours` with the rule's name-only ML012 findings for the scanned files replaced."""
-    files = {finding.file for finding in scanned}
-    kept = [finding for finding in ours if not (finding.id == RULE_ID and finding.file in files)]
-    return kept + scanned

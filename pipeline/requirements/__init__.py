@@ -1,7 +1,9 @@
-"""Project requirements: read them like pip (`parse`), split them into image layers (`split`)."""
+"""Project requirements: read them like pip (`parse`), from lock files (`locks`) and
+pyproject.toml (`pyproject`), and split them into image layers (`split`)."""
 
 from pipeline.requirements.families import BUILTIN_BASE, is_base_package
-from pipeline.requirements.parse import Entry, Option, Requirements, read_requirements
+from pipeline.requirements.parse import Entry, Option, Requirements
+from pipeline.requirements.sources import read_requirements
 from pipeline.requirements.split import (
     Layer,
     SplitResult,

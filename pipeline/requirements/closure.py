@@ -22,6 +22,8 @@ class BaseSet:
     family: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # name -> the base packages that need it, for packages only the closure brought in
     closure: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # name -> the base packages that need it, for packages the file does not name at all
+    missing: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def base_set(
@@ -53,9 +55,11 @@ def base_set(
     listed = {e.name for e in entries}
     needed_by = {
         name: tuple(sorted(p for p in needed if name in requires.get(p, ())))
-        for name in (needed & listed) - chosen
+        for name in needed - chosen
     }
-    return BaseSet(frozenset(needed & listed), family, dict(sorted(needed_by.items())))
+    found = {name: by for name, by in sorted(needed_by.items()) if name in listed}
+    missing = {name: by for name, by in sorted(needed_by.items()) if name not in listed}
+    return BaseSet(frozenset(needed & listed), family, found, missing)
 
 
 def _is_local(entry: Entry) -> bool:

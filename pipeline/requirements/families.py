@@ -4,6 +4,9 @@ A name list alone always lags the field, so packages are recognised by family: t
 and suffixes a framework's ecosystem names its packages with (`torch*`, `tf-*`, `jax-*`,
 `nvidia-*`, `*-pytorch`), plus the names no rule can guess. Where a lock file gives the
 dependency graph, `closure.py` adds whatever is built directly on a framework.
+
+The rule behind the names: a package that requires a base framework, or ships large native
+code of its own, belongs to the base; both change rarely and cost minutes to reinstall.
 """
 
 from __future__ import annotations
@@ -41,6 +44,14 @@ BUILTIN_BASE: tuple[str, ...] = (
     "transformers", "accelerate", "sentence-transformers",
     # imaging
     "opencv-*", "pillow",
+    # Built on a framework (the rule a lock's graph applies, here for files without one):
+    # speech, vision and NLP models that require torch or onnxruntime at import.
+    "kokoro", "pyannote-*", "grad-cam", "faster-whisper", "openai-whisper", "whisperx",
+    "speechbrain", "easyocr", "insightface",
+    # Large native code of their own: inference engines and NLP/embedding libraries whose
+    # wheels are compiled extensions (spaCy's thinc, blis and friends come with it).
+    "ctranslate2", "gensim", "spacy", "spacy-*", "thinc", "blis", "cymem", "preshed",
+    "murmurhash", "srsly", "fasttext", "fasttext-*", "mediapipe", "av", "decord", "dlib",
 )  # fmt: skip
 
 # The frameworks a family grows around: a package that requires one of these (and is in the

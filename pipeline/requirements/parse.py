@@ -1,4 +1,4 @@
-"""Read requirements the way pip does: a requirements file with its includes, or pyproject.toml.
+"""Read a requirements file the way pip does, with its includes; the entries other sources make.
 
 Each entry keeps its text as written (whitespace aside), so a requirement re-emitted elsewhere
 means to pip exactly what it meant in its source.
@@ -9,9 +9,8 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import tomllib
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -99,19 +98,29 @@ class Requirements:
     source: Path
     entries: list[Entry]
     options: list[Option]
+    # What reading left out or could not carry (unselected groups, conda packages): said, not
+    # silent.
+    warnings: list[str] = field(default_factory=list)
 
 
 def display_path(path: Path, root: Path) -> str:
     return Path(os.path.relpath(path, root)).as_posix()
 
 
-def read_requirements(path: Path, root: Path | None = None) -> Requirements:
-    """Every entry and option pip would read from `path`: a requirements file or pyproject.toml."""
+def read_requirements_file(path: Path, root: Path | None = None) -> Requirements:
+    """Every entry and option pip would read from the requirements file `path`."""
     reader = _Reader(root or path.parent)
-    if path.suffix == ".toml":
-        reader.entries = _read_pyproject(path, reader.display(path))
-    else:
-        reader.read(path, constraint=False, where=None)
+    reader.read(path, constraint=False, where=None)
+    return Requirements(path, reader.entries, reader.options)
+
+
+def read_pip_lines(path: Path, lines: list[str], where: str, root: Path) -> Requirements:
+    """Requirements-file lines written inside another file (conda's `pip:` section)."""
+    reader = _Reader(root)
+    for index, line in enumerate(lines):
+        text = _COMMENT.sub("", line).strip()
+        if text:
+            reader.line(text, f"{where}[{index}]", path.parent)
     return Requirements(path, reader.entries, reader.options)
 
 
@@ -132,11 +141,11 @@ class _Reader:
         if resolved in self._chain:
             loop = [*self._chain[self._chain.index(resolved) :], resolved]
             raise UserError(f"{where}: include loop: {' -> '.join(map(self.display, loop))}")
-        text = _read_text(path, f"{where}: {self.display(path)}" if where else self.display(path))
+        text = read_text(path, f"{where}: {self.display(path)}" if where else self.display(path))
         self._chain.append(resolved)
         first = len(self.entries)
         for number, line in _logical_lines(text):
-            self._line(line, f"{self.display(path)}:{number}", path.parent, constraint)
+            self.line(line, f"{self.display(path)}:{number}", path.parent, constraint)
         self._annotate(first, f"{self.display(path)}:", via_annotations(text))
         self._chain.pop()
 
@@ -148,7 +157,7 @@ class _Reader:
             if entry.origin.startswith(prefix) and line.isdigit() and int(line) in annotations:
                 self.entries[index] = replace(entry, via=annotations[int(line)])
 
-    def _line(self, line: str, where: str, base_dir: Path, constraint: bool) -> None:
+    def line(self, line: str, where: str, base_dir: Path, constraint: bool = False) -> None:
         if not line.startswith("-"):
             self._add(_requirement(line, where), constraint)
             return
@@ -173,7 +182,7 @@ class _Reader:
         self.entries.append(replace(entry, constraint=constraint))
 
 
-def _read_text(path: Path, label: str) -> str:
+def read_text(path: Path, label: str) -> str:
     try:
         return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError as exc:
@@ -239,7 +248,7 @@ def _requirement(line: str, where: str) -> Entry:
         if not (value and _HASH.fullmatch(value)):
             raise UserError(f"{where}: --hash={value}: expected ALGORITHM:HEXDIGEST")
         hashes.append(value)
-    entry = _reference(spec, where) if looks_unnamed(spec) else _named(spec, where)
+    entry = _reference(spec, where) if looks_unnamed(spec) else named_entry(spec, where)
     return replace(entry, hashes=tuple(hashes))
 
 
@@ -251,7 +260,7 @@ def looks_unnamed(spec: str) -> bool:
     return "@" not in head and ("/" in head or head.lower().endswith(_ARCHIVE_SUFFIXES))
 
 
-def _named(spec: str, where: str) -> Entry:
+def named_entry(spec: str, where: str) -> Entry:
     text = _normalize_space(spec)
     try:
         requirement = Requirement(text)
@@ -317,21 +326,3 @@ def _specifier_pinned(specifier: SpecifierSet) -> bool:
 def _normalize_space(text: str) -> str:
     """Collapse whitespace runs to one space, except inside quoted marker values."""
     return _SPACE_OUTSIDE_QUOTES.sub(lambda m: m[0] if m[0][0] in "\"'" else " ", text.strip())
-
-
-def _read_pyproject(path: Path, label: str) -> list[Entry]:
-    try:
-        data = tomllib.loads(_read_text(path, label))
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{label}: invalid TOML: {exc}") from exc
-    project = data.get("project")
-    dependencies = project.get("dependencies") if isinstance(project, dict) else None
-    if not isinstance(dependencies, list) or not all(isinstance(d, str) for d in dependencies):
-        raise UserError(
-            f"{label}: no [project] dependencies list to split (dynamic dependencies are not"
-            " supported; point split.requirements at a requirements file instead)"
-        )
-    return [
-        _named(dependency, f"{label}: project.dependencies[{index}]")
-        for index, dependency in enumerate(dependencies)
-    ]

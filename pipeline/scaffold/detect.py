@@ -1,5 +1,12 @@
-"""What an existing model project already has, for `init`: its Dockerfile, serving app, port,
-requirements and model files. Read from the files alone; nothing is built or run here."""
+"""What an existing model project already has, for `init`: its Dockerfile, serving app and
+framework, port, health routes, requirements and model files. Read from the files alone;
+nothing is built or run here.
+
+The app is the one the image runs: the Dockerfile's CMD/ENTRYPOINT names a server
+(`uvicorn m:app`, `gunicorn`, `flask run`, `serve run`, `bentoml serve`, `tritonserver`) or a
+script (`python app.py`), and the framework is read from that file, not from any file that
+imports one. What cannot be found is said in `notes`, with what to do.
+"""
 
 from __future__ import annotations
 
@@ -12,15 +19,43 @@ from pipeline.project.dockerfile import Dockerfile, Instruction, parse_file
 from pipeline.project.installs import installed_requirement_files
 
 WEIGHT_SUFFIXES = (
-    ".pt", ".pth", ".bin", ".safetensors", ".onnx", ".pkl", ".pickle", ".joblib", ".h5",
-    ".keras", ".ckpt", ".gguf", ".pb", ".tflite", ".msgpack", ".npz", ".cbm", ".ubj",
+    ".pt", ".pth", ".bin", ".safetensors", ".onnx", ".pkl", ".pickle", ".joblib", ".skops",
+    ".h5", ".keras", ".ckpt", ".gguf", ".pb", ".tflite", ".msgpack", ".npz", ".cbm", ".ubj",
+    ".engine", ".plan",
 )  # fmt: skip
+# A Git LFS pointer: a small text file standing in for weights that were never pulled.
+LFS_POINTER = b"version https://git-lfs.github.com/spec/v1"
+# Where a Dockerfile is usually kept, in the order init prefers them.
+DOCKERFILE_GLOBS = ("Dockerfile", "dockerfile", "Dockerfile.*", "*.Dockerfile", "*.dockerfile")
+# How each framework shows in the file the image runs; FastAPI first, as LitServe, BentoML and
+# Ray Serve apps often import it too.
+FRAMEWORKS = {
+    "triton": re.compile(r"\bclass\s+TritonPythonModel\b"),
+    "litserve": re.compile(r"\bLitServer\("),
+    "bentoml": re.compile(r"@bentoml\.service\b|\bbentoml\.Service\("),
+    "ray-serve": re.compile(r"@serve\.deployment\b|\bserve\.run\("),
+    "gradio": re.compile(r"\b(?:gr|gradio)\.(?:Interface|Blocks|ChatInterface)\("),
+    "fastapi": re.compile(r"\bFastAPI\("),
+    "flask": re.compile(r"\bFlask\("),
+}
+# Health routes a framework serves by itself.
+BUILTIN_HEALTH = {
+    "litserve": ["/health"],
+    "bentoml": ["/healthz", "/livez", "/readyz"],
+    "ray-serve": ["/-/healthz"],
+}
+# Routes an app answers health or readiness checks on.
+_HEALTH_ROUTE = re.compile(
+    r"""(?:\.(?:get|route|api_route|add_api_route)|@\w+\.(?:get|route))\(\s*["'](/[\w/-]*"""
+    r"""(?:health|ready|readiness|live|liveness|ping|status)[\w/-]*)["']"""
+)
 MODEL_DIRS = ("model", "models", "weights", "checkpoints")
 # Not the project's own files: tools' and environments' directories.
 _SKIPPED_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".pipeline", ".tox"}
 _SERVERS = ("uvicorn", "gunicorn", "hypercorn")
 _APP_SPEC = re.compile(r"^([A-Za-z_][\w.]*):([A-Za-z_]\w*)(\(\))?$")
 _PORT_IN_SOURCE = re.compile(r"\bport\s*=\s*(\d{2,5})\b")
+_APP_OBJECT = re.compile(r"^(\w+)\s*=\s*(?:fastapi\.|flask\.)?(?:FastAPI|Flask)\(", re.MULTILINE)
 _FASTAPI_APP = re.compile(r"^(\w+)\s*=\s*FastAPI\(", re.MULTILINE)
 
 
@@ -34,24 +69,64 @@ class Detected:
     requirements: list[str]  # requirement files the Dockerfile installs (or requirements.txt)
     model_files: list[str] = field(default_factory=list)
     model_dir: str | None = None
+    framework: str | None = None  # "fastapi", "flask", "gradio", "litserve", "ray-serve", ...
+    health_routes: list[str] = field(default_factory=list)  # the app's own, as written
+    notes: list[str] = field(default_factory=list)  # what was not found, why, what to do
+
+
+def find_dockerfile(project: Path, configured: str = "Dockerfile") -> str | None:
+    """The project's Dockerfile: `configured` where it exists, else the one file under a usual
+    name (`Dockerfile`, `dockerfile`, `Dockerfile.*`, `*.Dockerfile`); None if none or several."""
+    if (project / configured).is_file():
+        return configured
+    found = [
+        path.name
+        for glob in DOCKERFILE_GLOBS
+        for path in sorted(project.glob(glob))
+        if path.is_file() and not path.name.endswith((".dockerignore", ".md"))
+    ]
+    found = list(dict.fromkeys(found))
+    return found[0] if len(found) == 1 else None
 
 
 def detect(project: Path, dockerfile_name: str = "Dockerfile") -> Detected:
-    dockerfile_path = project / dockerfile_name
-    parsed = parse_file(dockerfile_path) if dockerfile_path.is_file() else None
+    notes: list[str] = []
+    name = find_dockerfile(project, dockerfile_name)
+    parsed = parse_file(project / name) if name else None
     command = _command(parsed) if parsed else []
-    app, app_file = _app(project, command)
+    app, app_file, framework = _app(project, command, notes)
     port, port_source = _port(project, parsed, command, app_file)
-    model_files = _model_files(project)
+    model_files, pointers = _model_files(project)
+    if pointers:
+        notes.append(
+            f"{len(pointers)} model file(s) are Git LFS pointers, not weights ({pointers[0]}"
+            f"{', ...' if len(pointers) > 1 else ''}): run `git lfs pull` before building"
+        )
+    health = [*BUILTIN_HEALTH.get(framework or "", []), *_health_routes(project, app_file)]
+    if framework == "triton":
+        health = ["/v2/health/ready", "/v2/health/live"]
+        notes.append(
+            "Triton answers readiness on /v2/health/ready, not on the /health smoke waits for:"
+            " put a /health in front of tritonserver (a small proxy) before smoke can pass"
+        )
+    elif app_file and "/health" not in health:
+        served = f"the app serves {', '.join(health)} instead" if health else "the app has none"
+        notes.append(
+            f"smoke waits for GET /health to answer 200 and {served}: add a /health route that"
+            " answers 200 once the model is loaded"
+        )
     return Detected(
-        dockerfile=dockerfile_name if parsed else None,
+        dockerfile=name,
         app=app,
         app_file=app_file,
         port=port,
         port_source=port_source,
         requirements=_requirements(project, parsed),
         model_files=model_files,
-        model_dir=next((d for d in MODEL_DIRS if (project / d).is_dir()), None),
+        model_dir=_model_dir(project, pointers),
+        framework=framework,
+        health_routes=health,
+        notes=notes,
     )
 
 
@@ -68,22 +143,102 @@ def _command(dockerfile: Dockerfile) -> list[str]:
     return [word for key in ("ENTRYPOINT", "CMD") if key in last for word in last[key].words()]
 
 
-def _app(project: Path, command: list[str]) -> tuple[str | None, str | None]:
-    """The ASGI/WSGI app the command serves (`uvicorn app:app`), else a module that makes a
-    FastAPI app."""
-    if any(os.path.basename(word) in _SERVERS for word in command):
+def _app(
+    project: Path, command: list[str], notes: list[str]
+) -> tuple[str | None, str | None, str | None]:
+    """(module:attribute, its file, the framework) of what the image runs."""
+    words = [os.path.basename(word) if index == 0 else word for index, word in enumerate(command)]
+    programs = [os.path.basename(word) for word in command if not word.startswith("-")]
+    if any(program in _SERVERS for program in programs) or "serve" in programs:
         for word in command:
             match = _APP_SPEC.match(word)
             if match and not word.startswith("-"):
                 module_file = _module_file(project, match.group(1))
-                return f"{match.group(1)}:{match.group(2)}", module_file
-    for path in sorted(_python_files(project)):
-        found = _FASTAPI_APP.search(path.read_text(encoding="utf-8", errors="replace"))
-        if found:
-            relative = path.relative_to(project)
-            module = ".".join(relative.with_suffix("").parts).removesuffix(".__init__")
-            return f"{module}:{found.group(1)}", relative.as_posix()
-    return None, None
+                framework = _framework(project, module_file)
+                if "serve" in programs and framework is None:
+                    framework = "ray-serve"
+                if framework == "flask" and "uvicorn" in programs and "wsgi" not in command:
+                    notes.append(
+                        f"the image runs the Flask (WSGI) app {module_file} under uvicorn, an"
+                        " ASGI server: it fails on the first request; run it with gunicorn, or"
+                        " pass uvicorn --interface wsgi"
+                    )
+                return f"{match.group(1)}:{match.group(2)}", module_file, framework
+    if "tritonserver" in programs:
+        model = next((p for p in _python_files(project) if _framework_of(p) == "triton"), None)
+        relative = model.relative_to(project).as_posix() if model else None
+        return None, relative, "triton"
+    script = _script(project, words)
+    if script is not None:
+        framework = _framework(project, script)
+        return _app_object(project, script), script, framework
+    if command:
+        notes.append(
+            f"the image runs `{' '.join(command)}`, which names no app file init can read:"
+            " set smoke samples up by hand (docs/smoke-samples.md)"
+        )
+        return None, None, None
+    # No CMD at all: the one module that makes a FastAPI app, if there is one.
+    found = [p for p in _python_files(project) if _FASTAPI_APP.search(_read(p))]
+    if len(found) == 1:
+        relative = found[0].relative_to(project).as_posix()
+        return _app_object(project, relative), relative, "fastapi"
+    notes.append("no CMD or ENTRYPOINT names the serving app: add one to the Dockerfile")
+    return None, None, None
+
+
+def _script(project: Path, words: list[str]) -> str | None:
+    """The Python file `python app.py`, `python -m serve.app`, `flask --app m run`, `gradio
+    app.py` or `bentoml serve m:Svc` runs."""
+    for index, word in enumerate(words):
+        if word.endswith(".py") and (found := _project_file(project, word)):
+            return found
+        if word == "-m" and index + 1 < len(words):
+            return _module_file(project, words[index + 1])
+        if word == "--app" and index + 1 < len(words):
+            return _module_file(project, words[index + 1].partition(":")[0])
+    if words[:1] == ["flask"] and (project / "app.py").is_file():
+        return "app.py"  # flask run's default FLASK_APP
+    return None
+
+
+def _project_file(project: Path, path: str) -> str | None:
+    """The project file an image path names: `app.py`, `./app.py`, or `/app/server.py` after
+    `COPY . /app` (the longest tail of the path that exists in the project)."""
+    parts = [part for part in Path(path).parts if part not in ("/", ".")]
+    for start in range(len(parts)):
+        if (project / Path(*parts[start:])).is_file():
+            return Path(*parts[start:]).as_posix()
+    return None
+
+
+def _framework(project: Path, relative: str | None) -> str | None:
+    return _framework_of(project / relative) if relative else None
+
+
+def _framework_of(path: Path) -> str | None:
+    text = _read(path)
+    return next((name for name, mark in FRAMEWORKS.items() if mark.search(text)), None)
+
+
+def _app_object(project: Path, relative: str) -> str | None:
+    """`module:attribute` of the FastAPI or Flask app `relative` makes, if it makes one."""
+    found = _APP_OBJECT.search(_read(project / relative))
+    module = ".".join(Path(relative).with_suffix("").parts).removesuffix(".__init__")
+    return f"{module}:{found.group(1)}" if found else None
+
+
+def _health_routes(project: Path, app_file: str | None) -> list[str]:
+    if not app_file:
+        return []
+    return list(dict.fromkeys(_HEALTH_ROUTE.findall(_read(project / app_file))))
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
 
 
 def _module_file(project: Path, module: str) -> str | None:
@@ -141,14 +296,38 @@ def _requirements(project: Path, dockerfile: Dockerfile | None) -> list[str]:
     return found
 
 
-def _model_files(project: Path) -> list[str]:
-    found = []
+def _model_files(project: Path) -> tuple[list[str], list[str]]:
+    """(model files, Git LFS pointers named like model files)."""
+    found, pointers = [], []
     for root, dirs, files in os.walk(project):
         dirs[:] = sorted(d for d in dirs if d not in _SKIPPED_DIRS)
         for name in sorted(files):
             if name.lower().endswith(WEIGHT_SUFFIXES):
-                found.append((Path(root) / name).relative_to(project).as_posix())
-    return found
+                path = Path(root) / name
+                relative = path.relative_to(project).as_posix()
+                (pointers if _is_lfs_pointer(path) else found).append(relative)
+    return found, pointers
+
+
+def _is_lfs_pointer(path: Path) -> bool:
+    try:
+        with path.open("rb") as file:
+            return file.read(len(LFS_POINTER)) == LFS_POINTER
+    except OSError:
+        return False
+
+
+def _model_dir(project: Path, pointers: list[str]) -> str | None:
+    """The first usual model directory that does not hold only LFS pointers."""
+    for name in MODEL_DIRS:
+        directory = project / name
+        if not directory.is_dir():
+            continue
+        inside = [p for p in directory.rglob("*") if p.is_file()]
+        held = {p.relative_to(project).as_posix() for p in inside}
+        if not inside or not held <= set(pointers):
+            return name
+    return None
 
 
 def _python_files(project: Path) -> list[Path]:

@@ -80,8 +80,15 @@ def write_samples(writer: Writer, samples_dir: str, detected: Detected) -> tuple
     if directory.is_dir() and any(directory.glob("*.json")) and not writer.force:
         writer.kept.append(f"{samples_dir}/")
         return "", []
+    if detected.framework not in (None, "fastapi"):
+        return (
+            f"{detected.app_file} is a {detected.framework} app; init reads a schema only from a"
+            f" FastAPI app's /openapi.json, without its model: write {samples_dir}/*.request.json"
+            " by hand (docs/smoke-samples.md)",
+            [],
+        )
     if not detected.app or not detected.app_file:
-        return "no serving app found (a `uvicorn module:app` CMD or a FastAPI app)", []
+        return "no serving app found (a CMD that runs one, or a FastAPI app)", []
     schema, why = read_schema(writer.project, detected.app, detected.app_file)
     if schema is None:
         return f"could not start {detected.app} locally to read its OpenAPI schema: {why}", []
