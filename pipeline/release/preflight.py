@@ -156,6 +156,21 @@ def build_context(facts: Facts) -> Check | None:
     return Check("build context", True, f"exactly commit {short}")
 
 
+NO_CANDIDATE = (
+    "no candidate image: run the build step first, or name the image built by an earlier job "
+    "with --candidate REPOSITORY@sha256:..."
+)
+
+
+def built_image(facts: Facts) -> Check | None:
+    """Smoke and push without the build step need the image an earlier run built or named."""
+    if facts.doing("build") or not facts.doing("smoke", "push"):
+        return None
+    if not facts.state.candidate:
+        return Check("candidate", False, NO_CANDIDATE)
+    return Check("candidate", True, facts.state.candidate)
+
+
 def image_name(facts: Facts) -> Check | None:
     """The one configuration value not checked on loading: a name taken from the directory."""
     if not facts.doing("build", "push"):
@@ -387,6 +402,7 @@ def _reason(exc: git.GitCommandError) -> str:
 
 CHECKS: list[Callable[[Facts], Check | None]] = [
     ci_event,
+    built_image,
     build_context,
     image_name,
     output_files,

@@ -11,7 +11,7 @@ from pipeline.config.schema import Config
 from pipeline.console.output import Output
 from pipeline.core.errors import CheckFailed, UserError
 from pipeline.distribution.reference import ImageRef
-from pipeline.release.preflight import ReleasePlan
+from pipeline.release.preflight import NO_CANDIDATE, ReleasePlan
 from pipeline.release.state import ReleaseState
 
 if TYPE_CHECKING:
@@ -36,10 +36,7 @@ class ReleaseRun:
     def candidate(self) -> ImageRef:
         """The image built (or named with --candidate): the state's, pinned by digest."""
         if not self.state.candidate:
-            raise UserError(
-                "no candidate image: run the build step first, or name the image built by an "
-                "earlier job with --candidate REPOSITORY@sha256:..."
-            )
+            raise UserError(NO_CANDIDATE)
         return ImageRef.parse(self.state.candidate)
 
 
