@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from pipeline.core.jsonrun import run_json
+from pipeline.core.jsonrun import JsonRun, run_json
 
 
 class ToolFailed(Exception):
@@ -48,3 +50,14 @@ def test_a_tool_that_hangs_is_stopped_at_the_timeout(tmp_path: Path) -> None:
 def test_a_tool_that_is_not_there_is_the_callers_error(tmp_path: Path) -> None:
     with pytest.raises(ToolFailed, match="No such file"):
         run_json([str(tmp_path / "absent")], cwd=tmp_path, timeout=30, error=ToolFailed)
+
+
+def test_a_tool_started_alongside_is_stopped_when_the_block_ends_early(tmp_path: Path) -> None:
+    started = tmp_path / "started"
+    code = f"import time; open({str(started)!r}, 'w').write('yes'); time.sleep(10)"
+    run = JsonRun([sys.executable, "-c", code], cwd=tmp_path, error=ToolFailed)
+    with pytest.raises(KeyboardInterrupt), run:
+        while not started.is_file() or not started.read_text():
+            time.sleep(0.01)
+        raise KeyboardInterrupt  # Ctrl-C while the caller works beside the tool
+    assert run._process.returncode == -signal.SIGKILL

@@ -73,6 +73,7 @@ def test_the_plan_carries_the_state_s_candidate_and_the_target(
     checks, plan = preflight(config, state, source, ["smoke"])
 
     assert [check.line() for check in checks] == [
+        f"ok      candidate: {built}",
         "ok      smoke samples: 2 in smoke/",
         "ok      health route: /health named in serve/app.py",
     ]

@@ -7,7 +7,7 @@ import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.core.jsonrun import run_json
+from pipeline.core.jsonrun import JsonRun
 from pipeline.lint.report import Finding, Severity
 
 TIMEOUT_SECONDS = 120
@@ -40,18 +40,35 @@ class Hadolint:
         beside = Path(sysconfig.get_path("scripts")) / "hadolint"
         return cls(beside if beside.is_file() else None)
 
-    def run(self, dockerfile: Path, display: str, cwd: Path) -> list[Finding]:
-        """Lint `dockerfile`, naming it `display` in the findings.
+    def start(self, dockerfile: Path, display: str, cwd: Path) -> HadolintRun:
+        """Start linting `dockerfile`, naming it `display` in the findings.
 
         Runs in `cwd` (the project directory) so a project's `.hadolint.yaml` applies.
         """
         if self.binary is None:
             raise HadolintFailed("hadolint is not installed")
         command = [str(self.binary), "--format", "json", "--no-fail", str(dockerfile.resolve())]
-        entries = run_json(command, cwd=cwd, timeout=TIMEOUT_SECONDS, error=HadolintFailed)
+        return HadolintRun(JsonRun(command, cwd=cwd, error=HadolintFailed), display)
+
+
+@dataclass(frozen=True)
+class HadolintRun:
+    """hadolint running; a context manager that stops it when the block ends early."""
+
+    run: JsonRun
+    display: str
+
+    def __enter__(self) -> HadolintRun:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.run.__exit__(None, None, None)
+
+    def findings(self) -> list[Finding]:
+        entries = self.run.result(TIMEOUT_SECONDS)
         if not isinstance(entries, list):
             raise HadolintFailed(f"unexpected report: {str(entries)[:80]}")
-        return [_finding(entry, display) for entry in entries]
+        return [_finding(entry, self.display) for entry in entries]
 
 
 def _finding(entry: dict[str, object], display: str) -> Finding:

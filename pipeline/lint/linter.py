@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -51,10 +51,9 @@ def lint_dockerfile(
         return finding.id not in ignored and finding.id not in skipped_here
 
     # hadolint is a process of its own: it runs while our rules do (about a sixth of `lint`).
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        hadolint_run = pool.submit(_run_hadolint, hadolint, dockerfile, display(dockerfile), config)
+    with _hadolint_alongside(hadolint, dockerfile, display(dockerfile), config) as hadolint_result:
         ours = _our_findings(target, build, display, ignored, wanted)
-        status, theirs = hadolint_run.result()
+        status, theirs = hadolint_result()
     theirs = [f for f in theirs if wanted(f) and not _about_a_stage(f, parsed)]
     findings = _merge(ours, theirs)
     return Report(
@@ -104,18 +103,34 @@ def _target(parsed: Dockerfile, build: BuildContext, config: Config) -> Subject:
     return Subject(parsed, final, dockerfile, build)
 
 
-def _run_hadolint(
+@contextlib.contextmanager
+def _hadolint_alongside(
     hadolint: Hadolint | None, dockerfile: Path, display: str, config: Config
-) -> tuple[HadolintStatus, list[Finding]]:
+) -> Iterator[Callable[[], tuple[HadolintStatus, list[Finding]]]]:
+    """hadolint started (when on and installed); the block gets the function that waits for
+    its findings, and an interrupt in the block stops it."""
     if not config.lint.hadolint:
-        return HadolintStatus("disabled"), []
+        yield lambda: (HadolintStatus("disabled"), [])
+        return
     runner = hadolint or Hadolint.locate()
     if runner.binary is None:
-        return HadolintStatus("missing"), []
+        yield lambda: (HadolintStatus("missing"), [])
+        return
     try:
-        return HadolintStatus("ran"), runner.run(dockerfile, display, config.project_dir)
+        started = runner.start(dockerfile, display, config.project_dir)
     except HadolintFailed as exc:
-        return HadolintStatus("failed", str(exc)), []
+        failed = HadolintStatus("failed", str(exc))
+        yield lambda: (failed, [])
+        return
+
+    def result() -> tuple[HadolintStatus, list[Finding]]:
+        try:
+            return HadolintStatus("ran"), started.findings()
+        except HadolintFailed as exc:
+            return HadolintStatus("failed", str(exc)), []
+
+    with started:
+        yield result
 
 
 def _about_a_stage(finding: Finding, dockerfile: Dockerfile) -> bool:
