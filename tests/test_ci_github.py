@@ -31,7 +31,7 @@ REUSABLE_COPY = ROOT / ".github" / "workflows" / "release.yml"
 ACTION = ROOT / "ci" / "github" / "action.yml"
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.y*ml"))
 
-EXPRESSION = re.compile(r"\$\{\{.*?\}\}", re.DOTALL)
+EXPRESSION = citools.GITHUB_EXPRESSION
 INPUT_EXPRESSION = re.compile(r"\$\{\{ inputs\.([\w-]+) \}\}")
 PLACEHOLDER = "EXPR"
 SHA_PIN = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
@@ -40,19 +40,6 @@ VERSION_COMMENT = re.compile(r"#\s*v\d+(\.\d+)*\b")
 
 def _load(path: Path) -> dict[str, Any]:
     return yaml.safe_load(path.read_text(encoding="utf-8"))
-
-
-def _run_blocks(path: Path) -> list[tuple[str, str]]:
-    """(job, script) of every `run:` step: a workflow's jobs, or a composite action's steps
-    (job "runs")."""
-    document = _load(path)
-    if "jobs" in document:
-        jobs = {job_id: job.get("steps", []) for job_id, job in document["jobs"].items()}
-    else:
-        jobs = {"runs": document["runs"]["steps"]}
-    return [
-        (job_id, step["run"]) for job_id, steps in jobs.items() for step in steps if "run" in step
-    ]
 
 
 def _actionlint(paths: list[Path]) -> list[dict[str, Any]]:
@@ -186,7 +173,7 @@ def test_third_party_actions_are_pinned_to_a_commit(path: Path) -> None:
 def _commands(path: Path) -> dict[str, list[list[str]]]:
     """job -> the argument lists of its `python -m pipeline` commands, each parsed already."""
     found: dict[str, list[list[str]]] = {}
-    for job, script in _run_blocks(path):
+    for job, script in citools.github_run_blocks(path):
         for argv in citools.pipeline_commands(EXPRESSION.sub(PLACEHOLDER, script)):
             citools.parse_pipeline(argv, f"{path.relative_to(ROOT)}: {job}")
             found.setdefault(job, []).append(argv)

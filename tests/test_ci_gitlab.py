@@ -26,12 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "ci"))
 import citools
 
 ROOT = citools.ROOT
-TEMPLATE = ROOT / "ci" / "gitlab" / "release.yml"
+TEMPLATE = citools.GITLAB_TEMPLATE
 FIXTURE = citools.CI_TOOLS_DIR / "gitlab-project"
 EXAMPLE = ROOT / "examples" / "churn"
 
 INPUT_REFERENCE = re.compile(r"\$\[\[\s*inputs\.(\w+)\s*(?:\|[^\]]*)?\]\]")
-ANY_INTERPOLATION = re.compile(r"\$\[\[.*?\]\]")
+ANY_INTERPOLATION = citools.GITLAB_INTERPOLATION
 INPUT_KEYS = {"default", "description", "options", "regex", "type", "rules"}
 JOBS = ("ml-release-build", "ml-release-smoke", "ml-release-release")
 # The image the later jobs test and release: a CI/CD variable, else the build job's dotenv.
@@ -45,14 +45,6 @@ MANIFEST_TYPES = ", ".join(
         "application/vnd.docker.distribution.manifest.v2+json",
     ]
 )
-
-
-def _template() -> tuple[dict[str, Any], dict[str, Any], str]:
-    """(header, jobs, jobs text): the two YAML documents of the template."""
-    text = TEMPLATE.read_text(encoding="utf-8")
-    header_text, separator, body_text = text.partition("\n---\n")
-    assert separator, f"{TEMPLATE}: no `---` between the spec header and the jobs"
-    return yaml.safe_load(header_text), yaml.safe_load(body_text), body_text
 
 
 def _run_jobs(project: Path, *args: str, timeout: int = 120) -> subprocess.CompletedProcess:
@@ -110,7 +102,7 @@ def _project(tmp_path: Path, inputs: dict[str, Any], *, example: bool = False) -
 
 
 def test_spec_inputs_match_their_uses() -> None:
-    header, _, body_text = _template()
+    header, _, body_text = citools.gitlab_template()
     inputs = header["spec"]["inputs"]
     used = set(INPUT_REFERENCE.findall(body_text))
     assert used <= set(inputs), f"used but not declared: {sorted(used - set(inputs))}"
@@ -127,7 +119,7 @@ def test_spec_inputs_match_their_uses() -> None:
 
 
 def test_pipeline_command_lines_parse_with_the_real_cli() -> None:
-    _, jobs, _ = _template()
+    _, jobs, _ = citools.gitlab_template()
     found: dict[str, list[list[str]]] = {}
     for name, job in jobs.items():
         for key in ("before_script", "script"):
