@@ -150,8 +150,11 @@ class BuildSection:
 class SmokeSection:
     enabled: bool = setting(True, "Run the smoke test in a release.")
     gpu: Literal["auto", "required", "off"] = setting("auto", "GPU request for the container.")
-    network: Literal["publish", "host"] = setting(
-        "publish", "publish: port on 127.0.0.1; host: the host's network with PORT set."
+    network: Literal["auto", "publish", "host", "container"] = setting(
+        "auto",
+        "publish: port on 127.0.0.1; host: the host's network with PORT set; container: the "
+        "network of the CI job container the pipeline runs in, with PORT set; auto: container "
+        "when the engine runs the pipeline's own container, else publish.",
     )
     port: int | None = setting(
         None,
