@@ -247,6 +247,31 @@ def test_workflow_contract() -> None:
         assert checkout["with"]["persist-credentials"] is (job_id == "release"), job_id
     uploads = [s for s in jobs["smoke"]["steps"] if "upload-artifact" in s.get("uses", "")]
     assert uploads and uploads[0]["if"] == "${{ !cancelled() }}"
+    # A monorepo: each model's release has its own concurrency group and report artifact.
+    assert "${{ inputs.project-dir }}" in workflow["concurrency"]["group"]
+    assert uploads[0]["with"]["name"] == "${{ steps.report.outputs.name }}"
+
+
+@pytest.mark.parametrize(
+    ("project_dir", "name"),
+    [
+        (".", "smoke-report"),
+        ("models/churn", "smoke-report-models-churn"),
+        ("./models/churn/", "smoke-report-models-churn"),
+        ("models/ranker", "smoke-report-models-ranker"),
+    ],
+)
+def test_the_smoke_report_artifact_is_named_after_the_model(
+    tmp_path: Path, project_dir: str, name: str
+) -> None:
+    (step,) = [s for s in _load(REUSABLE)["jobs"]["smoke"]["steps"] if s.get("id") == "report"]
+    output = tmp_path / "github_output"
+    subprocess.run(
+        ["bash", "-e", "-c", step["run"]],
+        env={"PROJECT_DIR": project_dir, "GITHUB_OUTPUT": str(output), "PATH": "/usr/bin:/bin"},
+        check=True,
+    )
+    assert output.read_text(encoding="utf-8") == f"name={name}\n"
 
 
 def _pipeline_env(path: Path, job: str | None) -> dict[str, str]:

@@ -34,6 +34,7 @@ INPUT_REFERENCE = re.compile(r"\$\[\[\s*inputs\.(\w+)\s*(?:\|[^\]]*)?\]\]")
 ANY_INTERPOLATION = citools.GITLAB_INTERPOLATION
 INPUT_KEYS = {"default", "description", "options", "regex", "type", "rules"}
 JOBS = ("ml-release-build", "ml-release-smoke", "ml-release-release")
+PREFIX_INPUT = "$[[ inputs.job_prefix ]]"
 # The image the later jobs test and release: a CI/CD variable, else the build job's dotenv.
 CANDIDATE = "${PIPELINE_CANDIDATE:-${IMAGE_REF:-}}"
 REGISTRY = "127.0.0.1:5000"
@@ -114,8 +115,9 @@ def test_spec_inputs_match_their_uses() -> None:
         assert spec.get("description"), f"{name}: no description"
         if "options" in spec:
             assert spec["default"] in spec["options"], name
-    # The one required input: which pipeline the jobs install is the includer's choice.
-    assert [name for name, spec in inputs.items() if "default" not in spec] == ["pipeline_package"]
+    # No input is required: the job image (the CI image of the template's version) has the
+    # pipeline, so the template and the pipeline it runs move together.
+    assert [name for name, spec in inputs.items() if "default" not in spec] == []
 
 
 def test_pipeline_command_lines_parse_with_the_real_cli() -> None:
@@ -127,7 +129,7 @@ def test_pipeline_command_lines_parse_with_the_real_cli() -> None:
                 script = ANY_INTERPOLATION.sub("INPUT", line)
                 for argv in citools.pipeline_commands(script):
                     citools.parse_pipeline(argv, f"{TEMPLATE.name}: {name}.{key}")
-                    found.setdefault(name, []).append(argv)
+                    found.setdefault(name.replace(PREFIX_INPUT, "ml-release"), []).append(argv)
     assert found == {
         ".ml-release": [["--version"]],
         "ml-release-build": [
@@ -230,6 +232,37 @@ def test_rendered_pipeline_is_valid_gitlab_ci(tmp_path: Path, case: str) -> None
         }
 
 
+def test_two_models_in_one_repository_keep_their_own_jobs(tmp_path: Path) -> None:
+    # A monorepo includes the template once per model: each include's jobs, needs, variables
+    # and resource group are its own (global variables would keep only the last model's).
+    models = {"churn": "models/churn", "ranker": "models/ranker"}
+    project = _project(tmp_path, {})
+    ci_file = {
+        "include": [
+            {
+                "local": "ci/release.yml",
+                "inputs": {"job_prefix": name, "project_dir": path, "image": f"team/{name}"},
+            }
+            for name, path in models.items()
+        ]
+    }
+    (project / ".gitlab-ci.yml").write_text(yaml.safe_dump(ci_file), encoding="utf-8")
+    subprocess.run(["git", "commit", "-qam", "two models"], cwd=project, check=True)
+
+    preview = _gitlab_ci_local(project, "--preview")
+    assert preview.returncode == 0, preview.stdout + preview.stderr
+    pipeline = yaml.safe_load(preview.stdout[preview.stdout.index("---") :])
+    for name, path in models.items():
+        build, smoke, release = (pipeline[f"{name}-{job}"] for job in ("build", "smoke", "release"))
+        for job in (build, smoke, release):
+            assert job["variables"]["PIPELINE_IMAGE_NAME"] == f"team/{name}"
+            assert any(f'-C "{path}"' in line for line in job["script"])
+        assert smoke["needs"][0]["job"] == f"{name}-build"
+        assert [need["job"] for need in release["needs"]] == [f"{name}-build", f"{name}-smoke"]
+        assert release["resource_group"] == f"{name}-$CI_COMMIT_REF_SLUG"
+    assert "variables" not in pipeline or "PIPELINE_IMAGE_NAME" not in pipeline["variables"]
+
+
 def test_smoke_without_a_candidate_stops_with_a_clear_message(tmp_path: Path) -> None:
     # The build dropped and no PIPELINE_CANDIDATE: the pipeline says so before touching any
     # engine (an empty --candidate is none).
@@ -297,9 +330,53 @@ def _delete_repository(repository: str) -> None:
         pass
 
 
+def _in_job_containers(project: Path, origin: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run jobs as GitLab's docker executor does on a GPU runner set up with the host's socket:
+    each in a container of the CI image, the engine through /var/run/docker.sock. The engine
+    here has no bridge network, so the job containers use the host's (for the registry on
+    loopback); the smoke candidate joins the job container's namespace all the same
+    (smoke.network container), publishing no port. The bare origin is mounted where the clone's
+    remote names it."""
+    return _gitlab_ci_local(
+        project,
+        "--no-color",
+        "--helper-image",
+        citools.gitlab_helper_image(),
+        "--volume",
+        "/var/run/docker.sock:/var/run/docker.sock",
+        "--volume",
+        f"{origin}:{origin}",
+        "--network",
+        "host",
+        "--variable",
+        "PIPELINE_SMOKE_NETWORK=container",
+        *args,
+        timeout=1500,
+    )
+
+
+EXECUTORS = ("shell", "docker-socket")
+
+
 @pytest.mark.stack
-def test_gitlab_ci_local_runs_build_smoke_release(stack: object, tmp_path: Path) -> None:
+@pytest.mark.ci_runner
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_gitlab_ci_local_runs_build_smoke_release(
+    stack: object, tmp_path: Path, executor: str
+) -> None:
     project = _project(tmp_path, {}, example=True)
+    if executor == "docker-socket":
+        # The job image is the CI image of this tree; the project has its own pipeline.py and
+        # pipeline/ (as ML repositories do), which the jobs must not run.
+        ci_file = yaml.safe_load((project / ".gitlab-ci.yml").read_text(encoding="utf-8"))
+        (include,) = ci_file["include"]
+        include["inputs"]["job_image"] = citools.ci_image()["REF"]
+        (project / ".gitlab-ci.yml").write_text(yaml.safe_dump(ci_file), encoding="utf-8")
+        (project / "pipeline.py").write_text("print('the project pipeline')\n", encoding="utf-8")
+        (project / "pipeline").mkdir()
+        (project / "pipeline" / "__init__.py").write_text("", encoding="utf-8")
+        subprocess.run(["git", "add", "-A"], cwd=project, check=True)
+        subprocess.run(["git", "commit", "-qm", "chore: job image"], cwd=project, check=True)
     origin = tmp_path / "origin.git"
     subprocess.run(["git", "init", "-q", "--bare", str(origin)], check=True)
     subprocess.run(["git", "remote", "add", "origin", str(origin)], cwd=project, check=True)
@@ -314,13 +391,12 @@ def test_gitlab_ci_local_runs_build_smoke_release(stack: object, tmp_path: Path)
 
     namespace = f"ci-gitlab-{uuid.uuid4().hex[:10]}"
     repository = f"{namespace}/churn"
+    registry = ("--variable", f"PIPELINE_REGISTRY_URL={REGISTRY}/{namespace}")
     try:
-        run = _run_jobs(
-            project,
-            "--variable",
-            f"PIPELINE_REGISTRY_URL={REGISTRY}/{namespace}",
-            timeout=1500,
-        )
+        if executor == "shell":
+            run = _run_jobs(project, *registry, timeout=1500)
+        else:
+            run = _in_job_containers(project, origin, *registry)
         log = run.stdout + run.stderr
         for job in JOBS:
             assert re.search(rf"PASS\s+{job}\b", log), f"{job} did not pass:\n{log[-6000:]}"
@@ -362,5 +438,14 @@ def test_gitlab_ci_local_runs_build_smoke_release(stack: object, tmp_path: Path)
             text=True,
         ).stdout
         assert "refs/tags/v0.2.0" in remote_tags
+        if executor == "docker-socket":
+            smoke_log = (state / "output" / "ml-release-smoke.log").read_text(encoding="utf-8")
+            assert "the project pipeline" not in smoke_log
+            report = json.loads(
+                (state / "artifacts/ml-release-smoke/.pipeline/smoke/report.json").read_text(
+                    encoding="utf-8"
+                )
+            )
+            assert report["network"].startswith("container:"), report["network"]
     finally:
         _delete_repository(repository)

@@ -6,12 +6,16 @@ command that installs it (a skip would let CI pass without checking anything).
 
 from __future__ import annotations
 
+import functools
 import itertools
+import os
 import re
 import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +38,8 @@ GITHUB_EXPRESSION = re.compile(r"\$\{\{.*?\}\}", re.DOTALL)
 # A shell word that runs Python: python, python3.11, /x/venv/bin/python, "$PIPELINE_PYTHON".
 _PYTHON_WORD = re.compile(r"(^|/)python[0-9.]*$|^\$\{?[A-Z_]*PYTHON\}?$")
 _OPERATORS = frozenset("();<>|&")
+# The pipeline under test, as the CI front ends run it.
+PIPELINE = (sys.executable, "-P", "-m", "pipeline")
 # Interpreter options before `-m pipeline` (-P, -I, -u); `-m` itself ends them.
 _INTERPRETER_FLAG = re.compile(r"-(?!m$)[A-Za-z]+")
 
@@ -186,3 +192,68 @@ def parse_pipeline(argv: list[str], where: str):
     except SystemExit as exc:  # --version / --help print and exit
         assert exc.code in (0, None), f"{where}: `pipeline {shlex.join(argv)}` exited {exc.code}"
         return None
+
+
+@functools.cache
+def ci_image() -> dict[str, str]:
+    """The CI image (ci/image), released once per session by the pipeline itself from a commit
+    of this tree to its own namespace of the local registry: the release's dotenv values plus
+    REF, the image by its version tag. Needs the `stack` fixture's environment."""
+    work = Path(tempfile.mkdtemp(prefix="ci-image-"))
+    tree = work / "tree"
+    files = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout.decode()
+    for name in filter(None, files.split("\0")):
+        if (ROOT / name).is_file():
+            (tree / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, tree / name)
+    git = ["git", "-c", "user.name=ci", "-c", "user.email=ci@ci.invalid"]
+    for command in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "ci image"]):
+        subprocess.run([*git, *command], cwd=tree, check=True, capture_output=True)
+    url = f"{os.environ['PIPELINE_LOCAL_REGISTRY']}/ci-image-{uuid.uuid4().hex[:10]}"
+    dotenv = work / "release.env"
+    local_only = ("--set", "version.push_tag=false", "--dotenv", str(dotenv))
+    release = subprocess.run(
+        [*PIPELINE, "-C", "ci/image", "release", *local_only],
+        cwd=tree,
+        env={**os.environ, "PIPELINE_REGISTRY_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
+    )
+    assert release.returncode == 0, f"the CI image release failed:\n{release.stderr[-6000:]}"
+    values = dict(
+        line.split("=", 1) for line in dotenv.read_text(encoding="utf-8").splitlines() if line
+    )
+    return {**values, "REF": f"{url}/ml-release-pipeline/ci:{values['VERSION']}"}
+
+
+# gitlab-ci-local's helper container copies artifacts with rsync; its default image
+# (firecow/gitlab-ci-local-util) cannot be pulled here.
+_GITLAB_HELPER = """\
+FROM python:3.11-slim
+RUN apt-get update && apt-get install -y --no-install-recommends rsync \\
+    && rm -rf /var/lib/apt/lists/*
+"""
+
+
+@functools.cache
+def gitlab_helper_image() -> str:
+    """A helper image for gitlab-ci-local's docker executor (bash and rsync), built once per
+    session into the local engine."""
+    tag = "pipeline-tests/gitlab-ci-local-util:rsync"
+    build = subprocess.run(
+        ["docker", "buildx", "build", "--load", "--network", "host", "-t", tag, "-"],
+        input=_GITLAB_HELPER,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert build.returncode == 0, f"the gitlab-ci-local helper image:\n{build.stderr[-3000:]}"
+    return tag
