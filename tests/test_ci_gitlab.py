@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
 import uuid
 from pathlib import Path
 from typing import Any
@@ -279,17 +280,37 @@ def test_smoke_without_a_candidate_stops_with_a_clear_message(tmp_path: Path) ->
     assert "no candidate image: run the build step first, or name the image" in log, log
 
 
-def test_the_documented_gitlab_ci_file_renders(tmp_path: Path) -> None:
-    # docs/gitlab.md's complete .gitlab-ci.yml, with its `include: project` made local.
-    text = (ROOT / "docs" / "gitlab.md").read_text(encoding="utf-8")
-    section = text[text.index("## A complete `.gitlab-ci.yml`") :]
-    ci_file = yaml.safe_load(section[section.index("```yaml") + 7 : section.index("\n```\n")])
-    (include,) = ci_file["include"]
-    assert include.pop("file") == "ci/gitlab/release.yml"
-    include.pop("project"), include.pop("ref")
-    include["local"] = "ci/release.yml"
+def _documented_examples(doc: Path) -> list[str]:
+    """The ```yaml blocks of a page, dedented (a block in a list item is indented)."""
+    blocks = re.findall(r"^( *)```yaml\n(.*?)^\1```$", doc.read_text(encoding="utf-8"), re.M | re.S)
+    return [textwrap.dedent(body) for _, body in blocks]
+
+
+GITLAB_EXAMPLES = _documented_examples(ROOT / "docs" / "gitlab.md")
+# The jobs each documented example lists, in order ({} for a fragment: the template's jobs).
+GITLAB_EXAMPLE_JOBS = {
+    0: [*JOBS, "deploy"],
+    4: [f"{model}-{job}" for model in ("churn", "ranker") for job in ("build", "smoke", "release")],
+}
+
+
+@pytest.mark.parametrize("number", range(len(GITLAB_EXAMPLES)))
+def test_every_documented_gitlab_example_renders(tmp_path: Path, number: int) -> None:
+    # Each .gitlab-ci.yml of docs/gitlab.md with its `include: project` or `component` made
+    # local; a fragment (a job redefined, the component project's own file) is added to a file
+    # that includes the template.
+    text = GITLAB_EXAMPLES[number]
+    ci_file = yaml.safe_load(text) if "include:" in text else None
+    if ci_file is not None:
+        for include in ci_file["include"]:
+            for key in ("project", "ref", "file", "component"):
+                include.pop(key, None)
+            include["local"] = "ci/release.yml"
+        text = yaml.safe_dump(ci_file)
+    else:
+        text = "include:\n  - local: ci/release.yml\n" + text
     project = _project(tmp_path, {})
-    (project / ".gitlab-ci.yml").write_text(yaml.safe_dump(ci_file), encoding="utf-8")
+    (project / ".gitlab-ci.yml").write_text(text, encoding="utf-8")
     subprocess.run(["git", "commit", "-qam", "docs"], cwd=project, check=True)
 
     preview = _gitlab_ci_local(project, "--preview")
@@ -299,7 +320,10 @@ def test_the_documented_gitlab_ci_file_renders(tmp_path: Path) -> None:
     citools.check_jsonschema("vendor.gitlab-ci", [rendered])
     listing = _gitlab_ci_local(project, "--list-json")
     assert listing.returncode == 0, listing.stdout + listing.stderr
-    assert [job["name"] for job in json.loads(listing.stdout)] == [*JOBS, "deploy"]
+    names = [job["name"] for job in json.loads(listing.stdout)]
+    assert names[: len(GITLAB_EXAMPLE_JOBS.get(number, JOBS))] == GITLAB_EXAMPLE_JOBS.get(
+        number, list(JOBS)
+    )
 
 
 # --- for real --------------------------------------------------------------------------------
