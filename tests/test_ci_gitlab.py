@@ -473,3 +473,91 @@ def test_gitlab_ci_local_runs_build_smoke_release(
             assert report["network"].startswith("container:"), report["network"]
     finally:
         _delete_repository(repository)
+
+
+MONOREPO_MODELS = ("churn", "ranker")
+
+
+@pytest.mark.stack
+@pytest.mark.ci_runner
+def test_two_models_of_one_repository_release_side_by_side(stack: object, tmp_path: Path) -> None:
+    # Two copies of examples/churn under models/, one include each (job_prefix). `bump: none`
+    # releases VERSION as it is: each release pushes only its tag (churn-v0.1.0,
+    # ranker-v0.1.0). A bump would make each release job commit its VERSION and push the branch,
+    # and the second push of the branch is refused (its clone is behind the first's commit).
+    project = tmp_path / "project"
+    for model in MONOREPO_MODELS:
+        shutil.copytree(
+            EXAMPLE, project / "models" / model, ignore=shutil.ignore_patterns("__pycache__")
+        )
+        config = project / "models" / model / "pipeline.yaml"
+        config.write_text(
+            config.read_text(encoding="utf-8") + f"version:\n  tag_prefix: {model}-v\n",
+            encoding="utf-8",
+        )
+    shutil.copy(FIXTURE / ".gitignore", project / ".gitignore")
+    (project / "ci").mkdir()
+    shutil.copy(TEMPLATE, project / "ci" / "release.yml")
+    shell_runner = {"pipeline_package": "", "docker_services": [], "docker_host": ""}
+    stages = {"build_stage": "build", "smoke_stage": "smoke", "release_stage": "release"}
+    ci_file = {
+        "stages": ["build", "smoke", "release"],
+        "include": [
+            {
+                "local": "ci/release.yml",
+                "inputs": {
+                    "job_prefix": model,
+                    "project_dir": f"models/{model}",
+                    "image": model,
+                    "bump": "none",
+                    **shell_runner,
+                    **stages,
+                },
+            }
+            for model in MONOREPO_MODELS
+        ],
+        "variables": {"PIPELINE_IMAGE_NETWORK": "host", "PIPELINE_SMOKE_NETWORK": "host"},
+    }
+    (project / ".gitlab-ci.yml").write_text(yaml.safe_dump(ci_file), encoding="utf-8")
+    origin = tmp_path / "origin.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(origin)], check=True)
+    for command in (
+        ["git", "init", "-q", "-b", "main"],
+        ["git", "add", "-A"],
+        ["git", "commit", "-q", "-m", "feat: two models"],
+        ["git", "remote", "add", "origin", str(origin)],
+        ["git", "push", "-q", "origin", "main"],
+    ):
+        subprocess.run(command, cwd=project, check=True, capture_output=True)
+
+    namespace = f"ci-gitlab-{uuid.uuid4().hex[:10]}"
+    try:
+        run = _run_jobs(
+            project,
+            "--variable",
+            f"PIPELINE_REGISTRY_URL={REGISTRY}/{namespace}",
+            timeout=1500,
+        )
+        log = run.stdout + run.stderr
+        for model in MONOREPO_MODELS:
+            for job in ("build", "smoke", "release"):
+                assert re.search(rf"PASS\s+{model}-{job}\b", log), f"{model}-{job}:\n{log[-6000:]}"
+        assert run.returncode == 0, log[-6000:]
+        state = project / ".gitlab-ci-local"
+        remote_tags = subprocess.run(
+            ["git", "ls-remote", "--tags", str(origin)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        for model in MONOREPO_MODELS:
+            release_env = _dotenv(
+                state / f"artifacts/{model}-release/.gitlab-ci-reports/dotenv/ml-release.env"
+            )
+            assert release_env["VERSION"] == "0.1.0"
+            digest = release_env["IMAGE_DIGEST"]
+            assert _registry_digest(f"{namespace}/{model}", "0.1.0") == digest, model
+            assert f"refs/tags/{model}-v0.1.0" in remote_tags
+    finally:
+        for model in MONOREPO_MODELS:
+            _delete_repository(f"{namespace}/{model}")
