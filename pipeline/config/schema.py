@@ -123,8 +123,10 @@ class LintSection:
 
 @dataclass(frozen=True)
 class BuildSection:
-    builder: Literal["auto", "buildx"] = setting(
-        "auto", "Build backend: buildx, the only one (auto names what it found in the report)."
+    builder: str = setting(
+        "auto",
+        "buildx builder: auto or buildx, the current one (docker buildx use); any other value "
+        "names one of docker buildx ls (a docker-container, kubernetes or remote builder).",
     )
     docker_cli: str | None = setting(
         None, "docker CLI binary that runs buildx; default: the first on PATH that has it."
