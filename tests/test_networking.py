@@ -49,7 +49,7 @@ def test_the_stack_environment_gives_a_plain_project_host_networking(tmp_path: P
 
 def test_an_ordinary_host_keeps_the_defaults(tmp_path: Path) -> None:
     config = load_config(tmp_path, environ={})
-    assert (config.image.network, config.smoke.network) == (None, "publish")
+    assert (config.image.network, config.smoke.network) == (None, "auto")
 
 
 def test_a_build_without_a_bridge_names_the_setting(tmp_path: Path) -> None:

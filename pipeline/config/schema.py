@@ -133,8 +133,10 @@ class LintSection:
 
 @dataclass(frozen=True)
 class BuildSection:
-    builder: Literal["auto", "buildx"] = setting(
-        "auto", "Build backend: buildx, the only one (auto names what it found in the report)."
+    builder: str = setting(
+        "auto",
+        "buildx builder: auto or buildx, the current one (docker buildx use); any other value "
+        "names one of docker buildx ls (a docker-container, kubernetes or remote builder).",
     )
     docker_cli: str | None = setting(
         None, "docker CLI binary that runs buildx; default: the first on PATH that has it."
@@ -160,8 +162,11 @@ class BuildSection:
 class SmokeSection:
     enabled: bool = setting(True, "Run the smoke test in a release.")
     gpu: Literal["auto", "required", "off"] = setting("auto", "GPU request for the container.")
-    network: Literal["publish", "host"] = setting(
-        "publish", "publish: port on 127.0.0.1; host: the host's network with PORT set."
+    network: Literal["auto", "publish", "host", "container"] = setting(
+        "auto",
+        "publish: port on 127.0.0.1; host: the host's network with PORT set; container: the "
+        "network of the CI job container the pipeline runs in, with PORT set; auto: container "
+        "when the engine runs the pipeline's own container, else publish.",
     )
     port: int | None = setting(
         None,

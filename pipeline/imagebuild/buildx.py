@@ -60,15 +60,20 @@ class BuildOutcome:
     digest: str | None = None  # of the pushed manifest, from buildx's metadata file
 
 
+# build.builder values that take buildx's current builder (`docker buildx use`).
+CURRENT_BUILDER = ("auto", "buildx")
+
+
 @dataclass(frozen=True)
 class Buildx:
     cli: str
     builder: str
     driver: str
     why: str  # what `auto` found, for the report
+    named: bool = False  # build.builder named the builder: every build passes --builder
 
     def command(self, request: BuildRequest, metadata_file: Path) -> list[str]:
-        args = [self.cli, "buildx", "build", "--progress", "rawjson"]
+        args = [self.cli, *self._selection(), "build", "--progress", "rawjson"]
         args += ["-f", str(request.dockerfile), "--metadata-file", str(metadata_file)]
         # No attestations: the image stays one plain manifest whose digest a re-run of the
         # same commit reproduces (provenance records build times and would make an index).
@@ -91,6 +96,15 @@ class Buildx:
         if request.platform:
             args += ["--platform", request.platform]
         return [*args, str(request.context)]
+
+    def _selection(self) -> list[str]:
+        if not self.named:
+            return ["buildx"]
+        if self.driver == "docker":
+            # A `docker` driver builder is a docker context; buildx refuses it by --builder
+            # ("use `docker --context=NAME buildx`").
+            return ["--context", self.builder, "buildx"]
+        return ["buildx", "--builder", self.builder]
 
     def build(self, request: BuildRequest, on_step: StepCallback | None = None) -> BuildOutcome:
         progress = RawJsonProgress(request.target or "stage-0", on_step)
@@ -181,18 +195,27 @@ def _output(args: list[str]) -> str | None:
     return done.stdout if done.returncode == 0 else None
 
 
-def find_buildx(configured_cli: str | None, engine_store: str) -> Buildx:
-    """The docker CLI with buildx and its current builder, or one line saying what to install.
+def find_buildx(configured_cli: str | None, engine_store: str, builder: str = "auto") -> Buildx:
+    """The docker CLI with buildx and the builder `builder` (build.builder: a name of
+    `docker buildx ls`, or the current one), or one line saying what to install or create.
 
     `engine_store` is `docker info`'s driver-type (or graph driver): buildx's built-in `docker`
     driver exports a registry cache only from the containerd image store.
     """
+    named = builder not in CURRENT_BUILDER
     clis = _cli_candidates(configured_cli)
     for cli in clis:
         version = _output([cli, "buildx", "version"])
         if version is None:
             continue
-        inspect = _output([cli, "buildx", "inspect"]) or ""
+        inspect = _output([cli, "buildx", "inspect", *([builder] if named else [])])
+        if inspect is None and named:
+            raise UserError(
+                f"build.builder: no buildx builder {builder!r} ({cli} buildx ls lists them); "
+                f"create it (docker buildx create --name {builder} --driver docker-container, "
+                "or the CI's set-up step) or set build.builder: auto"
+            )
+        inspect = inspect or ""
         name = re.search(r"^Name:\s*(\S+)", inspect, re.MULTILINE)
         driver = re.search(r"^Driver:\s*(\S+)", inspect, re.MULTILINE)
         builder, driver_name = (
@@ -207,7 +230,7 @@ def find_buildx(configured_cli: str | None, engine_store: str) -> Buildx:
                 "a builder: docker buildx create --use --driver docker-container"
             )
         why = f"{cli} buildx {' '.join(version.split()[1:2])}, builder {builder} ({driver_name})"
-        return Buildx(cli, builder, driver_name, why)
+        return Buildx(cli, builder, driver_name, why, named)
     tried = ", ".join(clis) or "none on PATH"
     raise UserError(
         f"no docker CLI with buildx (tried {tried}); install the buildx plugin "

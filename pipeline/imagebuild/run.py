@@ -199,7 +199,7 @@ def plan_build(
     """Find buildx and decide the cache."""
     inputs = prepared.inputs
     # Also fails early and clearly when there is no engine.
-    buildx = find_buildx(config.build.docker_cli, image_store())
+    buildx = find_buildx(config.build.docker_cli, image_store(), config.build.builder)
     target = inputs.target
     image, prior = prepared.candidate, prepared.prior
     out.note(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import secrets
 import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipeline.config.schema import SmokeSection
 from pipeline.core.errors import UserError
@@ -26,6 +28,8 @@ LOOPBACK = "127.0.0.1"
 # What the engine answers when a GPU is requested and no NVIDIA runtime is installed.
 NO_GPU_RUNTIME = "could not select device driver"
 TOOLKIT_URL = "https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/"
+# The engine bind-mounts these files of a container from its own directory, by container id.
+_OWN_CONTAINER = re.compile(r"/containers/([0-9a-f]{64})/(?:hostname|hosts|resolv\.conf)\s")
 
 
 class GpuRuntimeMissing(Exception):
@@ -44,35 +48,95 @@ def local_image(ref: str) -> Image:
 @dataclass(frozen=True)
 class ContainerSpec:
     image: str
-    network: str  # publish | host
+    network: str  # publish | host | container:<id> (the network namespace of that container)
     port: int | None  # smoke.port: where the app listens inside the container, if configured
     env: Mapping[str, str] = field(default_factory=dict)
     volumes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 def container_spec(smoke: SmokeSection, project_dir: Path, image: str) -> ContainerSpec:
+    job = _job_container(smoke.network)
     return ContainerSpec(
         image=image,
-        network=smoke.network,
+        network=f"container:{job['Id']}" if job else _without_job(smoke.network),
         port=smoke.port,
         env=dict(smoke.env),
-        volumes=_volumes(smoke.volumes, project_dir),
+        volumes=_volumes(smoke.volumes, project_dir, job.get("Mounts", []) if job else []),
     )
 
 
-def _volumes(volumes: Mapping[str, str], project_dir: Path) -> dict[str, dict[str, str]]:
+def _without_job(network: str) -> str:
+    return "publish" if network == "auto" else network
+
+
+def own_container_id(mountinfo: str) -> str | None:
+    """The id of the container whose /proc/self/mountinfo this is; None outside one."""
+    match = _OWN_CONTAINER.search(mountinfo)
+    return match.group(1) if match else None
+
+
+def _job_container(network: str) -> Mapping[str, Any] | None:
+    """The engine's view of the container this process runs in (a CI job driving the engine
+    through its socket), when the candidate is to join its network: only there does the job
+    reach the candidate on loopback; a port published on the engine's host is out of its
+    reach."""
+    import docker
+
+    if network in ("publish", "host"):
+        return None
+    try:
+        job = own_container_id(Path("/proc/self/mountinfo").read_text(encoding="utf-8"))
+    except OSError:
+        job = None
+    if job is None:
+        if network == "container":
+            raise UserError("smoke.network container: the pipeline does not run in a container")
+        return None
+    try:
+        attrs: Mapping[str, Any] = docker_client().api.inspect_container(job)
+    except docker.errors.NotFound:
+        if network == "auto":
+            return None  # a container of another engine: its ports are published as usual
+        engine = os.environ.get("DOCKER_HOST") or "the local socket"
+        raise UserError(
+            f"smoke.network container: the pipeline runs in container {job[:12]}, which the "
+            f"engine at {engine} does not run (a docker:dind service runs its own containers): "
+            "the candidate cannot join its network; drive the engine that runs the job "
+            "(its socket mounted into the job) or use smoke.network publish"
+        ) from None
+    return attrs
+
+
+def _volumes(
+    volumes: Mapping[str, str], project_dir: Path, job_mounts: Sequence[Mapping[str, str]]
+) -> dict[str, dict[str, str]]:
     """`{host: "/models"}` or `{host: "/models:rw"}`; read-only unless asked, so a smoke test
-    cannot change the weights on the runner."""
+    cannot change the weights on the runner. From a job container, each path is where the
+    engine's host has it."""
     mounts = {}
     for host, target in volumes.items():
         source = (project_dir / host).resolve()
         if not source.exists():
             raise UserError(f"smoke.volumes: {host}: no such file or directory ({source})")
+        if job_mounts:
+            source = _engine_path(host, source, job_mounts)
         bind, _, mode = target.partition(":")
         if mode not in ("", "ro", "rw"):
             raise UserError(f"smoke.volumes: {host}: {target!r}: the mode must be ro or rw")
         mounts[str(source)] = {"bind": bind, "mode": mode or "ro"}
     return mounts
+
+
+def _engine_path(host: str, source: Path, job_mounts: Sequence[Mapping[str, str]]) -> Path:
+    """`source` in the job container as the engine's host has it: below one of the job's
+    mounts, else the engine cannot mount it."""
+    for mount in sorted(job_mounts, key=lambda m: len(m["Destination"]), reverse=True):
+        if source.is_relative_to(mount["Destination"]) and mount.get("Source"):
+            return Path(mount["Source"]) / source.relative_to(mount["Destination"])
+    raise UserError(
+        f"smoke.volumes: {host}: {source} is in the job container's own filesystem, which the "
+        "engine cannot mount into the candidate; keep it in the checkout (a volume of the job)"
+    )
 
 
 def free_port() -> int:
@@ -145,16 +209,16 @@ def start_container(spec: ContainerSpec, port: AppPort, *, gpu: bool) -> SmokeCo
         "detach": True,
     }
     host_port = None
-    if spec.network == "host":
-        # The host's network maps no ports: the app is told where to listen (a free port picked
-        # just before the start, to keep the race for it short, unless the port is known), on
-        # loopback unless the project says otherwise, so the model is not served to the whole
-        # network.
+    if spec.network != "publish":
+        # A shared network (the host's, or the job container's) maps no ports: the app is told
+        # where to listen (a free port picked just before the start, to keep the race for it
+        # short, unless the port is known), on loopback unless the project says otherwise, so
+        # the model is not served to the whole network.
         host_port = port.port or free_port()
         container_port = host_port
         env["PORT"] = str(host_port)
         env.setdefault("HOST", LOOPBACK)
-        kwargs["network_mode"] = "host"
+        kwargs["network_mode"] = spec.network
     else:
         container_port = port.port or DEFAULT_PORT
         if port.from_env:

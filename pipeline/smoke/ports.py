@@ -40,7 +40,7 @@ def app_port(configured: int | None, image_config: Mapping[str, Any], network: s
     if configured is not None:
         return AppPort(configured, "smoke.port")
     env = dict(item.partition("=")[::2] for item in image_config.get("Env") or [])
-    if network == "host" and "PORT" in env:
+    if network != "publish" and "PORT" in env:
         return AppPort(None, "PORT (the image sets ENV PORT, so its app reads it)")
     exposed = sorted(
         int(spec.split("/")[0])
@@ -65,7 +65,7 @@ def listening_ports(exec_: Exec, network: str) -> set[int] | None:
     if not ran:
         return None  # the script did not run: no shell in the image
     owned = set(_SOCKET_INODE.findall(files))
-    if network == "host" and not owned:
+    if network != "publish" and not owned:
         return None  # the table is the host's: without owners it says nothing of the app
     ports = set()
     for line in table.splitlines():

@@ -1,0 +1,42 @@
+"""The CI image (ci/image): released by the pipeline itself, pinned by version in the templates,
+and it has what a CI job needs: the pipeline, git, git-lfs, a docker CLI with buildx."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "ci"))
+import citools
+
+ROOT = citools.ROOT
+VERSION = (ROOT / "VERSION").read_text(encoding="utf-8").strip()
+
+
+def test_the_gitlab_template_pins_the_ci_image_of_this_version() -> None:
+    config = yaml.safe_load((ROOT / "ci" / "image" / "pipeline.yaml").read_text(encoding="utf-8"))
+    published = f"{config['registry']['url']}/{config['image']['name']}"
+    header, _, _ = citools.gitlab_template()
+    assert header["spec"]["inputs"]["job_image"]["default"] == f"{published}:{VERSION}"
+
+
+@pytest.mark.stack
+@pytest.mark.ci_runner
+def test_the_ci_image_has_what_a_job_needs(stack: object) -> None:
+    image = citools.ci_image()
+    assert image["VERSION"] == VERSION
+    probe = "git --version && git lfs version && docker buildx version && pipeline --version"
+    run = subprocess.run(
+        ["docker", "run", "--rm", "--network", "host", image["REF"], "sh", "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "git-lfs/" in run.stdout and "github.com/docker/buildx" in run.stdout, run.stdout
+    assert run.stdout.rstrip().endswith(f"pipeline {VERSION}"), run.stdout
