@@ -43,7 +43,9 @@ def check_values(values: Mapping[str, Mapping[str, Any]], sources: Mapping[str, 
             raise ConfigError(f"{sources.get(key, 'default')}: {key}: {problem}")
 
 
-def _registry_url(url: str) -> str | None:
+def _registry_url(url: str | None) -> str | None:
+    if url is None:
+        return None
     if "://" in url:
         bare = url.split("://", 1)[1].rstrip("/")
         return f"{url!r} has a scheme; write the host[:port][/namespace] alone: {bare!r}"
@@ -58,7 +60,15 @@ def _registry_url(url: str) -> str | None:
 def _image_name(name: str | None) -> str | None:
     # A name derived from the directory is the release preflight's to check (`image_name`):
     # `config` must work in a directory of any name.
-    return None if name is None else repository_path_problem(name)
+    if name is None:
+        return None
+    host, slash, path = name.partition("/")
+    # Docker's rule: a first component with a dot or a port, or localhost, is a registry host.
+    if slash and ("." in host or ":" in host or host == "localhost"):
+        if not _HOST.fullmatch(host):
+            return f"{name!r}: {host!r} is not a registry host[:port]"
+        return repository_path_problem(path)
+    return repository_path_problem(name)
 
 
 def repository_path_problem(name: str) -> str | None:

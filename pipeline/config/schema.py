@@ -49,7 +49,9 @@ class ProjectSection:
 @dataclass(frozen=True)
 class ImageSection:
     name: str | None = setting(
-        None, "Repository path of the image in the registry; defaults to the project name."
+        None,
+        "The image: a full reference (ghcr.io/team/churn, team/churn on Docker Hub) that decides"
+        " the registry, or a repository path appended to registry.url; default: the project name.",
     )
     build_args: dict[str, str] = setting({}, "Build arguments passed to every build.")
     labels: dict[str, str] = setting({}, "Extra image labels, added to the OCI labels.")
@@ -65,10 +67,15 @@ RegistryKind = Literal["dockerhub", "ecr", "gar", "gcr", "generic"]
 
 @dataclass(frozen=True)
 class RegistrySection:
-    kind: RegistryKind = setting("generic", "Which registry API to authenticate against.")
-    url: str = setting(
-        "127.0.0.1:5000",
-        "Registry host[:port][/namespace] the image name is appended to (generic, dockerhub).",
+    kind: RegistryKind | None = setting(
+        None,
+        "Which registry API to authenticate against; default: the one image.name's host names "
+        "(ECR, Artifact Registry, gcr.io, Docker Hub), else generic.",
+    )
+    url: str | None = setting(
+        None,
+        "Registry host[:port][/namespace] a bare image.name is appended to (generic, dockerhub); "
+        "no default: a name without a registry host and without it is a configuration error.",
     )
     username_env: str = setting("DOCKERHUB_USERNAME", "Environment variable holding the username.")
     password_env: str = setting(
@@ -270,7 +277,9 @@ def describe_type(annotation: Any) -> str:
 
 
 def _is_optional(annotation: Any) -> bool:
-    return isinstance(annotation, types.UnionType) and type(None) in typing.get_args(annotation)
+    # `X | None` of a Literal alias is a typing.Union, of a plain type a types.UnionType.
+    union = isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union
+    return union and type(None) in typing.get_args(annotation)
 
 
 def _optional_inner(annotation: Any) -> Any:

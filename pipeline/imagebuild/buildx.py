@@ -50,8 +50,8 @@ class BuildRequest:
     push: bool = False
     # Seconds since the epoch (the commit's time): image and history timestamps come from it.
     source_date_epoch: int | None = None
-    # For buildx's own registry traffic (cache import and export, the push).
-    credentials: Credentials | None = None
+    # For buildx's own registry traffic (base images, cache import and export, the push).
+    logins: tuple[Credentials, ...] = ()
 
 
 @dataclass
@@ -95,7 +95,7 @@ class Buildx:
     def build(self, request: BuildRequest, on_step: StepCallback | None = None) -> BuildOutcome:
         progress = RawJsonProgress(request.target or "stage-0", on_step)
         with (
-            cli_environment(request.credentials) as login,
+            cli_environment(request.logins) as login,
             tempfile.TemporaryDirectory(prefix="pipeline-build-") as scratch,
         ):
             metadata_file = Path(scratch) / "metadata.json"

@@ -116,10 +116,10 @@ def _base_digest(base_image: str | None, target: Target) -> str | None:
     if ref.host == DOCKER_HUB_HOST:
         mirrors = client.info().get("RegistryConfig", {}).get("Mirrors") or []
         hosts = [m.split("://")[-1].rstrip("/") for m in mirrors] + hosts
-    credentials = target.keychain.resolve(ref.host)
     for host in hosts:
+        # Each registry its own login: Docker Hub's never goes to a mirror.
         with contextlib.suppress(PipelineError, OSError):
-            digest = RegistryAPI(host, credentials).digest(
+            digest = RegistryAPI(host, target.keychain.resolve(host)).digest(
                 ref.path, ref.digest or ref.tag or "latest"
             )
             if digest:
@@ -223,7 +223,10 @@ def plan_build(
         platform=config.image.platform,
         push=push_images,
         source_date_epoch=inputs.git.committed_at,
-        credentials=target.credentials,
+        # Every registry the build reads or writes: the target (candidate, caches), the bases.
+        logins=target.keychain.logins(
+            [target.repository.host, *(ImageRef.parse(b).host for b in prepared.patchable.bases)]
+        ),
     )
     return BuildPlan(inputs, buildx, request, prior, api, commit_cache)
 

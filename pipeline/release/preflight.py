@@ -67,11 +67,11 @@ class ReleasePlan:
     tags: list[str]
     candidate: ImageRef | None  # the state's (an earlier build, --candidate), else build's name
 
-    def describe(self, kind: str, todo: list[str]) -> dict[str, object]:
+    def describe(self, todo: list[str]) -> dict[str, object]:
         """What the release would do (`release --dry-run`)."""
         return {
             "steps": todo,
-            "registry": kind,
+            "registry": self.target.kind if self.target else None,
             "repository": str(self.target.repository) if self.target else None,
             "candidate": str(self.candidate) if self.candidate else None,
             "version": self.version,
@@ -153,7 +153,7 @@ def image_name(facts: Facts) -> Check | None:
     if not facts.doing("build", "push"):
         return None
     config = facts.config
-    problem = repository_path_problem(config.image_name)
+    problem = None if config.image.name else repository_path_problem(config.image_name)
     if problem:
         return Check("image name", False, f"{problem} (taken from the directory; set image.name)")
     return Check("image name", True, config.image_name)
