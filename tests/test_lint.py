@@ -69,6 +69,7 @@ FIXTURE_LINES: dict[str, list[int | None]] = {
     "ML014": [5, 8, 13],  # a pin the base's torch misses, --upgrade, an isolated venv
     "ML015": [6],  # the +cpu build passes
     "ML016": [4],  # the cu124 build on the CUDA 12.4 base passes
+    "ML017": [4, 5],  # a token and a password as ARGs; the secret mount passes
 }
 
 

@@ -20,6 +20,7 @@ from pipeline.core.sizes import parse_size
 # The OCI distribution spec's repository path: lowercase components joined by "/".
 _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 REPOSITORY_PATH = re.compile(rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*")
+_SECRET_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _HOST = re.compile(
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.?)+(?::\d+)?|\[[0-9a-fA-F:]+\](?::\d+)?"
 )
@@ -34,6 +35,7 @@ def check_values(values: Mapping[str, Mapping[str, Any]], sources: Mapping[str, 
         "registry.url": _registry_url,
         "image.name": _image_name,
         "build.max_image_size": _max_image_size,
+        "build.secrets": _build_secrets,
         "version.image_tags": _image_tags,
     }
     for key, check in checks.items():
@@ -87,6 +89,19 @@ def _path_advice(path: str) -> str:
         "is not a valid image repository path (lowercase letters, digits and . _ - between "
         f"them, components joined by /){hint}"
     )
+
+
+def _build_secrets(secrets: Mapping[str, str]) -> str | None:
+    for secret_id, source in secrets.items():
+        if not _SECRET_ID.fullmatch(secret_id):
+            return f"{secret_id!r} is not a secret id (letters, digits and . _ -)"
+        kind, _, name = source.partition(":")
+        if kind not in ("env", "file") or not name:
+            return (
+                f"{secret_id}: {source!r} says neither env:VARIABLE nor file:PATH; the value "
+                "itself never goes in the configuration"
+            )
+    return None
 
 
 def _max_image_size(size: str | None) -> str | None:

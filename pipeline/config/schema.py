@@ -137,6 +137,11 @@ class BuildSection:
         None, "docker CLI binary that runs buildx; default: the first on PATH that has it."
     )
     push_candidate: bool = setting(True, "Push the candidate tag sha-<short> after building.")
+    secrets: dict[str, str] = setting(
+        {},
+        "Build secrets, id -> env:VARIABLE or file:PATH (relative to the project): buildx "
+        "--secret, read by RUN --mount=type=secret,id=ID; in no layer, history entry or cache.",
+    )
     allow_dirty: bool = setting(
         False,
         "Build when the build context differs from HEAD (edited or untracked files); the image "

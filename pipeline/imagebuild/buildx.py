@@ -52,6 +52,8 @@ class BuildRequest:
     source_date_epoch: int | None = None
     # For buildx's own registry traffic (base images, cache import and export, the push).
     logins: tuple[Credentials, ...] = ()
+    # buildx `--secret` values (`id=ID,env=NAME`, `id=ID,src=PATH`): never the secret itself.
+    secrets: tuple[str, ...] = ()
 
 
 @dataclass
@@ -86,6 +88,7 @@ class Buildx:
             args += ["--build-arg", f"{key}={value}"]
         for key, value in sorted(request.labels.items()):
             args += ["--label", f"{key}={value}"]
+        args += [f"--secret={spec}" for spec in request.secrets]
         if request.network:
             args += ["--network", request.network]
         if request.platform:

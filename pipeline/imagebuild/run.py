@@ -10,6 +10,7 @@ CI job on a wiped runner) gives the same digest.
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -21,6 +22,7 @@ from pipeline.core.sizes import human_size, parse_size
 from pipeline.distribution.client import RegistryAPI
 from pipeline.distribution.reference import DOCKER_HUB_HOST, ImageRef
 from pipeline.engine.client import docker_client, image_store
+from pipeline.imagebuild.build_secrets import secret_args
 from pipeline.imagebuild.buildx import BuildRequest, Buildx, find_buildx
 from pipeline.imagebuild.fingerprint import BuildProof, ProofInputs, prove
 from pipeline.imagebuild.labels import oci_labels, weights_sha256
@@ -34,7 +36,7 @@ from pipeline.project.buildcontext import BuildContext
 from pipeline.project.gitinfo import GitInfo, open_repo
 from pipeline.project.worktree import build_source, read_build_context, refuse_dirty
 from pipeline.registries import Target, resolve_target
-from pipeline.secrets import check_build_context
+from pipeline.secrets import check_build_context, check_lfs_pointers
 from pipeline.versioning.current import read_current
 from pipeline.versioning.image_tags import candidate
 from pipeline.versioning.versions import highest
@@ -151,6 +153,7 @@ def prepare(
     inputs = read_inputs(config, target)
     # What the engine would receive, before anything is built or pushed.
     check_build_context(inputs.build)
+    check_lfs_pointers(inputs.build)
     # After the secret scan: "commit them" must never be the advice for a key left there.
     refuse_dirty(config, inputs.git, inputs.build)
     target = inputs.target
@@ -224,6 +227,7 @@ def plan_build(
         push=push_images,
         source_date_epoch=inputs.git.committed_at,
         # Every registry the build reads or writes: the target (candidate, caches), the bases.
+        secrets=secret_args(config, os.environ),
         logins=target.keychain.logins(
             [target.repository.host, *(ImageRef.parse(b).host for b in prepared.patchable.bases)]
         ),
