@@ -7,10 +7,16 @@ that decides what a registry gets, and a registry it has nothing for is read ano
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pipeline.distribution.reference import canonical_host
+
+
+def docker_config_dir(environ: Mapping[str, str]) -> Path:
+    """The docker CLI's own directory: its logins (config.json), contexts and plugins."""
+    return Path(environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from pipeline.distribution.auth import Credentials
+from pipeline.distribution.auth import Credentials, docker_config_dir
 from pipeline.registries.dockerconfig import server_address, server_host
 
 HELPER_NAME = "pipeline"
@@ -35,7 +35,7 @@ def cli_environment(logins: Sequence[Credentials]) -> Iterator[dict[str, str]]:
     if not servers:
         yield {}
         return
-    original = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
+    original = docker_config_dir(os.environ)
     with tempfile.TemporaryDirectory(prefix="pipeline-docker-config-") as scratch:
         config_dir = Path(scratch)
         for entry in KEPT_CONFIG_ENTRIES:

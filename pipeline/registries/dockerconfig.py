@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.errors import UserError
-from pipeline.distribution.auth import Credentials
+from pipeline.distribution.auth import Credentials, docker_config_dir
 from pipeline.distribution.reference import DOCKER_HUB_HOST, canonical_host
 
 # The key the CLI stores Docker Hub's login under.
@@ -28,10 +28,6 @@ HELPER_TIMEOUT = 60
 # An identity token (`Username: <token>`) is an OAuth refresh token for the registry's own
 # token service, not a password: it is not one a Basic login can use.
 IDENTITY_TOKEN_USER = "<token>"
-
-
-def config_dir(environ: Mapping[str, str]) -> Path:
-    return Path(environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
 
 
 def server_host(server: str) -> str:
@@ -48,7 +44,7 @@ class DockerLogins:
     """The CLI's logins in one config file, looked up per registry host."""
 
     def __init__(self, environ: Mapping[str, str]) -> None:
-        self.path = config_dir(environ) / "config.json"
+        self.path = docker_config_dir(environ) / "config.json"
         self.environ = environ
         try:
             self.config: dict[str, Any] = json.loads(self.path.read_text(encoding="utf-8"))
