@@ -34,6 +34,7 @@ def check_values(values: Mapping[str, Mapping[str, Any]], sources: Mapping[str, 
     checks: dict[str, Callable[[Any], str | None]] = {
         "registry.url": _registry_url,
         "image.name": _image_name,
+        "registry.cache_repository": _cache_repository,
         "build.max_image_size": _max_image_size,
         "build.secrets": _build_secrets,
         "version.image_tags": _image_tags,
@@ -71,6 +72,10 @@ def _image_name(name: str | None) -> str | None:
             return f"{name!r}: {host!r} is not a registry host[:port]"
         return repository_path_problem(path)
     return repository_path_problem(name)
+
+
+def _cache_repository(path: str | None) -> str | None:
+    return None if path is None else repository_path_problem(path)
 
 
 def repository_path_problem(name: str) -> str | None:

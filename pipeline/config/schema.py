@@ -81,6 +81,12 @@ class RegistrySection:
     password_env: str = setting(
         "DOCKERHUB_TOKEN", "Environment variable holding the password or access token."
     )
+    cache_repository: str | None = setting(
+        None,
+        "Repository path, in the same registry, for the candidate (sha-*) and build-cache tags; "
+        "the release repository then holds only release tags and may be immutable. Default: "
+        "the release repository.",
+    )
     create_repository: bool = setting(True, "Create the repository when missing (ECR, GAR).")
     aws_region: str | None = setting(None, "ECR region; defaults to the AWS SDK's region.")
     aws_account_id: str | None = setting(

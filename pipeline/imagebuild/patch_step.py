@@ -8,6 +8,7 @@ the full build's report gives for its path.
 from __future__ import annotations
 
 from pipeline.config.schema import Config
+from pipeline.distribution.reference import ImageRef
 from pipeline.imagebuild.fingerprint import BuildProof
 from pipeline.imagebuild.patch import Patched, PatchRequest, patch
 from pipeline.imagebuild.patchable import PatchPlan, Unpatchable
@@ -41,7 +42,7 @@ def try_patch(
     priors = ancestor_tags(config.project_dir)
     request = PatchRequest(
         api=target.api(),
-        path=target.repository.path,
+        path=target.staging.path,
         tag=candidate_tag(git),
         priors=priors + ([release] if release and release not in priors else []),
         build=build,
@@ -65,7 +66,6 @@ def patch_report(
     seconds: float,
 ) -> BuildReport:
     api = target.api()
-    path = target.repository.path
     config = patched.image.config
     made = [entry for entry in config.history if not entry.get("empty_layer")]
     layers = [
@@ -74,7 +74,7 @@ def patch_report(
     ]
     report = BuildReport(
         backend="registry",
-        builder=f"patch of {target.ref(patched.prior)}",
+        builder=f"patch of {target.staging.with_tag(patched.prior)}",
         image=candidate,
         image_id=None,
         digest=patched.image.digest,
@@ -91,5 +91,6 @@ def patch_report(
         patched_layers=patched.redone,
     )
     if prior:
-        report.prior_compressed_size = api.compressed_size(path, prior.rpartition(":")[2])
+        released = ImageRef.parse(prior)
+        report.prior_compressed_size = api.compressed_size(released.path, released.tag or "")
     return report

@@ -179,7 +179,7 @@ def prepare(
         model_sha=weights_sha256(config.path(config.project.model_dir)),
         extra=config.image.labels,
     )
-    image = candidate(target.repository, inputs.git)
+    image = candidate(target.staging, inputs.git)
     prior = prior_release(target, inputs, config, out)
     return Prepared(inputs, image, prior, {**labels, **proof.labels}, patchable, proof)
 
@@ -210,9 +210,9 @@ def plan_build(
         + (f", prior release {prior}" if prior else ", no prior release")
     )
     # This commit's own export: a retried job finds it; `buildcache` follows it when complete.
-    commit_cache = target.repository.with_tag(f"{CACHE_TAG}-{image.tag}")
+    commit_cache = target.staging.with_tag(f"{CACHE_TAG}-{image.tag}")
     api = target.api()
-    cache_from = _existing(api, target, [target.repository.with_tag(CACHE_TAG), commit_cache])
+    cache_from = _existing(api, target, [target.staging.with_tag(CACHE_TAG), commit_cache])
     request = BuildRequest(
         context=inputs.build.context,
         dockerfile=inputs.build.dockerfile,
@@ -269,13 +269,12 @@ def publish(plan: BuildPlan, report: BuildReport) -> None:
     if not plan.request.push or plan.request.cache_to is None:
         return
     target = plan.inputs.target
-    path = target.repository.path
     report.cache_images = _publish_cache(
         plan.api, target, plan.cache, report.steps, plan.inputs.graph
     )
-    report.compressed_size = plan.api.compressed_size(path, report.digest or "")
+    report.compressed_size = plan.api.compressed_size(target.staging.path, report.digest or "")
     if plan.prior and plan.prior.tag:
-        report.prior_compressed_size = plan.api.compressed_size(path, plan.prior.tag)
+        report.prior_compressed_size = plan.api.compressed_size(plan.prior.path, plan.prior.tag)
 
 
 def run_build(
@@ -322,7 +321,7 @@ def _existing(api: RegistryAPI, target: Target, refs: list[ImageRef]) -> list[Im
     """The cache images the registry holds: BuildKit resolves every cache source at once, and a
     missing one (the first build, a commit's first run) only adds an error to its log."""
     try:
-        return [ref for ref in refs if api.digest(target.repository.path, ref.tag or "")]
+        return [ref for ref in refs if api.digest(target.staging.path, ref.tag or "")]
     except PipelineError:
         return refs  # the registry cannot say now: let buildx try, and warn as it does
 
@@ -338,14 +337,14 @@ def _publish_cache(
     app-dependency change re-ran the base install. Such an export stays under this commit's
     own tag; `buildcache` keeps the last export in which every copied stage was built (loaded).
     """
-    path = target.repository.path
+    path = target.staging.path
     ran = {step.stage for step in steps if step.counts_for_cache and not step.cached}
     complete = graph.copied <= ran or api.digest(path, CACHE_TAG) is None
     manifest = api.raw_manifest(path, commit_cache.tag or "") if complete else None
     if manifest is None:
         return [str(commit_cache)]
     api.put_manifest(path, CACHE_TAG, manifest)
-    return [str(commit_cache), target.ref(CACHE_TAG)]
+    return [str(commit_cache), str(target.staging.with_tag(CACHE_TAG))]
 
 
 def _in_dockerfile_order(steps: list[Step], graph: BuildGraph) -> list[Step]:

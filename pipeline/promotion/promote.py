@@ -82,11 +82,11 @@ def commit_candidate(config: Config, target: Target) -> ImageRef:
         raise UserError(
             f"the build context differs from commit {source.short_sha} ({len(changed)} file(s): "
             f"{first_few(changed)}): "
-            f"its candidate {candidate(target.repository, source)} is not a commit's image, and "
+            f"its candidate {candidate(target.staging, source)} is not a commit's image, and "
             "a release never names one; commit (then build and smoke test), or name the image "
             "to release with --image or --digest"
         )
-    return candidate(target.repository, source)
+    return candidate(target.staging, source)
 
 
 def promote(
@@ -104,7 +104,7 @@ def promote(
     path = target.repository.path
     placement: Placement = (
         RegistryCopy(api, path, source)
-        if source.same_repository(target.repository)
+        if source.host == target.repository.host
         else EnginePush(target, source, out)
     )
     tags = release_tags(config, api, path, promotion.history, promotion.version)

@@ -30,6 +30,14 @@ class Target:
     # Every registry's login, not only the target's: base images, caches, candidates elsewhere.
     keychain: Keychain = field(repr=False, compare=False)
     policy: RetryPolicy = DEFAULT_POLICY
+    # Where the candidate (sha-*) and build-cache tags go: `registry.cache_repository` in the
+    # same registry, else the repository itself.
+    cache_repository: ImageRef | None = None
+
+    @property
+    def staging(self) -> ImageRef:
+        """The repository of the candidate and the caches."""
+        return self.cache_repository or self.repository
 
     @property
     def credentials(self) -> Credentials | None:
@@ -54,8 +62,11 @@ def resolve_target(config: Config, environ: Mapping[str, str] | None = None) -> 
         repository = (
             ecr.repository(config) if location.kind == "ecr" else gar.repository(config, environ)
         )
-    lookup = _Lookup(config, environ, location.kind, repository)
-    return Target(location.kind, repository, Keychain(lookup), RetryPolicy(config.registry.retries))
+    path = config.registry.cache_repository
+    staging = ImageRef(repository.host, path) if path else None
+    lookup = _Lookup(config, environ, location.kind, repository, staging)
+    policy = RetryPolicy(config.registry.retries)
+    return Target(location.kind, repository, Keychain(lookup), policy, staging)
 
 
 @dataclass(frozen=True)
@@ -68,6 +79,7 @@ class _Lookup:
     environ: Mapping[str, str]
     kind: str
     repository: ImageRef
+    staging: ImageRef | None
 
     def __call__(self, host: str) -> Credentials | None:
         from pipeline.registries import static
@@ -102,6 +114,9 @@ class _Lookup:
 
         if self.kind == "ecr":
             ecr.ensure_repository(self.config, self.repository)
+            if self.staging:
+                # Its tags move (buildcache) and are re-pushed by a retried job: never immutable.
+                ecr.ensure_repository(self.config, self.staging, mutability="MUTABLE")
         if self.kind == "gar":
             gar.ensure_repository(self.config, self.environ, self.repository, found is not None)
         if self.kind == "dockerhub" and found is None:

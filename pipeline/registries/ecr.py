@@ -61,14 +61,15 @@ def login(config: Config, host: str) -> Credentials:
     return Credentials(username=username, password=password, registry=host)
 
 
-def ensure_repository(config: Config, repository: ImageRef) -> None:
+def ensure_repository(config: Config, repository: ImageRef, mutability: str | None = None) -> None:
     """The repository exists, created when missing; skipped when the SDK has no credentials
     (a `docker login` alone can push to a repository that exists)."""
     account, region = _registry(repository.host)
     session = _session(region)
     if session.get_credentials() is None:
         return
-    _ensure(_client(session, config, "ecr"), config, account, repository)
+    ecr = _client(session, config, "ecr")
+    _ensure(ecr, config, account, repository, mutability or config.registry.ecr_tag_mutability)
 
 
 def _client(session: boto3.session.Session, config: Config, service: str) -> Any:
@@ -104,7 +105,7 @@ def _caller_account(session: boto3.session.Session, config: Config, region: str)
         return _client(session, config, "sts").get_caller_identity()["Account"]
 
 
-def _ensure(ecr: Any, config: Config, account: str, repository: ImageRef) -> None:
+def _ensure(ecr: Any, config: Config, account: str, repository: ImageRef, mutability: str) -> None:
     name = repository.path
     with _aws_errors(f"look up repository {name} in {repository.host}"):
         try:
@@ -127,5 +128,5 @@ def _ensure(ecr: Any, config: Config, account: str, repository: ImageRef) -> Non
             registryId=account,
             repositoryName=name,
             imageScanningConfiguration={"scanOnPush": config.registry.ecr_scan_on_push},
-            imageTagMutability=config.registry.ecr_tag_mutability,
+            imageTagMutability=mutability,
         )

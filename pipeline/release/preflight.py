@@ -120,7 +120,7 @@ class Facts:
         if state.candidate:
             image: ImageRef | None = ImageRef.parse(state.candidate)
         else:
-            image = candidate(target.repository, self.source) if target else None
+            image = candidate(target.staging, self.source) if target else None
         return ReleasePlan(
             source=self.source,
             target=target,
@@ -211,11 +211,12 @@ def image_tags(facts: Facts) -> Check | None:
     api, path = target.api(), target.repository.path
     if facts.doing("build"):
         # Same commit, same digest: the build makes what an earlier run of it pushed.
-        ours = api.digest(path, candidate(target.repository, facts.source).tag or "")
-    elif state.candidate and (image := ImageRef.parse(state.candidate)).same_repository(
-        target.repository
+        staging = target.staging
+        ours = api.digest(staging.path, candidate(staging, facts.source).tag or "")
+    elif state.candidate and (image := ImageRef.parse(state.candidate)).host == (
+        target.repository.host
     ):
-        ours = image.digest
+        ours = image.digest  # a digest is the same image in every repository of the registry
     else:
         return None  # a candidate from elsewhere: push compares it before writing anything
     parsed = parse_version(facts.version)
