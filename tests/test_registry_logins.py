@@ -249,3 +249,24 @@ def test_docker_logins_alone_push_and_pull_private_bases(
     assert RegistryAPI("127.0.0.1:5000").digest(
         f"{namespace}/app", report["image"].rpartition(":")[2]
     )
+
+
+@pytest.mark.stack
+def test_an_ecr_credential_helper_serves_ecr_and_the_repository_is_still_made(
+    stack, tmp_path: Path
+) -> None:
+    """As with docker-credential-ecr-login: the helper's token is the login; the AWS SDK, which
+    has credentials here, still creates the repository."""
+    import boto3
+
+    name = f"tests/helper-{uuid.uuid4().hex[:8]}"
+    bin_dir = helper_program(tmp_path / "bin", "ecr-test", {ECR: ("AWS", "from-the-helper")})
+    environ = docker_config(tmp_path / "docker", {"credHelpers": {ECR: "ecr-test"}})
+    environ = {**os.environ, **environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    target = resolve_target(config_of(tmp_path, f"image:\n  name: {ECR}/{name}\n"), environ)
+    ecr = boto3.client("ecr")
+    try:
+        assert target.credentials == Credentials("AWS", "from-the-helper", registry=ECR)
+        assert ecr.describe_repositories(repositoryNames=[name])["repositories"]
+    finally:
+        ecr.delete_repository(repositoryName=name, force=True)
