@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.cli import main
-from pipeline.distribution.client import RegistryAPI
+from pipeline.distribution.client import RawManifest, RegistryAPI
 
 ECR = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 
@@ -40,7 +40,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> dict:
 
 @pytest.mark.stack
 def test_a_retried_release_into_an_immutable_repository(
-    names: tuple[str, str], git_project, tmp_path: Path, capsys
+    names: tuple[str, str], git_project, tmp_path: Path, capsys, monkeypatch
 ) -> None:
     import boto3
 
@@ -59,7 +59,16 @@ def test_a_retried_release_into_an_immutable_repository(
     ecr = boto3.client("ecr")
     api = RegistryAPI(ECR)
     digests = []
+    written: list[tuple[str, str]] = []
+    put_manifest = RegistryAPI.put_manifest
+
+    def spy(self: RegistryAPI, path: str, reference: str, manifest: RawManifest) -> str:
+        written.append((path, reference))
+        return put_manifest(self, path, reference, manifest)
+
+    monkeypatch.setattr(RegistryAPI, "put_manifest", spy)
     for _attempt in ("first", "retried"):
+        written.clear()
         build = run(capsys, "build", "-C", str(project))
         assert build["image"].startswith(f"{ECR}/{cache}:sha-")
         pushed = run(capsys, "push", "-C", str(project))
@@ -68,6 +77,9 @@ def test_a_retried_release_into_an_immutable_repository(
         sha = build["image"].rpartition(":")[2]
         assert sorted(api.tags(name)) == sorted(["1.2.3", sha])
         assert api.digest(name, "1.2.3") == api.digest(cache, sha) == pushed["digest"]
+    # The retried job wrote no tag of the release repository again: an IMMUTABLE one refuses
+    # even the same manifest under an existing tag (the stand-in registry does not enforce it).
+    assert [path for path, _ in written if path == name] == []
     assert digests[0] == digests[1]
     mutability = {
         r["repositoryName"]: r["imageTagMutability"]
