@@ -28,6 +28,7 @@ TOOLS: dict[str, str] = {
     "htpasswd": "apache2-utils",
     "rsync": "rsync",
     "openssl": "openssl",
+    "git-lfs": "git-lfs",  # the LFS pointer check's tests check out real pointers and objects
 }
 # The engine, its CLI, the containerd it runs on and the buildx plugin, from one release.
 ENGINE_PACKAGES = ("docker.io", "docker-cli", "containerd", "docker-buildx")

@@ -114,6 +114,13 @@ def docker_client(stack: StackInfo) -> Iterator[docker.DockerClient]:
 
 
 @pytest.fixture(autouse=True)
+def local_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bare image name goes to the stack's registry, as where `devstack status --env` is
+    exported; no test pushes anywhere else by accident."""
+    monkeypatch.setenv("PIPELINE_LOCAL_REGISTRY", "127.0.0.1:5000")
+
+
+@pytest.fixture(autouse=True)
 def git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
     """Commits made by tests and by the code under test need an author on a bare CI machine."""
     for key, value in GIT_IDENTITY.items():

@@ -14,7 +14,7 @@ import pytest
 
 from pipeline.core.errors import RegistryError
 from pipeline.core.retry import RetryPolicy
-from pipeline.distribution.auth import Credentials, RegistryLogin
+from pipeline.distribution.auth import Credentials, Keychain
 from pipeline.distribution.client import RawManifest, RegistryAPI, sha256_digest
 from pipeline.distribution.errors import RegistryAPIError
 from pipeline.distribution.mediatypes import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST
@@ -97,18 +97,21 @@ def test_a_reference_names_a_repository_on_any_registry_or_mirror() -> None:
 # -- credentials by host -------------------------------------------------------------------
 
 
-def test_credentials_go_to_their_own_registry_only_and_log_in_once() -> None:
-    logins: list[str] = []
+def test_each_registry_is_looked_up_once_when_first_asked() -> None:
+    asked: list[str] = []
 
-    def login() -> Credentials:
-        logins.append("login")
-        return Credentials("me", "s3cret", registry="docker.io")
+    def lookup(host: str) -> Credentials | None:
+        asked.append(host)
+        return Credentials("me", "s3cret", registry=host) if host == "docker.io" else None
 
-    keychain = RegistryLogin("docker.io", login)
+    keychain = Keychain(lookup)
+    assert asked == []  # nothing is asked before a request goes somewhere
     assert keychain.resolve("ghcr.io") is None
-    assert logins == []  # another registry costs no login (an ECR token, a missing secret)
     assert keychain.resolve("registry-1.docker.io") == keychain.resolve("docker.io")
-    assert logins == ["login"]
+    assert keychain.logins(["ghcr.io", "index.docker.io", "docker.io"]) == (
+        Credentials("me", "s3cret", registry="docker.io"),
+    )
+    assert asked == ["ghcr.io", "docker.io"]
 
 
 # -- blobs ---------------------------------------------------------------------------------

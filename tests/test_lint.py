@@ -72,6 +72,7 @@ FIXTURE_LINES: dict[str, list[int | None]] = {
     "ML015": [6],  # the +cpu build passes
     "ML016": [4],  # the cu124 build on the CUDA 12.4 base passes
     "ML017": [4],  # RUNN
+    "ML018": [4, 5],  # a token and a password as ARGs; the secret mount passes
 }
 
 

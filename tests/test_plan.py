@@ -81,7 +81,7 @@ def test_the_plan_carries_the_state_s_candidate_and_the_target(
     assert plan.target is not None and plan.target.repository == REPOSITORY
     assert plan.candidate == ImageRef.parse(built)
     assert plan.decision is None and plan.history is None  # smoke needs no version
-    described = plan.describe("generic", ["smoke"])
+    described = plan.describe(["smoke"])
     assert described["candidate"] == built and described["repository"] == str(REPOSITORY)
 
 

@@ -52,7 +52,7 @@ def run(ctx: Context) -> int:
     else:
         assert target is not None
         build = read_build_context(config, NO_CANDIDATE)
-        image = candidate(target.repository, build_source(config, build, NO_CANDIDATE))
+        image = candidate(target.staging, build_source(config, build, NO_CANDIDATE))
     try:
         report = run_smoke(config, ctx.out, image, target if args.pull else None)
     except SmokeFailed as exc:

@@ -20,6 +20,7 @@ from pipeline.core.sizes import parse_size
 # The OCI distribution spec's repository path: lowercase components joined by "/".
 _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 REPOSITORY_PATH = re.compile(rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*")
+_SECRET_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _HOST = re.compile(
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.?)+(?::\d+)?|\[[0-9a-fA-F:]+\](?::\d+)?"
 )
@@ -33,7 +34,9 @@ def check_values(values: Mapping[str, Mapping[str, Any]], sources: Mapping[str, 
     checks: dict[str, Callable[[Any], str | None]] = {
         "registry.url": _registry_url,
         "image.name": _image_name,
+        "registry.cache_repository": _cache_repository,
         "build.max_image_size": _max_image_size,
+        "build.secrets": _build_secrets,
         "version.image_tags": _image_tags,
         "smoke.port": _port,
     }
@@ -44,7 +47,9 @@ def check_values(values: Mapping[str, Mapping[str, Any]], sources: Mapping[str, 
             raise ConfigError(f"{sources.get(key, 'default')}: {key}: {problem}")
 
 
-def _registry_url(url: str) -> str | None:
+def _registry_url(url: str | None) -> str | None:
+    if url is None:
+        return None
     if "://" in url:
         bare = url.split("://", 1)[1].rstrip("/")
         return f"{url!r} has a scheme; write the host[:port][/namespace] alone: {bare!r}"
@@ -59,7 +64,19 @@ def _registry_url(url: str) -> str | None:
 def _image_name(name: str | None) -> str | None:
     # A name derived from the directory is the release preflight's to check (`image_name`):
     # `config` must work in a directory of any name.
-    return None if name is None else repository_path_problem(name)
+    if name is None:
+        return None
+    host, slash, path = name.partition("/")
+    # Docker's rule: a first component with a dot or a port, or localhost, is a registry host.
+    if slash and ("." in host or ":" in host or host == "localhost"):
+        if not _HOST.fullmatch(host):
+            return f"{name!r}: {host!r} is not a registry host[:port]"
+        return repository_path_problem(path)
+    return repository_path_problem(name)
+
+
+def _cache_repository(path: str | None) -> str | None:
+    return None if path is None else repository_path_problem(path)
 
 
 def repository_path_problem(name: str) -> str | None:
@@ -78,6 +95,19 @@ def _path_advice(path: str) -> str:
         "is not a valid image repository path (lowercase letters, digits and . _ - between "
         f"them, components joined by /){hint}"
     )
+
+
+def _build_secrets(secrets: Mapping[str, str]) -> str | None:
+    for secret_id, source in secrets.items():
+        if not _SECRET_ID.fullmatch(secret_id):
+            return f"{secret_id!r} is not a secret id (letters, digits and . _ -)"
+        kind, _, name = source.partition(":")
+        if kind not in ("env", "file") or not name:
+            return (
+                f"{secret_id}: {source!r} says neither env:VARIABLE nor file:PATH; the value "
+                "itself never goes in the configuration"
+            )
+    return None
 
 
 def _max_image_size(size: str | None) -> str | None:

@@ -49,7 +49,9 @@ class ProjectSection:
 @dataclass(frozen=True)
 class ImageSection:
     name: str | None = setting(
-        None, "Repository path of the image in the registry; defaults to the project name."
+        None,
+        "The image: a full reference (ghcr.io/team/churn, team/churn on Docker Hub) that decides"
+        " the registry, or a repository path appended to registry.url; default: the project name.",
     )
     build_args: dict[str, str] = setting({}, "Build arguments passed to every build.")
     labels: dict[str, str] = setting({}, "Extra image labels, added to the OCI labels.")
@@ -65,14 +67,25 @@ RegistryKind = Literal["dockerhub", "ecr", "gar", "gcr", "generic"]
 
 @dataclass(frozen=True)
 class RegistrySection:
-    kind: RegistryKind = setting("generic", "Which registry API to authenticate against.")
-    url: str = setting(
-        "127.0.0.1:5000",
-        "Registry host[:port][/namespace] the image name is appended to (generic, dockerhub).",
+    kind: RegistryKind | None = setting(
+        None,
+        "Which registry API to authenticate against; default: the one image.name's host names "
+        "(ECR, Artifact Registry, gcr.io, Docker Hub), else generic.",
+    )
+    url: str | None = setting(
+        None,
+        "Registry host[:port][/namespace] a bare image.name is appended to (generic, dockerhub); "
+        "no default: a name without a registry host and without it is a configuration error.",
     )
     username_env: str = setting("DOCKERHUB_USERNAME", "Environment variable holding the username.")
     password_env: str = setting(
         "DOCKERHUB_TOKEN", "Environment variable holding the password or access token."
+    )
+    cache_repository: str | None = setting(
+        None,
+        "Repository path, in the same registry, for the candidate (sha-*) and build-cache tags; "
+        "the release repository then holds only release tags and may be immutable. Default: "
+        "the release repository.",
     )
     create_repository: bool = setting(True, "Create the repository when missing (ECR, GAR).")
     aws_region: str | None = setting(None, "ECR region; defaults to the AWS SDK's region.")
@@ -142,6 +155,11 @@ class BuildSection:
         None, "docker CLI binary that runs buildx; default: the first on PATH that has it."
     )
     push_candidate: bool = setting(True, "Push the candidate tag sha-<short> after building.")
+    secrets: dict[str, str] = setting(
+        {},
+        "Build secrets, id -> env:VARIABLE or file:PATH (relative to the project): buildx "
+        "--secret, read by RUN --mount=type=secret,id=ID; in no layer, history entry or cache.",
+    )
     allow_dirty: bool = setting(
         False,
         "Build when the build context differs from HEAD (edited or untracked files); the image "
@@ -285,7 +303,9 @@ def describe_type(annotation: Any) -> str:
 
 
 def _is_optional(annotation: Any) -> bool:
-    return isinstance(annotation, types.UnionType) and type(None) in typing.get_args(annotation)
+    # `X | None` of a Literal alias is a typing.Union, of a plain type a types.UnionType.
+    union = isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union
+    return union and type(None) in typing.get_args(annotation)
 
 
 def _optional_inner(annotation: Any) -> Any:

@@ -1,16 +1,22 @@
 """Registry credentials, held in memory only and never shown, and which registry they are for.
 
-A password goes to its own registry and nowhere else: a candidate or base image on another
-registry is read anonymously. `RegistryLogin.resolve(host)` is the one place that decides.
+A password goes to its own registry and nowhere else: `Keychain.resolve(host)` is the one place
+that decides what a registry gets, and a registry it has nothing for is read anonymously.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pipeline.distribution.reference import canonical_host
+
+
+def docker_config_dir(environ: Mapping[str, str]) -> Path:
+    """The docker CLI's own directory: its logins (config.json), contexts and plugins."""
+    return Path(environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
 
 
 @dataclass(frozen=True)
@@ -34,28 +40,29 @@ class Credentials:
         return text.replace(basic, "***").replace(self.password, "***")
 
 
-# Fetches the credentials of one run; None means anonymous.
-Login = Callable[[], Credentials | None]
+# Finds the credentials for one registry host; None: go anonymously.
+Lookup = Callable[[str], Credentials | None]
 
 
-class RegistryLogin:
-    """The credentials of one registry, fetched on the first request that goes there.
+class Keychain:
+    """The credentials of each registry a run touches, looked up on its first request.
 
-    A login can cost an API call (ECR, Artifact Registry) or fail for want of a secret, so
-    an image on another registry never triggers it.
+    A look-up can cost an API call or a credential helper's run, or fail for want of a secret,
+    so a registry is asked about only when something goes there, and once.
     """
 
-    def __init__(self, host: str, login: Login) -> None:
-        self.host = canonical_host(host)
-        self._login = login
-        self._done = False
-        self._credentials: Credentials | None = None
+    def __init__(self, lookup: Lookup) -> None:
+        self._lookup = lookup
+        self._found: dict[str, Credentials | None] = {}
 
     def resolve(self, host: str) -> Credentials | None:
         """The credentials to send to `host`; None: go anonymously."""
-        if canonical_host(host) != self.host:
-            return None
-        if not self._done:
-            self._credentials = self._login()
-            self._done = True
-        return self._credentials
+        host = canonical_host(host)
+        if host not in self._found:
+            self._found[host] = self._lookup(host)
+        return self._found[host]
+
+    def logins(self, hosts: Iterable[str]) -> tuple[Credentials, ...]:
+        """The credentials held for any of `hosts`, one per registry."""
+        found = (self.resolve(host) for host in dict.fromkeys(map(canonical_host, hosts)))
+        return tuple(credentials for credentials in found if credentials)

@@ -126,6 +126,15 @@ class RegistryAPI:
         self.transport.raise_for(response, action)
         return response.headers.get("Docker-Content-Digest") or manifest.digest
 
+    def delete_manifest(self, path: str, digest: str) -> None:
+        """Delete the manifest `digest` and with it every tag of `path` that points at it."""
+        action = f"delete {self._name(path, digest)}"
+        response = self.transport.request(
+            "DELETE", f"/v2/{path}/manifests/{digest}", [f"repository:{path}:*"], action
+        )
+        if response.status_code != 404:  # already gone: as good
+            self.transport.raise_for(response, action)
+
     def check_push(self, path: str) -> None:
         """Raises unless we may push to `path`: as a push starts, an upload session is opened
         (with push rights, which no read proves), then cancelled at once; nothing is written."""

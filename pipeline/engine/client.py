@@ -1,26 +1,62 @@
-"""The Docker engine, through the docker SDK (DOCKER_HOST, DOCKER_TLS_VERIFY, ... honoured)."""
+"""The Docker engine, through the docker SDK: the one the docker CLI and buildx use (DOCKER_HOST,
+else the current docker context), DOCKER_TLS_VERIFY and DOCKER_CERT_PATH honoured."""
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from pipeline.core.errors import UserError
+from pipeline.distribution.auth import docker_config_dir
 
 if TYPE_CHECKING:
     import docker
+
+
+DEFAULT_HOST = "unix:///var/run/docker.sock"
+
+
+def engine_endpoint(environ: Mapping[str, str]) -> str:
+    """The engine the docker CLI, and so buildx, talks to: DOCKER_HOST, else the current docker
+    context's (DOCKER_CONTEXT, else config.json's currentContext), else the local socket. The
+    SDK on its own reads DOCKER_HOST only: on Colima or Rancher Desktop, whose context points at
+    their VM's socket, build and smoke would reach two engines."""
+    # Empty is unset, for the SDK and the docker CLI alike (a CI variable mapped from no input).
+    if host := environ.get("DOCKER_HOST"):
+        return host
+    directory = docker_config_dir(environ)
+    name = environ.get("DOCKER_CONTEXT")
+    if not name:
+        try:
+            name = json.loads((directory / "config.json").read_text()).get("currentContext")
+        except (OSError, ValueError, AttributeError):
+            name = None
+    if not name or name == "default":
+        return DEFAULT_HOST
+    # The CLI stores a context's metadata under the sha256 of its name.
+    meta = directory / "contexts" / "meta" / hashlib.sha256(name.encode()).hexdigest()
+    try:
+        endpoint = json.loads((meta / "meta.json").read_text())["Endpoints"]["docker"]["Host"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(
+            f"docker context {name!r} (the current one) has no docker endpoint in {meta}; "
+            "`docker context ls` lists them, `docker context use default` leaves it"
+        ) from exc
+    return str(endpoint)
 
 
 @functools.cache
 def docker_client() -> docker.DockerClient:
     import docker
 
-    # Empty is unset, for the SDK and the docker CLI alike (a CI variable mapped from no input).
-    host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    host = engine_endpoint(os.environ)
     try:
-        client = docker.from_env(timeout=600)
+        # DOCKER_TLS_VERIFY and DOCKER_CERT_PATH still apply, as the CLI applies them.
+        client = docker.from_env(timeout=600, environment={**os.environ, "DOCKER_HOST": host})
         client.ping()
     except docker.errors.DockerException as exc:
         raise UserError(

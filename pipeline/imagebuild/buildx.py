@@ -50,8 +50,10 @@ class BuildRequest:
     push: bool = False
     # Seconds since the epoch (the commit's time): image and history timestamps come from it.
     source_date_epoch: int | None = None
-    # For buildx's own registry traffic (cache import and export, the push).
-    credentials: Credentials | None = None
+    # For buildx's own registry traffic (base images, cache import and export, the push).
+    logins: tuple[Credentials, ...] = ()
+    # buildx `--secret` values (`id=ID,env=NAME`, `id=ID,src=PATH`): never the secret itself.
+    secrets: tuple[str, ...] = ()
 
 
 @dataclass
@@ -91,6 +93,7 @@ class Buildx:
             args += ["--build-arg", f"{key}={value}"]
         for key, value in sorted(request.labels.items()):
             args += ["--label", f"{key}={value}"]
+        args += [f"--secret={spec}" for spec in request.secrets]
         if request.network:
             args += ["--network", request.network]
         if request.platform:
@@ -109,7 +112,7 @@ class Buildx:
     def build(self, request: BuildRequest, on_step: StepCallback | None = None) -> BuildOutcome:
         progress = RawJsonProgress(request.target or "stage-0", on_step)
         with (
-            cli_environment(request.credentials) as login,
+            cli_environment(request.logins) as login,
             tempfile.TemporaryDirectory(prefix="pipeline-build-") as scratch,
         ):
             metadata_file = Path(scratch) / "metadata.json"

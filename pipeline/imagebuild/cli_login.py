@@ -1,9 +1,11 @@
-"""Registry login for a docker CLI build without `docker login` writing the secret to disk.
+"""Registry logins for a docker CLI build without `docker login` writing a secret to disk.
 
-The CLI (and buildx, for its registry cache) asks credential helpers for a password. The build
-runs with a temporary DOCKER_CONFIG whose only credential setting names our helper; the helper
-answers from the environment of that one CLI process. The original config's buildx builders,
-plugins and contexts are linked in, so `docker buildx` keeps the builder the runner set up.
+The CLI (and buildx: base images, the registry cache, the push) asks credential helpers for a
+password. The build runs with a temporary DOCKER_CONFIG whose only credential setting names our
+helper for every registry the build touches; the helper answers from the environment of that
+one CLI process, with the logins the run's keychain found (the user's own docker logins among
+them). The original config's buildx builders, plugins and contexts are linked in, so
+`docker buildx` keeps the builder the runner set up.
 """
 
 from __future__ import annotations
@@ -12,39 +14,35 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from pipeline.distribution.auth import Credentials
+from pipeline.distribution.auth import Credentials, docker_config_dir
+from pipeline.registries.dockerconfig import server_address, server_host
 
 HELPER_NAME = "pipeline"
-USERNAME_VARIABLE = "PIPELINE_CLI_REGISTRY_USERNAME"
-SECRET_VARIABLE = "PIPELINE_CLI_REGISTRY_SECRET"
-SERVER_VARIABLE = "PIPELINE_CLI_REGISTRY_SERVER"
-DOCKER_HUB_SERVER = "https://index.docker.io/v1/"
+# JSON: server -> [username, secret]
+LOGINS_VARIABLE = "PIPELINE_CLI_REGISTRY_LOGINS"
 KEPT_CONFIG_ENTRIES = ("buildx", "cli-plugins", "contexts")
 KEPT_CONFIG_KEYS = ("currentContext", "cliPluginsExtraDirs", "plugins", "proxies")
 
 
-def _server(registry: str) -> str:
-    return DOCKER_HUB_SERVER if registry in ("docker.io", "registry-1.docker.io") else registry
-
-
 @contextmanager
-def cli_environment(credentials: Credentials | None) -> Iterator[dict[str, str]]:
-    """Variables to add to a docker CLI's environment so it can log in to the target."""
-    if credentials is None or not credentials.registry:
+def cli_environment(logins: Sequence[Credentials]) -> Iterator[dict[str, str]]:
+    """Variables to add to a docker CLI's environment so it can log in to those registries."""
+    servers = {server_address(c.registry): c for c in logins if c.registry}
+    if not servers:
         yield {}
         return
-    original = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
+    original = docker_config_dir(os.environ)
     with tempfile.TemporaryDirectory(prefix="pipeline-docker-config-") as scratch:
         config_dir = Path(scratch)
         for entry in KEPT_CONFIG_ENTRIES:
             if (original / entry).exists():
                 (config_dir / entry).symlink_to(original / entry)
         config = _kept_settings(original / "config.json")
-        config["credHelpers"] = {_server(credentials.registry): HELPER_NAME}
+        config["credHelpers"] = dict.fromkeys(servers, HELPER_NAME)
         (config_dir / "config.json").write_text(json.dumps(config), encoding="utf-8")
         helper = config_dir / "bin" / f"docker-credential-{HELPER_NAME}"
         helper.parent.mkdir()
@@ -56,9 +54,7 @@ def cli_environment(credentials: Credentials | None) -> Iterator[dict[str, str]]
         yield {
             "DOCKER_CONFIG": str(config_dir),
             "PATH": f"{helper.parent}{os.pathsep}{os.environ.get('PATH', '')}",
-            USERNAME_VARIABLE: credentials.username,
-            SECRET_VARIABLE: credentials.password,
-            SERVER_VARIABLE: _server(credentials.registry),
+            LOGINS_VARIABLE: json.dumps({s: [c.username, c.password] for s, c in servers.items()}),
         }
 
 
@@ -74,14 +70,12 @@ def _kept_settings(path: Path) -> dict[str, object]:
 def answer(action: str, server: str) -> tuple[int, str]:
     """The credential-helper protocol: `get` with the server URL on stdin; the rest is a no-op."""
     if action == "get":
-        if server.strip() != os.environ.get(SERVER_VARIABLE):
+        logins = json.loads(os.environ.get(LOGINS_VARIABLE) or "{}")
+        found = logins.get(server_address(server_host(server.strip())))
+        if not found:
             return 1, "credentials not found in native keychain"
-        reply = {
-            "ServerURL": server.strip(),
-            "Username": os.environ[USERNAME_VARIABLE],
-            "Secret": os.environ[SECRET_VARIABLE],
-        }
-        return 0, json.dumps(reply)
+        username, secret = found
+        return 0, json.dumps({"ServerURL": server.strip(), "Username": username, "Secret": secret})
     if action == "list":
         return 0, "{}"
     return 0, ""  # store and erase: the CLI must never persist anything

@@ -42,7 +42,7 @@ def try_patch(
     priors = ancestor_tags(config.project_dir)
     request = PatchRequest(
         api=target.api(),
-        path=target.repository.path,
+        path=target.staging.path,
         tag=candidate.tag or "",
         priors=priors + ([release] if release and release not in priors else []),
         build=build,
@@ -66,7 +66,6 @@ def patch_report(
     seconds: float,
 ) -> BuildReport:
     api = target.api()
-    path = target.repository.path
     config = patched.image.config
     made = [entry for entry in config.history if not entry.get("empty_layer")]
     layers = [
@@ -75,7 +74,7 @@ def patch_report(
     ]
     report = BuildReport(
         backend="registry",
-        builder=f"patch of {target.ref(patched.prior)}",
+        builder=f"patch of {target.staging.with_tag(patched.prior)}",
         image=str(candidate),
         image_id=None,
         digest=patched.image.digest,
@@ -92,5 +91,5 @@ def patch_report(
         patched_layers=patched.redone,
     )
     if prior:
-        report.prior_compressed_size = api.compressed_size(path, prior.tag or "")
+        report.prior_compressed_size = api.compressed_size(prior.path, prior.tag or "")
     return report

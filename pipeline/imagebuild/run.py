@@ -10,6 +10,7 @@ CI job on a wiped runner) gives the same digest.
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -21,6 +22,7 @@ from pipeline.core.sizes import human_size, parse_size
 from pipeline.distribution.client import RegistryAPI
 from pipeline.distribution.reference import DOCKER_HUB_HOST, ImageRef
 from pipeline.engine.client import docker_client, image_store
+from pipeline.imagebuild.build_secrets import secret_args
 from pipeline.imagebuild.buildx import BuildRequest, Buildx, find_buildx
 from pipeline.imagebuild.fingerprint import BuildProof, ProofInputs, prove
 from pipeline.imagebuild.labels import oci_labels, weights_sha256
@@ -34,7 +36,7 @@ from pipeline.project.buildcontext import BuildContext
 from pipeline.project.gitinfo import GitInfo, open_repo
 from pipeline.project.worktree import build_source, read_build_context, refuse_dirty
 from pipeline.registries import Target, resolve_target
-from pipeline.secrets import check_build_context
+from pipeline.secrets import check_build_context, check_lfs_pointers
 from pipeline.versioning.current import read_current
 from pipeline.versioning.image_tags import candidate
 from pipeline.versioning.versions import highest
@@ -116,10 +118,10 @@ def _base_digest(base_image: str | None, target: Target) -> str | None:
     if ref.host == DOCKER_HUB_HOST:
         mirrors = client.info().get("RegistryConfig", {}).get("Mirrors") or []
         hosts = [m.split("://")[-1].rstrip("/") for m in mirrors] + hosts
-    credentials = target.keychain.resolve(ref.host)
     for host in hosts:
+        # Each registry its own login: Docker Hub's never goes to a mirror.
         with contextlib.suppress(PipelineError, OSError):
-            digest = RegistryAPI(host, credentials).digest(
+            digest = RegistryAPI(host, target.keychain.resolve(host)).digest(
                 ref.path, ref.digest or ref.tag or "latest"
             )
             if digest:
@@ -151,6 +153,7 @@ def prepare(
     inputs = read_inputs(config, target)
     # What the engine would receive, before anything is built or pushed.
     check_build_context(inputs.build)
+    check_lfs_pointers(inputs.build)
     # After the secret scan: "commit them" must never be the advice for a key left there.
     refuse_dirty(config, inputs.git, inputs.build)
     target = inputs.target
@@ -176,7 +179,7 @@ def prepare(
         model_sha=weights_sha256(config.path(config.project.model_dir)),
         extra=config.image.labels,
     )
-    image = candidate(target.repository, inputs.git)
+    image = candidate(target.staging, inputs.git)
     prior = prior_release(target, inputs, config, out)
     return Prepared(inputs, image, prior, {**labels, **proof.labels}, patchable, proof)
 
@@ -207,9 +210,9 @@ def plan_build(
         + (f", prior release {prior}" if prior else ", no prior release")
     )
     # This commit's own export: a retried job finds it; `buildcache` follows it when complete.
-    commit_cache = target.repository.with_tag(f"{CACHE_TAG}-{image.tag}")
+    commit_cache = target.staging.with_tag(f"{CACHE_TAG}-{image.tag}")
     api = target.api()
-    cache_from = _existing(api, target, [target.repository.with_tag(CACHE_TAG), commit_cache])
+    cache_from = _existing(api, target, [target.staging.with_tag(CACHE_TAG), commit_cache])
     request = BuildRequest(
         context=inputs.build.context,
         dockerfile=inputs.build.dockerfile,
@@ -223,7 +226,11 @@ def plan_build(
         platform=config.image.platform,
         push=push_images,
         source_date_epoch=inputs.git.committed_at,
-        credentials=target.credentials,
+        # Every registry the build reads or writes: the target (candidate, caches), the bases.
+        secrets=secret_args(config, os.environ),
+        logins=target.keychain.logins(
+            [target.repository.host, *(ImageRef.parse(b).host for b in prepared.patchable.bases)]
+        ),
     )
     return BuildPlan(inputs, buildx, request, prior, api, commit_cache)
 
@@ -262,13 +269,12 @@ def publish(plan: BuildPlan, report: BuildReport) -> None:
     if not plan.request.push or plan.request.cache_to is None:
         return
     target = plan.inputs.target
-    path = target.repository.path
     report.cache_images = _publish_cache(
         plan.api, target, plan.cache, report.steps, plan.inputs.graph
     )
-    report.compressed_size = plan.api.compressed_size(path, report.digest or "")
+    report.compressed_size = plan.api.compressed_size(target.staging.path, report.digest or "")
     if plan.prior and plan.prior.tag:
-        report.prior_compressed_size = plan.api.compressed_size(path, plan.prior.tag)
+        report.prior_compressed_size = plan.api.compressed_size(plan.prior.path, plan.prior.tag)
 
 
 def run_build(
@@ -315,7 +321,7 @@ def _existing(api: RegistryAPI, target: Target, refs: list[ImageRef]) -> list[Im
     """The cache images the registry holds: BuildKit resolves every cache source at once, and a
     missing one (the first build, a commit's first run) only adds an error to its log."""
     try:
-        return [ref for ref in refs if api.digest(target.repository.path, ref.tag or "")]
+        return [ref for ref in refs if api.digest(target.staging.path, ref.tag or "")]
     except PipelineError:
         return refs  # the registry cannot say now: let buildx try, and warn as it does
 
@@ -331,14 +337,14 @@ def _publish_cache(
     app-dependency change re-ran the base install. Such an export stays under this commit's
     own tag; `buildcache` keeps the last export in which every copied stage was built (loaded).
     """
-    path = target.repository.path
+    path = target.staging.path
     ran = {step.stage for step in steps if step.counts_for_cache and not step.cached}
     complete = graph.copied <= ran or api.digest(path, CACHE_TAG) is None
     manifest = api.raw_manifest(path, commit_cache.tag or "") if complete else None
     if manifest is None:
         return [str(commit_cache)]
     api.put_manifest(path, CACHE_TAG, manifest)
-    return [str(commit_cache), target.ref(CACHE_TAG)]
+    return [str(commit_cache), str(target.staging.with_tag(CACHE_TAG))]
 
 
 def _in_dockerfile_order(steps: list[Step], graph: BuildGraph) -> list[Step]:

@@ -23,7 +23,7 @@ from pipeline.lint.frameworks import (
 from pipeline.lint.layering import mixed_requirements
 from pipeline.lint.report import Severity
 from pipeline.lint.subject import Hit, Subject
-from pipeline.project.dockerfile import INSTRUCTIONS, Instruction
+from pipeline.project.dockerfile import INSTRUCTIONS, Instruction, arg_declarations
 from pipeline.project.installs import Install, cache_cleared, installs, run_commands, stage_runs
 
 _CUDA_DEVEL_REPOSITORIES = ("nvidia/cuda", "pytorch/pytorch", "tensorflow/tensorflow")
@@ -258,6 +258,29 @@ def unknown_instruction(target: Subject) -> Iterator[Hit]:
             )
 
 
+# Names of values that are credentials: an ARG's value stays in the image's history.
+_SECRET_ARG = re.compile(
+    r"(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIALS?)",
+    re.IGNORECASE,
+)
+
+
+def secret_build_arg(target: Subject) -> Iterator[Hit]:
+    for instruction in target.dockerfile.instructions:
+        if instruction.keyword != "ARG":
+            continue
+        for name in arg_declarations(instruction):
+            if _SECRET_ARG.search(name):
+                yield Hit(
+                    instruction.line,
+                    f"build argument {name} is named like a secret: its value stays in the "
+                    "image history (docker history, the registry's config blob)",
+                    f"pass it as a build secret: build.secrets {{{name.lower()}: env:{name}}} and "
+                    f"RUN --mount=type=secret,id={name.lower()} {name}=$(cat "
+                    f"/run/secrets/{name.lower()}) ...",
+                )
+
+
 RULES: tuple[Rule, ...] = (
     Rule(
         "ML001",
@@ -326,6 +349,7 @@ RULES: tuple[Rule, ...] = (
         unknown_instruction,
         ("DL1000",),
     ),
+    Rule("ML018", Severity.ERROR, "build argument named like a secret", secret_build_arg),
 )
 RULES_BY_ID = {rule.id: rule for rule in RULES}
 

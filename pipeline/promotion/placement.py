@@ -1,9 +1,10 @@
 """How one tag comes to point at the candidate, and what every tag must then point at.
 
-- In the target repository (where the build pushed it): the candidate's manifest is put under
-  the tag registry-side, its very bytes, so every tag has exactly the candidate's digest,
-  multi-platform indexes and attestations included, and nothing is pulled.
-- Elsewhere (another registry or repository, or only a local image): the engine pulls it by
+- In the target's registry (the target repository, or `registry.cache_repository`, where the
+  build pushed it): the candidate's manifest is put under the tag registry-side, its very bytes,
+  so every tag has exactly the candidate's digest, multi-platform indexes and attestations
+  included, and nothing is pulled; from another repository its blobs are mounted first.
+- Elsewhere (another registry, or only a local image): the engine pulls it by
   digest (or takes the local image), tags it and pushes. On the containerd image store the
   image ID is the manifest digest, which the engine pushes as it is; on a graph driver
   (overlay2) the engine writes a manifest of its own, whose digest may differ from the
@@ -21,7 +22,7 @@ from pipeline.distribution.client import RegistryAPI
 from pipeline.distribution.reference import ImageRef
 from pipeline.engine.client import CONTAINERD_STORE, docker_client, image_store
 from pipeline.engine.transfer import pull, push
-from pipeline.oci.manifest import Manifest
+from pipeline.oci.manifest import Index, Manifest
 from pipeline.oci.remote import put_manifest, read_manifest
 from pipeline.registries import Target
 
@@ -46,18 +47,36 @@ class RegistryCopy:
     by_config = False
 
     def __init__(self, api: RegistryAPI, path: str, candidate: ImageRef) -> None:
-        manifest = read_manifest(api, path, candidate.reference or "latest")
+        manifest = read_manifest(api, candidate.path, candidate.reference or "latest")
         if manifest is None:
             raise UserError(
                 f"candidate {candidate} is not in the registry; build and push it first "
                 "(python -m pipeline build), or name it with --image or --digest"
             )
+        if candidate.path != path:
+            _mount(api, candidate.path, path, manifest)
         self.api, self.path, self.manifest = api, path, manifest
         self.expected: str | None = manifest.digest
         self.config_digest = manifest.config.digest if isinstance(manifest, Manifest) else None
 
     def put(self, tag: str) -> str:
         return put_manifest(self.api, self.path, tag, self.manifest)
+
+
+def _mount(api: RegistryAPI, source: str, path: str, document: Manifest | Index) -> None:
+    """`document`'s blobs (an index's manifests too) linked from `source` into `path` of the same
+    registry: nothing is downloaded unless the registry declines the mount."""
+    if isinstance(document, Index):
+        for child in document.manifests:
+            found = read_manifest(api, source, child.digest)
+            if found is not None:
+                _mount(api, source, path, found)
+                put_manifest(api, path, found.digest, found)
+        return
+    for blob in (document.config, *document.layers):
+        digest = blob.digest
+        if api.blob_size(path, digest) is None and not api.mount_blob(path, digest, source):
+            api.upload_blob(path, digest, lambda digest=digest: api.blob_chunks(source, digest))
 
 
 class EnginePush:

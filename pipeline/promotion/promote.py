@@ -83,11 +83,11 @@ def commit_candidate(config: Config, target: Target) -> ImageRef:
         raise UserError(
             f"the build context differs from commit {source.short_sha} ({len(changed)} file(s): "
             f"{first_few(changed)}): "
-            f"its candidate {candidate(target.repository, source)} is not a commit's image, and "
+            f"its candidate {candidate(target.staging, source)} is not a commit's image, and "
             "a release never names one; commit (then build and smoke test), or name the image "
             "to release with --image or --digest"
         )
-    return candidate(target.repository, source)
+    return candidate(target.staging, source)
 
 
 def promote(
@@ -105,7 +105,7 @@ def promote(
     path = target.repository.path
     placement: Placement = (
         RegistryCopy(api, path, source)
-        if source.same_repository(target.repository)
+        if source.host == target.repository.host
         else EnginePush(target, source, out)
     )
     if isinstance(placement, RegistryCopy):
@@ -125,7 +125,9 @@ def promote(
     for tag, reason in tags.held.items():
         out.note(f"push: {tag} stays where it is ({reason})")
     for tag in tags.all:
-        pushed = PushedTag(tag, target.ref(tag), placement.put(tag), tag in tags.moving)
+        pushed = PushedTag(
+            tag, target.ref(tag), _place(api, path, tag, placement), tag in tags.moving
+        )
         _verify(api, path, pushed, placement)
         report.pushed.append(pushed)
         out.note(f"push: {pushed.ref} -> {pushed.digest}")
@@ -180,6 +182,14 @@ def _refuse_rewrites(
                 "versions are never overwritten; release a new version (`push X.Y.Z`, or "
                 "`release --from version --bump patch`) or remove that tag on purpose"
             )
+
+
+def _place(api: RegistryAPI, path: str, tag: str, placement: Placement) -> str:
+    """`tag` on the candidate; one already there (a retried job) is left as it is, as an
+    IMMUTABLE repository (ECR) refuses even the same manifest under an existing tag."""
+    if placement.expected is not None and api.digest(path, tag) == placement.expected:
+        return placement.expected
+    return placement.put(tag)
 
 
 def _verify(api: RegistryAPI, path: str, pushed: PushedTag, placement: Placement) -> None:

@@ -2,39 +2,74 @@
 
 boto3 finds credentials and region the usual way (environment, profile, instance role, CI's
 web identity) and honours `AWS_ENDPOINT_URL` (moto in the tests). The registry host is
-`<account>.dkr.ecr.<region>.amazonaws.com`, the account being `registry.aws_account_id` or the
-caller's own (STS). botocore retries throttling, 5xx answers and lost connections itself
-("standard" mode, `registry.retries` + 1 attempts), so its calls are not wrapped again.
+`<account>.dkr.ecr.<region>.amazonaws.com`: from a full reference in `image.name`, else the
+account `registry.aws_account_id` or the caller's own (STS). A token is fetched for any ECR
+registry the run touches that no docker login covers (base images in another account too).
+botocore retries throttling, 5xx answers and lost connections itself ("standard" mode,
+`registry.retries` + 1 attempts), so its calls are not wrapped again.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from pipeline.config.schema import Config
 from pipeline.core.errors import RegistryError, UserError
-from pipeline.distribution.auth import Credentials, Login
+from pipeline.distribution.auth import Credentials
 from pipeline.distribution.reference import ImageRef
+from pipeline.registries.location import ECR_HOST
 
 if TYPE_CHECKING:
     import boto3
 
 
-def resolve(config: Config, environ: Mapping[str, str]) -> tuple[ImageRef, Login]:
-    import boto3
-
-    session = boto3.session.Session(region_name=config.registry.aws_region)
+def repository(config: Config) -> ImageRef:
+    """The repository named by `registry.aws_account_id` and `aws_region`, or the SDK's."""
+    session = _session(config.registry.aws_region)
     region = session.region_name
     if not region:
         raise UserError(
             "ECR: no AWS region; set registry.aws_region, or AWS_REGION in the environment"
         )
     account = config.registry.aws_account_id or _caller_account(session, config, region)
-    repository = ImageRef(f"{account}.dkr.ecr.{region}.amazonaws.com", config.image_name)
-    return repository, lambda: _login(session, config, account, repository)
+    return ImageRef(f"{account}.dkr.ecr.{region}.amazonaws.com", config.image_name)
+
+
+def _session(region: str | None) -> boto3.session.Session:
+    import boto3
+
+    return boto3.session.Session(region_name=region)
+
+
+def _registry(host: str) -> tuple[str, str]:
+    match = ECR_HOST.fullmatch(host)
+    assert match, host  # only ECR hosts come here
+    return match["account"], match["region"]
+
+
+def login(config: Config, host: str) -> Credentials:
+    """A login token for the ECR registry `host`, from the AWS SDK's credentials."""
+    account, region = _registry(host)
+    ecr = _client(_session(region), config, "ecr")
+    with _aws_errors(f"get a login token for {host} (ecr:GetAuthorizationToken)"):
+        data = ecr.get_authorization_token(registryIds=[account])["authorizationData"][0]
+    # The token is base64 of "AWS:<password>"; the password is what the registry checks.
+    username, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
+    return Credentials(username=username, password=password, registry=host)
+
+
+def ensure_repository(config: Config, repository: ImageRef, mutability: str | None = None) -> None:
+    """The repository exists, created when missing; skipped when the SDK has no credentials
+    (a `docker login` alone can push to a repository that exists)."""
+    account, region = _registry(repository.host)
+    session = _session(region)
+    if session.get_credentials() is None:
+        return
+    ecr = _client(session, config, "ecr")
+    _ensure(ecr, config, account, repository, mutability or config.registry.ecr_tag_mutability)
 
 
 def _client(session: boto3.session.Session, config: Config, service: str) -> Any:
@@ -70,19 +105,7 @@ def _caller_account(session: boto3.session.Session, config: Config, region: str)
         return _client(session, config, "sts").get_caller_identity()["Account"]
 
 
-def _login(
-    session: boto3.session.Session, config: Config, account: str, repository: ImageRef
-) -> Credentials:
-    ecr = _client(session, config, "ecr")
-    with _aws_errors(f"get a login token for {repository.host} (ecr:GetAuthorizationToken)"):
-        data = ecr.get_authorization_token(registryIds=[account])["authorizationData"][0]
-    # The token is base64 of "AWS:<password>"; the password is what the registry checks.
-    username, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
-    _ensure_repository(ecr, config, account, repository)
-    return Credentials(username=username, password=password, registry=repository.host)
-
-
-def _ensure_repository(ecr: Any, config: Config, account: str, repository: ImageRef) -> None:
+def _ensure(ecr: Any, config: Config, account: str, repository: ImageRef, mutability: str) -> None:
     name = repository.path
     with _aws_errors(f"look up repository {name} in {repository.host}"):
         try:
@@ -105,5 +128,5 @@ def _ensure_repository(ecr: Any, config: Config, account: str, repository: Image
             registryId=account,
             repositoryName=name,
             imageScanningConfiguration={"scanOnPush": config.registry.ecr_scan_on_push},
-            imageTagMutability=config.registry.ecr_tag_mutability,
+            imageTagMutability=mutability,
         )

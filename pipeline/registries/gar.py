@@ -20,15 +20,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from pipeline.config.schema import Config
 from pipeline.core.errors import RegistryError, UserError
 from pipeline.core.retry import RetryPolicy, TransientError, retrying
-from pipeline.distribution.auth import Credentials, Login
+from pipeline.distribution.auth import Credentials
 from pipeline.distribution.reference import ImageRef
 from pipeline.distribution.transport import first_line
+from pipeline.registries.location import GAR_HOST
 
 if TYPE_CHECKING:
     import google.auth.credentials
@@ -40,24 +40,19 @@ PROJECT_ENVS = ("GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT")
 USERNAME = "oauth2accesstoken"
 
 
-def resolve(config: Config, environ: Mapping[str, str]) -> tuple[ImageRef, Login]:
+def repository(config: Config, environ: Mapping[str, str]) -> ImageRef:
+    """The repository `registry.gcp_*` and `gar_repository` name (gcr: `registry.url`)."""
     if config.registry.kind == "gcr":
-        repository = _gcr_repository(config, environ)
-        return repository, partial(_login, config, environ, repository, None)
+        return _gcr_repository(config, environ)
     settings = config.registry
     if not settings.gar_repository:
         raise UserError(
             "registry.gar_repository: not set; Artifact Registry images live in "
             "<location>-docker.pkg.dev/<project>/<repository>/<image>"
         )
-    project = _project(config, environ)
     host = f"{settings.gcp_location}-docker.pkg.dev"
-    repository = ImageRef(host, f"{project}/{settings.gar_repository}/{config.image_name}")
-    resource = (
-        f"projects/{project}/locations/{settings.gcp_location}"
-        f"/repositories/{settings.gar_repository}"
-    )
-    return repository, partial(_login, config, environ, repository, resource)
+    project = _project(config, environ)
+    return ImageRef(host, f"{project}/{settings.gar_repository}/{config.image_name}")
 
 
 def _project(config: Config, environ: Mapping[str, str]) -> str:
@@ -73,22 +68,36 @@ def _project(config: Config, environ: Mapping[str, str]) -> str:
 
 
 def _gcr_repository(config: Config, environ: Mapping[str, str]) -> ImageRef:
-    host, _, namespace = config.registry.url.strip("/").partition("/")
+    host, _, namespace = (config.registry.url or "").strip("/").partition("/")
     if not host.endswith("gcr.io"):
         host, namespace = "gcr.io", ""
     return ImageRef(host, f"{namespace or _project(config, environ)}/{config.image_name}")
 
 
-def _login(
-    config: Config, environ: Mapping[str, str], repository: ImageRef, resource: str | None
-) -> Credentials | None:
-    api_credentials, token = _google_credentials(environ, repository.host)
-    if resource:
-        policy = RetryPolicy(config.registry.retries)
-        _ensure_repository(config, environ, api_credentials, resource, policy)
-    if token is None:
-        return None
-    return Credentials(username=USERNAME, password=token, registry=repository.host)
+def login(environ: Mapping[str, str], host: str) -> Credentials | None:
+    """An access token for the Artifact Registry (or gcr.io) registry `host`."""
+    token = _google_credentials(environ, host)[1]
+    return Credentials(username=USERNAME, password=token, registry=host) if token else None
+
+
+def ensure_repository(
+    config: Config, environ: Mapping[str, str], repository: ImageRef, logged_in: bool
+) -> None:
+    """An Artifact Registry repository exists, created when missing (gcr.io's are set up once,
+    never here); skipped when a docker login got us in and there are no Google credentials."""
+    location = GAR_HOST.fullmatch(repository.host)
+    if not location:
+        return
+    project, name, *_ = repository.path.split("/")
+    resource = f"projects/{project}/locations/{location['location']}/repositories/{name}"
+    try:
+        api_credentials, _ = _google_credentials(environ, repository.host)
+    except UserError:
+        if logged_in:
+            return
+        raise
+    policy = RetryPolicy(config.registry.retries)
+    _ensure_repository(config, environ, api_credentials, resource, policy)
 
 
 def _google_credentials(

@@ -1,8 +1,7 @@
-"""Docker Hub and any other registry with a username and a password or token.
+"""A login from the environment variables the configuration names, for any registry.
 
-`registry.url` is `host[:port][/namespace]`; a bare namespace (`myorg`) is on Docker Hub, as
-Docker reads names. The secret comes from the environment variables the configuration names,
-so CI's secret store is the only place it lives.
+`registry.username_env` / `password_env` (default `DOCKERHUB_USERNAME` / `DOCKERHUB_TOKEN`), so
+CI's secret store is the only place the secret lives. Both or neither: one alone is a mistake.
 """
 
 from __future__ import annotations
@@ -11,25 +10,23 @@ from collections.abc import Mapping
 
 from pipeline.config.schema import Config
 from pipeline.core.errors import UserError
-from pipeline.distribution.auth import Credentials, Login
-from pipeline.distribution.reference import ImageRef
+from pipeline.distribution.auth import Credentials
 
 
-def resolve(config: Config, environ: Mapping[str, str]) -> tuple[ImageRef, Login]:
-    repository = ImageRef.parse(f"{config.registry.url.rstrip('/')}/{config.image_name}")
-    return repository, lambda: _credentials(config, environ, repository.host)
+def variables(config: Config) -> tuple[str, str]:
+    return config.registry.username_env, config.registry.password_env
 
 
-def _credentials(config: Config, environ: Mapping[str, str], host: str) -> Credentials | None:
-    names = (config.registry.username_env, config.registry.password_env)
+def login(config: Config, environ: Mapping[str, str], host: str) -> Credentials | None:
+    names = variables(config)
     username, password = (environ.get(name) or "" for name in names)
     if username and password:
         return Credentials(username=username, password=password, registry=host)
-    missing = [name for name, value in zip(names, (username, password), strict=True) if not value]
-    if config.registry.kind == "dockerhub" or len(missing) == 1:
+    if username or password:
+        missing = names[1] if username else names[0]
         raise UserError(
-            f"registry {host}: {' and '.join(missing)} not set; export the registry username "
-            "and password or access token there (registry.username_env / registry.password_env "
-            "name other variables)"
+            f"registry {host}: {missing} not set; export the registry username and password "
+            "or access token there (registry.username_env / registry.password_env name other "
+            "variables)"
         )
-    return None  # a generic registry that takes anonymous pushes, such as a local one
+    return None

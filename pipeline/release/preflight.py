@@ -74,11 +74,11 @@ class ReleasePlan:
     tags: list[str]
     candidate: ImageRef | None  # the state's (an earlier build, --candidate), else build's name
 
-    def describe(self, kind: str, todo: list[str]) -> dict[str, object]:
+    def describe(self, todo: list[str]) -> dict[str, object]:
         """What the release would do (`release --dry-run`)."""
         return {
             "steps": todo,
-            "registry": kind,
+            "registry": self.target.kind if self.target else None,
             "repository": str(self.target.repository) if self.target else None,
             "candidate": str(self.candidate) if self.candidate else None,
             "version": self.version,
@@ -128,7 +128,7 @@ class Facts:
         if state.candidate:
             image: ImageRef | None = ImageRef.parse(state.candidate)
         else:
-            image = candidate(target.repository, self.source) if target else None
+            image = candidate(target.staging, self.source) if target else None
         return ReleasePlan(
             source=self.source,
             target=target,
@@ -176,7 +176,7 @@ def image_name(facts: Facts) -> Check | None:
     if not facts.doing("build", "push"):
         return None
     config = facts.config
-    problem = repository_path_problem(config.image_name)
+    problem = None if config.image.name else repository_path_problem(config.image_name)
     if problem:
         return Check("image name", False, f"{problem} (taken from the directory; set image.name)")
     return Check("image name", True, config.image_name)
@@ -329,11 +329,12 @@ def image_tags(facts: Facts) -> Check | None:
     api, path = target.api(), target.repository.path
     if facts.doing("build"):
         # Same commit, same digest: the build makes what an earlier run of it pushed.
-        ours = api.digest(path, candidate(target.repository, facts.source).tag or "")
-    elif state.candidate and (image := ImageRef.parse(state.candidate)).same_repository(
-        target.repository
+        staging = target.staging
+        ours = api.digest(staging.path, candidate(staging, facts.source).tag or "")
+    elif state.candidate and (image := ImageRef.parse(state.candidate)).host == (
+        target.repository.host
     ):
-        ours = image.digest
+        ours = image.digest  # a digest is the same image in every repository of the registry
     else:
         return None  # a candidate from elsewhere: push compares it before writing anything
     parsed = parse_version(facts.version)

@@ -100,7 +100,7 @@ def plan_release(
     (git may be deepened; the registry gets an upload opened and cancelled)."""
     run, todo, checks = _prepare(config, out, options)
     if run:
-        return run.plan.describe(config.registry.kind, todo), checks
+        return run.plan.describe(todo), checks
     # What failed is the preflight's to say; the plan would only fail on it again.
     return {"steps": todo}, checks
 

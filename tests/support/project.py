@@ -22,8 +22,12 @@ def run_pipeline(
     project: Path, *argv: str, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     """`python -m pipeline -C PROJECT ARGV` as a user runs it, without our shell's PIPELINE_*
-    variables (plus `env`)."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("PIPELINE_")}
+    variables but the local stack's registry (plus `env`)."""
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("PIPELINE_") or k == "PIPELINE_LOCAL_REGISTRY"
+    }
     return subprocess.run(
         [sys.executable, "-m", "pipeline", "-C", str(project), *argv],
         capture_output=True,
