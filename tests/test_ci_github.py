@@ -231,6 +231,13 @@ def test_workflow_contract() -> None:
     assert workflow["concurrency"]["cancel-in-progress"] is False
 
     jobs = workflow["jobs"]
+    checkouts = {
+        name: next(s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout@"))
+        for name, job in jobs.items()
+    }
+    # LFS objects where an image is built or its samples read: the build refuses pointers.
+    assert checkouts["build"]["with"]["lfs"] is True
+    assert checkouts["smoke"]["with"]["lfs"] is True
     assert jobs["build"]["runs-on"] == "${{ fromJSON(inputs.cpu-runner) }}"
     assert jobs["smoke"]["runs-on"] == "${{ fromJSON(inputs.gpu-runner) }}"
     assert jobs["smoke"]["needs"] == "build"

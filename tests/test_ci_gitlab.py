@@ -203,6 +203,7 @@ def test_rendered_pipeline_is_valid_gitlab_ci(tmp_path: Path, case: str) -> None
     build, smoke, release = (pipeline[name] for name in JOBS)
     for job in (build, smoke, release):
         assert job["variables"]["GIT_DEPTH"] == "0"
+        assert job["variables"]["GIT_LFS_SKIP_SMUDGE"] == "0"  # weights in LFS are fetched
     assert build["artifacts"]["reports"]["dotenv"] == "ml-release-build.env"
     assert smoke["artifacts"]["reports"]["junit"] == "./.pipeline/smoke/junit.xml"
     assert smoke["artifacts"]["when"] == "always"
