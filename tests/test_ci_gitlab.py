@@ -78,6 +78,13 @@ def _gitlab_ci_local(project: Path, *args: str, timeout: int = 120) -> subproces
     )
 
 
+def _remote_tags(origin: Path) -> str:
+    """`git ls-remote --tags` of the bare origin a release pushed its tag to."""
+    return subprocess.run(
+        ["git", "ls-remote", "--tags", str(origin)], check=True, capture_output=True, text=True
+    ).stdout
+
+
 def _project(tmp_path: Path, inputs: dict[str, Any], *, example: bool = False) -> Path:
     """A git repository with the template at ci/release.yml, included with `inputs`."""
     project = tmp_path / "project"
@@ -456,12 +463,7 @@ def test_gitlab_ci_local_runs_build_smoke_release(
         for tag in tags:
             assert _registry_digest(repository, tag) == digest, f"{repository}:{tag}"
 
-        remote_tags = subprocess.run(
-            ["git", "ls-remote", "--tags", str(origin)],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
+        remote_tags = _remote_tags(origin)
         assert "refs/tags/v0.2.0" in remote_tags
         if executor == "docker-socket":
             smoke_log = (state / "output" / "ml-release-smoke.log").read_text(encoding="utf-8")
@@ -545,12 +547,7 @@ def test_two_models_of_one_repository_release_side_by_side(stack: object, tmp_pa
                 assert re.search(rf"PASS\s+{model}-{job}\b", log), f"{model}-{job}:\n{log[-6000:]}"
         assert run.returncode == 0, log[-6000:]
         state = project / ".gitlab-ci-local"
-        remote_tags = subprocess.run(
-            ["git", "ls-remote", "--tags", str(origin)],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
+        remote_tags = _remote_tags(origin)
         for model in MONOREPO_MODELS:
             release_env = _dotenv(
                 state / f"artifacts/{model}-release/.gitlab-ci-reports/dotenv/ml-release.env"

@@ -18,6 +18,7 @@ from pipeline.engine.transfer import push
 from pipeline.release.outputs import text_summary, write_dotenv, write_github
 from pipeline.release.state import ReleaseState, load_state, state_path
 from tests.support.project import GIT_IDENTITY, commit_all
+from tests.test_preflight import CHECKS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO_ROOT / "examples" / "churn"
@@ -182,18 +183,7 @@ def test_release_killed_during_push_completes_on_rerun_without_rebuild(
     process.wait(timeout=60)
     assert any(line.startswith("▶ push") for line in seen), "".join(seen[-30:])
     # Checked before the first step: the tag's remote and branch, the registry, the tags.
-    checks = [
-        "build context",
-        "image name",
-        "output files",
-        "smoke samples",
-        "health route",
-        "version",
-        "registry",
-        "image tags",
-        "git push",
-    ]
-    assert "preflight: " + ", ".join(f"{check} ok" for check in checks) + "\n" in seen
+    assert "preflight: " + ", ".join(f"{check} ok" for check in CHECKS) + "\n" in seen
     state = json.loads(state_path(project).read_text())
     assert {"build", "smoke", "version"} <= set(state["done"])
     assert "tag" not in state["done"]
