@@ -82,7 +82,8 @@ def example_project(tmp_path_factory: pytest.TempPathFactory, stack: object) -> 
 
 @pytest.mark.stack
 class TestCachedRebuilds:
-    """One story, in order: cold build, the same commit again, code-only, app dependency."""
+    """One story, in order: cold build, the same commit again, code-only, code again. An app
+    dependency is spliced, not left to BuildKit's cache: tests/test_splice_build.py."""
 
     def test_first_build_from_nothing(
         self, example_project, docker_client, capsys: pytest.CaptureFixture[str]
@@ -156,28 +157,10 @@ class TestCachedRebuilds:
         assert len(report["cache_images"]) == 1
         assert report["cache_images"][0].endswith(f":buildcache-sha-{_head(project)[:7]}")
 
-    def test_app_dependency_keeps_base_install_cached(
-        self, example_project, docker_client, capsys: pytest.CaptureFixture[str]
-    ) -> None:
-        project, _ = example_project
-        report = rebuild_on_a_fresh_runner(
-            capsys,
-            docker_client,
-            project,
-            "requirements-app.txt",
-            "python-multipart==0.0.9",
-            "feat: new app dependency",
-        )
-
-        missed = uncached(report)
-        assert not any("requirements-base.txt" in step for step in missed), missed
-        assert any("requirements-app.txt" in step and "pip install" in step for step in missed)
-        assert report["cache_images"][-1].endswith(":buildcache")  # the builder ran: complete
-
     def test_cache_chain_holds_on_the_next_fresh_runner(
         self, example_project, docker_client, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        """A fifth build: the cache written by builds that were themselves cached still works."""
+        """A fourth build: the cache written by builds that were themselves cached still works."""
         project, _ = example_project
         report = rebuild_on_a_fresh_runner(
             capsys, docker_client, project, "serve/app.py", "# another change", "fix: again"

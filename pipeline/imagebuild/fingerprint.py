@@ -7,7 +7,8 @@ each context file (path, mode, bytes) that any other instruction may read. A fil
 instruction reads (`.git` or a README sent along) is no input of the image. Each patchable
 COPY gets its own hash over what it copies. When a later commit has the same fingerprint, only
 the COPYs whose hash changed can differ from a full build: those layers are redone, every other
-one is the same.
+one is the same. Each splice (`patchable.SpliceSpec`) likewise gets its own hash over the
+context files its stages alone read.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import json
 import os
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pipeline.imagebuild.copylayer import Owner, copy_entries, entries_sha256
 from pipeline.imagebuild.patchable import PatchPlan, Unpatchable
@@ -26,6 +27,7 @@ from pipeline.project.buildcontext import BuildContext
 
 FINGERPRINT_LABEL = "io.ml-release-pipeline.build.fingerprint"  # {"<part>": "<sha256>"}
 COPIES_LABEL = "io.ml-release-pipeline.build.copies"  # {"<Dockerfile line>": "<sha256>"}
+SPLICES_LABEL = "io.ml-release-pipeline.build.splices"  # {"<Dockerfile line>": "<sha256>"}
 # What each part of the fingerprint covers, as a fallback names it.
 PARTS = {
     "dockerfile": "the Dockerfile",
@@ -40,14 +42,17 @@ PARTS = {
 class BuildProof:
     parts: Mapping[str, str]  # by PARTS' keys
     copies: Mapping[int, str]  # by the patchable COPY's line
+    splices: Mapping[int, str] = field(default_factory=dict)  # by the splice COPY's line
 
     @property
     def labels(self) -> dict[str, str]:
-        copies = {str(line): digest for line, digest in sorted(self.copies.items())}
-        return {
+        labels = {
             FINGERPRINT_LABEL: _compact(dict(self.parts)),
-            COPIES_LABEL: _compact(copies),
+            COPIES_LABEL: _compact(_by_line(self.copies)),
         }
+        if self.splices:
+            labels[SPLICES_LABEL] = _compact(_by_line(self.splices))
+        return labels
 
     @classmethod
     def from_labels(cls, labels: Mapping[str, str]) -> BuildProof | None:
@@ -55,9 +60,11 @@ class BuildProof:
         try:
             parts = json.loads(labels[FINGERPRINT_LABEL])
             copies = json.loads(labels[COPIES_LABEL])
+            splices = json.loads(labels.get(SPLICES_LABEL, "{}"))
             return cls(
                 {str(k): str(v) for k, v in parts.items()},
                 {int(k): str(v) for k, v in copies.items()},
+                {int(k): str(v) for k, v in splices.items()},
             )
         except (KeyError, ValueError, AttributeError):
             return None
@@ -89,12 +96,15 @@ def prove(inputs: ProofInputs, plan: PatchPlan) -> BuildProof:
             )
         except Unpatchable:
             read += spec.sources  # in the fingerprint: a change to them means a full build
+    splices = {spec.line: _context_sha256(build, spec.reads) for spec in plan.splices}
     settings = {
         "build_args": dict(inputs.build_args),
         "target": inputs.target,
         "platform": inputs.platform,
         "labels": dict(inputs.labels),
         "copies": sorted(copies),
+        # Only where there are any: the proofs of images with none stay as they were.
+        **({"splices": sorted(splices)} if splices else {}),
     }
     parts = {
         "dockerfile": _sha256(build.dockerfile.read_bytes()),
@@ -103,7 +113,7 @@ def prove(inputs: ProofInputs, plan: PatchPlan) -> BuildProof:
         "bases": _sha256(json.dumps(dict(inputs.base_digests), sort_keys=True).encode()),
         "context": _context_sha256(build, tuple(read)),
     }
-    return BuildProof(parts, copies)
+    return BuildProof(parts, copies, splices)
 
 
 def _context_sha256(build: BuildContext, read_elsewhere: tuple[str, ...]) -> str:
@@ -131,6 +141,10 @@ def _covered_by(relative: str, sources: tuple[str, ...]) -> bool:
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def _by_line(hashes: Mapping[int, str]) -> dict[str, str]:
+    return {str(line): digest for line, digest in sorted(hashes.items())}
 
 
 def _compact(document: dict[str, str]) -> str:

@@ -3,7 +3,8 @@
 The prior image's proof (`fingerprint`) must equal this commit's; then every layer but those of
 the patchable COPYs whose sources changed is, by construction, the layer a full build would
 make. Those are rebuilt from the build context (`copylayer`), uploaded, and the config (diff
-IDs, labels, the commit's time) and manifest written. Whatever cannot be proven raises
+IDs, labels, the commit's time) and manifest written. A splice whose stage's inputs changed
+takes the layer the caller's `splice` builds (`splice.py`). Whatever cannot be proven raises
 `Unpatchable` with the reason, and the caller builds in full.
 """
 
@@ -13,8 +14,8 @@ import io
 import json
 import tarfile
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -22,14 +23,18 @@ from pipeline.distribution.client import RegistryAPI
 from pipeline.imagebuild.copylayer import Entry, Owner, copy_entries, write_layer_tar
 from pipeline.imagebuild.fingerprint import BuildProof
 from pipeline.imagebuild.labels import CREATED_LABEL
-from pipeline.imagebuild.patchable import CopySpec, PatchPlan, Unpatchable
+from pipeline.imagebuild.patchable import CopySpec, PatchPlan, SpliceSpec, Unpatchable
 from pipeline.imagebuild.prior import nearest_image
+from pipeline.imagebuild.steps import Step
 from pipeline.oci.canonical import dumps
 from pipeline.oci.config import ImageConfig
 from pipeline.oci.image import Image
 from pipeline.oci.layer import Layer
 from pipeline.oci.remote import Written, write_image
 from pipeline.project.buildcontext import BuildContext
+
+# Builds a splice's stage: its one layer, and the steps the build ran.
+SpliceBuild = Callable[[SpliceSpec], tuple[Layer, list[Step]]]
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,7 @@ class PatchRequest:
     proof: BuildProof
     labels: Mapping[str, str]  # every label the full build would set, the proof's included
     committed_at: int
+    splice: SpliceBuild | None = None  # None: no engine to build a stage with
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,7 @@ class Patched:
     image: Image  # its new layers' files are gone: it is written, not to be written again
     redone: list[str]  # the history entries of the layers made anew
     written: Written
+    steps: list[Step] = field(default_factory=list)  # what the splices' stage builds ran
 
 
 def patch(request: PatchRequest) -> Patched:
@@ -62,11 +69,18 @@ def patch(request: PatchRequest) -> Patched:
     if prior_proof is None:
         raise Unpatchable(f"prior image {tag} has no build fingerprint (not built by us)")
     changed = request.proof.changed_parts(prior_proof)
-    if changed or set(prior_proof.copies) != set(request.proof.copies):
+    if (
+        changed
+        or set(prior_proof.copies) != set(request.proof.copies)
+        or set(prior_proof.splices) != set(request.proof.splices)
+    ):
         raise Unpatchable(f"changed since {tag}: {', '.join(changed) or 'the patchable COPYs'}")
+    # The slow part first, and the one that can fail: a stage build.
+    image, steps, spliced = _splice_changed(request, prior, prior_proof)
     # A changed layer (a weights file may be GBs) goes through a file, never whole in memory.
     with tempfile.TemporaryDirectory(prefix="pipeline-patch-") as scratch:
-        image, redone = _redo_changed(request, prior, prior_proof, Path(scratch))
+        image, redone = _redo_changed(request, image, prior_proof, Path(scratch))
+        redone = spliced + redone
         labelled = all(prior.config.labels.get(k) == v for k, v in request.labels.items())
         if redone or not labelled:
             before = prior.config.labels.get(CREATED_LABEL, "")
@@ -74,7 +88,28 @@ def patch(request: PatchRequest) -> Patched:
             image = image.with_config(config.with_labels(request.labels))
         # Else this commit's own candidate (a retried job): tagged again as it is, same digest.
         written = write_image(request.api, request.path, image, tags=[request.tag])
-    return Patched(tag, image, redone, written)
+    return Patched(tag, image, redone, written, steps)
+
+
+def _splice_changed(
+    request: PatchRequest, prior: Image, prior_proof: BuildProof
+) -> tuple[Image, list[Step], list[str]]:
+    """The prior image with the layer of each splice whose stage's inputs changed replaced by
+    the layer of that stage built anew."""
+    image = prior
+    steps: list[Step] = []
+    redone: list[str] = []
+    for spec in request.plan.splices:
+        if request.proof.splices.get(spec.line) == prior_proof.splices.get(spec.line):
+            continue
+        if request.splice is None:
+            raise Unpatchable(f"stage {spec.stage} changed, and only an engine builds it")
+        index = _layer_index(prior.config, spec.created_by)
+        layer, ran = request.splice(spec)
+        image = image.replace_layer(index, layer)
+        steps += ran
+        redone.append(spec.created_by)
+    return image, steps, redone
 
 
 def _redo_changed(
@@ -88,7 +123,7 @@ def _redo_changed(
         digest = request.proof.copies.get(spec.line)
         if digest is None or digest == prior_proof.copies.get(spec.line):
             continue
-        index = _layer_index(prior.config, spec)
+        index = _layer_index(prior.config, spec.created_by)
         owner = Owner.parse(spec.chown)
         entries = copy_entries(request.build.context, request.build.ignore, spec, owner or Owner())
         ancestors, first_copied = _head(prior, index, entries)
@@ -103,14 +138,13 @@ def _redo_changed(
     return image, redone
 
 
-def _layer_index(config: ImageConfig, spec: CopySpec) -> int:
-    """The layer `spec` made, by its history entry: exactly one, and one that made a layer."""
+def _layer_index(config: ImageConfig, created_by: str) -> int:
+    """The layer an instruction made, by its history entry: exactly one, and one that made a
+    layer."""
     made = [i for i, entry in enumerate(config.history) if not entry.get("empty_layer")]
-    hits = [
-        i for i, entry in enumerate(config.history) if entry.get("created_by") == spec.created_by
-    ]
+    hits = [i for i, entry in enumerate(config.history) if entry.get("created_by") == created_by]
     if len(made) != len(config.diff_ids) or len(hits) != 1 or hits[0] not in made:
-        raise Unpatchable(f"no single layer of the prior image is {spec.created_by!r}")
+        raise Unpatchable(f"no single layer of the prior image is {created_by!r}")
     return made.index(hits[0])
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pipeline.config.schema import Config
 from pipeline.distribution.reference import ImageRef
 from pipeline.imagebuild.fingerprint import BuildProof
-from pipeline.imagebuild.patch import Patched, PatchRequest, patch
+from pipeline.imagebuild.patch import Patched, PatchRequest, SpliceBuild, patch
 from pipeline.imagebuild.patchable import PatchPlan, Unpatchable
 from pipeline.imagebuild.prior import ancestor_tags
 from pipeline.imagebuild.report import BuildReport, Layer
@@ -30,9 +30,11 @@ def try_patch(
     labels: dict[str, str],
     push: bool,
     release: str | None,
+    splice: SpliceBuild | None = None,
 ) -> Patched | str:
     """The patched candidate, or why a full build is needed. `release` is the prior release's
-    tag: the start when no recent ancestor commit has a candidate."""
+    tag: the start when no recent ancestor commit has a candidate; `splice` builds a splice's
+    stage."""
     if config.build.patch == "off":
         return "build.patch is off"
     if not push:
@@ -50,6 +52,7 @@ def try_patch(
         proof=proof,
         labels=labels,
         committed_at=git.committed_at,
+        splice=splice,
     )
     try:
         return patch(request)
@@ -79,7 +82,7 @@ def patch_report(
         image_id=None,
         digest=patched.image.digest,
         pushed=True,
-        steps=[],
+        steps=patched.steps,
         seconds=seconds,
         size=None,
         layers=layers,

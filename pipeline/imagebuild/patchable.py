@@ -4,6 +4,11 @@ A COPY from the build context into the final image's lineage (its FROM chain of 
 layer that depends on nothing but its sources and its own flags when no RUN comes after it in
 that lineage: no later step could have read what it copied. Everything else a build reads is
 "fixed" input, and `pipeline.imagebuild.fingerprint` proves it unchanged.
+
+A `COPY --link --from=STAGE` in the same place is a splice: its layer is STAGE's files and
+nothing under them. When no other stage needs STAGE or a stage STAGE needs, the context files
+those stages read are STAGE's own inputs, proven apart; a change to them alone rebuilds STAGE
+by itself (`pipeline.imagebuild.splice`) and replaces that one layer.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.imagebuild.stages import needed_stages, source_stages
 from pipeline.project.dockerfile import Dockerfile, Instruction, Stage, parse_file
 
 # Flags whose effect the layer emulation reproduces; any other flag makes a COPY unpatchable.
@@ -50,11 +56,28 @@ class CopySpec:
 
 
 @dataclass(frozen=True)
+class SpliceSpec:
+    """One spliceable `COPY --link --from=STAGE SOURCE DESTINATION`."""
+
+    line: int  # the instruction's line in the Dockerfile: its key in the image's labels
+    stage: str  # the stage it copies from, built alone with `--target`
+    source: str
+    destination: str
+    reads: tuple[str, ...]  # context paths STAGE and the stages it needs read, and only they
+
+    @property
+    def created_by(self) -> str:
+        """The history entry BuildKit writes for it: neither --from nor --link kept."""
+        return f"COPY {self.source} {self.destination} # buildkit"
+
+
+@dataclass(frozen=True)
 class PatchPlan:
     copies: tuple[CopySpec, ...]
     # Context paths other instructions may read (prefixes; "" is the whole context).
     read_elsewhere: tuple[str, ...]
     bases: tuple[str, ...] = ()  # every image a stage is FROM, whose digest the proof holds
+    splices: tuple[SpliceSpec, ...] = ()
 
 
 def read_plan(dockerfile: Path, target: str | None, build_args: dict[str, str]) -> PatchPlan:
@@ -69,30 +92,120 @@ def read_plan(dockerfile: Path, target: str | None, build_args: dict[str, str]) 
     )
     if final is None:
         return PatchPlan((), ("",), bases)
-    copies = _trailing_copies(parsed.lineage(final), _read_stages(parsed))
+    lineage = parsed.lineage(final)
+    trailing = _trailing(lineage, _read_stages(parsed))
+    copies = tuple(spec for spec in trailing if isinstance(spec, CopySpec))
+    splices = _splices(parsed, lineage, [i for i in trailing if isinstance(i, Instruction)])
     patchable = {copy.instruction for copy in copies}
-    return PatchPlan(copies, tuple(_read_by_others(parsed, patchable)), bases)
+    spliced = {index for _, closure in splices for index in closure}
+    read = _read_by_others(parsed, patchable, spliced)
+    return PatchPlan(copies, tuple(read), bases, tuple(spec for spec, _ in splices))
 
 
-def _trailing_copies(lineage: list[Stage], read: set[int]) -> tuple[CopySpec, ...]:
-    """The context COPYs after the last RUN of the lineage, with the WORKDIR each sees. A stage
-    another one reads (`COPY --from`, a mount) passes what it holds on: like a RUN, it ends
-    what a COPY before it may patch."""
+def _trailing(lineage: list[Stage], read: set[int]) -> list[CopySpec | Instruction]:
+    """The COPYs after the last RUN of the lineage: each context COPY with the WORKDIR it sees,
+    and each `COPY --from` as written. A stage another one reads (`COPY --from`, a mount)
+    passes what it holds on: like a RUN, it ends what a COPY before it may patch."""
     workdir = "/"
-    found: list[CopySpec] = []
+    found: list[CopySpec | Instruction] = []
     for stage in lineage:
         for instruction in stage.instructions:
             if instruction.keyword == "WORKDIR":
                 workdir = posixpath.join(workdir, instruction.operands.strip())
             elif instruction.keyword == "RUN":
                 found = []
+            elif instruction.keyword == "COPY" and instruction.flag_values("from"):
+                found.append(instruction)
             elif instruction.keyword == "COPY":
                 spec = _copy_spec(instruction, workdir)
                 if spec is not None:
                     found.append(spec)
         if stage.index in read:
             found = []
-    return tuple(found)
+    return found
+
+
+def _splices(
+    dockerfile: Dockerfile, lineage: list[Stage], candidates: list[Instruction]
+) -> list[tuple[SpliceSpec, set[int]]]:
+    """Each trailing `COPY --link --from=STAGE PATH PATH` whose STAGE holds PATH alone and,
+    with every stage it needs, serves that COPY alone; with those stages' indexes. Any other
+    use of them (a FROM, another COPY or mount, the final lineage) or a context read that
+    cannot be told leaves it out."""
+    found: list[tuple[SpliceSpec, set[int]]] = []
+    inherited = {stage.index for stage in lineage}
+    for instruction in candidates:
+        flags = dict(instruction.flags)
+        words = instruction.words()
+        stage = dockerfile.stage(flags.get("from", ""))
+        if (
+            set(flags) != {"link", "from"}
+            or flags["link"] not in ("", "true")
+            or stage is None
+            or len(words) != 2
+            or any("$" in word for word in words)
+            or not _holds_only(dockerfile, stage, words[0])
+            or posixpath.normpath(words[0]) != posixpath.normpath(words[1])
+        ):
+            continue
+        closure = {stage.index} | needed_stages(dockerfile, stage)
+        users = _users(dockerfile, closure, skip=instruction)
+        reads = _context_reads(dockerfile, closure)
+        if closure & inherited or users - closure or reads is None:
+            continue
+        spec = SpliceSpec(instruction.line, stage.name or "", words[0], words[1], reads)
+        found.append((spec, closure))
+    return found
+
+
+def _holds_only(dockerfile: Dockerfile, stage: Stage, path: str) -> bool:
+    """A scratch stage made by one `COPY --from=STAGE` to `path`: its one layer is the splice's.
+    (From a stage, not an image: no image's digest is in the proof but a FROM's.)"""
+    if stage.parent is not None or stage.image != "scratch" or len(stage.instructions) != 1:
+        return False
+    (only,) = stage.instructions
+    words = only.words()
+    return (
+        only.keyword == "COPY"
+        and bool(source_stages(dockerfile, only))
+        and bool(words)
+        and posixpath.normpath(words[-1]) == posixpath.normpath(path)
+    )
+
+
+def _users(dockerfile: Dockerfile, stages: set[int], skip: Instruction) -> set[int]:
+    """The stages that build FROM, or read files from, any of `stages` (`skip` aside)."""
+    users: set[int] = set()
+    for stage in dockerfile.stages:
+        if stage.parent in stages:
+            users.add(stage.index)
+        for instruction in stage.instructions:
+            if instruction is not skip and any(
+                source.index in stages for source in source_stages(dockerfile, instruction)
+            ):
+                users.add(stage.index)
+    return users
+
+
+def _context_reads(dockerfile: Dockerfile, stages: set[int]) -> tuple[str, ...] | None:
+    """The context paths `stages` read; None when a wildcard, a variable or a bind mount of the
+    context hides which."""
+    read: list[str] = []
+    for index in sorted(stages):
+        for instruction in dockerfile.stages[index].instructions:
+            if instruction.keyword in ("COPY", "ADD") and not instruction.flag_values("from"):
+                words = instruction.words()[:-1]
+                if instruction.heredocs or any(_GLOB.search(word) for word in words):
+                    return None
+                read += [posixpath.normpath(word.lstrip("/")) for word in words]
+            elif instruction.keyword == "RUN" and any(
+                "bind" in value and "from=" not in value
+                for value in instruction.flag_values("mount")
+            ):
+                return None
+    if any(path == "." or path.startswith("..") for path in read):
+        return None
+    return tuple(dict.fromkeys(read))
 
 
 def _read_stages(dockerfile: Dockerfile) -> set[int]:
@@ -100,15 +213,8 @@ def _read_stages(dockerfile: Dockerfile) -> set[int]:
     read: set[int] = set()
     for stage in dockerfile.stages:
         for instruction in stage.instructions:
-            sources = instruction.flag_values("from") if instruction.keyword == "COPY" else []
-            for mount in instruction.flag_values("mount"):
-                sources += [part[5:] for part in mount.split(",") if part.startswith("from=")]
-            for source in sources:
-                found = dockerfile.stage(source)
-                if found is None and source.isdigit() and int(source) < len(dockerfile.stages):
-                    found = dockerfile.stages[int(source)]
-                if found is not None:
-                    read |= {ancestor.index for ancestor in dockerfile.lineage(found)}
+            for found in source_stages(dockerfile, instruction):
+                read |= {ancestor.index for ancestor in dockerfile.lineage(found)}
     return read
 
 
@@ -145,11 +251,16 @@ def _copy_spec(instruction: Instruction, workdir: str) -> CopySpec | None:
     )
 
 
-def _read_by_others(dockerfile: Dockerfile, patchable: set[Instruction]) -> list[str]:
-    """Context paths any other instruction of any stage may read: a COPY or ADD's sources, or
-    the whole context for what cannot be told (a wildcard, a variable, a bind mount)."""
+def _read_by_others(
+    dockerfile: Dockerfile, patchable: set[Instruction], spliced: set[int]
+) -> list[str]:
+    """Context paths any other instruction of any stage but the `spliced` ones may read: a COPY
+    or ADD's sources, or the whole context for what cannot be told (a wildcard, a variable, a
+    bind mount)."""
     read: list[str] = []
     for stage in dockerfile.stages:
+        if stage.index in spliced:
+            continue
         for instruction in stage.instructions:
             if instruction in patchable:
                 continue

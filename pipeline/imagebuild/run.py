@@ -13,6 +13,7 @@ import contextlib
 import os
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 from pipeline.config.schema import Config
@@ -28,10 +29,12 @@ from pipeline.imagebuild.fingerprint import BuildProof, ProofInputs, prove
 from pipeline.imagebuild.labels import oci_labels, weights_sha256
 from pipeline.imagebuild.patch import Patched
 from pipeline.imagebuild.patch_step import patch_report, try_patch
-from pipeline.imagebuild.patchable import PatchPlan, read_plan
+from pipeline.imagebuild.patchable import PatchPlan, SpliceSpec, read_plan
 from pipeline.imagebuild.report import BuildReport, Layer
+from pipeline.imagebuild.splice import build_stage
 from pipeline.imagebuild.stages import BuildGraph, read_graph
 from pipeline.imagebuild.steps import Step, StepCallback
+from pipeline.oci.layer import Layer as OciLayer
 from pipeline.project.buildcontext import BuildContext
 from pipeline.project.gitinfo import GitInfo, open_repo
 from pipeline.project.worktree import build_source, read_build_context, refuse_dirty
@@ -301,6 +304,7 @@ def run_build(
         prepared.labels,
         push_images,
         prior.tag if prior else None,
+        partial(_splice, config, out, prepared),
     )
     if isinstance(attempt, Patched):
         seconds = time.monotonic() - started
@@ -315,6 +319,16 @@ def run_build(
         publish(plan, report)
     _check_budget(config, report)
     return report
+
+
+def _splice(
+    config: Config, out: Output, prepared: Prepared, spec: SpliceSpec
+) -> tuple[OciLayer, list[Step]]:
+    """Build a splice's stage with the settings the full build would use."""
+    plan = plan_build(config, out, prepared)
+    out.note(f"build: only stage {spec.stage}'s inputs changed: building it alone")
+    path = plan.inputs.target.staging.path
+    return build_stage(plan.builder, plan.request, plan.api, path, spec, _announce(out))
 
 
 def _existing(api: RegistryAPI, target: Target, refs: list[ImageRef]) -> list[ImageRef]:

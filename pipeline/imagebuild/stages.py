@@ -23,18 +23,27 @@ class BuildGraph:
     progress_names: tuple[str, ...] = ()
 
 
-def _read_from(instruction: Instruction) -> list[str]:
-    """The stages (or images) an instruction reads files from: `COPY --from=X`, and
-    `RUN --mount=...,from=X,...` (a builder's wheels installed through a bind mount)."""
+def source_stages(dockerfile: Dockerfile, instruction: Instruction) -> list[Stage]:
+    """The stages an instruction reads files from: `COPY --from=X`, and
+    `RUN --mount=...,from=X,...` (a builder's wheels installed through a bind mount); an image
+    named there is no stage."""
+    names: list[str] = []
     if instruction.keyword == "COPY":
-        return instruction.flag_values("from")
-    if instruction.keyword != "RUN":
-        return []
-    options = [option for mount in instruction.flag_values("mount") for option in mount.split(",")]
-    return [option.partition("=")[2] for option in options if option.startswith("from=")]
+        names = instruction.flag_values("from")
+    elif instruction.keyword == "RUN":
+        options = [part for mount in instruction.flag_values("mount") for part in mount.split(",")]
+        names = [option.partition("=")[2] for option in options if option.startswith("from=")]
+    found: list[Stage] = []
+    for name in names:
+        stage = dockerfile.stage(name)
+        if stage is None and name.isdigit() and int(name) < len(dockerfile.stages):
+            stage = dockerfile.stages[int(name)]
+        if stage is not None:
+            found.append(stage)
+    return found
 
 
-def _dependencies(dockerfile: Dockerfile, stage: Stage) -> set[int]:
+def needed_stages(dockerfile: Dockerfile, stage: Stage) -> set[int]:
     """Indexes of the stages `stage` needs: its FROM parent and every stage it reads from."""
     needed: set[int] = set()
     pending = [stage]
@@ -42,12 +51,7 @@ def _dependencies(dockerfile: Dockerfile, stage: Stage) -> set[int]:
         current = pending.pop()
         sources = [current.parent] if current.parent is not None else []
         for instruction in current.instructions:
-            for source in _read_from(instruction):
-                found = dockerfile.stage(source)
-                if found is None and source.isdigit() and int(source) < len(dockerfile.stages):
-                    found = dockerfile.stages[int(source)]
-                if found is not None:
-                    sources.append(found.index)
+            sources += [found.index for found in source_stages(dockerfile, instruction)]
         for index in sources:
             if index not in needed:
                 needed.add(index)
@@ -66,7 +70,7 @@ def read_graph(path: Path, target: str | None, build_args: Mapping[str, str]) ->
             raise UserError(f"image.target: {path} has no stage {target!r} (stages: {names})")
     else:
         final = dockerfile.stages[-1]
-    needed = sorted(_dependencies(dockerfile, final))
+    needed = sorted(needed_stages(dockerfile, final))
     stages: list[str | None] = [
         dockerfile.stages[i].name for i in needed if dockerfile.stages[i].name
     ]

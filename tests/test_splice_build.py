@@ -1,0 +1,108 @@
+"""The splice path of `build` on the example, against the real stack: an app-dependency change
+builds the `app-deps` stage alone and puts its layer into the prior image in the registry. It
+holds by construction, not by what BuildKit's cache keeps: from a wiped runner, again and again,
+the base install never runs. The result equals a full build of the same commit and serves; a
+change the splice cannot prove builds in full."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from pipeline.cli import main
+from tests.support.engine import wipe_local_images
+from tests.support.project import EXAMPLE, commit_all
+from tests.test_patch_build import (
+    LOCAL,
+    _repository,
+    assert_same_as_full_build,
+    build,
+    container_view,
+)
+
+pytestmark = pytest.mark.stack
+
+SPLICED = "COPY /opt/app-deps /opt/app-deps # buildkit"
+# Small pure-Python packages, one per round, each a new app dependency.
+NEW_APP_DEPENDENCIES = (
+    ("python-multipart==0.0.9", "opt/app-deps/multipart/__init__.py"),
+    ("itsdangerous==2.2.0", "opt/app-deps/itsdangerous/__init__.py"),
+    ("python-dotenv==1.0.1", "opt/app-deps/dotenv/__init__.py"),
+)
+
+
+@pytest.fixture(scope="module")
+def churn(tmp_path_factory: pytest.TempPathFactory, stack: object) -> Path:
+    import git
+
+    project = tmp_path_factory.mktemp("splice") / "churn"
+    subprocess.run(["cp", "-r", str(EXAMPLE), str(project)], check=True)
+    (project / "pipeline.yaml").write_text(
+        "project:\n  name: churn\nimage:\n  network: host\n"
+        f"registry:\n  url: {LOCAL}/test-splice-{uuid.uuid4().hex[:8]}\n"
+        "smoke:\n  network: host\n  start_period: 120\n"
+    )
+    git.Repo.init(project, initial_branch="main")
+    commit_all(project, "initial")
+    return project
+
+
+def add_line(project: Path, path: str, line: str, message: str) -> None:
+    with (project / path).open("a") as handle:
+        handle.write(line + "\n")
+    commit_all(project, message)
+
+
+def ran(report: dict) -> list[str]:
+    return [step["instruction"] for step in report["steps"] if not step["cached"]]
+
+
+class TestAppDependency:
+    """One story, in order: a cold full build, three app dependencies, a base change."""
+
+    def test_cold_build_is_full(self, churn, capsys, docker_client) -> None:
+        wipe_local_images(docker_client)
+        report = build(capsys, churn)
+
+        assert report["path"] == "full"
+        assert any("requirements-base.txt" in step for step in ran(report))
+
+    def test_each_new_app_dependency_is_spliced_on_a_wiped_runner(
+        self, churn, capsys, docker_client
+    ) -> None:
+        for requirement, installed in NEW_APP_DEPENDENCIES:
+            add_line(churn, "requirements-app.txt", requirement, f"feat: {requirement}")
+            wipe_local_images(docker_client)
+
+            report = build(capsys, churn)
+
+            assert report["path"] == "patch", report["path_reason"]
+            assert report["patched_layers"] == [SPLICED]
+            steps = [step["instruction"] for step in report["steps"]]
+            # The stage alone: never the base install, cached or not, nor anything it needs.
+            assert not any("requirements-base.txt" in step for step in steps), steps
+            assert any("requirements-app.txt" in step for step in ran(report)), steps
+            view = container_view(f"{_repository(report)}@{report['digest']}")
+            assert installed in view
+
+    def test_the_spliced_image_serves_and_equals_a_full_build(self, churn, capsys) -> None:
+        patched = build(capsys, churn)  # this commit's candidate again: the same digest
+        assert patched["path"] == "patch" and patched["patched_layers"] == []
+
+        code = main(["smoke", "--json", "-C", str(churn), "--image", patched["image"]])
+        captured = capsys.readouterr()
+        assert code == 0, captured.err
+
+        assert_same_as_full_build(capsys, churn, patched)
+
+    def test_a_base_change_too_builds_in_full(self, churn, capsys) -> None:
+        add_line(churn, "requirements-base.txt", "# pinned again", "chore: base")
+        add_line(churn, "requirements-app.txt", "# and the app", "chore: app")
+
+        report = build(capsys, churn)
+
+        assert report["path"] == "full"
+        assert "build-context files" in report["path_reason"]
