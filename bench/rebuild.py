@@ -11,7 +11,8 @@ each build), side by side in one run:
   plain   `docker pull PRIOR; docker build --cache-from PRIOR -t NEW; docker push NEW`
   inline  `docker buildx build --cache-from PRIOR --cache-to type=inline -t NEW --push`
   patched `pipeline build` as it comes (`build.patch: auto`): a code-only or weights-only change
-          is made in the registry from the prior candidate; ours is `build.patch: off`
+          is made in the registry from the prior candidate, an app dependency by building the
+          app stage alone and splicing its layer in; ours is `build.patch: off`
 and four cases: cold (nothing in the registry), code-only change, one app dependency added,
 weights-only change (one byte of the weights file changed: the model/ layer is remade whole, as
 after a retrain). Each runs on both examples side by side: churn (scikit-learn, about 200 MB

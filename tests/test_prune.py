@@ -63,6 +63,7 @@ def test_prune_removes_only_old_candidates_and_caches(
     api.put_manifest(release, "1.0.0", raw)
     image(api, work, "sha-bbbbbbb")
     image(api, work, "buildcache-sha-bbbbbbb")
+    image(api, work, "sha-bbbbbbb-stage-app-deps")  # a stage the build spliced in
     image(api, work, "sha-ccccccc-dirty")
     image(api, work, "sha-1234567")  # the recent commit
     image(api, work, "buildcache-sha-ddddddd", "buildcache")  # the cache builds start from
@@ -72,6 +73,7 @@ def test_prune_removes_only_old_candidates_and_caches(
     assert api.tags(work) and dry.deleted == (
         "buildcache-sha-bbbbbbb",
         "sha-bbbbbbb",
+        "sha-bbbbbbb-stage-app-deps",
         "sha-ccccccc-dirty",
     )
     report = prune(target, recent={"1234567"})

@@ -85,6 +85,7 @@ def sentiment_release(stack: object, tmp_path_factory: pytest.TempPathFactory) -
         "smoke": smoke,
         "namespace": namespace,
         "log": result.stderr,
+        "project": project,
     }
 
 
@@ -149,6 +150,42 @@ def test_health_waits_for_the_warm_up_and_gpu_info_names_the_device(
         }
     finally:
         container.remove(force=True)
+
+
+@pytest.mark.stack
+@pytest.mark.heavy
+def test_an_app_dependency_is_spliced_into_the_torch_image(sentiment_release: dict) -> None:
+    """After the release, one small app dependency: the app stage built alone and its layer
+    put into the 3 GB image; neither torch nor the venv is installed, pulled or pushed again,
+    and the model still serves (smoke)."""
+    project, namespace = sentiment_release["project"], sentiment_release["namespace"]
+    with (project / "requirements-app.txt").open("a") as handle:
+        handle.write("python-multipart==0.0.9\n")
+    commit_all(project, "feat: form uploads")
+    settings = ["--set", f"image.name={namespace}/sentiment"]
+    built = subprocess.run(
+        [sys.executable, "-m", "pipeline", "-C", str(project), "build", "--json", *settings],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert built.returncode == 0, built.stderr[-5000:]
+    report = json.loads(built.stdout)
+
+    assert report["path"] == "patch", report["path_reason"]
+    assert report["patched_layers"] == ["COPY /opt/app-deps /opt/app-deps # buildkit"]
+    steps = [step["instruction"] for step in report["steps"]]
+    assert not any("requirements-base.txt" in step for step in steps), steps
+    smoke = subprocess.run(
+        [sys.executable, "-m", "pipeline", "-C", str(project), "smoke", "--json", *settings,
+         "--image", report["image"]],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )  # fmt: skip
+    assert smoke.returncode == 0, smoke.stderr[-5000:]
 
 
 def free_port() -> int:

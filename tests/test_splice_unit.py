@@ -203,3 +203,20 @@ def _request(
         committed_at=1000,
         splice=splice,
     )
+
+
+def test_code_and_app_dependency_together_redo_both_layers(project: Path) -> None:
+    with TestRegistry() as registry:
+        api = RegistryAPI(registry.host)
+        prior = _prior(project)
+        write_image(api, "team/app", prior, tags=["sha-old"])
+        (project / "requirements-app.txt").write_text("fastapi==0.165.0\nitsdangerous==2.2.0\n")
+        (project / "serve" / "app.py").write_text("print(2)\n")
+        built = Layer.from_tar(_tar(["opt/", "opt/app-deps/", "opt/app-deps/itsdangerous.py"]))
+
+        patched = patch(_request(project, api, lambda spec: (built, [])))
+
+        assert patched.redone == [SPLICED, "COPY serve/ /app/serve/ # buildkit"]
+        layers = patched.image.layers
+        assert layers[:2] == prior.layers[:2]
+        assert layers[2].digest == built.digest and layers[3] != prior.layers[3]

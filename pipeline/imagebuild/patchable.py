@@ -188,23 +188,14 @@ def _users(dockerfile: Dockerfile, stages: set[int], skip: Instruction) -> set[i
 
 
 def _context_reads(dockerfile: Dockerfile, stages: set[int]) -> tuple[str, ...] | None:
-    """The context paths `stages` read; None when a wildcard, a variable or a bind mount of the
-    context hides which."""
+    """The context paths `stages` read; None when that cannot be told, or is all of it."""
     read: list[str] = []
     for index in sorted(stages):
         for instruction in dockerfile.stages[index].instructions:
-            if instruction.keyword in ("COPY", "ADD") and not instruction.flag_values("from"):
-                words = instruction.words()[:-1]
-                if instruction.heredocs or any(_GLOB.search(word) for word in words):
-                    return None
-                read += [posixpath.normpath(word.lstrip("/")) for word in words]
-            elif instruction.keyword == "RUN" and any(
-                "bind" in value and "from=" not in value
-                for value in instruction.flag_values("mount")
-            ):
+            paths = _reads(instruction)
+            if paths is None or "." in paths:
                 return None
-    if any(path == "." or path.startswith("..") for path in read):
-        return None
+            read += paths
     return tuple(dict.fromkeys(read))
 
 
@@ -255,8 +246,7 @@ def _read_by_others(
     dockerfile: Dockerfile, patchable: set[Instruction], spliced: set[int]
 ) -> list[str]:
     """Context paths any other instruction of any stage but the `spliced` ones may read: a COPY
-    or ADD's sources, or the whole context for what cannot be told (a wildcard, a variable, a
-    bind mount)."""
+    or ADD's sources, or the whole context for what cannot be told."""
     read: list[str] = []
     for stage in dockerfile.stages:
         if stage.index in spliced:
@@ -264,15 +254,24 @@ def _read_by_others(
         for instruction in stage.instructions:
             if instruction in patchable:
                 continue
-            if instruction.keyword in ("COPY", "ADD") and not instruction.flag_values("from"):
-                words = instruction.words()[:-1]
-                if any(_GLOB.search(word) for word in words):
-                    return [""]
-                # An ADD's URL is no context path: as a prefix it covers nothing, harmlessly.
-                read += [posixpath.normpath(word.lstrip("/")) for word in words]
-            elif instruction.keyword == "RUN" and any(
-                "bind" in value and "from=" not in value
-                for value in instruction.flag_values("mount")
-            ):
+            paths = _reads(instruction)
+            if paths is None:
                 return [""]
+            read += paths
     return ["" if path == "." else path for path in read]
+
+
+def _reads(instruction: Instruction) -> list[str] | None:
+    """The context paths an instruction may read; None when a wildcard, a variable or a bind
+    mount of the context hides which."""
+    if instruction.keyword in ("COPY", "ADD") and not instruction.flag_values("from"):
+        words = instruction.words()[:-1]
+        if any(_GLOB.search(word) for word in words):
+            return None
+        # An ADD's URL is no context path: as a prefix it covers nothing, harmlessly.
+        return [posixpath.normpath(word.lstrip("/")) for word in words]
+    if instruction.keyword == "RUN" and any(
+        "bind" in value and "from=" not in value for value in instruction.flag_values("mount")
+    ):
+        return None
+    return []

@@ -41,7 +41,7 @@ from pipeline.project.worktree import build_source, read_build_context, refuse_d
 from pipeline.registries import Target, resolve_target
 from pipeline.secrets import check_build_context, check_lfs_pointers
 from pipeline.versioning.current import read_current
-from pipeline.versioning.image_tags import candidate
+from pipeline.versioning.image_tags import candidate, stage_tag
 from pipeline.versioning.versions import highest
 
 if TYPE_CHECKING:
@@ -327,8 +327,8 @@ def _splice(
     """Build a splice's stage with the settings the full build would use."""
     plan = plan_build(config, out, prepared)
     out.note(f"build: only stage {spec.stage}'s inputs changed: building it alone")
-    path = plan.inputs.target.staging.path
-    return build_stage(plan.builder, plan.request, plan.api, path, spec, _announce(out))
+    tag = plan.inputs.target.staging.with_tag(stage_tag(plan.inputs.git.sha, spec.stage))
+    return build_stage(plan.builder, plan.request, plan.api, spec, tag, _announce(out))
 
 
 def _existing(api: RegistryAPI, target: Target, refs: list[ImageRef]) -> list[ImageRef]:

@@ -4,8 +4,9 @@
 stage holding PATH alone: the image's layer for that COPY is, file by file, STAGE's one layer.
 When the proof says only STAGE's own inputs changed, buildx builds STAGE (with the stages it
 needs, which nothing else in the image needs) with the full build's settings and pushes it as
-`<candidate>-<stage>`; the patch takes its layer from there, in the same repository, so nothing
-is copied. The heavy stages are not built, not pulled and not read from any cache.
+`sha-<short>-stage-<stage>` (`versioning.image_tags.stage_tag`; `prune` removes it with the
+candidate); the patch takes its layer from there, in the same repository, so nothing is
+copied. The heavy stages are not built, not pulled and not read from any cache.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from pipeline.distribution.client import RegistryAPI
+from pipeline.distribution.reference import ImageRef
 from pipeline.imagebuild.buildx import BuildRequest, Buildx
 from pipeline.imagebuild.patchable import SpliceSpec, Unpatchable
 from pipeline.imagebuild.steps import Step, StepCallback
@@ -24,17 +26,16 @@ def build_stage(
     builder: Buildx,
     request: BuildRequest,
     api: RegistryAPI,
-    path: str,
     spec: SpliceSpec,
+    tag: ImageRef,
     on_step: StepCallback | None = None,
 ) -> tuple[Layer, list[Step]]:
-    """Build `spec`'s stage as the full build `request` would, push it, and return its one
-    layer (its bytes stay in repository `path`) with the steps the build ran."""
-    stage = replace(
-        request, target=spec.stage, tag=f"{request.tag}-{spec.stage}", labels={}, cache_to=None
-    )
+    """Build `spec`'s stage as the full build `request` would, push it as `tag` (in the
+    candidate's repository) and return its one layer, whose bytes stay there, with the steps
+    the build ran."""
+    stage = replace(request, target=spec.stage, tag=str(tag), labels={}, cache_to=None)
     outcome = builder.build(stage, on_step)
-    image = read_image(api, path, outcome.digest or stage.tag.rpartition(":")[2])
+    image = read_image(api, tag.path, outcome.digest or tag.tag or "")
     if len(image.layers) != 1 or len(image.config.diff_ids) != 1:
         raise Unpatchable(f"stage {spec.stage} built {len(image.layers)} layers, not one")
     (descriptor,) = image.layers

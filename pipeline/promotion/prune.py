@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from pipeline.core.errors import UserError
 from pipeline.registries import Target
 
-# The build's own tags: candidate sha-<short>[-dirty], its cache export buildcache-sha-<short>.
-PRUNABLE = re.compile(r"(?:buildcache-)?sha-(?P<sha>[0-9a-f]{7,40})(?:-dirty)?")
+# The build's own tags: candidate sha-<short>[-dirty], its cache export buildcache-sha-<short>,
+# a stage spliced into it sha-<short>-stage-<name>.
+PRUNABLE = re.compile(r"(?:buildcache-)?sha-(?P<sha>[0-9a-f]{7,40})(?:-dirty|-stage-[a-z0-9_.-]+)?")
 
 
 @dataclass(frozen=True)

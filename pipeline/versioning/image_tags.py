@@ -48,6 +48,11 @@ def commit_tag(sha: str) -> str:
     return f"sha-{sha[:SHORT_SHA_LENGTH]}"
 
 
+def stage_tag(sha: str, stage: str) -> str:
+    """The tag a build pushes one stage of commit `sha` as, to splice its layer in."""
+    return f"{commit_tag(sha)}-stage-{stage}"
+
+
 def candidate(repository: ImageRef, source: GitInfo) -> ImageRef:
     """The candidate image of `source` in `repository`: the one name build pushes, smoke tests by
     default and push promotes by default (which refuses a dirty one: it releases commits)."""
