@@ -103,8 +103,6 @@ def prove(inputs: ProofInputs, plan: PatchPlan) -> BuildProof:
         "platform": inputs.platform,
         "labels": dict(inputs.labels),
         "copies": sorted(copies),
-        # Only where there are any: the proofs of images with none stay as they were.
-        **({"splices": sorted(splices)} if splices else {}),
     }
     parts = {
         "dockerfile": _sha256(build.dockerfile.read_bytes()),
