@@ -129,10 +129,7 @@ def test_what_a_splice_cannot_prove_is_no_splice(
 def test_the_patch_takes_the_stage_layer_in_place_of_the_prior_one(project: Path) -> None:
     with TestRegistry() as registry:
         api = RegistryAPI(registry.host)
-        prior = _prior(project)
-        write_image(api, "team/app", prior, tags=["sha-old"])
-        (project / "requirements-app.txt").write_text("fastapi==0.165.0\nitsdangerous==2.2.0\n")
-        built = Layer.from_tar(_tar(["opt/", "opt/app-deps/", "opt/app-deps/itsdangerous.py"]))
+        prior, built = _app_dependency_added(project, api)
         step = Step("app-install", 3, 3, "RUN pip install --target /opt/app-deps")
         asked: list[SpliceSpec] = []
 
@@ -154,6 +151,16 @@ def test_the_patch_takes_the_stage_layer_in_place_of_the_prior_one(project: Path
         # No engine to build the stage with: a full build, saying why.
         with pytest.raises(Unpatchable, match="stage app-deps changed, and only an engine"):
             patch(_request(project, api, None, priors=["sha-old"]))
+
+
+def _app_dependency_added(project: Path, api: RegistryAPI) -> tuple[Image, Layer]:
+    """The prior image pushed as sha-old, one app dependency added since, and the layer its
+    stage would build."""
+    prior = _prior(project)
+    write_image(api, "team/app", prior, tags=["sha-old"])
+    (project / "requirements-app.txt").write_text("fastapi==0.165.0\nitsdangerous==2.2.0\n")
+    built = Layer.from_tar(_tar(["opt/", "opt/app-deps/", "opt/app-deps/itsdangerous.py"]))
+    return prior, built
 
 
 def _proof(project: Path) -> BuildProof:
@@ -208,11 +215,8 @@ def _request(
 def test_code_and_app_dependency_together_redo_both_layers(project: Path) -> None:
     with TestRegistry() as registry:
         api = RegistryAPI(registry.host)
-        prior = _prior(project)
-        write_image(api, "team/app", prior, tags=["sha-old"])
-        (project / "requirements-app.txt").write_text("fastapi==0.165.0\nitsdangerous==2.2.0\n")
+        prior, built = _app_dependency_added(project, api)
         (project / "serve" / "app.py").write_text("print(2)\n")
-        built = Layer.from_tar(_tar(["opt/", "opt/app-deps/", "opt/app-deps/itsdangerous.py"]))
 
         patched = patch(_request(project, api, lambda spec: (built, [])))
 
