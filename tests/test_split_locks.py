@@ -8,6 +8,7 @@ says so. Real pip then installs the base alone in hash-checking mode, and the ap
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -16,11 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from packaging.utils import canonicalize_name
 
 from pipeline.cli import main
+from pipeline.project.dockerfile import parse_file
 from pipeline.requirements import read_requirements, split_requirements
 from tests.test_split_real import frozen, pins, pip
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
 LOCKS = Path(__file__).parent / "data" / "requirements" / "locks"
 SOURCES = {
     "uv": "uv/uv.lock",
@@ -176,6 +180,45 @@ def test_the_base_installs_alone_then_the_app_in_hash_mode(
     assert frozen(python) == pins(base_file)  # the base alone: nothing more than itself
     pip("install", *cache, "--require-hashes", "-r", str(app_file), python=python)
     assert frozen(python) == pins(base_file) | pins(app_file)
+
+
+DOCKERFILES = sorted(
+    [
+        *(REPO_ROOT / "dockerfiles").glob("*/Dockerfile"),
+        *(REPO_ROOT / "examples").glob("*/Dockerfile"),
+    ]
+)
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.parent.name)
+def test_the_templates_install_a_hashed_app_half_apart_from_the_base(
+    tmp_path: Path, dockerfile: Path, package_index: None
+) -> None:
+    """Each `app-install` stage's install, run as written: no base under it, so a hashed app half
+    (pdm's lock: its app packages need base packages) installs exactly its own lines."""
+    _, app_file = split_lock(tmp_path, "pdm")
+    target = tmp_path / "app-deps"
+    command = re.sub(
+        r"/opt/venv/bin/(pip|python -m pip)",
+        f"'{sys.executable}' -m pip --isolated",
+        app_install_command(dockerfile),
+    )
+    command = command.replace("/opt/app-deps", str(target))
+    command = command.replace("/tmp/requirements-app.txt", str(app_file))
+    done = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    listed = pip("freeze", "--path", str(target)).stdout.splitlines()
+    installed = {tuple(line.split("==")) for line in listed if "==" in line}
+    assert {(canonicalize_name(n), v) for n, v in installed} == pins(app_file)
+
+
+def app_install_command(dockerfile: Path) -> str:
+    """The `app-install` stage's RUN that installs requirements-app.txt, continuations joined."""
+    stage = parse_file(dockerfile).stage("app-install")
+    assert stage is not None, f"{dockerfile}: no app-install stage"
+    [run] = [i for i in stage.instructions if i.keyword == "RUN" and "--target" in i.value]
+    return run.value
 
 
 # Indexes and direct references, as the tools write them
