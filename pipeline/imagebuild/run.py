@@ -36,7 +36,12 @@ from pipeline.project.buildcontext import BuildContext
 from pipeline.project.gitinfo import GitInfo, open_repo
 from pipeline.project.worktree import build_source, read_build_context, refuse_dirty
 from pipeline.registries import Target, resolve_target
-from pipeline.secrets import check_build_context, check_lfs_pointers
+from pipeline.secrets import (
+    allowances,
+    check_build_args,
+    check_build_context,
+    check_lfs_pointers,
+)
 from pipeline.versioning.current import read_current
 from pipeline.versioning.image_tags import candidate
 from pipeline.versioning.versions import highest
@@ -152,7 +157,9 @@ def prepare(
     """
     inputs = read_inputs(config, target)
     # What the engine would receive, before anything is built or pushed.
-    check_build_context(inputs.build)
+    allow = allowances(config)
+    check_build_context(inputs.build, allow)
+    check_build_args(config.image.build_args, allow)
     check_lfs_pointers(inputs.build)
     # After the secret scan: "commit them" must never be the advice for a key left there.
     refuse_dirty(config, inputs.git, inputs.build)

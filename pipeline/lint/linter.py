@@ -52,7 +52,7 @@ def lint_dockerfile(
 
     # hadolint is a process of its own: it runs while our rules do (about a sixth of `lint`).
     with _hadolint_alongside(hadolint, dockerfile, display(dockerfile), config) as hadolint_result:
-        ours = _our_findings(target, build, display, ignored, wanted)
+        ours = _our_findings(target, build, config, display, ignored, wanted)
         status, theirs = hadolint_result()
     theirs = [f for f in theirs if wanted(f) and not _about_a_stage(f, parsed)]
     findings = _merge(ours, theirs)
@@ -68,6 +68,7 @@ def lint_dockerfile(
 def _our_findings(
     target: Subject,
     build: BuildContext,
+    config: Config,
     display: Callable[[Path], str],
     ignored: set[str],
     wanted: Callable[[Finding], bool],
@@ -89,7 +90,7 @@ def _our_findings(
     ours = [finding for finding in ours if wanted(finding)]
     if SECRETS_RULE_ID not in ignored:
         # After the pragma filter: a scan finding's line is in another file than the Dockerfile.
-        ours = ours + secret_findings(build, display)
+        ours = ours + secret_findings(build, config, display)
     return ours
 
 
