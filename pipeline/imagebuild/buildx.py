@@ -22,6 +22,7 @@ from pathlib import Path
 
 from pipeline.core.errors import PipelineError, UserError
 from pipeline.distribution.auth import Credentials
+from pipeline.distribution.errors import STORAGE_ADVICE, storage_full
 from pipeline.engine.client import CONTAINERD_STORE
 from pipeline.imagebuild.cli_login import cli_environment
 from pipeline.imagebuild.networking import build_network_hint
@@ -172,6 +173,8 @@ def _failure(request: BuildRequest, progress: RawJsonProgress, fallback: str) ->
     where = f"step {failing.label()} failed" if failing else "build failed"
     output = "\n".join(f"  | {line}" for line in lines[-ERROR_TAIL_LINES:])
     hint = build_network_hint(error, *lines)
+    if storage_full(error):
+        hint += f"; {STORAGE_ADVICE}"
     return BuildFailed(f"{where}: {error}{hint}" + (f"\n{output}" if output else ""))
 
 
