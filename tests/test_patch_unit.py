@@ -21,15 +21,16 @@ from pipeline.distribution.mediatypes import DOCKER_MANIFEST
 from pipeline.imagebuild.copylayer import Owner, copy_entries
 from pipeline.imagebuild.fingerprint import BuildProof, ProofInputs, prove
 from pipeline.imagebuild.labels import CREATED_LABEL
-from pipeline.imagebuild.patch import PatchRequest, patch
+from pipeline.imagebuild.patch import PatchRequest, UntrustedPrior, patch
 from pipeline.imagebuild.patchable import CopySpec, Unpatchable, read_plan
+from pipeline.imagebuild.record import built_by_us, record_tag
 from pipeline.imagebuild.run import prepare, run_build
 from pipeline.oci.image import Image
 from pipeline.oci.layer import Layer
 from pipeline.oci.remote import write_image
 from pipeline.project.buildcontext import read_context
 from pipeline.project.dockerignore import DockerIgnore
-from tests.support.patching import buildkit_like_image, layer_tar
+from tests.support.patching import buildkit_like_image, layer_tar, push_as_built
 from tests.support.project import commit_all
 from tests.support.registry import TestRegistry
 
@@ -217,7 +218,7 @@ def test_a_code_change_redoes_its_layer_only(project: Path) -> None:
     with TestRegistry() as registry:
         api = RegistryAPI(registry.host)
         prior = _prior(project, api)
-        write_image(api, "team/app", prior, tags=["sha-old"])
+        push_as_built(api, "team/app", prior, tags=["sha-old"])
         (project / "code" / "main.py").write_text("print(2)\n")
         (project / "code" / "run.sh").unlink()
 
@@ -250,7 +251,7 @@ def test_a_named_owner_gets_the_ids_the_full_build_gave(project: Path) -> None:
     (project / "Dockerfile").write_text(DOCKERFILE.replace("--chown=10:20", "--chown=app"))
     with TestRegistry() as registry:
         api = RegistryAPI(registry.host)
-        write_image(api, "team/app", _prior(project, api), tags=["sha-old"])
+        push_as_built(api, "team/app", _prior(project, api), tags=["sha-old"])
         (project / "code" / "main.py").write_text("print(2)\n")
 
         patched = patch(_request(project, api, ["sha-old"]))
@@ -277,10 +278,39 @@ def test_what_cannot_be_proven_is_not_patched(project: Path) -> None:
         with pytest.raises(Unpatchable, match="not built by us"):
             patch(_request(project, api, ["sha-old"]))
 
-        write_image(api, "team/app", prior, tags=["sha-old"])
+        push_as_built(api, "team/app", prior, tags=["sha-old"])
         (project / "requirements.txt").write_text("numpy\nscipy\n")
         with pytest.raises(Unpatchable, match="changed since sha-old: build-context files"):
             patch(_request(project, api, ["sha-old"]))
+
+
+def test_an_image_pushed_over_a_candidate_tag_is_not_patched_on(project: Path) -> None:
+    """Derived from our candidate (FROM it plus a layer) and pushed to its tag: the labels are
+    ours, the image is not."""
+    with TestRegistry() as registry:
+        api = RegistryAPI(registry.host)
+        prior = _prior(project, api)
+        push_as_built(api, "team/app", prior, tags=["sha-old"])
+        derived = prior.append_layer(
+            Layer.from_tar(_tar({"foreign": b"x"})), {"created_by": "RUN touch /foreign"}
+        )
+        write_image(api, "team/app", derived, tags=["sha-old"])
+        (project / "code" / "main.py").write_text("print(2)\n")
+
+        with pytest.raises(UntrustedPrior) as caught:
+            patch(_request(project, api, ["sha-old"]))
+
+        assert str(caught.value) == (
+            f"prior image {registry.host}/team/app:sha-old ({derived.digest}) carries our labels "
+            "but is not provably an image our build or patch pushed (no "
+            f"{record_tag(derived.digest)} record beside it): an image pushed over that tag, or "
+            "one older than the records"
+        )
+        assert api.digest("team/app", "sha-new") is None  # nothing written
+        # Ours again on the tag: patched on, and the patch's own image gets its record.
+        write_image(api, "team/app", prior, tags=["sha-old"])
+        patched = patch(_request(project, api, ["sha-old"]))
+        assert built_by_us(api, "team/app", patched.image.digest)
 
 
 # -- the build step end to end, without an engine ----------------------------------------------
@@ -302,7 +332,7 @@ def test_the_build_step_patches_without_an_engine(
         config = load_config(project, None, {})
         api = RegistryAPI(registry.host)
         prior = buildkit_like_image(prepare(config, Output()))
-        write_image(api, "team/project", prior, tags=["0.1.0"])
+        push_as_built(api, "team/project", prior, tags=["0.1.0"])
         (project / "app.txt").write_text("two\n")
         commit_all(project, "fix: code only")
         reads = _count_reads(monkeypatch, project)

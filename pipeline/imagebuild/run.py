@@ -29,6 +29,7 @@ from pipeline.imagebuild.labels import oci_labels, weights_sha256
 from pipeline.imagebuild.patch import Patched
 from pipeline.imagebuild.patch_step import patch_report, try_patch
 from pipeline.imagebuild.patchable import PatchPlan, read_plan
+from pipeline.imagebuild.record import record_built
 from pipeline.imagebuild.report import BuildReport, Layer
 from pipeline.imagebuild.stages import BuildGraph, read_graph
 from pipeline.imagebuild.steps import Step, StepCallback
@@ -272,10 +273,15 @@ def execute(plan: BuildPlan, out: Output) -> BuildReport:
 
 
 def publish(plan: BuildPlan, report: BuildReport) -> None:
-    """After a pushed build: repoint the cache when its export is complete, record sizes."""
+    """After a pushed build: record that the candidate is ours, repoint the cache when its
+    export is complete, record sizes."""
     if not plan.request.push or plan.request.cache_to is None:
         return
     target = plan.inputs.target
+    pushed = plan.api.raw_manifest(target.staging.path, ImageRef.parse(report.image).tag or "")
+    # What the tag holds now is ours only if it is what buildx said it pushed.
+    if pushed is not None and pushed.digest == report.digest:
+        record_built(plan.api, target.staging.path, pushed)
     report.cache_images = _publish_cache(
         plan.api, target, plan.cache, report.steps, plan.inputs.graph
     )
@@ -308,6 +314,7 @@ def run_build(
         prepared.labels,
         push_images,
         prior.tag if prior else None,
+        out.warn,
     )
     if isinstance(attempt, Patched):
         seconds = time.monotonic() - started
