@@ -358,6 +358,28 @@ def test_an_image_pushed_over_the_candidate_tag_is_never_patched_on(tiny, capsys
     assert len(built.layers) == len(read_image(api, path, first["digest"]).layers)
 
 
+def test_a_mode_change_git_cannot_see_never_repushes_the_candidate(tiny, capsys) -> None:
+    """`chmod 600` on a file the image copies: git status stays clean (core.fileMode false),
+    the build refuses before the engine builds anything, the tag keeps its digest."""
+    subprocess.run(["git", "config", "core.fileMode", "false"], cwd=tiny, check=True)
+    first = build(capsys, tiny)
+    host, _, rest = first["image"].partition("/")
+    path, _, tag = rest.rpartition(":")
+    api = RegistryAPI(host)
+    tags = api.tags(path)
+    (tiny / "code" / "main.py").chmod(0o600)
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=tiny, capture_output=True)
+    assert status.stdout == b""
+
+    code = main(["build", "-C", str(tiny)])
+
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert f"{first['image']} ({first['digest']}) was built from this commit" in err
+    assert "the sources of the COPY on Dockerfile line 6" in err
+    assert api.digest(path, tag) == first["digest"] and api.tags(path) == tags
+
+
 @pytest.mark.parametrize("kind", ["dockerhub", "ecr", "gar"])
 def test_a_code_only_change_is_patched_on_each_registry_kind(
     kind: str, stack, git_project, tmp_path, capsys, monkeypatch

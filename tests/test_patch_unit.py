@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import subprocess
 import tarfile
 from collections import Counter
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from pipeline.cli import main
 from pipeline.config.schema import load_config
 from pipeline.console.output import Output
 from pipeline.distribution.client import RegistryAPI
@@ -373,3 +375,41 @@ def _count_reads(monkeypatch: pytest.MonkeyPatch, context: Path) -> Counter[str]
     monkeypatch.setattr(os, "walk", counted_walk)
     monkeypatch.setattr(git.cmd.Git, "_call_process", counted_call)
     return counts
+
+
+def test_a_mode_git_cannot_see_never_changes_a_commits_candidate(
+    git_project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`chmod 600` on a committed file: git status is clean (with core.fileMode false, or any
+    mode but the executable bit), the image would differ. The candidate keeps its digest."""
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "Dockerfile").write_text('FROM scratch\nCOPY app.txt /app/\nCMD ["/app/app.txt"]\n')
+    (source / "app.txt").write_text("one\n")
+    (source / ".dockerignore").write_text(".git\n")
+    with TestRegistry() as registry:
+        project = git_project(source, f"registry:\n  url: {registry.host}/team\n")
+        subprocess.run(["git", "config", "core.fileMode", "false"], cwd=project, check=True)
+        prepared = prepare(load_config(project, None, {}), Output())
+        api = RegistryAPI(registry.host)
+        tag = prepared.candidate.tag or ""
+        push_as_built(api, "team/project", buildkit_like_image(prepared), tags=[tag])
+        before = api.digest("team/project", tag)
+        tags = api.tags("team/project")
+        (project / "app.txt").chmod(0o600)
+
+        code = main(["build", "-C", str(project)])
+
+        assert code == 2
+        message = capsys.readouterr().err
+        assert f"{registry.host}/team/project:{tag} ({before}) was built from this commit " in (
+            message
+        )
+        assert "the sources of the COPY on Dockerfile line 2" in message
+        assert "nothing was built or pushed" in message and "chmod 644 or 755" in message
+        assert api.digest("team/project", tag) == before and api.tags("team/project") == tags
+        # The modes back as the commit has them: the same candidate, tagged as it is.
+        (project / "app.txt").chmod(0o644)
+        report = run_build(load_config(project, None, {}), Output())
+        assert (report.path, report.digest) == ("patch", before)

@@ -24,6 +24,7 @@ from pipeline.distribution.reference import DOCKER_HUB_HOST, ImageRef
 from pipeline.engine.client import docker_client, image_store
 from pipeline.imagebuild.build_secrets import secret_args
 from pipeline.imagebuild.buildx import BuildRequest, Buildx, find_buildx
+from pipeline.imagebuild.candidate import check_unchanged
 from pipeline.imagebuild.fingerprint import BuildProof, ProofInputs, prove
 from pipeline.imagebuild.labels import oci_labels, weights_sha256
 from pipeline.imagebuild.patch import Patched
@@ -302,6 +303,8 @@ def run_build(
     `prepare`."""
     prepared = prepare(config, out, version, target)
     inputs, prior = prepared.inputs, prepared.prior
+    if push_images and not inputs.git.dirty:
+        check_unchanged(inputs.target, prepared.candidate, prepared.proof)
     started = time.monotonic()
     attempt = try_patch(
         config,
