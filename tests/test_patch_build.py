@@ -358,6 +358,27 @@ def test_an_image_pushed_over_the_candidate_tag_is_never_patched_on(tiny, capsys
     assert len(built.layers) == len(read_image(api, path, first["digest"]).layers)
 
 
+def test_a_prior_candidate_with_a_deleted_blob_falls_back_to_a_full_build(tiny, capsys) -> None:
+    import requests
+
+    first = build(capsys, tiny)
+    host, _, rest = first["image"].partition("/")
+    path, _, tag = rest.rpartition(":")
+    layer = read_image(RegistryAPI(host), path, tag).layers[-1].digest
+    deleted = requests.delete(f"http://{host}/v2/{path}/blobs/{layer}", timeout=30)
+    assert deleted.status_code == 202, deleted.text
+    change(tiny, "code/main.py", "print('changed')\n")
+
+    code = main(["build", "--json", "-C", str(tiny)])
+
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    report = json.loads(captured.out)
+    assert report["path"] == "full"
+    named = f"prior image {host}/{path}:{tag} lacks its layer blob {layer} in the registry"
+    assert f"warning: {named}" in captured.err and named in report["path_reason"]
+
+
 def test_a_mode_change_git_cannot_see_never_repushes_the_candidate(tiny, capsys) -> None:
     """`chmod 600` on a file the image copies: git status stays clean (core.fileMode false),
     the build refuses before the engine builds anything, the tag keeps its digest."""

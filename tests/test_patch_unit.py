@@ -23,7 +23,7 @@ from pipeline.distribution.mediatypes import DOCKER_MANIFEST
 from pipeline.imagebuild.copylayer import Owner, copy_entries
 from pipeline.imagebuild.fingerprint import BuildProof, ProofInputs, prove
 from pipeline.imagebuild.labels import CREATED_LABEL
-from pipeline.imagebuild.patch import PatchRequest, UntrustedPrior, patch
+from pipeline.imagebuild.patch import PatchRequest, UnusablePrior, patch
 from pipeline.imagebuild.patchable import CopySpec, Unpatchable, read_plan
 from pipeline.imagebuild.record import built_by_us, record_tag
 from pipeline.imagebuild.run import prepare, run_build
@@ -299,7 +299,7 @@ def test_an_image_pushed_over_a_candidate_tag_is_not_patched_on(project: Path) -
         write_image(api, "team/app", derived, tags=["sha-old"])
         (project / "code" / "main.py").write_text("print(2)\n")
 
-        with pytest.raises(UntrustedPrior) as caught:
+        with pytest.raises(UnusablePrior) as caught:
             patch(_request(project, api, ["sha-old"]))
 
         assert str(caught.value) == (
@@ -313,6 +313,25 @@ def test_an_image_pushed_over_a_candidate_tag_is_not_patched_on(project: Path) -
         write_image(api, "team/app", prior, tags=["sha-old"])
         patched = patch(_request(project, api, ["sha-old"]))
         assert built_by_us(api, "team/app", patched.image.digest)
+
+
+def test_a_prior_image_with_a_blob_gone_is_not_patched_on(project: Path) -> None:
+    with TestRegistry() as registry:
+        api = RegistryAPI(registry.host)
+        prior = _prior(project, api)
+        push_as_built(api, "team/app", prior, tags=["sha-old"])
+        registry.links["team/app"].discard(prior.layers[1].digest)  # deleted from the repository
+        (project / "code" / "main.py").write_text("print(2)\n")
+
+        with pytest.raises(UnusablePrior) as caught:
+            patch(_request(project, api, ["sha-old"]))
+
+        assert str(caught.value) == (
+            f"prior image {registry.host}/team/app:sha-old lacks its layer blob "
+            f"{prior.layers[1].digest} in the registry (deleted or garbage-collected), so it is "
+            "not patched on"
+        )
+        assert api.digest("team/app", "sha-new") is None
 
 
 # -- the build step end to end, without an engine ----------------------------------------------

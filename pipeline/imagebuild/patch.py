@@ -55,8 +55,9 @@ class Patched:
     written: Written
 
 
-class UntrustedPrior(Unpatchable):
-    """The prior image is not provably one we pushed: a reason to warn, not only to note."""
+class UnusablePrior(Unpatchable):
+    """The prior image is not provably one we pushed, or a blob of it is gone: a reason to warn,
+    not only to note."""
 
 
 def patch(request: PatchRequest) -> Patched:
@@ -69,10 +70,21 @@ def patch(request: PatchRequest) -> Patched:
         raise Unpatchable(f"prior image {tag} has no build fingerprint (not built by us)")
     digest = request.api.digest(request.path, tag)
     if digest is None or not built_by_us(request.api, request.path, digest):
-        raise UntrustedPrior(
+        raise UnusablePrior(
             f"prior image {request.api.host}/{request.path}:{tag} ({digest}) carries our labels "
             f"but is not provably an image our build or patch pushed (no {record_tag(digest or '')}"
             " record beside it): an image pushed over that tag, or one older than the records"
+        )
+    gone = [
+        layer.digest
+        for layer in prior.layers
+        if request.api.blob_size(request.path, layer.digest) is None
+    ]
+    if gone:
+        more = f" and {len(gone) - 1} more" if len(gone) > 1 else ""
+        raise UnusablePrior(
+            f"prior image {request.api.host}/{request.path}:{tag} lacks its layer blob {gone[0]}"
+            f"{more} in the registry (deleted or garbage-collected), so it is not patched on"
         )
     changed = request.proof.changed_parts(prior_proof)
     if changed or set(prior_proof.copies) != set(request.proof.copies):

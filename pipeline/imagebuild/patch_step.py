@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pipeline.config.schema import Config
 from pipeline.distribution.reference import ImageRef
 from pipeline.imagebuild.fingerprint import BuildProof
-from pipeline.imagebuild.patch import Patched, PatchRequest, UntrustedPrior, patch
+from pipeline.imagebuild.patch import Patched, PatchRequest, UnusablePrior, patch
 from pipeline.imagebuild.patchable import PatchPlan, Unpatchable
 from pipeline.imagebuild.prior import ancestor_tags
 from pipeline.imagebuild.report import BuildReport, Layer
@@ -57,7 +57,7 @@ def try_patch(
     )
     try:
         return patch(request)
-    except UntrustedPrior as exc:
+    except UnusablePrior as exc:
         warn(f"{exc}; building in full")
         return str(exc)
     except Unpatchable as exc:
