@@ -23,7 +23,7 @@ from pathlib import Path
 from pipeline.core.errors import PipelineError, UserError
 from pipeline.distribution.auth import Credentials
 from pipeline.distribution.errors import STORAGE_ADVICE, storage_full
-from pipeline.engine.client import CONTAINERD_STORE
+from pipeline.engine.client import CONTAINERD_STORE, engine_answers, engine_endpoint
 from pipeline.imagebuild.cli_login import cli_environment
 from pipeline.imagebuild.networking import build_network_hint
 from pipeline.imagebuild.steps import RawJsonProgress, Step, StepCallback
@@ -161,10 +161,23 @@ def _engine_error(message: str, request: BuildRequest) -> str:
     return message.strip()
 
 
+# buildx's words when its connection to BuildKit broke, not a step: gRPC's, as it reports them.
+_LOST_BUILDER = ("error reading from server: eof", "code = unavailable", "transport is closing")
+
+
 def _failure(request: BuildRequest, progress: RawJsonProgress, fallback: str) -> BuildFailed:
     tail = list(progress.tail)
     solve = next((line for line in reversed(tail) if line.startswith("ERROR:")), "")
     error = progress.errors[-1] if progress.errors else solve or (tail or [fallback])[-1]
+    lost = any(marker in line.lower() for line in [error, *tail] for marker in _LOST_BUILDER)
+    if lost or not engine_answers():
+        running = next((s for s in reversed(progress.steps) if not s.cached), None)
+        at = f" (at {running.label()})" if running else ""
+        return BuildFailed(
+            f"the Docker engine at {engine_endpoint(os.environ)} or its builder went away during "
+            f"the build{at}: stopped, killed or restarted, no fault of the Dockerfile; the "
+            "candidate was not pushed. Start the engine (e.g. systemctl start docker) and re-run"
+        )
     located = _engine_error(solve or error, request)
     if located != (solve or error).strip():
         return BuildFailed(f"invalid Dockerfile: {located}")
