@@ -505,3 +505,22 @@ def test_a_token_given_as_a_build_argument_is_refused_before_the_build(tmp_path:
         project, "build", "--build-arg", "DB_PASSWORD=hunter2hunter2", env=NO_ENGINE
     )
     assert result.returncode == 2 and "DB_PASSWORD (a value named like a secret" in result.stderr
+
+
+def test_lint_reports_the_build_arguments_the_build_refuses(tmp_path: Path) -> None:
+    context = make_context(tmp_path, {})
+    (context / "pipeline.yaml").write_text(
+        "lint:\n  hadolint: false\nimage:\n  build_args: {INDEX: '" + GITHUB + "', "
+        "TOKENIZER: bert-base-uncased}\n",
+        encoding="utf-8",
+    )
+    result = run_pipeline(context, "lint", "--json")
+    assert result.returncode == 2, result.stderr
+    [finding] = [f for f in json.loads(result.stdout)["findings"] if f["id"] == "ML018"]
+    assert finding["file"].endswith("pipeline.yaml")
+    assert finding["message"] == (
+        "build argument INDEX carries a secret (GitHub token, ghp_****, 40 characters): its "
+        "value stays in the image history; the build refuses it"
+    )
+    assert "build.secrets {index: env:INDEX}" in finding["fix"]
+    assert GITHUB not in result.stdout + result.stderr

@@ -14,8 +14,8 @@ from pipeline.core.errors import CheckFailed, UserError
 from pipeline.lint.hadolint import Hadolint, HadolintFailed
 from pipeline.lint.report import Finding, HadolintStatus, Report, Severity
 from pipeline.lint.rules import RULES, RULES_BY_ID
+from pipeline.lint.secrets import BUILD_ARG_RULE_ID, build_arg_secret_findings, secret_findings
 from pipeline.lint.secrets import RULE_ID as SECRETS_RULE_ID
-from pipeline.lint.secrets import secret_findings
 from pipeline.lint.subject import Subject
 from pipeline.project.buildcontext import BuildContext, read_context
 from pipeline.project.dockerfile import Dockerfile, parse_file
@@ -91,6 +91,8 @@ def _our_findings(
     if SECRETS_RULE_ID not in ignored:
         # After the pragma filter: a scan finding's line is in another file than the Dockerfile.
         ours = ours + secret_findings(build, config, display)
+    if BUILD_ARG_RULE_ID not in ignored:
+        ours = ours + build_arg_secret_findings(config)
     return ours
 
 

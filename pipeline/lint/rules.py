@@ -25,6 +25,7 @@ from pipeline.lint.report import Severity
 from pipeline.lint.subject import Hit, Subject
 from pipeline.project.dockerfile import INSTRUCTIONS, Instruction, arg_declarations
 from pipeline.project.installs import Install, cache_cleared, installs, run_commands, stage_runs
+from pipeline.secrets.buildargs import secret_advice
 from pipeline.secrets.detect import secret_key_name
 
 _CUDA_DEVEL_REPOSITORIES = ("nvidia/cuda", "pytorch/pytorch", "tensorflow/tensorflow")
@@ -269,9 +270,7 @@ def secret_build_arg(target: Subject) -> Iterator[Hit]:
                     instruction.line,
                     f"build argument {name} is named like a secret: its value stays in the "
                     "image history (docker history, the registry's config blob)",
-                    f"pass it as a build secret: build.secrets {{{name.lower()}: env:{name}}} and "
-                    f"RUN --mount=type=secret,id={name.lower()} {name}=$(cat "
-                    f"/run/secrets/{name.lower()}) ...",
+                    f"pass it as a build secret: {secret_advice(name)}",
                 )
 
 

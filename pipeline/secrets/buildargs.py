@@ -13,6 +13,7 @@ from pipeline.secrets.detect import masked, secret_key_name, secret_value, token
 from pipeline.secrets.scan import Allowance, Finding, allow_advice, allowed
 
 BUILD_ARGS = "image.build_args"  # the path an allowance names for a build argument
+_PREFIX = "build argument "
 
 
 def build_arg_findings(
@@ -24,10 +25,21 @@ def build_arg_findings(
         hits = list(token_hits(data))
         if hits or (secret_key_name(name) and secret_value(data)):
             what = hits[0].what if hits else "a value named like a secret"
-            findings.append(
-                Finding(BUILD_ARGS, f"build argument {name}", shown=f"{what}, {masked(data)}")
-            )
+            findings.append(Finding(BUILD_ARGS, _PREFIX + name, shown=f"{what}, {masked(data)}"))
     return allowed(findings, allow)
+
+
+def argument(finding: Finding) -> str:
+    """The build argument a finding of `build_arg_findings` names."""
+    return finding.what.removeprefix(_PREFIX)
+
+
+def secret_advice(name: str) -> str:
+    secret_id = name.lower()
+    return (
+        f"build.secrets {{{secret_id}: env:{name}}} and RUN --mount=type=secret,id={secret_id},"
+        f"env={name} ..."
+    )
 
 
 def check_build_args(build_args: Mapping[str, str], allow: Sequence[Allowance] = ()) -> None:
@@ -39,12 +51,10 @@ def check_build_args(build_args: Mapping[str, str], allow: Sequence[Allowance] =
         "build arguments carry secrets, which would stay in the image history; nothing was built:"
     ]
     for finding in findings:
-        name = finding.what.removeprefix("build argument ")
-        secret_id = name.lower()
+        name = argument(finding)
         lines.append(
-            f"  {name} ({finding.shown}): pass it as a build secret instead of "
-            f"{BUILD_ARGS} or --build-arg: build.secrets {{{secret_id}: env:{name}}} and "
-            f"RUN --mount=type=secret,id={secret_id},env={name} ..."
+            f"  {name} ({finding.shown}): pass it as a build secret instead of {BUILD_ARGS} or "
+            f"--build-arg: {secret_advice(name)}"
         )
     lines.append(allow_advice(findings[0]))
     raise CheckFailed("\n".join(lines))
