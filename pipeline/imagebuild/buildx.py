@@ -134,7 +134,8 @@ class Buildx:
             finally:
                 _stop(process)
             if returncode != 0:
-                raise _failure(request, progress, f"{self.cli} buildx exited {returncode}")
+                fallback = f"{self.cli} buildx exited {returncode}"
+                raise _engine_gone(progress) or _failure(request, progress, fallback)
             metadata = {}
             if metadata_file.exists():
                 metadata = json.loads(metadata_file.read_text(encoding="utf-8"))
@@ -165,19 +166,26 @@ def _engine_error(message: str, request: BuildRequest) -> str:
 _LOST_BUILDER = ("error reading from server: eof", "code = unavailable", "transport is closing")
 
 
+def _engine_gone(progress: RawJsonProgress) -> BuildFailed | None:
+    """The failure when the engine or builder went away, which buildx reports as the step it
+    was running: gRPC's words for a lost connection, or an engine that no longer answers."""
+    tail = [*progress.errors, *progress.tail]
+    lost = any(marker in line.lower() for line in tail for marker in _LOST_BUILDER)
+    if not lost and engine_answers():
+        return None
+    running = next((s for s in reversed(progress.steps) if not s.cached), None)
+    at = f" (at {running.label()})" if running else ""
+    return BuildFailed(
+        f"the Docker engine at {engine_endpoint(os.environ)} or its builder went away during "
+        f"the build{at}: stopped, killed or restarted, no fault of the Dockerfile; the candidate "
+        "was not pushed. Start the engine (e.g. systemctl start docker) and re-run"
+    )
+
+
 def _failure(request: BuildRequest, progress: RawJsonProgress, fallback: str) -> BuildFailed:
     tail = list(progress.tail)
     solve = next((line for line in reversed(tail) if line.startswith("ERROR:")), "")
     error = progress.errors[-1] if progress.errors else solve or (tail or [fallback])[-1]
-    lost = any(marker in line.lower() for line in [error, *tail] for marker in _LOST_BUILDER)
-    if lost or not engine_answers():
-        running = next((s for s in reversed(progress.steps) if not s.cached), None)
-        at = f" (at {running.label()})" if running else ""
-        return BuildFailed(
-            f"the Docker engine at {engine_endpoint(os.environ)} or its builder went away during "
-            f"the build{at}: stopped, killed or restarted, no fault of the Dockerfile; the "
-            "candidate was not pushed. Start the engine (e.g. systemctl start docker) and re-run"
-        )
     located = _engine_error(solve or error, request)
     if located != (solve or error).strip():
         return BuildFailed(f"invalid Dockerfile: {located}")
