@@ -5,11 +5,12 @@
 No engine needed. The generated context is what an ML project sends when its .dockerignore
 lists only `.git`:
   - 4,850 source and config files (py, json, yaml, md, txt; 2-40 kB each), written in full;
-  - 100 dataset files (csv, jsonl; 2 MB each), written in full: read at head and tail;
+  - 100 dataset files (csv, jsonl; 2 MB each), written in full: read whole;
   - 44 weight files (safetensors, bin, pt, onnx; 40 MB each) with their real headers, the rest
     a sparse hole, and 6 of unknown extension (.dat, 40 MB) whose first bytes are a format
     magic: the scan must judge them by name and magic without reading them;
-  - 6 planted secrets, which the scan must find.
+  - 8 planted secrets, which the scan must find: 6 files, a token in the middle of a dataset
+    and a key inside a .tar.gz.
 Weights are sparse so the context is made in seconds; the scan never reads past their first
 64 kB, so a dense file would be read the same. The page cache is warm (files just written):
 the figure is the scan's own cost, not the disk's.
@@ -18,10 +19,12 @@ the figure is the scan's own cost, not the disk's.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import random
 import statistics
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -50,6 +53,19 @@ PLANTED = {
     "configs/deploy/kubeconfig": "users:\n- user:\n    token: abcdef\n",
     "src/pkg7/settings.py": 'GITHUB = "ghp_' + "aB3dE5gH7jK9mN1pQ2rS4tU6vW8xY0zCa1b2" + '"\n',
 }
+# Planted where no head-and-tail read looks: the middle of a dataset, inside an archive.
+MIDDLE = "data/part3.jsonl"
+ARCHIVE = "data/bundle.tar.gz"
+
+
+def key_archive() -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        key = PLANTED["serve/id_ed25519"].encode()
+        info = tarfile.TarInfo("deploy/key.pem")
+        info.size = len(key)
+        archive.addfile(info, io.BytesIO(key))
+    return buffer.getvalue()
 
 
 def text(rng: random.Random, size: int) -> bytes:
@@ -85,6 +101,12 @@ def make_context(root: Path, rng: random.Random) -> tuple[int, int]:
         with path.open("wb") as handle:
             handle.write(headers.get(suffix, b"GGUF\x03\x00\x00\x00"))
             handle.truncate(WEIGHT_BYTES)
+    middle = root / MIDDLE
+    data = middle.read_bytes()
+    middle.write_bytes(
+        data[: len(data) // 2] + b"\n" + PLANTED[".env"].encode() + data[len(data) // 2 :]
+    )
+    (root / ARCHIVE).write_bytes(key_archive())
     for relative, content in PLANTED.items():
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -125,7 +147,7 @@ def main() -> int:
             "scan_median_seconds": round(statistics.median(times), 3),
             "files_per_second": round(walked / statistics.median(times)),
             "found": found,
-            "planted_found": sorted(PLANTED) == found,
+            "planted_found": sorted([*PLANTED, MIDDLE, ARCHIVE]) == found,
             "cpus": os.cpu_count(),
         }
     print(f"walk only (.dockerignore matching): {walk:.2f} s for {walked} files")

@@ -3,10 +3,15 @@ stack's registries. Every fresh-runner case wipes all local images and build cac
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import socket
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -16,6 +21,7 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.distribution.client import RegistryAPI
+from pipeline.engine.client import DEFAULT_HOST
 from pipeline.imagebuild.buildx import BuildRequest, Buildx
 from pipeline.imagebuild.labels import MODEL_SHA_LABEL, weights_sha256
 from pipeline.imagebuild.steps import RawJsonProgress
@@ -252,9 +258,83 @@ def test_no_buildx_says_what_to_install(stack, git_project, tmp_path) -> None:
     assert "docker-buildx-plugin" in result.stderr and "Traceback" not in result.stderr
 
 
-def _env() -> dict[str, str]:
-    import os
+class _EngineRelay:
+    """A unix socket that relays to the real engine, and can be cut: to the docker CLI and
+    buildx, the engine went away (as when dockerd is killed), while the shared engine itself
+    only sees its client leave."""
 
+    def __init__(self, socket_path: Path, engine: str) -> None:
+        self.engine = engine.removeprefix("unix://")
+        self.listener = socket.socket(socket.AF_UNIX)
+        self.listener.bind(str(socket_path))
+        self.listener.listen()
+        self.path = socket_path
+        self.open: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.socket(socket.AF_UNIX)
+            upstream.connect(self.engine)
+            self.open += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                sink.shutdown(2)
+
+    def cut(self) -> None:
+        self.listener.close()
+        self.path.unlink()
+        for connection in self.open:
+            with contextlib.suppress(OSError):
+                connection.shutdown(2)
+                connection.close()
+
+
+@pytest.mark.stack
+def test_an_engine_gone_mid_build_is_said_so_not_blamed_on_a_step(
+    stack, git_project, tmp_path
+) -> None:
+    dockerfile = f"FROM {TINY_BASE} AS runtime\nRUN echo {uuid.uuid4().hex} && sleep 120\n"
+    project = tiny_project(git_project, tmp_path, dockerfile)
+    relay = _EngineRelay(tmp_path / "engine.sock", os.environ.get("DOCKER_HOST") or DEFAULT_HOST)
+    build = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "build", "-C", str(project)],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**_env(), "DOCKER_HOST": f"unix://{relay.path}"},
+    )
+    assert build.stderr is not None
+    seen = []
+    for line in build.stderr:
+        seen.append(line)
+        if "RUN echo" in line:  # the step is running in the engine
+            break
+    time.sleep(2)
+    relay.cut()
+    err = "".join(seen) + build.stderr.read()
+    code = build.wait(timeout=120)
+
+    assert code == 1, err
+    assert f"the Docker engine at unix://{relay.path} or its builder went away during the " in err
+    assert "(at [runtime 2/2] RUN echo" in err and "the candidate was not pushed" in err
+    assert "failed:" not in err and "Traceback" not in err
+
+
+def _env() -> dict[str, str]:
     return dict(os.environ)
 
 

@@ -99,7 +99,7 @@ SECRETS = {
     "secrets/id_rsa": (pem("RSA"), False),  # an excluded directory, never entered
     "keys/private.pem": (pem("RSA"), False),  # keys/ is excluded...
     "keys/public.pem": (pem("RSA"), True),  # ...but !keys/public.pem brings it back
-    ".aws/credentials": ("[default]\n", True),  # a secret by its name alone
+    ".aws/credentials": ("[default]\naws_access_key_id = AKIA" + "Q7RSTUVWXYZ23456\n", True),
     "gha-creds-1a2b3c4d.json": ("{}\n", True),
     "config/credentials-prod.json": (
         '{"type": "service_account", "private_key": "' + pem("").replace("\n", "\\n") + '"}\n',

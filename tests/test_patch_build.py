@@ -27,8 +27,9 @@ from pipeline.distribution.client import RegistryAPI
 from pipeline.imagebuild.fingerprint import FINGERPRINT_LABEL
 from pipeline.imagebuild.run import prepare, run_build
 from pipeline.oci.image import Image
+from pipeline.oci.layer import Layer
 from pipeline.oci.remote import read_image, write_image
-from tests.support.patching import buildkit_like_image
+from tests.support.patching import buildkit_like_image, push_as_built
 from tests.support.project import EXAMPLE, commit_all, registry_yaml
 
 pytestmark = pytest.mark.stack
@@ -325,6 +326,81 @@ def test_an_image_we_did_not_label_is_not_patched(tiny, capsys) -> None:
     assert "not built by us" in report["path_reason"]
 
 
+def test_an_image_pushed_over_the_candidate_tag_is_never_patched_on(tiny, capsys) -> None:
+    """A user's image derived from our candidate (its layers plus one, our labels inherited)
+    pushed to the candidate's tag: the next build warns, names it and builds in full."""
+    first = build(capsys, tiny)
+    host, _, rest = first["image"].partition("/")
+    path, _, tag = rest.rpartition(":")
+    api = RegistryAPI(host)
+    foreign = tarfile.TarInfo("foreign")
+    foreign.size = 3
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        tar.addfile(foreign, io.BytesIO(b"yes"))
+    derived = read_image(api, path, tag).append_layer(
+        Layer.from_tar(buffer.getvalue()), {"created_by": "RUN echo yes > /foreign"}
+    )
+    write_image(api, path, derived, tags=[tag])
+    change(tiny, "code/main.py", "print('changed')\n")
+
+    code = main(["build", "--json", "-C", str(tiny)])
+    captured = capsys.readouterr()
+
+    assert code == 0, captured.err
+    report = json.loads(captured.out)
+    assert report["path"] == "full"
+    named = f"prior image {host}/{path}:{tag} ({derived.digest}) carries our labels but is not"
+    assert named in report["path_reason"]
+    assert f"warning: {named}" in captured.err and "building in full" in captured.err
+    built = read_image(api, path, report["image"].rpartition(":")[2])
+    assert derived.layers[-1] not in built.layers
+    assert len(built.layers) == len(read_image(api, path, first["digest"]).layers)
+
+
+def test_a_prior_candidate_with_a_deleted_blob_falls_back_to_a_full_build(tiny, capsys) -> None:
+    import requests
+
+    first = build(capsys, tiny)
+    host, _, rest = first["image"].partition("/")
+    path, _, tag = rest.rpartition(":")
+    layer = read_image(RegistryAPI(host), path, tag).layers[-1].digest
+    deleted = requests.delete(f"http://{host}/v2/{path}/blobs/{layer}", timeout=30)
+    assert deleted.status_code == 202, deleted.text
+    change(tiny, "code/main.py", "print('changed')\n")
+
+    code = main(["build", "--json", "-C", str(tiny)])
+
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    report = json.loads(captured.out)
+    assert report["path"] == "full"
+    named = f"prior image {host}/{path}:{tag} lacks its layer blob {layer} in the registry"
+    assert f"warning: {named}" in captured.err and named in report["path_reason"]
+
+
+def test_a_mode_change_git_cannot_see_never_repushes_the_candidate(tiny, capsys) -> None:
+    """`chmod 600` on a file the image copies: git status stays clean (core.fileMode false),
+    the build refuses before the engine builds anything, the tag keeps its digest."""
+    subprocess.run(["git", "config", "core.fileMode", "false"], cwd=tiny, check=True)
+    first = build(capsys, tiny)
+    host, _, rest = first["image"].partition("/")
+    path, _, tag = rest.rpartition(":")
+    api = RegistryAPI(host)
+    tags = api.tags(path)
+    (tiny / "code" / "main.py").chmod(0o600)
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=tiny, capture_output=True)
+    assert status.stdout == b""
+
+    code = main(["build", "-C", str(tiny)])
+
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert f"{first['image']} ({first['digest']}) was built from this commit" in err
+    assert "the sources of the COPY on Dockerfile line 6" in err
+    assert api.digest(path, tag) == first["digest"] and api.tags(path) == tags
+
+
 @pytest.mark.parametrize("kind", ["dockerhub", "ecr", "gar"])
 def test_a_code_only_change_is_patched_on_each_registry_kind(
     kind: str, stack, git_project, tmp_path, capsys, monkeypatch
@@ -404,7 +480,7 @@ def test_the_patch_writes_to_each_registry_kind_with_no_engine(
         target = prepared.inputs.target
         api = target.api()
         tag = prepared.candidate.tag
-        write_image(api, target.repository.path, buildkit_like_image(prepared), tags=[tag])
+        push_as_built(api, target.repository.path, buildkit_like_image(prepared), tags=[tag])
         change(project, "app.txt", "two\n")
 
         report = run_build(load_config(project, None, {}), Output())

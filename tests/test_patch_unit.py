@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import subprocess
 import tarfile
 from collections import Counter
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from pipeline.cli import main
 from pipeline.config.schema import load_config
 from pipeline.console.output import Output
 from pipeline.distribution.client import RegistryAPI
@@ -21,15 +23,16 @@ from pipeline.distribution.mediatypes import DOCKER_MANIFEST
 from pipeline.imagebuild.copylayer import Owner, copy_entries
 from pipeline.imagebuild.fingerprint import BuildProof, ProofInputs, prove
 from pipeline.imagebuild.labels import CREATED_LABEL
-from pipeline.imagebuild.patch import PatchRequest, patch
+from pipeline.imagebuild.patch import PatchRequest, UnusablePrior, patch
 from pipeline.imagebuild.patchable import CopySpec, Unpatchable, read_plan
+from pipeline.imagebuild.record import built_by_us, record_tag
 from pipeline.imagebuild.run import prepare, run_build
 from pipeline.oci.image import Image
 from pipeline.oci.layer import Layer
 from pipeline.oci.remote import write_image
 from pipeline.project.buildcontext import read_context
 from pipeline.project.dockerignore import DockerIgnore
-from tests.support.patching import buildkit_like_image, layer_tar
+from tests.support.patching import buildkit_like_image, layer_tar, push_as_built
 from tests.support.project import commit_all
 from tests.support.registry import TestRegistry
 
@@ -217,7 +220,7 @@ def test_a_code_change_redoes_its_layer_only(project: Path) -> None:
     with TestRegistry() as registry:
         api = RegistryAPI(registry.host)
         prior = _prior(project, api)
-        write_image(api, "team/app", prior, tags=["sha-old"])
+        push_as_built(api, "team/app", prior, tags=["sha-old"])
         (project / "code" / "main.py").write_text("print(2)\n")
         (project / "code" / "run.sh").unlink()
 
@@ -250,7 +253,7 @@ def test_a_named_owner_gets_the_ids_the_full_build_gave(project: Path) -> None:
     (project / "Dockerfile").write_text(DOCKERFILE.replace("--chown=10:20", "--chown=app"))
     with TestRegistry() as registry:
         api = RegistryAPI(registry.host)
-        write_image(api, "team/app", _prior(project, api), tags=["sha-old"])
+        push_as_built(api, "team/app", _prior(project, api), tags=["sha-old"])
         (project / "code" / "main.py").write_text("print(2)\n")
 
         patched = patch(_request(project, api, ["sha-old"]))
@@ -277,10 +280,58 @@ def test_what_cannot_be_proven_is_not_patched(project: Path) -> None:
         with pytest.raises(Unpatchable, match="not built by us"):
             patch(_request(project, api, ["sha-old"]))
 
-        write_image(api, "team/app", prior, tags=["sha-old"])
+        push_as_built(api, "team/app", prior, tags=["sha-old"])
         (project / "requirements.txt").write_text("numpy\nscipy\n")
         with pytest.raises(Unpatchable, match="changed since sha-old: build-context files"):
             patch(_request(project, api, ["sha-old"]))
+
+
+def test_an_image_pushed_over_a_candidate_tag_is_not_patched_on(project: Path) -> None:
+    """Derived from our candidate (FROM it plus a layer) and pushed to its tag: the labels are
+    ours, the image is not."""
+    with TestRegistry() as registry:
+        api = RegistryAPI(registry.host)
+        prior = _prior(project, api)
+        push_as_built(api, "team/app", prior, tags=["sha-old"])
+        derived = prior.append_layer(
+            Layer.from_tar(_tar({"foreign": b"x"})), {"created_by": "RUN touch /foreign"}
+        )
+        write_image(api, "team/app", derived, tags=["sha-old"])
+        (project / "code" / "main.py").write_text("print(2)\n")
+
+        with pytest.raises(UnusablePrior) as caught:
+            patch(_request(project, api, ["sha-old"]))
+
+        assert str(caught.value) == (
+            f"prior image {registry.host}/team/app:sha-old ({derived.digest}) carries our labels "
+            "but is not provably an image our build or patch pushed (no "
+            f"{record_tag(derived.digest)} record beside it): an image pushed over that tag, or "
+            "one older than the records"
+        )
+        assert api.digest("team/app", "sha-new") is None  # nothing written
+        # Ours again on the tag: patched on, and the patch's own image gets its record.
+        write_image(api, "team/app", prior, tags=["sha-old"])
+        patched = patch(_request(project, api, ["sha-old"]))
+        assert built_by_us(api, "team/app", patched.image.digest)
+
+
+def test_a_prior_image_with_a_blob_gone_is_not_patched_on(project: Path) -> None:
+    with TestRegistry() as registry:
+        api = RegistryAPI(registry.host)
+        prior = _prior(project, api)
+        push_as_built(api, "team/app", prior, tags=["sha-old"])
+        registry.links["team/app"].discard(prior.layers[1].digest)  # deleted from the repository
+        (project / "code" / "main.py").write_text("print(2)\n")
+
+        with pytest.raises(UnusablePrior) as caught:
+            patch(_request(project, api, ["sha-old"]))
+
+        assert str(caught.value) == (
+            f"prior image {registry.host}/team/app:sha-old lacks its layer blob "
+            f"{prior.layers[1].digest} in the registry (deleted or garbage-collected), so it is "
+            "not patched on"
+        )
+        assert api.digest("team/app", "sha-new") is None
 
 
 # -- the build step end to end, without an engine ----------------------------------------------
@@ -302,7 +353,7 @@ def test_the_build_step_patches_without_an_engine(
         config = load_config(project, None, {})
         api = RegistryAPI(registry.host)
         prior = buildkit_like_image(prepare(config, Output()))
-        write_image(api, "team/project", prior, tags=["0.1.0"])
+        push_as_built(api, "team/project", prior, tags=["0.1.0"])
         (project / "app.txt").write_text("two\n")
         commit_all(project, "fix: code only")
         reads = _count_reads(monkeypatch, project)
@@ -343,3 +394,41 @@ def _count_reads(monkeypatch: pytest.MonkeyPatch, context: Path) -> Counter[str]
     monkeypatch.setattr(os, "walk", counted_walk)
     monkeypatch.setattr(git.cmd.Git, "_call_process", counted_call)
     return counts
+
+
+def test_a_mode_git_cannot_see_never_changes_a_commits_candidate(
+    git_project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`chmod 600` on a committed file: git status is clean (with core.fileMode false, or any
+    mode but the executable bit), the image would differ. The candidate keeps its digest."""
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "Dockerfile").write_text('FROM scratch\nCOPY app.txt /app/\nCMD ["/app/app.txt"]\n')
+    (source / "app.txt").write_text("one\n")
+    (source / ".dockerignore").write_text(".git\n")
+    with TestRegistry() as registry:
+        project = git_project(source, f"registry:\n  url: {registry.host}/team\n")
+        subprocess.run(["git", "config", "core.fileMode", "false"], cwd=project, check=True)
+        prepared = prepare(load_config(project, None, {}), Output())
+        api = RegistryAPI(registry.host)
+        tag = prepared.candidate.tag or ""
+        push_as_built(api, "team/project", buildkit_like_image(prepared), tags=[tag])
+        before = api.digest("team/project", tag)
+        tags = api.tags("team/project")
+        (project / "app.txt").chmod(0o600)
+
+        code = main(["build", "-C", str(project)])
+
+        assert code == 2
+        message = capsys.readouterr().err
+        assert f"{registry.host}/team/project:{tag} ({before}) was built from this commit " in (
+            message
+        )
+        assert "the sources of the COPY on Dockerfile line 2" in message
+        assert "nothing was built or pushed" in message and "chmod 644 or 755" in message
+        assert api.digest("team/project", tag) == before and api.tags("team/project") == tags
+        # The modes back as the commit has them: the same candidate, tagged as it is.
+        (project / "app.txt").chmod(0o644)
+        report = run_build(load_config(project, None, {}), Output())
+        assert (report.path, report.digest) == ("patch", before)

@@ -441,6 +441,37 @@ def test_tag_release_commits_version_tags_and_pushes(tmp_path, capsys) -> None:
         tag_release(config, "1.3.0", push=False)
 
 
+def test_the_release_that_pushes_second_is_told_it_lost_the_race(tmp_path, monkeypatch) -> None:
+    """Two releases of the same commit at once: the second push is rejected, and it says so
+    (not a want of push rights or of a git identity)."""
+    source = make_repo(tmp_path)
+    release(source, "1.2.0")
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "clone", "-q", "--bare", str(source), str(remote))
+    clones = []
+    for name in ("first", "second"):
+        work = tmp_path / name
+        git(tmp_path, "clone", "-q", str(remote), str(work))
+        (work / "VERSION").write_text("1.3.0\n")
+        clones.append(work)
+    tag_release(load_config(clones[0]), "1.3.0", push=True)
+    pushed = git(remote, "rev-parse", "main")
+    # Its own release commit: made at another moment.
+    monkeypatch.setenv("GIT_COMMITTER_DATE", "2030-01-01T00:00:00Z")
+
+    with pytest.raises(UserError) as lost:
+        tag_release(load_config(clones[1]), "1.3.0", push=True)
+
+    message = str(lost.value)
+    assert "HEAD -> main (fetch first): another release (or a push) reached origin first" in (
+        message
+    )
+    assert "git pull --rebase --tags) and re-run the release" in message
+    assert "push rights" not in message and "identity" not in message
+    assert git(remote, "rev-parse", "main") == pushed
+    assert git(remote, "rev-parse", "v1.3.0^{commit}") == pushed
+
+
 def test_tag_push_failure_hides_the_remote_token(tmp_path, capsys) -> None:
     project = make_repo(tmp_path)
     git(project, "remote", "add", "origin", "https://ci:glpat-SECRET@127.0.0.1:9/group/p.git")

@@ -145,6 +145,15 @@ class LintSection:
 
 
 @dataclass(frozen=True)
+class SecretsSection:
+    allow: list[dict[str, str]] = setting(
+        [],
+        "Findings of the secret scan that are no secret, each {path: <file in the build "
+        "context>, finding: <the kind the finding names>}; lint and build both honour them.",
+    )
+
+
+@dataclass(frozen=True)
 class BuildSection:
     builder: str = setting(
         "auto",
@@ -239,6 +248,7 @@ class Config:
     registry: RegistrySection = field(default_factory=RegistrySection)
     split: SplitSection = field(default_factory=SplitSection)
     lint: LintSection = field(default_factory=LintSection)
+    secrets: SecretsSection = field(default_factory=SecretsSection)
     build: BuildSection = field(default_factory=BuildSection)
     smoke: SmokeSection = field(default_factory=SmokeSection)
     version: VersionSection = field(default_factory=VersionSection)
@@ -294,12 +304,20 @@ def describe_type(annotation: Any) -> str:
         return describe_type(_optional_inner(annotation)) + " or null"
     origin = typing.get_origin(annotation)
     if origin is list:
-        return "a list of strings"
+        return (
+            "a list of {path, finding} mappings"
+            if _of_mappings(annotation)
+            else ("a list of strings")
+        )
     if origin is dict:
         return "a mapping of strings to strings"
     return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}[
         annotation
     ]
+
+
+def _of_mappings(annotation: Any) -> bool:
+    return typing.get_origin(typing.get_args(annotation)[0]) is dict
 
 
 def _is_optional(annotation: Any) -> bool:
@@ -331,6 +349,13 @@ def _coerce(value: Any, annotation: Any, from_text: bool) -> Any:
         if value not in allowed:
             raise _Invalid(f"{_shown(value)} is not {describe_type(annotation)}")
         return value
+    if origin is list and _of_mappings(annotation):
+        if from_text:
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise _Invalid(f"{value!r} is not a JSON list: {exc.msg}") from exc
+        return _mappings(value)
     if origin is list:
         if from_text:
             value = [item.strip() for item in value.split(",") if item.strip()]
@@ -391,6 +416,26 @@ def _shown(value: Any) -> str:
     if isinstance(value, bool):
         return f"{str(value).lower()} (YAML reads an unquoted yes, no, on or off as a boolean)"
     return repr(value)
+
+
+# The one list of mappings, secrets.allow: its entries' keys.
+_ENTRY_KEYS = ("path", "finding")
+
+
+def _mappings(value: Any) -> list[dict[str, str]]:
+    if not isinstance(value, list):
+        raise _Invalid(f"{_shown(value)} is not a list of {{path, finding}} mappings")
+    for number, entry in enumerate(value, 1):
+        if (
+            not isinstance(entry, dict)
+            or sorted(entry) != sorted(_ENTRY_KEYS)
+            or not all(isinstance(v, str) and v for v in entry.values())
+        ):
+            raise _Invalid(
+                f"entry {number}, {_shown(entry)}: write {{path: <file>, finding: <kind>}}, "
+                'e.g. {path: "model.env", finding: ".env entry MAX_TOKENS"}'
+            )
+    return value
 
 
 def _parse_mapping_text(text: str) -> dict[str, str]:

@@ -14,6 +14,16 @@ from typing import Any
 from pipeline.core.errors import RegistryError
 
 AUTH_STATUSES = (401, 403)
+STORAGE_FULL = 507  # Insufficient Storage: no retry frees the space
+STORAGE_ADVICE = (
+    "the registry's storage is full (HTTP 507 Insufficient Storage); free space there (delete "
+    "unused tags and run its garbage collection) or raise its quota, then re-run"
+)
+
+
+def storage_full(text: str) -> bool:
+    """Whether an engine's or buildx's account of a failure is a registry out of space."""
+    return "insufficient storage" in text.lower()
 
 
 @dataclass(frozen=True)
@@ -66,4 +76,6 @@ def api_error(
         message += f" {redact(detail)}"
     if status in AUTH_STATUSES:
         message += "; check the registry credentials and that they may push and pull here"
+    if status == STORAGE_FULL:
+        message += f"; {STORAGE_ADVICE}"
     return RegistryAPIError(message, status, found)

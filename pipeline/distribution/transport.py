@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from pipeline.core.errors import RegistryError
 from pipeline.core.retry import DEFAULT_POLICY, RetryPolicy, TransientError, retrying
 from pipeline.distribution.auth import Credentials
-from pipeline.distribution.errors import api_error
+from pipeline.distribution.errors import STORAGE_FULL, api_error
 
 if TYPE_CHECKING:
     import requests
@@ -82,11 +82,19 @@ class Transport:
         def attempt() -> requests.Response:
             try:
                 response = self._send(method, url, key, dict(headers or {}), body, stream)
-            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+            except requests.exceptions.Timeout as exc:
+                raise TransientError(
+                    f"registry {self._scheme}://{self.host}: could not {action}: no answer "
+                    f"within {TIMEOUT_SECONDS} s (timed out); is the registry overloaded, or "
+                    "slow to reach from here?"
+                ) from exc
+            except requests.exceptions.ConnectionError as exc:
                 raise TransientError(
                     f"registry {self.host}: could not {action}: {_network_reason(exc)}; "
                     "is the registry up and reachable from here?"
                 ) from exc
+            if response.status_code == STORAGE_FULL:
+                self.raise_for(response, action)
             if response.status_code >= 500 or response.status_code == 429:
                 raise TransientError(
                     f"registry {self.host}: could not {action}: HTTP {response.status_code}"
@@ -137,7 +145,9 @@ class Transport:
             # Docker's own rule: a loopback registry may speak plain HTTP.
             self._scheme = "http"
             return self._send(method, url, scopes, headers, body, stream, fresh)
-        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout):
+        except requests.exceptions.Timeout:
+            raise  # a registry that is slow, not one without TLS: never a reason for plain HTTP
+        except requests.exceptions.ConnectionError:
             if _is_loopback(self.host) and self._scheme == "https":
                 self._scheme = "http"
                 return self._send(method, url, scopes, headers, body, stream, fresh)

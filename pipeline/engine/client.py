@@ -67,6 +67,22 @@ def docker_client() -> docker.DockerClient:
     return client
 
 
+def engine_answers(timeout: int = 10) -> bool:
+    """Whether the engine answers now, on a connection of its own (the shared client's may be
+    the one that broke)."""
+    import docker
+
+    host = engine_endpoint(os.environ)
+    try:
+        client = docker.from_env(timeout=timeout, environment={**os.environ, "DOCKER_HOST": host})
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except docker.errors.DockerException:
+        return False
+
+
 def _reason(exc: Exception) -> str:
     text = str(exc)
     for marker in ("Connection refused", "No such file or directory", "Permission denied"):

@@ -16,6 +16,7 @@ from typing import Any
 from pipeline.core.errors import RegistryError
 from pipeline.core.retry import DEFAULT_POLICY, RetryPolicy, TransientError, retrying
 from pipeline.distribution.auth import Credentials
+from pipeline.distribution.errors import STORAGE_ADVICE, storage_full
 from pipeline.distribution.reference import ImageRef
 from pipeline.engine.client import docker_client
 
@@ -31,6 +32,7 @@ PERMANENT_MARKERS = (
     "tag invalid",
     "immutable",
     "no such host",
+    "insufficient storage",
 )
 TRANSIENT_MARKERS = (
     "connection refused",
@@ -154,6 +156,8 @@ def _pull_once(ref: str, credentials: Credentials | None) -> None:
 
 
 def _hint(lowered: str) -> str:
+    if storage_full(lowered):
+        return f"; {STORAGE_ADVICE}"
     if "unauthorized" in lowered or "authentication required" in lowered or "denied" in lowered:
         return "; check the registry credentials and that they may push here"
     if "no such host" in lowered or "connection refused" in lowered or "timeout" in lowered:

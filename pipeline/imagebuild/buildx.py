@@ -22,7 +22,8 @@ from pathlib import Path
 
 from pipeline.core.errors import PipelineError, UserError
 from pipeline.distribution.auth import Credentials
-from pipeline.engine.client import CONTAINERD_STORE
+from pipeline.distribution.errors import STORAGE_ADVICE, storage_full
+from pipeline.engine.client import CONTAINERD_STORE, engine_answers, engine_endpoint
 from pipeline.imagebuild.cli_login import cli_environment
 from pipeline.imagebuild.networking import build_network_hint
 from pipeline.imagebuild.steps import RawJsonProgress, Step, StepCallback
@@ -133,7 +134,8 @@ class Buildx:
             finally:
                 _stop(process)
             if returncode != 0:
-                raise _failure(request, progress, f"{self.cli} buildx exited {returncode}")
+                fallback = f"{self.cli} buildx exited {returncode}"
+                raise _engine_gone(progress) or _failure(request, progress, fallback)
             metadata = {}
             if metadata_file.exists():
                 metadata = json.loads(metadata_file.read_text(encoding="utf-8"))
@@ -160,6 +162,26 @@ def _engine_error(message: str, request: BuildRequest) -> str:
     return message.strip()
 
 
+# buildx's words when its connection to BuildKit broke, not a step: gRPC's, as it reports them.
+_LOST_BUILDER = ("error reading from server: eof", "code = unavailable", "transport is closing")
+
+
+def _engine_gone(progress: RawJsonProgress) -> BuildFailed | None:
+    """The failure when the engine or builder went away, which buildx reports as the step it
+    was running: gRPC's words for a lost connection, or an engine that no longer answers."""
+    tail = [*progress.errors, *progress.tail]
+    lost = any(marker in line.lower() for line in tail for marker in _LOST_BUILDER)
+    if not lost and engine_answers():
+        return None
+    running = next((s for s in reversed(progress.steps) if not s.cached), None)
+    at = f" (at {running.label()})" if running else ""
+    return BuildFailed(
+        f"the Docker engine at {engine_endpoint(os.environ)} or its builder went away during "
+        f"the build{at}: stopped, killed or restarted, no fault of the Dockerfile; the candidate "
+        "was not pushed. Start the engine (e.g. systemctl start docker) and re-run"
+    )
+
+
 def _failure(request: BuildRequest, progress: RawJsonProgress, fallback: str) -> BuildFailed:
     tail = list(progress.tail)
     solve = next((line for line in reversed(tail) if line.startswith("ERROR:")), "")
@@ -172,6 +194,8 @@ def _failure(request: BuildRequest, progress: RawJsonProgress, fallback: str) ->
     where = f"step {failing.label()} failed" if failing else "build failed"
     output = "\n".join(f"  | {line}" for line in lines[-ERROR_TAIL_LINES:])
     hint = build_network_hint(error, *lines)
+    if storage_full(error):
+        hint += f"; {STORAGE_ADVICE}"
     return BuildFailed(f"{where}: {error}{hint}" + (f"\n{output}" if output else ""))
 
 

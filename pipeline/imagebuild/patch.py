@@ -1,10 +1,11 @@
 """A candidate made in the registry from a prior image: only the changed COPY layers redone.
 
-The prior image's proof (`fingerprint`) must equal this commit's; then every layer but those of
-the patchable COPYs whose sources changed is, by construction, the layer a full build would
-make. Those are rebuilt from the build context (`copylayer`), uploaded, and the config (diff
-IDs, labels, the commit's time) and manifest written. A splice whose stage's inputs changed
-takes the layer the caller's `splice` builds (`splice.py`). Whatever cannot be proven raises
+The prior image must be one our build or patch pushed (`record`), and its proof (`fingerprint`)
+must equal this commit's; then every layer but those of the patchable COPYs whose sources
+changed is, by construction, the layer a full build would make. Those are rebuilt from the
+build context (`copylayer`), uploaded, and the config (diff IDs, labels, the commit's time) and
+manifest written. A splice whose stage's inputs changed takes the layer the caller's `splice`
+builds (`splice.py`). Whatever cannot be proven raises
 `Unpatchable` with the reason, and the caller builds in full.
 """
 
@@ -19,12 +20,13 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
-from pipeline.distribution.client import RegistryAPI
+from pipeline.distribution.client import RawManifest, RegistryAPI
 from pipeline.imagebuild.copylayer import Entry, Owner, copy_entries, write_layer_tar
 from pipeline.imagebuild.fingerprint import BuildProof
 from pipeline.imagebuild.labels import CREATED_LABEL
 from pipeline.imagebuild.patchable import CopySpec, PatchPlan, SpliceSpec, Unpatchable
 from pipeline.imagebuild.prior import nearest_image
+from pipeline.imagebuild.record import built_by_us, record_built, record_tag
 from pipeline.imagebuild.steps import Step
 from pipeline.oci.canonical import dumps
 from pipeline.oci.config import ImageConfig
@@ -60,6 +62,11 @@ class Patched:
     steps: list[Step] = field(default_factory=list)  # what the splices' stage builds ran
 
 
+class UnusablePrior(Unpatchable):
+    """The prior image is not provably one we pushed, or a blob of it is gone: a reason to warn,
+    not only to note."""
+
+
 def patch(request: PatchRequest) -> Patched:
     found = nearest_image(request.api, request.path, request.priors)
     if found is None:
@@ -68,6 +75,24 @@ def patch(request: PatchRequest) -> Patched:
     prior_proof = BuildProof.from_labels(prior.config.labels)
     if prior_proof is None:
         raise Unpatchable(f"prior image {tag} has no build fingerprint (not built by us)")
+    digest = request.api.digest(request.path, tag)
+    if digest is None or not built_by_us(request.api, request.path, digest):
+        raise UnusablePrior(
+            f"prior image {request.api.host}/{request.path}:{tag} ({digest}) carries our labels "
+            f"but is not provably an image our build or patch pushed (no {record_tag(digest or '')}"
+            " record beside it): an image pushed over that tag, or one older than the records"
+        )
+    gone = [
+        layer.digest
+        for layer in prior.layers
+        if request.api.blob_size(request.path, layer.digest) is None
+    ]
+    if gone:
+        more = f" and {len(gone) - 1} more" if len(gone) > 1 else ""
+        raise UnusablePrior(
+            f"prior image {request.api.host}/{request.path}:{tag} lacks its layer blob {gone[0]}"
+            f"{more} in the registry (deleted or garbage-collected), so it is not patched on"
+        )
     changed = request.proof.changed_parts(prior_proof)
     if (
         changed
@@ -88,6 +113,12 @@ def patch(request: PatchRequest) -> Patched:
             image = image.with_config(config.with_labels(request.labels))
         # Else this commit's own candidate (a retried job): tagged again as it is, same digest.
         written = write_image(request.api, request.path, image, tags=[request.tag])
+        manifest = image.manifest
+        record_built(
+            request.api,
+            request.path,
+            RawManifest(manifest.data, manifest.media_type, written.digest),
+        )
     return Patched(tag, image, redone, written, steps)
 
 

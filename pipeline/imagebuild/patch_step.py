@@ -7,10 +7,12 @@ the full build's report gives for its path.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pipeline.config.schema import Config
 from pipeline.distribution.reference import ImageRef
 from pipeline.imagebuild.fingerprint import BuildProof
-from pipeline.imagebuild.patch import Patched, PatchRequest, SpliceBuild, patch
+from pipeline.imagebuild.patch import Patched, PatchRequest, SpliceBuild, UnusablePrior, patch
 from pipeline.imagebuild.patchable import PatchPlan, Unpatchable
 from pipeline.imagebuild.prior import ancestor_tags
 from pipeline.imagebuild.report import BuildReport, Layer
@@ -30,11 +32,12 @@ def try_patch(
     labels: dict[str, str],
     push: bool,
     release: str | None,
+    warn: Callable[[str], None],
     splice: SpliceBuild | None = None,
 ) -> Patched | str:
     """The patched candidate, or why a full build is needed. `release` is the prior release's
     tag: the start when no recent ancestor commit has a candidate; `splice` builds a splice's
-    stage."""
+    stage. A prior image that is not ours is also `warn`ed of."""
     if config.build.patch == "off":
         return "build.patch is off"
     if not push:
@@ -56,6 +59,9 @@ def try_patch(
     )
     try:
         return patch(request)
+    except UnusablePrior as exc:
+        warn(f"{exc}; building in full")
+        return str(exc)
     except Unpatchable as exc:
         return str(exc)
 

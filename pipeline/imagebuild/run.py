@@ -25,11 +25,13 @@ from pipeline.distribution.reference import DOCKER_HUB_HOST, ImageRef
 from pipeline.engine.client import docker_client, image_store
 from pipeline.imagebuild.build_secrets import secret_args
 from pipeline.imagebuild.buildx import BuildRequest, Buildx, find_buildx
+from pipeline.imagebuild.candidate import check_unchanged
 from pipeline.imagebuild.fingerprint import BuildProof, ProofInputs, prove
 from pipeline.imagebuild.labels import oci_labels, weights_sha256
 from pipeline.imagebuild.patch import Patched
 from pipeline.imagebuild.patch_step import patch_report, try_patch
 from pipeline.imagebuild.patchable import PatchPlan, SpliceSpec, read_plan
+from pipeline.imagebuild.record import record_built
 from pipeline.imagebuild.report import BuildReport, Layer
 from pipeline.imagebuild.splice import build_stage
 from pipeline.imagebuild.stages import BuildGraph, read_graph
@@ -39,7 +41,12 @@ from pipeline.project.buildcontext import BuildContext
 from pipeline.project.gitinfo import GitInfo, open_repo
 from pipeline.project.worktree import build_source, read_build_context, refuse_dirty
 from pipeline.registries import Target, resolve_target
-from pipeline.secrets import check_build_context, check_lfs_pointers
+from pipeline.secrets import (
+    allowances,
+    check_build_args,
+    check_build_context,
+    check_lfs_pointers,
+)
 from pipeline.versioning.current import read_current
 from pipeline.versioning.image_tags import candidate, stage_tag
 from pipeline.versioning.versions import highest
@@ -155,7 +162,9 @@ def prepare(
     """
     inputs = read_inputs(config, target)
     # What the engine would receive, before anything is built or pushed.
-    check_build_context(inputs.build)
+    allow = allowances(config)
+    check_build_context(inputs.build, allow)
+    check_build_args(config.image.build_args, allow)
     check_lfs_pointers(inputs.build)
     # After the secret scan: "commit them" must never be the advice for a key left there.
     refuse_dirty(config, inputs.git, inputs.build)
@@ -268,10 +277,15 @@ def execute(plan: BuildPlan, out: Output) -> BuildReport:
 
 
 def publish(plan: BuildPlan, report: BuildReport) -> None:
-    """After a pushed build: repoint the cache when its export is complete, record sizes."""
+    """After a pushed build: record that the candidate is ours, repoint the cache when its
+    export is complete, record sizes."""
     if not plan.request.push or plan.request.cache_to is None:
         return
     target = plan.inputs.target
+    pushed = plan.api.raw_manifest(target.staging.path, ImageRef.parse(report.image).tag or "")
+    # What the tag holds now is ours only if it is what buildx said it pushed.
+    if pushed is not None and pushed.digest == report.digest:
+        record_built(plan.api, target.staging.path, pushed)
     report.cache_images = _publish_cache(
         plan.api, target, plan.cache, report.steps, plan.inputs.graph
     )
@@ -292,6 +306,8 @@ def run_build(
     `prepare`."""
     prepared = prepare(config, out, version, target)
     inputs, prior = prepared.inputs, prepared.prior
+    if push_images and not inputs.git.dirty:
+        check_unchanged(inputs.target, prepared.candidate, prepared.proof)
     started = time.monotonic()
     attempt = try_patch(
         config,
@@ -304,6 +320,7 @@ def run_build(
         prepared.labels,
         push_images,
         prior.tag if prior else None,
+        out.warn,
         partial(_splice, config, out, prepared),
     )
     if isinstance(attempt, Patched):

@@ -14,8 +14,8 @@ from pipeline.core.errors import CheckFailed, UserError
 from pipeline.lint.hadolint import Hadolint, HadolintFailed
 from pipeline.lint.report import Finding, HadolintStatus, Report, Severity
 from pipeline.lint.rules import RULES, RULES_BY_ID
+from pipeline.lint.secrets import BUILD_ARG_RULE_ID, build_arg_secret_findings, secret_findings
 from pipeline.lint.secrets import RULE_ID as SECRETS_RULE_ID
-from pipeline.lint.secrets import secret_findings
 from pipeline.lint.subject import Subject
 from pipeline.project.buildcontext import BuildContext, read_context
 from pipeline.project.dockerfile import Dockerfile, parse_file
@@ -52,7 +52,7 @@ def lint_dockerfile(
 
     # hadolint is a process of its own: it runs while our rules do (about a sixth of `lint`).
     with _hadolint_alongside(hadolint, dockerfile, display(dockerfile), config) as hadolint_result:
-        ours = _our_findings(target, build, display, ignored, wanted)
+        ours = _our_findings(target, build, config, display, ignored, wanted)
         status, theirs = hadolint_result()
     theirs = [f for f in theirs if wanted(f) and not _about_a_stage(f, parsed)]
     findings = _merge(ours, theirs)
@@ -68,6 +68,7 @@ def lint_dockerfile(
 def _our_findings(
     target: Subject,
     build: BuildContext,
+    config: Config,
     display: Callable[[Path], str],
     ignored: set[str],
     wanted: Callable[[Finding], bool],
@@ -89,7 +90,9 @@ def _our_findings(
     ours = [finding for finding in ours if wanted(finding)]
     if SECRETS_RULE_ID not in ignored:
         # After the pragma filter: a scan finding's line is in another file than the Dockerfile.
-        ours = ours + secret_findings(build, display)
+        ours = ours + secret_findings(build, config, display)
+    if BUILD_ARG_RULE_ID not in ignored:
+        ours = ours + build_arg_secret_findings(config)
     return ours
 
 

@@ -25,6 +25,8 @@ from pipeline.lint.report import Severity
 from pipeline.lint.subject import Hit, Subject
 from pipeline.project.dockerfile import INSTRUCTIONS, Instruction, arg_declarations
 from pipeline.project.installs import Install, cache_cleared, installs, run_commands, stage_runs
+from pipeline.secrets.buildargs import secret_advice
+from pipeline.secrets.detect import secret_key_name
 
 _CUDA_DEVEL_REPOSITORIES = ("nvidia/cuda", "pytorch/pytorch", "tensorflow/tensorflow")
 _ZERO_DURATION = re.compile(r"0+(\.0*)?[a-z]*")
@@ -258,26 +260,17 @@ def unknown_instruction(target: Subject) -> Iterator[Hit]:
             )
 
 
-# Names of values that are credentials: an ARG's value stays in the image's history.
-_SECRET_ARG = re.compile(
-    r"(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIALS?)",
-    re.IGNORECASE,
-)
-
-
 def secret_build_arg(target: Subject) -> Iterator[Hit]:
     for instruction in target.dockerfile.instructions:
         if instruction.keyword != "ARG":
             continue
         for name in arg_declarations(instruction):
-            if _SECRET_ARG.search(name):
+            if secret_key_name(name):
                 yield Hit(
                     instruction.line,
                     f"build argument {name} is named like a secret: its value stays in the "
                     "image history (docker history, the registry's config blob)",
-                    f"pass it as a build secret: build.secrets {{{name.lower()}: env:{name}}} and "
-                    f"RUN --mount=type=secret,id={name.lower()} {name}=$(cat "
-                    f"/run/secrets/{name.lower()}) ...",
+                    f"pass it as a build secret: {secret_advice(name)}",
                 )
 
 

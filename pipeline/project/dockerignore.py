@@ -73,8 +73,15 @@ class DockerIgnore:
 
     def excluded(self, hits: Hits) -> bool:
         """Docker's verdict: the last pattern that hits decides; a "!" one keeps the path."""
-        last = [pattern for pattern, hit in zip(self.patterns, hits, strict=True) if hit][-1:]
-        return bool(last) and not last[0].exclusion
+        last = self.deciding(hits)
+        return last is not None and not last.exclusion
+
+    def deciding(self, hits: Hits) -> Pattern | None:
+        """The pattern that decides: the last one that hits."""
+        return next(
+            (p for p, hit in zip(reversed(self.patterns), reversed(hits), strict=True) if hit),
+            None,
+        )
 
     def excludes(self, path: str) -> bool:
         """Whether the context-relative `path` (with "/") is left out of the build context."""

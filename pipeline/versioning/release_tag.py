@@ -96,13 +96,31 @@ def tag_release(
         try:
             repo.git.push("--atomic", where.remote, *refspecs)
         except git.GitCommandError as exc:
+            failed = f"git push {where.remote} {' '.join(refspecs)} failed"
+            if raced := _beaten(str(exc.stderr)):
+                raise UserError(
+                    f"{failed}: {raced}: another release (or a push) reached {where.remote} "
+                    "first; the images are out, this release's tag and commit are not: update "
+                    "the checkout (git pull --rebase --tags) and re-run the release"
+                ) from exc
             raise UserError(
-                f"git push {where.remote} {' '.join(refspecs)} failed: "
-                f"{without_credentials(last_line(exc))}; the images are out, the tag is not: "
-                "give the job push rights (GitHub: permissions contents: write; GitLab: a token "
-                "with write_repository), then re-run the tag step"
+                f"{failed}: {without_credentials(last_line(exc))}; the images are out, the tag "
+                "is not: give the job push rights (GitHub: permissions contents: write; GitLab: "
+                "a token with write_repository), then re-run the tag step"
             ) from exc
     return ReleaseTag(name=name, sha=head.hexsha, committed=committed, pushed=push)
+
+
+# git's words for a ref the remote holds at something else now: it moved while we released.
+_MOVED = ("(fetch first)", "(non-fast-forward)", "(already exists)", "(stale info)")
+
+
+def _beaten(stderr: str) -> str | None:
+    """The ref another push moved first, as git names it (`main -> main (fetch first)`)."""
+    for line in stderr.splitlines():
+        if "[rejected]" in line and line.rstrip().endswith(_MOVED):
+            return line.split("[rejected]", 1)[1].strip()
+    return None
 
 
 def tag_push(

@@ -7,12 +7,15 @@ import io
 import tarfile
 from collections.abc import Iterable
 
+from pipeline.distribution.client import RawManifest, RegistryAPI
 from pipeline.distribution.mediatypes import DOCKER_MANIFEST
 from pipeline.imagebuild.copylayer import Entry, Owner, copy_entries, write_layer_tar
 from pipeline.imagebuild.labels import CREATED_LABEL
+from pipeline.imagebuild.record import record_built
 from pipeline.imagebuild.run import Prepared
 from pipeline.oci.image import Image
 from pipeline.oci.layer import Layer
+from pipeline.oci.remote import write_image
 from pipeline.project.dockerignore import DockerIgnore
 
 
@@ -36,3 +39,10 @@ def layer_tar(ancestors: Iterable[tarfile.TarInfo], entries: Iterable[Entry], mt
     buffer = io.BytesIO()
     write_layer_tar(buffer, ancestors, entries, mtime)
     return buffer.getvalue()
+
+
+def push_as_built(api: RegistryAPI, path: str, image: Image, tags: Iterable[str]) -> None:
+    """`image` pushed as our build pushes a candidate: with the record that it is ours."""
+    written = write_image(api, path, image, tags=tags)
+    manifest = image.manifest
+    record_built(api, path, RawManifest(manifest.data, manifest.media_type, written.digest))
