@@ -20,8 +20,8 @@ from pipeline.imagebuild.patchable import SpliceSpec, Unpatchable, read_plan
 from pipeline.imagebuild.steps import Step
 from pipeline.oci.image import Image
 from pipeline.oci.layer import Layer
-from pipeline.oci.remote import write_image
 from pipeline.project.buildcontext import read_context
+from tests.support.patching import push_as_built
 from tests.support.registry import TestRegistry
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -157,7 +157,7 @@ def _app_dependency_added(project: Path, api: RegistryAPI) -> tuple[Image, Layer
     """The prior image pushed as sha-old, one app dependency added since, and the layer its
     stage would build."""
     prior = _prior(project)
-    write_image(api, "team/app", prior, tags=["sha-old"])
+    push_as_built(api, "team/app", prior, tags=["sha-old"])
     (project / "requirements-app.txt").write_text("fastapi==0.165.0\nitsdangerous==2.2.0\n")
     built = Layer.from_tar(_tar(["opt/", "opt/app-deps/", "opt/app-deps/itsdangerous.py"]))
     return prior, built
