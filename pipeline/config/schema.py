@@ -107,7 +107,9 @@ class RegistrySection:
 @dataclass(frozen=True)
 class SplitSection:
     requirements: str = setting(
-        "requirements.txt", "Requirements source: a requirements file or a pyproject.toml."
+        "requirements.txt",
+        "Requirements source: a requirements file, a lock file or a pyproject.toml ([project] "
+        "or Poetry's tables).",
     )
     output_dir: str = setting(".", "Where requirements-base.txt and requirements-app.txt go.")
     base_add: list[str] = setting(
