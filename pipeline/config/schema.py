@@ -201,7 +201,12 @@ class SmokeSection:
         "unless the container path ends in :rw.",
     )
     samples_dir: str = setting("smoke", "Directory of sample payloads and expected responses.")
-    start_period: int = setting(300, "Seconds to wait for /health to answer 200.")
+    health: str = setting(
+        "/health",
+        "Path polled with GET until it answers 200 (the model is loaded); `init` sets the app's "
+        "own health or readiness route (/ping, /readyz, /v2/health/ready...).",
+    )
+    start_period: int = setting(300, "Seconds to wait for smoke.health to answer 200.")
     requests: int = setting(20, "Requests sent to /predict for the latency figures.")
     grace_period: int = setting(30, "Seconds the container gets to exit after SIGTERM.")
     tolerance: float = setting(

@@ -254,7 +254,8 @@ def unwritable(path: Path) -> str | None:
 
 
 def health_route(facts: Facts) -> Check | None:
-    """The app declares the GET /health the smoke test waits for, where its source says."""
+    """The app declares the GET route the smoke test waits for (smoke.health), where its source
+    says."""
     config = facts.config
     if not (facts.doing("smoke") and config.smoke.enabled):
         return None
@@ -265,17 +266,18 @@ def health_route(facts: Facts) -> Check | None:
     if not context.is_dir():
         return None  # the build context check and the build say so
     build = read_context(config.path(config.project.dockerfile), context)
-    routes = app_routes(build.context, build.files)
+    path = config.smoke.health
+    routes = app_routes(build.context, build.files, path)
     if routes.health:
-        return Check("health route", True, f"/health named in {routes.health}")
+        return Check("health route", True, f"{path} named in {routes.health}")
     if not routes.declared:
         return None  # the source shows no route: the smoke test finds out
     return Check(
         "health route",
         False,
-        f"the app declares {first_few(list(routes.declared))} but no /health, which the smoke "
-        "test waits for (GET /health answering 200 once the model is loaded); add one, e.g. "
-        '@app.get("/health")',
+        f"the app declares {first_few(list(routes.declared))} but no {path}, which the smoke "
+        f"test waits for (GET {path} answering 200 once the model is loaded); add one, e.g. "
+        f'@app.get("{path}"), or set smoke.health to the route the app has',
     )
 
 
