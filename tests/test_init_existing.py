@@ -297,7 +297,16 @@ def test_the_app_is_the_one_the_image_runs_with_its_framework(
 def test_flask_serves_on_5000_unless_told(tmp_path: Path) -> None:
     project(tmp_path, {"Dockerfile": 'FROM python:3.11-slim\nCMD ["flask", "run"]\n',
                        "app.py": FLASK})  # fmt: skip
-    assert detect(tmp_path).port == 5000
+    found = detect(tmp_path)
+    assert found.port == 5000
+    # The development server as PID 1 ignores SIGTERM: said, with the server that does not
+    assert any(
+        "Flask's development server as its main process (PID 1), which ignores SIGTERM" in note
+        and '["gunicorn", "-b", "0.0.0.0:5000", "app:app"]' in note
+        for note in found.notes
+    )
+    (tmp_path / "Dockerfile").write_text('FROM python:3.11-slim\nCMD ["gunicorn", "app:app"]\n')
+    assert not any("SIGTERM" in note for note in detect(tmp_path).notes)
 
 
 def test_a_flask_app_under_uvicorn_is_said(tmp_path: Path) -> None:

@@ -122,6 +122,13 @@ def detect(project: Path, dockerfile_name: str = "Dockerfile") -> Detected:
             f"{len(pointers)} model file(s) are Git LFS pointers, not weights ({pointers[0]}"
             f"{', ...' if len(pointers) > 1 else ''}): run `git lfs pull` before building"
         )
+    if framework == "flask" and not any(os.path.basename(w) in _SERVERS for w in command):
+        notes.append(
+            f"the image runs {app_file} on Flask's development server as its main process"
+            " (PID 1), which ignores SIGTERM: smoke's shutdown check fails, and `docker stop` or"
+            " Kubernetes kill it at the end of their grace period; serve it with gunicorn (CMD"
+            f' ["gunicorn", "-b", "0.0.0.0:{port or FLASK_PORT}", "{app or "module:app"}"])'
+        )
     health = [*BUILTIN_HEALTH.get(framework or "", []), *_health_routes(project, app_file)]
     if app_file and not health:
         notes.append(
