@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import shutil
@@ -61,6 +62,20 @@ def test_state_belongs_to_one_commit(git_project: Callable[..., Path], capsys) -
     assert first["done"] == ["split"]
     new_sha = commit_all(project, "feat: something new")
     assert load_state(project, new_sha, warn=pytest.fail) == ReleaseState(commit=new_sha)
+
+
+def test_state_goes_on_where_head_carries_its_release(tmp_path: Path) -> None:
+    # HEAD is the saved release's commit put on top of a branch that moved: same release.
+    saved = ReleaseState(
+        commit="b" * 40, done=["build", "smoke", "version", "push"], version="1.0.1"
+    )
+    path = state_path(tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(dataclasses.asdict(saved)))
+    assert load_state(tmp_path, "r" * 40, pytest.fail, lambda state: state.version == "1.0.1") == (
+        saved
+    )
+    assert load_state(tmp_path, "r" * 40, pytest.fail) == ReleaseState(commit="r" * 40)
 
 
 def test_step_ranges_and_bad_combinations(git_project: Callable[..., Path], capsys) -> None:
