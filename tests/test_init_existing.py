@@ -344,6 +344,18 @@ def test_a_non_fastapi_app_gets_a_reason_for_no_samples(tmp_path: Path, capsys) 
     assert "  health: /\n" in (tmp_path / "pipeline.yaml").read_text()  # gradio's page
 
 
+def test_lint_errors_that_would_stop_the_release_are_a_to_do(tmp_path: Path, capsys) -> None:
+    dockerfile = 'FROM python:3.11-slim\nRUN pip install gradio\nCMD ["python", "app.py"]\n'
+    project(tmp_path, {"Dockerfile": dockerfile, "app.py": "import gradio as gr\n"})
+    code, err = init(capsys, tmp_path)
+    assert code == 0
+    assert (
+        "to do: lint fails on 1 finding(s) at or above error (lint.fail_on), which stop the"
+        " release: Dockerfile:2 ML004 pip install without --no-cache-dir; `python -m pipeline"
+        " lint` gives the fix of each" in err
+    )
+
+
 def test_lfs_pointers_are_never_the_model(tmp_path: Path) -> None:
     pointer = "version https://git-lfs.github.com/spec/v1\noid sha256:" + "0" * 64 + "\nsize 9\n"
     project(tmp_path, {"Dockerfile": "FROM python:3.11-slim\n", "model/model.safetensors": pointer,
