@@ -123,6 +123,7 @@ def _lint_stops(ctx: Context, detected: Detected) -> list[str]:
     from pipeline.lint import Severity
     from pipeline.lint.linter import lint_targets
     from pipeline.project.buildcontext import read_context
+    from pipeline.project.worktree import first_few
 
     config = ctx.config
     dockerfile = ctx.project_dir / detected.dockerfile
@@ -132,11 +133,10 @@ def _lint_stops(ctx: Context, detected: Detected) -> list[str]:
     failing = [finding for report in reports for finding in report.failing(fail_on)]
     if not failing:
         return []
-    shown = "; ".join(f"{f.location} {f.id} {f.message}" for f in failing[:3])
-    more = f" and {len(failing) - 3} more" if failing[3:] else ""
+    shown = first_few([f"{f.location} {f.id} {f.message}" for f in failing])
     return [
         f"lint fails on {len(failing)} finding(s) at or above {fail_on} (lint.fail_on), which stop"
-        f" the release: {shown}{more}; `python -m pipeline lint` gives the fix of each"
+        f" the release: {shown}; `python -m pipeline lint` gives the fix of each"
     ]
 
 

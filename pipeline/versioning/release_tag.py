@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from pipeline.config.schema import Config
 from pipeline.core.errors import UserError
 from pipeline.project.gitinfo import default_remote, open_repo, without_credentials
+from pipeline.project.worktree import first_few
 from pipeline.versioning.decide import write_version
 from pipeline.versioning.history import (
     BRANCH_ENVS,
@@ -172,10 +173,9 @@ def carry_problem(config: Config, repo: git.Repo, built: str, onto: str) -> str 
     project = project_path(config, repo)
     changed = repo.git.diff("--name-only", built, onto, "--", project).splitlines()
     if changed:
-        shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if changed[3:] else "")
         return (
-            f"its new commits change the project ({shown}), which the released image was "
-            f"built without"
+            f"its new commits change the project ({first_few(changed)}), which the released "
+            "image was built without"
         )
     return None
 
