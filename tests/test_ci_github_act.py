@@ -121,14 +121,14 @@ def _with_stand_ins(text: str, stand_ins: dict[str, str]) -> str:
     return USES.sub(local, text)
 
 
-# project-dir -> (version bump, git tag prefix, the smoke report's artifact name). A monorepo
-# releases with `bump: none`: each release then pushes only its tag; a bump would make both
-# commit their VERSION and push the branch, and the second push is refused.
+# project-dir -> (version bump, git tag prefix, the smoke report's artifact name). A monorepo's
+# releases both bump: each commits its VERSION and pushes the branch, the later one on top of
+# the earlier one's release commit.
 LAYOUTS = {
     "one model": {".": ("minor", "v", "smoke-report")},
     "monorepo": {
-        "models/churn": ("none", "churn-v", "smoke-report-models-churn"),
-        "models/ranker": ("none", "ranker-v", "smoke-report-models-ranker"),
+        "models/churn": ("patch", "churn-v", "smoke-report-models-churn"),
+        "models/ranker": ("patch", "ranker-v", "smoke-report-models-ranker"),
     },
 }
 
@@ -252,7 +252,7 @@ def test_act_runs_the_reusable_workflow_end_to_end(
     ).stdout
     for project_dir, (bump, tag_prefix, artifact) in LAYOUTS[layout].items():
         version, tags, image = outputs[_job_id(project_dir)]
-        expected = "0.2.0" if bump == "minor" else "0.1.0"  # VERSION is 0.1.0
+        expected = {"minor": "0.2.0", "patch": "0.1.1"}[bump]  # VERSION is 0.1.0
         assert version == expected
         assert {expected, "latest"} <= set(tags.split(","))
         assert image.startswith(f"{os.environ['PIPELINE_LOCAL_REGISTRY']}/{namespace}/")

@@ -484,10 +484,9 @@ MONOREPO_MODELS = ("churn", "ranker")
 @pytest.mark.stack
 @pytest.mark.ci_runner
 def test_two_models_of_one_repository_release_side_by_side(stack: object, tmp_path: Path) -> None:
-    # Two copies of examples/churn under models/, one include each (job_prefix). `bump: none`
-    # releases VERSION as it is: each release pushes only its tag (churn-v0.1.0,
-    # ranker-v0.1.0). A bump would make each release job commit its VERSION and push the branch,
-    # and the second push of the branch is refused (its clone is behind the first's commit).
+    # Two copies of examples/churn under models/, one include each (job_prefix). Each release
+    # job commits its VERSION and pushes the branch with its tag (churn-v0.1.1, ranker-v0.1.1);
+    # the second job's clone lacks the first's release commit, so it goes on top of it.
     project = tmp_path / "project"
     for model in MONOREPO_MODELS:
         shutil.copytree(
@@ -512,7 +511,7 @@ def test_two_models_of_one_repository_release_side_by_side(stack: object, tmp_pa
                     "job_prefix": model,
                     "project_dir": f"models/{model}",
                     "image": model,
-                    "bump": "none",
+                    "bump": "patch",
                     **shell_runner,
                     **stages,
                 },
@@ -552,10 +551,18 @@ def test_two_models_of_one_repository_release_side_by_side(stack: object, tmp_pa
             release_env = _dotenv(
                 state / f"artifacts/{model}-release/.gitlab-ci-reports/dotenv/ml-release.env"
             )
-            assert release_env["VERSION"] == "0.1.0"
+            assert release_env["VERSION"] == "0.1.1"
             digest = release_env["IMAGE_DIGEST"]
-            assert _registry_digest(f"{namespace}/{model}", "0.1.0") == digest, model
-            assert f"refs/tags/{model}-v0.1.0" in remote_tags
+            assert _registry_digest(f"{namespace}/{model}", "0.1.1") == digest, model
+            assert f"refs/tags/{model}-v0.1.1" in remote_tags
+            shown = subprocess.run(
+                ["git", "show", f"main:models/{model}/VERSION"],
+                cwd=origin,
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            assert shown.stdout.strip() == "0.1.1"  # both release commits are on the branch
     finally:
         for model in MONOREPO_MODELS:
             _delete_repository(f"{namespace}/{model}")

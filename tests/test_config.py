@@ -91,6 +91,11 @@ def test_yaml_scalars_in_mappings_become_strings(tmp_path: Path) -> None:
             "on, 1 to 65535 (e.g. 8080)",
         ),
         ("smoke:\n  port: 0\n", "smoke.port: 0 is not a TCP port"),
+        (
+            "smoke:\n  health: ping\n",
+            "pipeline.yaml: smoke.health: 'ping' is not a URL path; write one that starts with /,"
+            " e.g. /health",
+        ),
         ("smoke:\n  enabled: maybe\n", "smoke.enabled: 'maybe' is not true or false"),
         ("split:\n  base_add: torch\n", "split.base_add: 'torch' is not a list of strings"),
         ("build: [1, 2]\n", "build: must be a mapping of keys"),

@@ -259,32 +259,54 @@ FLASK = "from flask import Flask\napp = Flask(__name__)\n"
 
 
 @pytest.mark.parametrize(
-    ("cmd", "files", "framework", "app_file"),
+    ("cmd", "files", "framework", "app_file", "health"),
     [
-        ('["gunicorn", "-b", "0.0.0.0:5000", "web:app"]', {"web.py": FLASK}, "flask", "web.py"),
+        ('["gunicorn", "-b", "0.0.0.0:5000", "web:app"]', {"web.py": FLASK}, "flask", "web.py",
+         None),
         ('["python", "/app/server.py", "--port", "8080"]', {"server.py": "import litserve as ls\n"
-         "ls.LitServer(api)\n"}, "litserve", "server.py"),  # after COPY . /app
+         "ls.LitServer(api)\n"}, "litserve", "server.py", "/health"),  # after COPY . /app
         ('["python", "app.py"]', {"app.py": "import gradio as gr\ngr.Interface(fn=f).launch()\n"},
-         "gradio", "app.py"),
+         "gradio", "app.py", "/"),
         ('["serve", "run", "deploy:app"]', {"deploy.py": "from ray import serve\n"
-         "@serve.deployment\nclass M: ...\napp = M.bind()\n"}, "ray-serve", "deploy.py"),
+         "@serve.deployment\nclass M: ...\napp = M.bind()\n"}, "ray-serve", "deploy.py",
+         "/-/healthz"),
         ('["bentoml", "serve", "service:Summarizer"]', {"service.py": "import bentoml\n"
-         "@bentoml.service\nclass Summarizer: ...\n"}, "bentoml", "service.py"),
+         "@bentoml.service\nclass Summarizer: ...\n"}, "bentoml", "service.py", "/readyz"),
         ('["tritonserver", "--model-repository=/models"]', {"models/m/1/model.py":
-         "class TritonPythonModel:\n    pass\n"}, "triton", "models/m/1/model.py"),
+         "class TritonPythonModel:\n    pass\n"}, "triton", "models/m/1/model.py",
+         "/v2/health/ready"),
         # the module the CMD runs, not another file that imports FastAPI
         ('["python", "-m", "api.main"]', {"api/__init__.py": "", "api/main.py": FASTAPI,
-         "tools/debug_app.py": FASTAPI}, "fastapi", "api/main.py"),
+         "tools/debug_app.py": FASTAPI}, "fastapi", "api/main.py", None),
+        # `python -m flask`: the module is the server, `--app` names the app (a real Dockerfile)
+        ('["python3", "-m" , "flask", "--app", "api", "run", "--host=0.0.0.0"]', {"api.py": FLASK
+         + '@app.route("/ping")\ndef ping(): ...\n'}, "flask", "api.py", "/ping"),
     ],
 )  # fmt: skip
 def test_the_app_is_the_one_the_image_runs_with_its_framework(
-    tmp_path: Path, cmd: str, files: dict[str, str], framework: str, app_file: str
+    tmp_path: Path, cmd: str, files: dict[str, str], framework: str, app_file: str, health: str
 ) -> None:
     project(tmp_path, {"Dockerfile": f"FROM python:3.11-slim\nCMD {cmd}\n", **files})
     found = detect(tmp_path)
     assert (found.framework, found.app_file) == (framework, app_file)
-    # LitServe serves /health itself; the others say what smoke needs
-    assert (framework == "litserve") is not any("/health" in note for note in found.notes)
+    # The route smoke polls: the framework's own, or the app's; none is said with what to add
+    assert found.health == health
+    assert (health is None) is any("smoke waits for a GET route" in n for n in found.notes)
+
+
+def test_flask_serves_on_5000_unless_told(tmp_path: Path) -> None:
+    project(tmp_path, {"Dockerfile": 'FROM python:3.11-slim\nCMD ["flask", "run"]\n',
+                       "app.py": FLASK})  # fmt: skip
+    found = detect(tmp_path)
+    assert found.port == 5000
+    # The development server as PID 1 ignores SIGTERM: said, with the server that does not
+    assert any(
+        "Flask's development server as its main process (PID 1), which ignores SIGTERM" in note
+        and '["gunicorn", "-b", "0.0.0.0:5000", "app:app"]' in note
+        for note in found.notes
+    )
+    (tmp_path / "Dockerfile").write_text('FROM python:3.11-slim\nCMD ["gunicorn", "app:app"]\n')
+    assert not any("SIGTERM" in note for note in detect(tmp_path).notes)
 
 
 def test_a_flask_app_under_uvicorn_is_said(tmp_path: Path) -> None:
@@ -301,13 +323,13 @@ def test_health_routes_map_to_what_smoke_needs(tmp_path: Path, capsys) -> None:
                        "app.py": app})  # fmt: skip
     found = detect(tmp_path)
     assert found.health_routes == ["/live", "/ready"]
-    [note] = found.notes
-    assert note == (
-        "smoke waits for GET /health to answer 200 and the app serves /live, /ready instead: add"
-        " a /health route that answers 200 once the model is loaded"
-    )
+    assert (found.health, found.notes) == ("/ready", [])  # readiness: the model is loaded
+    assert init(capsys, tmp_path)[0] == 0
+    config = (tmp_path / "pipeline.yaml").read_text()
+    assert "# smoke.health: the app's own /ready\n" in config
+    assert "  health: /ready\n" in config
     (tmp_path / "app.py").write_text(app + '@app.get("/health")\ndef health(): ...\n')
-    assert detect(tmp_path).notes == []
+    assert detect(tmp_path).health == "/health"
 
 
 def test_a_non_fastapi_app_gets_a_reason_for_no_samples(tmp_path: Path, capsys) -> None:
@@ -319,7 +341,19 @@ def test_a_non_fastapi_app_gets_a_reason_for_no_samples(tmp_path: Path, capsys) 
         "smoke: no samples written: app.py is a gradio app; init reads a schema only from a"
         " FastAPI app's /openapi.json" in err
     )
-    assert "to do: smoke waits for GET /health to answer 200 and the app has none" in err
+    assert "  health: /\n" in (tmp_path / "pipeline.yaml").read_text()  # gradio's page
+
+
+def test_lint_errors_that_would_stop_the_release_are_a_to_do(tmp_path: Path, capsys) -> None:
+    dockerfile = 'FROM python:3.11-slim\nRUN pip install gradio\nCMD ["python", "app.py"]\n'
+    project(tmp_path, {"Dockerfile": dockerfile, "app.py": "import gradio as gr\n"})
+    code, err = init(capsys, tmp_path)
+    assert code == 0
+    assert (
+        "to do: lint fails on 1 finding(s) at or above error (lint.fail_on), which stop the"
+        " release: Dockerfile:2 ML004 pip install without --no-cache-dir; `python -m pipeline"
+        " lint` gives the fix of each" in err
+    )
 
 
 def test_lfs_pointers_are_never_the_model(tmp_path: Path) -> None:

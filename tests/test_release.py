@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
+import shutil
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -59,6 +62,20 @@ def test_state_belongs_to_one_commit(git_project: Callable[..., Path], capsys) -
     assert first["done"] == ["split"]
     new_sha = commit_all(project, "feat: something new")
     assert load_state(project, new_sha, warn=pytest.fail) == ReleaseState(commit=new_sha)
+
+
+def test_state_goes_on_where_head_carries_its_release(tmp_path: Path) -> None:
+    # HEAD is the saved release's commit put on top of a branch that moved: same release.
+    saved = ReleaseState(
+        commit="b" * 40, done=["build", "smoke", "version", "push"], version="1.0.1"
+    )
+    path = state_path(tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(dataclasses.asdict(saved)))
+    assert load_state(tmp_path, "r" * 40, pytest.fail, lambda state: state.version == "1.0.1") == (
+        saved
+    )
+    assert load_state(tmp_path, "r" * 40, pytest.fail) == ReleaseState(commit="r" * 40)
 
 
 def test_step_ranges_and_bad_combinations(git_project: Callable[..., Path], capsys) -> None:
@@ -249,3 +266,71 @@ def test_tag_step_without_a_git_identity_is_a_clear_error(
     assert "give git an identity" in err
     assert "Traceback" not in err
     assert git.Repo(project).head.commit.hexsha == head
+
+
+@pytest.mark.stack
+def test_monorepo_releases_that_bump_from_behind_the_remote_all_finish(
+    stack, tmp_path: Path, capsys
+) -> None:
+    """Issue 23: two models of one repository released with a bump by parallel jobs; the second
+    job's checkout is behind the first one's release commit. Issue 25: the branch moved between
+    the push and the tag, the user ran `git pull --rebase`, and the re-run finishes."""
+    import git
+
+    from pipeline.config.schema import load_config
+    from pipeline.versioning import tag_release
+
+    namespace = f"test-monorepo-{uuid.uuid4().hex[:8]}"
+    source = tmp_path / "source"
+    for model in ("a", "b"):
+        shutil.copytree(EXAMPLE, source / model, ignore=shutil.ignore_patterns("__pycache__"))
+        (source / model / "pipeline.yaml").write_text(
+            f"project:\n  name: {model}\n"
+            f"image:\n  name: {namespace}/{model}\n  network: host\n"
+            "registry:\n  url: 127.0.0.1:5000\n"
+            "smoke:\n  network: host\n  start_period: 120\n"
+            f"version:\n  tag_prefix: {model}-v\n",
+            encoding="utf-8",
+        )
+    git.Repo.init(source, initial_branch="main")
+    commit_all(source, "feat: two models")
+    remote = git.Repo.clone_from(source, tmp_path / "origin.git", bare=True)
+    job_a, job_b = (git.Repo.clone_from(remote.git_dir, tmp_path / job) for job in ("ja", "jb"))
+
+    def released(work: git.Repo, model: str, *extra: str) -> dict[str, object]:
+        code = main(["release", "-C", f"{work.working_dir}/{model}", "--json", *extra])
+        captured = capsys.readouterr()
+        assert code == 0, captured.err
+        assert "Traceback" not in captured.err
+        return json.loads(captured.out)
+
+    first = released(job_a, "a", "--bump", "patch")
+    second = released(job_b, "b", "--bump", "patch")  # its checkout lacks a's release commit
+    assert (first["version"], second["version"]) == ("0.1.1", "0.1.1")
+    b_tag = remote.tags["b-v0.1.1"].commit
+    assert remote.heads.main.commit == b_tag == job_b.head.commit
+    assert b_tag.parents[0] == remote.tags["a-v0.1.1"].commit
+    assert released(job_b, "b")["version"] == "0.1.1"  # a re-run: every step done already
+
+    # a's next release is pushed, then the branch moves before its tag step (simulated as the
+    # old tag step left it: release commit and tag made, the push rejected), then the user
+    # rebases onto the branch.
+    job_a.git.pull("--rebase", "origin", "main")
+    (Path(job_a.working_dir) / "a" / "NOTES.md").write_text("fixed\n")
+    commit_all(Path(job_a.working_dir), "fix: a")
+    job_a.git.push("origin", "main")
+    released(job_a, "a", "--to", "push")
+    job_b.git.pull("--rebase", "origin", "main")
+    (Path(job_b.working_dir) / "README.md").write_text("two models\n")
+    commit_all(Path(job_b.working_dir), "docs: the repository")
+    job_b.git.push("origin", "main")
+    tag_release(load_config(Path(job_a.working_dir) / "a"), "0.1.2", push=False)
+    job_a.git.pull("--rebase", "origin", "main")
+
+    code = main(["release", "-C", f"{job_a.working_dir}/a", "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "▶ build" not in captured.err and "▶ push" not in captured.err
+    assert json.loads(captured.out)["version"] == "0.1.2"
+    assert remote.tags["a-v0.1.2"].commit == remote.heads.main.commit == job_a.head.commit
+    assert remote.git.show("main:a/VERSION") == "0.1.2"

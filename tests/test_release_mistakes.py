@@ -177,7 +177,7 @@ def test_an_app_without_a_health_route_stops_the_release_before_the_build(
         "\n  health route: the app declares GET /healthz (serve/app.py), POST /predict "
         "(serve/app.py), GET /gpu-info (serve/app.py) but no /health, which the smoke test "
         "waits for (GET /health answering 200 once the model is loaded); add one, e.g. "
-        '@app.get("/health")\n'
+        '@app.get("/health"), or set smoke.health to the route the app has\n'
     ) in err
 
 

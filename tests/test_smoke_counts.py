@@ -40,7 +40,7 @@ def server(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(url, 20, process.poll)
+        wait_healthy(url, "/health", 20, process.poll)
         yield request.param, url
     finally:
         process.terminate()

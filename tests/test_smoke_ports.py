@@ -67,13 +67,14 @@ def test_listening_ports_are_the_containers_own_on_the_host_network() -> None:
 
 
 def test_the_mismatch_names_the_port_and_the_key() -> None:
-    message = mismatch(8080, "PORT", {8000}, healthy=False)
+    message = mismatch("/health", 8080, "PORT", {8000}, healthy=False)
     assert message is not None
     assert "port 8080 (PORT) is refused, but the app listens on port 8000" in message
     assert "set smoke.port: 8000" in message
-    assert mismatch(8080, "PORT", set(), healthy=False) is None  # still starting
-    assert mismatch(8080, "PORT", {8080}, healthy=False) is None
-    assert "HEALTHCHECK reports healthy" in (mismatch(8080, "PORT", None, healthy=True) or "")
+    assert mismatch("/health", 8080, "PORT", set(), healthy=False) is None  # still starting
+    assert mismatch("/health", 8080, "PORT", {8080}, healthy=False) is None
+    healthy = mismatch("/health", 8080, "PORT", None, healthy=True)
+    assert "HEALTHCHECK reports healthy" in (healthy or "")
 
 
 def test_a_refused_health_check_stops_waiting_once_the_app_is_found_elsewhere() -> None:
@@ -84,6 +85,7 @@ def test_a_refused_health_check_stops_waiting_once_the_app_is_found_elsewhere() 
     with pytest.raises(CheckError, match="listens on port 8000"):
         wait_healthy(
             f"http://127.0.0.1:{port}",
+            "/health",
             within=300,
             exit_code=lambda: None,
             sleep=lambda _: None,

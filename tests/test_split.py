@@ -522,7 +522,7 @@ def test_pyproject_without_dependencies_is_a_user_error(
 ) -> None:
     (tmp_path / "pyproject.toml").write_text(toml)
     assert split(tmp_path, "-r", "pyproject.toml") == 1
-    assert "pyproject.toml: no [project] dependencies list" in capsys.readouterr().err
+    assert "pyproject.toml: no dependencies to split (" in capsys.readouterr().err
 
 
 def test_pyproject_bad_dependency_names_its_index(
@@ -694,6 +694,107 @@ def test_an_unknown_extra_is_a_user_error(
     assert split(tmp_path, "-r", "pyproject.toml", "--extras", "cuda") == 1
     assert "pyproject.toml: split.extras: no extra cuda (it has: gpu, all)" in (
         capsys.readouterr().err
+    )
+
+
+# Poetry's own tables (item 2 of issue 26)
+
+
+def test_poetry_dependencies_are_split_as_pep_440_requirements(tmp_path: Path) -> None:
+    # Real: caret constraints, and fastapi's extras in a table.
+    shutil.copy(DATA / "locks" / "poetry" / "pyproject.toml", tmp_path)
+    assert split(tmp_path, "-r", "pyproject.toml") == 0
+    base = lines_of(tmp_path / "requirements-base.txt")
+    app = lines_of(tmp_path / "requirements-app.txt")
+    assert {"tensorflow>=2.18.0,<3.0.0", "numpy>=2.0.2,<3.0.0", "keras>=3.10.0,<4.0.0"} <= set(base)
+    assert {"fastapi[standard]>=0.115.12,<0.116.0", "seaborn>=0.13.2,<0.14.0"} <= set(app)
+    assert not any(Requirement(line).name == "python" for line in base + app)
+
+
+def test_poetry_optional_dependencies_come_with_their_extras(tmp_path: Path) -> None:
+    # Real: `~` constraints, and optional dependencies only in [tool.poetry.extras].
+    pyproject = DATA / "poetry" / "kilroytorch" / "pyproject.toml"
+    plain = split_requirements(pyproject, tmp_path)
+    assert plain.base.packages == ["torch"]
+    assert plain.app.packages == ["kilroyshare"]
+    assert (
+        "pyproject.toml: extras not selected, so not in either layer: dev, test; select them"
+        " with split.extras (--extras) if the image needs them" in plain.warnings
+    )
+    tested = split_requirements(pyproject, tmp_path, extras=["test"])
+    assert tested.app.packages == ["kilroyshare", "pytest"]
+    assert "pytest>=7.0,<8.0" in tested.contents[tmp_path / "requirements-app.txt"]
+    assert "kilroyshare>=0.5.1,<0.6.0" in tested.contents[tmp_path / "requirements-app.txt"]
+
+
+POETRY_PROJECT = """\
+[tool.poetry]
+name = "svc"
+package-mode = false
+
+[tool.poetry.dependencies]
+python = ">=3.11,<3.13"
+torch = {version = "^2.6.0+cpu", source = "pytorch-cpu"}
+numpy = [
+  {version = "^1.26", python = "<3.12"},
+  {version = "^2.1", python = ">=3.12"},
+]
+triton = {version = "3.2.0", platform = "linux", markers = "platform_machine == 'x86_64'"}
+vision = {git = "https://github.com/o/v", rev = "0123456"}
+featurizer = {path = "libs/featurizer"}
+fastapi = ">= 0.115, < 0.116"
+
+[tool.poetry.group.test.dependencies]
+pytest = "^8.3"
+
+[tool.poetry.group.dev]
+optional = true
+include-groups = ["test"]
+
+[tool.poetry.group.dev.dependencies]
+ruff = "*"
+
+[[tool.poetry.source]]
+name = "pytorch-cpu"
+url = "https://download.pytorch.org/whl/cpu"
+priority = "explicit"
+"""
+
+
+def test_poetry_tables_markers_sources_and_groups_reach_pip(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(POETRY_PROJECT)
+    result = split_requirements(tmp_path / "pyproject.toml", tmp_path, groups=["dev"])
+    base = result.contents[tmp_path / "requirements-base.txt"].splitlines()
+    app = result.contents[tmp_path / "requirements-app.txt"].splitlines()
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in base
+    assert "torch>=2.6.0,<3.0.0" in base  # the +cpu build comes from the index
+    assert {
+        'numpy>=1.26,<2.0 ; python_full_version < "3.12"',
+        'numpy>=2.1,<3.0 ; python_full_version >= "3.12"',
+        "triton==3.2.0 ; (platform_machine == 'x86_64') and sys_platform == \"linux\"",
+    } <= set(base)
+    assert {
+        "vision @ git+https://github.com/o/v@0123456",
+        "fastapi>=0.115,<0.116",
+        "pytest>=8.3,<9.0",  # `dev` includes `test`
+        "ruff",
+    } <= set(app)
+    assert (
+        "pyproject.toml: tool.poetry.dependencies.featurizer (path libs/featurizer) cannot be"
+        " carried into a requirements file: kept as 'featurizer', which pip takes from the index"
+        in result.warnings
+    )
+
+
+def test_a_poetry_union_is_a_user_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.poetry.dependencies]\nnumpy = "^1.26 || ^2.0"\n'
+    )
+    assert split(tmp_path, "-r", "pyproject.toml") == 1
+    assert capsys.readouterr().err.startswith(
+        "error: pyproject.toml: tool.poetry.dependencies.numpy: '^1.26 || ^2.0' is a union, which"
+        " PEP 440 cannot say in one requirement; narrow it to one range, or split the poetry.lock"
+        " instead\n"
     )
 
 

@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from git import Repo as git_repo
 from semver import Version
 
 from pipeline.cli import main
@@ -14,6 +15,7 @@ from pipeline.config.schema import load_config
 from pipeline.core.errors import UserError
 from pipeline.versioning import image_tags, tag_release
 from pipeline.versioning.commits import bump_of
+from pipeline.versioning.release_tag import carried_release
 from tests.support.project import commit_all
 
 TEMPLATES = ["{version}", "{major}.{minor}", "{major}", "latest", "sha-{sha}"]
@@ -533,3 +535,81 @@ def test_bump_none_refuses_a_version_tagged_on_another_commit(tmp_path, capsys) 
         f"{head[:7]}; version.bump none releases VERSION as it is, so set VERSION to a new "
         "version or choose another --bump\n"
     )
+
+
+def monorepo_clones(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """Models a/ and b/ (tags a-v*, b-v*) in one repository with a bare origin, cloned twice:
+    two release jobs of one pipeline, each with its own checkout of the same commit."""
+    source = tmp_path / "source"
+    for model in ("a", "b"):
+        (source / model).mkdir(parents=True)
+        (source / model / "VERSION").write_text("1.0.0\n")
+        (source / model / "pipeline.yaml").write_text(f"version:\n  tag_prefix: {model}-v\n")
+        (source / model / "app.py").write_text("print('hello')\n")
+    git(source, "init", "-q", "-b", "main")
+    commit_all(source, "feat: two models")
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "clone", "-q", "--bare", str(source), str(remote))
+    first, second = tmp_path / "job-a", tmp_path / "job-b"
+    for work in (first, second):
+        git(tmp_path, "clone", "-q", str(remote), str(work))
+    return remote, first, second
+
+
+def test_parallel_monorepo_releases_both_push_their_version_commits(tmp_path) -> None:
+    # Issue 23: the second job's push was rejected (the first had moved main), and its release
+    # stopped after its images were out.
+    remote, first, second = monorepo_clones(tmp_path)
+    built = git(second, "rev-parse", "HEAD")
+    for work, model in ((first, "a"), (second, "b")):
+        (work / model / "VERSION").write_text("1.0.1\n")  # the version steps, side by side
+
+    a = tag_release(load_config(first / "a"), "1.0.1")
+    b = tag_release(load_config(second / "b"), "1.0.1")
+
+    assert (a.onto, b.onto) == (None, a.sha)
+    assert git(remote, "rev-parse", "main") == b.sha == git(second, "rev-parse", "HEAD")
+    assert git(remote, "rev-parse", "b-v1.0.1^{commit}") == b.sha
+    assert git(remote, "rev-parse", "a-v1.0.1^{commit}") == a.sha
+    assert git(remote, "rev-parse", f"{b.sha}^") == a.sha
+    assert git(remote, "show", "main:a/VERSION") == git(remote, "show", "main:b/VERSION") == "1.0.1"
+    assert git(second, "status", "--porcelain") == ""  # the checkout moved with it
+    assert git(second, "log", "-1", "--format=%s") == "chore(release): 1.0.1 [skip ci]"
+    # A re-run of b's release on the moved checkout goes on with the saved state of `built`.
+    assert carried_release(load_config(second / "b"), git_repo(second), built, "1.0.1")
+
+
+def test_a_moved_branch_that_changes_the_project_is_not_released_over(tmp_path) -> None:
+    remote, first, second = monorepo_clones(tmp_path)
+    (first / "b" / "app.py").write_text("print('changed')\n")
+    commit_all(first, "fix: b changed meanwhile")
+    git(first, "push", "-q", "origin", "main")
+    (second / "b" / "VERSION").write_text("1.0.1\n")
+
+    with pytest.raises(UserError) as failure:
+        tag_release(load_config(second / "b"), "1.0.1")
+
+    assert str(failure.value).startswith(
+        "branch main moved on origin during the release and its new commits change the project "
+        "(b/app.py), which the released image was built without; the images of 1.0.1 are out, "
+        "its tag is not: release the branch's new head as a higher version than 1.0.1"
+    )
+    assert git(remote, "tag") == ""
+
+
+def test_a_release_commit_rebased_by_the_user_is_tagged_and_pushed(tmp_path) -> None:
+    # Issue 25: the tag step's push was rejected, the user ran `git pull --rebase`; the tag left
+    # on the old release commit made every re-run fail ("exists already, on another commit").
+    remote, first, second = monorepo_clones(tmp_path)
+    (second / "b" / "VERSION").write_text("1.0.1\n")
+    config = load_config(second / "b")
+    stranded = tag_release(config, "1.0.1", push=False)  # as before the rejected push
+    commit(first, "docs: elsewhere")
+    git(first, "push", "-q", "origin", "main")
+    git(second, "pull", "-q", "--rebase", "origin", "main")
+
+    released = tag_release(config, "1.0.1")
+
+    assert released.sha != stranded.sha
+    assert git(remote, "rev-parse", "b-v1.0.1^{commit}") == released.sha
+    assert git(remote, "rev-parse", "main") == released.sha

@@ -101,7 +101,7 @@ def run(ctx: Context) -> int:
     if no_samples:
         lines.append(f"smoke: no samples written: {no_samples}")
     lines += [f"smoke: left out {operation}" for operation in skipped]
-    lines += [f"to do: {note}" for note in detected.notes]
+    lines += [f"to do: {note}" for note in [*detected.notes, *_lint_stops(ctx, detected)]]
     lines.append(_next_steps(config.smoke.samples_dir, bool(no_samples)))
     payload = {
         "template": args.template,
@@ -114,6 +114,30 @@ def run(ctx: Context) -> int:
     }
     ctx.out.result(payload, "\n".join(lines))
     return 0
+
+
+def _lint_stops(ctx: Context, detected: Detected) -> list[str]:
+    """What in the Dockerfile lint fails on, which would stop the release at its lint step."""
+    if not detected.dockerfile:
+        return []
+    from pipeline.lint import Severity
+    from pipeline.lint.linter import lint_targets
+    from pipeline.project.buildcontext import read_context
+    from pipeline.project.worktree import first_few
+
+    config = ctx.config
+    dockerfile = ctx.project_dir / detected.dockerfile
+    target = read_context(dockerfile, config.path(config.project.context))
+    reports = lint_targets(config, ctx.out, [target], [])
+    fail_on = Severity.parse(config.lint.fail_on)
+    failing = [finding for report in reports for finding in report.failing(fail_on)]
+    if not failing:
+        return []
+    shown = first_few([f"{f.location} {f.id} {f.message}" for f in failing])
+    return [
+        f"lint fails on {len(failing)} finding(s) at or above {fail_on} (lint.fail_on), which stop"
+        f" the release: {shown}; `python -m pipeline lint` gives the fix of each"
+    ]
 
 
 def _write_template(writer: Writer, template: str, weights: str) -> None:

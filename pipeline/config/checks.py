@@ -39,12 +39,19 @@ def check_values(values: Mapping[str, Mapping[str, Any]], sources: Mapping[str, 
         "build.secrets": _build_secrets,
         "version.image_tags": _image_tags,
         "smoke.port": _port,
+        "smoke.health": _health_path,
     }
     for key, check in checks.items():
         section, _, name = key.partition(".")
         problem = check(values[section][name])
         if problem:
             raise ConfigError(f"{sources.get(key, 'default')}: {key}: {problem}")
+
+
+def _health_path(path: str) -> str | None:
+    if path.startswith("/") and not any(c.isspace() or c in "?#" for c in path):
+        return None
+    return f"{path!r} is not a URL path; write one that starts with /, e.g. /health"
 
 
 def _registry_url(url: str | None) -> str | None:

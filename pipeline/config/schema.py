@@ -107,7 +107,9 @@ class RegistrySection:
 @dataclass(frozen=True)
 class SplitSection:
     requirements: str = setting(
-        "requirements.txt", "Requirements source: a requirements file or a pyproject.toml."
+        "requirements.txt",
+        "Requirements source: a requirements file, a lock file or a pyproject.toml ([project] "
+        "or Poetry's tables).",
     )
     output_dir: str = setting(".", "Where requirements-base.txt and requirements-app.txt go.")
     base_add: list[str] = setting(
@@ -208,7 +210,12 @@ class SmokeSection:
         "unless the container path ends in :rw.",
     )
     samples_dir: str = setting("smoke", "Directory of sample payloads and expected responses.")
-    start_period: int = setting(300, "Seconds to wait for /health to answer 200.")
+    health: str = setting(
+        "/health",
+        "Path polled with GET until it answers 200 (the model is loaded); `init` sets the app's "
+        "own health or readiness route (/ping, /readyz, /v2/health/ready...).",
+    )
+    start_period: int = setting(300, "Seconds to wait for smoke.health to answer 200.")
     requests: int = setting(20, "Requests sent to /predict for the latency figures.")
     grace_period: int = setting(30, "Seconds the container gets to exit after SIGTERM.")
     tolerance: float = setting(

@@ -13,6 +13,7 @@ again.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 
     from pipeline.registries import Target
     from pipeline.versioning import History, VersionDecision
+    from pipeline.versioning.release_tag import TagPush
 
 # The CI variables and values of a pipeline run for a merge request (a pull request).
 REVIEW_EVENTS = {
@@ -252,7 +254,8 @@ def unwritable(path: Path) -> str | None:
 
 
 def health_route(facts: Facts) -> Check | None:
-    """The app declares the GET /health the smoke test waits for, where its source says."""
+    """The app declares the GET route the smoke test waits for (smoke.health), where its source
+    says."""
     config = facts.config
     if not (facts.doing("smoke") and config.smoke.enabled):
         return None
@@ -263,17 +266,18 @@ def health_route(facts: Facts) -> Check | None:
     if not context.is_dir():
         return None  # the build context check and the build say so
     build = read_context(config.path(config.project.dockerfile), context)
-    routes = app_routes(build.context, build.files)
+    path = config.smoke.health
+    routes = app_routes(build.context, build.files, path)
     if routes.health:
-        return Check("health route", True, f"/health named in {routes.health}")
+        return Check("health route", True, f"{path} named in {routes.health}")
     if not routes.declared:
         return None  # the source shows no route: the smoke test finds out
     return Check(
         "health route",
         False,
-        f"the app declares {first_few(list(routes.declared))} but no /health, which the smoke "
-        "test waits for (GET /health answering 200 once the model is loaded); add one, e.g. "
-        '@app.get("/health")',
+        f"the app declares {first_few(list(routes.declared))} but no {path}, which the smoke "
+        f"test waits for (GET {path} answering 200 once the model is loaded); add one, e.g. "
+        f'@app.get("{path}"), or set smoke.health to the route the app has',
     )
 
 
@@ -361,9 +365,7 @@ def git_push(facts: Facts) -> Check | None:
     config = facts.config
     if not (facts.doing("tag") and facts.version and config.version.push_tag):
         return None
-    import git
-
-    from pipeline.versioning.release_tag import tag_push
+    from pipeline.versioning.release_tag import carry_problem, remote_branch_moved, tag_push
 
     repo = open_repo(config.project_dir, "the release tag goes to its remote")
     name = f"{config.version.tag_prefix}{facts.version}"
@@ -373,20 +375,45 @@ def git_push(facts: Facts) -> Check | None:
         return Check("git push", False, str(exc))
     # Before the tag exists, HEAD stands in for it: the remote says whether it takes the name.
     local = any(tag.name == name for tag in repo.tags)
-    refspecs = where.refspecs(f"refs/tags/{name}" if local else "HEAD")
-    try:
-        repo.git.push("--dry-run", "--atomic", where.remote, *refspecs, env=NO_PROMPT)
-    except git.GitCommandError as exc:
+    source = f"refs/tags/{name}" if local else "HEAD"
+    failure = _dry_run(repo, where, source)
+    moved = remote_branch_moved(repo, where) if failure and where.branch else None
+    if moved:
+        problem = carry_problem(config, repo, facts.state.commit, moved)
+        if problem:
+            return Check(
+                "git push",
+                False,
+                f"branch {where.branch} moved on {where.remote} and {problem}: its release "
+                f"commit cannot go on top; release {where.branch}'s new head (git pull)",
+            )
+        # The tag step puts the release commit on top of the moved branch: the tag alone is
+        # what the remote must take now.
+        failure = _dry_run(repo, dataclasses.replace(where, branch=""), source)
+    if failure:
         return Check(
             "git push",
             False,
-            f"git push --dry-run {where.remote} {' '.join(refspecs)} failed: {_reason(exc)}; "
-            "the release tag could not be pushed after the images: fix the remote or give the "
-            "job push rights (GitHub: permissions contents: write; GitLab: a token with "
-            "write_repository), or set version.push_tag: false to keep the tag local",
+            f"{failure}; the release tag could not be pushed after the images: fix the remote "
+            "or give the job push rights (GitHub: permissions contents: write; GitLab: a token "
+            "with write_repository), or set version.push_tag: false to keep the tag local",
         )
-    goes = name + (f" and branch {where.branch}" if where.branch else "")
+    goes = name + (f" and branch {where.branch}" if where.branch and not moved else "")
+    if moved:
+        goes += f" ({where.branch} moved there: the tag step puts the release commit on top)"
     return Check("git push", True, f"{where.remote} accepts {goes} (dry run)")
+
+
+def _dry_run(repo: git.Repo, where: TagPush, source: str) -> str | None:
+    """Why `git push --dry-run` of `where` fails, or None when the remote would take it."""
+    import git
+
+    refspecs = where.refspecs(source)
+    try:
+        repo.git.push("--dry-run", "--atomic", where.remote, *refspecs, env=NO_PROMPT)
+    except git.GitCommandError as exc:
+        return f"git push --dry-run {where.remote} {' '.join(refspecs)} failed: {_reason(exc)}"
+    return None
 
 
 def _reason(exc: git.GitCommandError) -> str:

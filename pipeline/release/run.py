@@ -18,7 +18,7 @@ from pipeline.project.gitinfo import GitInfo, git_info, open_repo
 from pipeline.release import steps
 from pipeline.release.preflight import Check, preflight, raise_if_failed
 from pipeline.release.state import ReleaseState, load_state, save_state
-from pipeline.versioning.release_tag import RELEASE_COMMIT_PREFIX
+from pipeline.versioning.release_tag import RELEASE_COMMIT_PREFIX, carried_release
 
 STEPS: dict[str, Callable[[steps.ReleaseRun], None]] = {
     "split": steps.check_split,
@@ -69,6 +69,15 @@ def _release_base(config: Config, git: GitInfo) -> str:
     return git.sha
 
 
+def _carried(config: Config) -> Callable[[ReleaseState], bool]:
+    """Whether HEAD is the release commit of a saved release, moved onto a remote branch that
+    moved (by the tag step, or by the user's `git pull --rebase`): that release goes on."""
+    repo = open_repo(config.project_dir, "a release is of a commit")
+    return lambda state: (
+        bool(state.version) and carried_release(config, repo, state.commit, str(state.version))
+    )
+
+
 def _prepare(
     config: Config, out: Output, options: ReleaseOptions
 ) -> tuple[steps.ReleaseRun | None, list[str], list[Check]]:
@@ -78,7 +87,7 @@ def _prepare(
     if options.restart:
         state = ReleaseState(commit=base)
     else:
-        state = load_state(config.project_dir, base, out.warn)
+        state = load_state(config.project_dir, base, out.warn, _carried(config))
     if options.candidate and options.candidate != state.candidate:
         # Another image: what was checked of the old one (smoke test onwards) says nothing of it.
         state.candidate = options.candidate

@@ -43,8 +43,14 @@ def state_path(project_dir: Path) -> Path:
     return project_dir / STATE_FILE
 
 
-def load_state(project_dir: Path, commit: str, warn: Callable[[str], None]) -> ReleaseState:
-    """The saved state of this commit's release, or a fresh one.
+def load_state(
+    project_dir: Path,
+    commit: str,
+    warn: Callable[[str], None],
+    carried: Callable[[ReleaseState], bool] = lambda state: False,
+) -> ReleaseState:
+    """The saved state of this commit's release, or of the release `carried` says HEAD carries
+    on (its release commit moved onto a branch that moved), or a fresh one.
 
     A file that is not a state (bad JSON, wrong types, written by another version) is reported
     through `warn` and moved aside, so the release starts afresh instead of failing on it.
@@ -64,9 +70,10 @@ def load_state(project_dir: Path, commit: str, warn: Callable[[str], None]) -> R
         os.replace(path, aside)
         warn(f"{path}: damaged ({problem}); moved to {aside.name}, this release starts afresh")
         return ReleaseState(commit=commit)
-    if saved["commit"] != commit:
+    state = ReleaseState(**saved)
+    if state.commit != commit and not carried(state):
         return ReleaseState(commit=commit)
-    return ReleaseState(**saved)
+    return state
 
 
 def _problem(saved: Any) -> str | None:

@@ -138,4 +138,9 @@ def tag(run: ReleaseRun) -> None:
     run.out.note(
         f"tag: {released.name} on {released.sha[:7]}"
         + (" (pushed)" if released.pushed else " (local; version.push_tag is false)")
+        + (
+            f", the release commit put on top of {released.onto[:7]} (the branch moved)"
+            if released.onto
+            else ""
+        )
     )

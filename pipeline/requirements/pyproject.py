@@ -20,6 +20,7 @@ from packaging.utils import canonicalize_name
 
 from pipeline.core.errors import UserError
 from pipeline.requirements.parse import Entry, Option, Requirements, named_entry, read_text
+from pipeline.requirements.poetry import poetry_dependencies
 
 PYPI = "https://pypi.org/simple"
 LOCKS_BESIDE = ("uv.lock", "poetry.lock", "pdm.lock")
@@ -34,26 +35,39 @@ def read_pyproject(
         raise UserError(f"{label}: invalid TOML: {exc}") from exc
     project = data.get("project") if isinstance(data.get("project"), dict) else {}
     dependencies = project.get("dependencies")
-    if not _strings(dependencies):
-        raise UserError(f"{label}: no [project] dependencies list to split ({_instead(data)})")
+    tool = data.get("tool") if isinstance(data.get("tool"), dict) else {}
+    poetry = tool.get("poetry") if isinstance(tool.get("poetry"), dict) else {}
+    converted = poetry_dependencies(poetry, label)
     name = canonicalize_name(str(project.get("name", "")))
-    texts = [(f"project.dependencies[{i}]", text) for i, text in enumerate(dependencies)]
-    optional = project.get("optional-dependencies") or {}
-    dependency_groups = _groups(data)
+    if _strings(dependencies):
+        texts = [(f"project.dependencies[{i}]", text) for i, text in enumerate(dependencies)]
+        optional = project.get("optional-dependencies") or {}
+        extras_at = "project.optional-dependencies.{name}[{index}]"
+    elif converted.main:
+        texts, optional = list(converted.main), converted.extras
+        extras_at = "tool.poetry.extras.{name}[{index}]"
+    else:
+        raise UserError(f"{label}: no dependencies to split ({_instead(data)})")
     warnings = [
+        *converted.warnings,
+        *_chosen(label, "extra", "split.extras", optional, extras, texts, extras_at, name),
         *_chosen(
-            label, "extra", "split.extras", optional, extras, texts, "project.optional-", name
+            label,
+            "group",
+            "split.groups",
+            {**_groups(data), **converted.groups},
+            groups,
+            texts,
+            "groups.{name}[{index}]",
         ),
-        *_chosen(label, "group", "split.groups", dependency_groups, groups, texts, ""),
     ]
     entries = [named_entry(text, f"{label}: {where}") for where, text in texts]
-    uv = data.get("tool", {}).get("uv", {}) if isinstance(data.get("tool"), dict) else {}
+    uv = tool.get("uv") if isinstance(tool.get("uv"), dict) else {}
     indexes = {index.get("name"): index for index in uv.get("index", []) if isinstance(index, dict)}
     entries = [
         _sourced(entry, uv.get("sources", {}), indexes, label, warnings) for entry in entries
     ]
     options = [_index_option(index, path.parent) for index in indexes.values()]
-    poetry = data.get("tool", {}).get("poetry", {}) if isinstance(data.get("tool"), dict) else {}
     options += [_index_option(source, path.parent) for source in poetry.get("source", [])]
     warnings += [
         f"{label}: {lock} beside it pins every package with its hashes and graph: point"
@@ -69,15 +83,14 @@ def _strings(value: Any) -> bool:
 
 
 def _instead(data: dict[str, Any]) -> str:
-    if isinstance(data.get("tool"), dict) and "poetry" in data["tool"]:
+    if isinstance(data.get("project"), dict) and "dependencies" in data["project"].get(
+        "dynamic", []
+    ):
         return (
-            "Poetry's [tool.poetry.dependencies] are not read: point split.requirements at"
-            " poetry.lock, which split reads"
+            "dynamic dependencies are not supported; point split.requirements at a requirements"
+            " file or a lock file instead"
         )
-    return (
-        "dynamic dependencies are not supported; point split.requirements at a requirements"
-        " file or a lock file instead"
-    )
+    return "neither a [project] dependencies list nor packages in [tool.poetry.dependencies]"
 
 
 def _groups(data: dict[str, Any]) -> dict[str, list[Any]]:
@@ -96,11 +109,12 @@ def _chosen(
     available: dict[str, list[Any]],
     selected: Sequence[str],
     texts: list[tuple[str, str]],
-    table: str,
+    place: str,
     project: str = "",
 ) -> list[str]:
     """Add the selected extras' or groups' requirements to `texts`, with the ones they include
-    (`{include-group = ...}`, or the project's own `svc[gpu]`); warnings for the rest."""
+    (`{include-group = ...}`, or the project's own `svc[gpu]`); warnings for the rest. `place`:
+    where a requirement is, from its extra's or group's `{name}` and its `{index}` there."""
     names = {canonicalize_name(name): name for name in available}
     unknown = [name for name in selected if canonicalize_name(name) not in names]
     if unknown:
@@ -115,7 +129,7 @@ def _chosen(
             continue
         taken.append(wanted)
         for index, item in enumerate(available[names[wanted]]):
-            where = f"{table}{kind}s.{names[wanted]}[{index}]"
+            where = place.format(name=names[wanted], index=index)
             include = _included(item, project)
             if include is None:
                 texts.append((where, item))

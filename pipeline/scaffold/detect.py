@@ -41,15 +41,21 @@ FRAMEWORKS = {
 # Health routes a framework serves by itself.
 BUILTIN_HEALTH = {
     "litserve": ["/health"],
+    "gradio": ["/"],  # the page, served once the app (and the model it closes over) is built
     "bentoml": ["/healthz", "/livez", "/readyz"],
     "ray-serve": ["/-/healthz"],
+    "triton": ["/v2/health/ready", "/v2/health/live"],
 }
+# Which of an app's health routes smoke polls: readiness (the model is loaded) over health, over
+# liveness (the process is up) and the rest.
+_HEALTH_PREFERENCE = ("ready", "health", "ping", "status", "live")
 # Routes an app answers health or readiness checks on.
 _HEALTH_ROUTE = re.compile(
     r"""(?:\.(?:get|route|api_route|add_api_route)|@\w+\.(?:get|route))\(\s*["'](/[\w/-]*"""
     r"""(?:health|ready|readiness|live|liveness|ping|status)[\w/-]*)["']"""
 )
 MODEL_DIRS = ("model", "models", "weights", "checkpoints")
+FLASK_PORT = 5000
 # Not the project's own files: tools' and environments' directories.
 _SKIPPED_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".pipeline", ".tox"}
 _SERVERS = ("uvicorn", "gunicorn", "hypercorn")
@@ -73,6 +79,20 @@ class Detected:
     health_routes: list[str] = field(default_factory=list)  # the app's own, as written
     notes: list[str] = field(default_factory=list)  # what was not found, why, what to do
 
+    @property
+    def health(self) -> str | None:
+        """The route smoke should poll (smoke.health): /health where the app has it, else the
+        readiest of its own; None when it has none."""
+        if "/health" in self.health_routes or not self.health_routes:
+            return "/health" if self.health_routes else None
+        return min(
+            self.health_routes,
+            key=lambda route: next(
+                (i for i, word in enumerate(_HEALTH_PREFERENCE) if word in route),
+                len(_HEALTH_PREFERENCE),
+            ),
+        )
+
 
 def find_dockerfile(project: Path, configured: str = "Dockerfile") -> str | None:
     """The project's Dockerfile: `configured` where it exists, else the one file under a usual
@@ -95,25 +115,25 @@ def detect(project: Path, dockerfile_name: str = "Dockerfile") -> Detected:
     parsed = parse_file(project / name) if name else None
     command = _command(parsed) if parsed else []
     app, app_file, framework = _app(project, command, notes)
-    port, port_source = _port(project, parsed, command, app_file)
+    port, port_source = _port(project, parsed, command, app_file, framework)
     model_files, pointers = _model_files(project)
     if pointers:
         notes.append(
             f"{len(pointers)} model file(s) are Git LFS pointers, not weights ({pointers[0]}"
             f"{', ...' if len(pointers) > 1 else ''}): run `git lfs pull` before building"
         )
-    health = [*BUILTIN_HEALTH.get(framework or "", []), *_health_routes(project, app_file)]
-    if framework == "triton":
-        health = ["/v2/health/ready", "/v2/health/live"]
+    if framework == "flask" and not any(os.path.basename(w) in _SERVERS for w in command):
         notes.append(
-            "Triton answers readiness on /v2/health/ready, not on the /health smoke waits for:"
-            " put a /health in front of tritonserver (a small proxy) before smoke can pass"
+            f"the image runs {app_file} on Flask's development server as its main process"
+            " (PID 1), which ignores SIGTERM: smoke's shutdown check fails, and `docker stop` or"
+            " Kubernetes kill it at the end of their grace period; serve it with gunicorn (CMD"
+            f' ["gunicorn", "-b", "0.0.0.0:{port or FLASK_PORT}", "{app or "module:app"}"])'
         )
-    elif app_file and "/health" not in health:
-        served = f"the app serves {', '.join(health)} instead" if health else "the app has none"
+    health = [*BUILTIN_HEALTH.get(framework or "", []), *_health_routes(project, app_file)]
+    if app_file and not health:
         notes.append(
-            f"smoke waits for GET /health to answer 200 and {served}: add a /health route that"
-            " answers 200 once the model is loaded"
+            "smoke waits for a GET route to answer 200 once the model is loaded, and the app has"
+            " none: add one (e.g. /health), and set smoke.health if it is not /health"
         )
     return Detected(
         dockerfile=name,
@@ -193,11 +213,13 @@ def _script(project: Path, words: list[str]) -> str | None:
     for index, word in enumerate(words):
         if word.endswith(".py") and (found := _project_file(project, word)):
             return found
-        if word == "-m" and index + 1 < len(words):
-            return _module_file(project, words[index + 1])
+        # `python -m flask --app api run`: a module not in the project is the server.
+        module = words[index + 1] if word == "-m" and index + 1 < len(words) else None
+        if module and (found := _module_file(project, module)):
+            return found
         if word == "--app" and index + 1 < len(words):
             return _module_file(project, words[index + 1].partition(":")[0])
-    if words[:1] == ["flask"] and (project / "app.py").is_file():
+    if "flask" in words and (project / "app.py").is_file():
         return "app.py"  # flask run's default FLASK_APP
     return None
 
@@ -258,7 +280,11 @@ def _module_file(project: Path, module: str) -> str | None:
 
 
 def _port(
-    project: Path, dockerfile: Dockerfile | None, command: list[str], app_file: str | None
+    project: Path,
+    dockerfile: Dockerfile | None,
+    command: list[str],
+    app_file: str | None,
+    framework: str | None,
 ) -> tuple[int | None, str]:
     for index, word in enumerate(command):
         value = None
@@ -281,6 +307,9 @@ def _port(
         found = _PORT_IN_SOURCE.search((project / app_file).read_text(encoding="utf-8"))
         if found:
             return int(found.group(1)), f"{app_file} (port={found.group(1)})"
+    if framework == "flask":
+        # `flask run` and `app.run()` both serve on 5000 unless told otherwise.
+        return FLASK_PORT, f"Flask's default port ({FLASK_PORT})"
     return None, "not found"
 
 

@@ -54,6 +54,8 @@ def config_values(detected: Detected, image: str | None, registry: str | None) -
         values["registry"] = {"url": registry}
     if detected.port is not None:
         values["smoke"] = {"port": detected.port}
+    if detected.health and detected.health != "/health":
+        values.setdefault("smoke", {})["health"] = detected.health
     return values
 
 
@@ -61,6 +63,8 @@ def write_config(writer: Writer, name: str, values: dict[str, Any], detected: De
     """Write the configuration file `name` (relative to the project, or absolute)."""
     body = yaml.safe_dump(values, sort_keys=False, default_flow_style=False) if values else ""
     note = f"# smoke.port from {detected.port_source}\n" if detected.port is not None else ""
+    if detected.health and detected.health != "/health":
+        note += f"# smoke.health: the app's own {detected.health}\n"
     return writer.write(name, HEADER + note + body)
 
 

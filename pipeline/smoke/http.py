@@ -41,12 +41,13 @@ def backoff_delays(first: float = BACKOFF_FIRST, limit: float = BACKOFF_MAX) -> 
 
 def wait_healthy(
     url: str,
+    path: str,
     within: float,
     exit_code: Callable[[], int | None],
     sleep: Callable[[float], None] = time.sleep,
     refused: Callable[[], str | None] = lambda: None,
 ) -> None:
-    """Poll GET /health until it answers 200; a container that stops meanwhile fails at once,
+    """Poll GET `path` until it answers 200; a container that stops meanwhile fails at once,
     and so does one that `refused` (asked after each connection that got no answer) finds
     listening elsewhere."""
     import requests
@@ -56,9 +57,9 @@ def wait_healthy(
     for delay in backoff_delays():
         if exit_code() is not None:
             # The caller names the exit code (and shows the logs): this only says when.
-            raise CheckError("the app stopped before /health answered 200")
+            raise CheckError(f"the app stopped before {path} answered 200")
         try:
-            response = requests.get(f"{url}/health", timeout=PROBE_TIMEOUT)
+            response = requests.get(f"{url}{path}", timeout=PROBE_TIMEOUT)
         except requests.RequestException as exc:
             last = _reason(exc)
             # Published ports answer a missing listener with a reset, not a refusal: both ask.
@@ -71,7 +72,7 @@ def wait_healthy(
             last = f"{response.status_code} {response.text.strip()[:200]}"
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise CheckError(f"/health did not answer 200 within {within:g} s (last: {last})")
+            raise CheckError(f"{path} did not answer 200 within {within:g} s (last: {last})")
         sleep(min(delay, remaining))
 
 

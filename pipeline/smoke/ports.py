@@ -78,19 +78,21 @@ def listening_ports(exec_: Exec, network: str) -> set[int] | None:
     return ports
 
 
-def mismatch(port: int, source: str, listening: set[int] | None, healthy: bool) -> str | None:
-    """Why /health on `port` is refused when the app is up elsewhere; None while it may still
+def mismatch(
+    path: str, port: int, source: str, listening: set[int] | None, healthy: bool
+) -> str | None:
+    """Why `path` on `port` is refused when the app is up elsewhere; None while it may still
     be starting."""
     others = sorted(p for p in listening or () if p != port)
     if listening and port not in listening and others:
         where = ", ".join(map(str, others))
         return (
-            f"/health on port {port} ({source}) is refused, but the app listens on port "
+            f"{path} on port {port} ({source}) is refused, but the app listens on port "
             f"{where}: set smoke.port: {others[0]} in pipeline.yaml (or PIPELINE_SMOKE_PORT)"
         )
     if healthy:
         return (
-            f"/health on port {port} ({source}) is refused, yet the container's own "
+            f"{path} on port {port} ({source}) is refused, yet the container's own "
             "HEALTHCHECK reports healthy: the app listens on another port; set smoke.port in "
             "pipeline.yaml to the port in its CMD"
         )

@@ -1,5 +1,5 @@
 """The routes the app's Python source declares, read offline: before a release's first push,
-whether the app has the GET /health the smoke test waits for.
+whether the app has the GET route the smoke test waits for (smoke.health, /health by default).
 
 Only a verdict the source makes certain: routes declared with decorators (FastAPI, Flask,
 Starlette-style `@app.get("/predict")`) and no `/health` named anywhere in the context's Python
@@ -18,7 +18,6 @@ _ROUTE = re.compile(
     r"""@\s*[\w.]+\.(get|post|put|patch|delete|head|options|route|api_route)\(\s*"""
     r"""(?:path\s*=\s*|rule\s*=\s*)?[rbu]?["'](/[^"']*)["']"""
 )
-_HEALTH = re.compile(r"""["']/health/?["']""")
 # Generated or vendored modules this size say nothing about the app's own routes.
 _LARGEST = 1 << 20
 
@@ -26,11 +25,13 @@ _LARGEST = 1 << 20
 @dataclass(frozen=True)
 class Routes:
     declared: tuple[str, ...]  # "POST /predict (serve/app.py)", in file order
-    health: str | None  # the file that names /health, if one does
+    health: str | None  # the file that names the health path, if one does
 
 
-def app_routes(context: Path, files: Iterable[str]) -> Routes:
-    """What the Python files among `files` (relative to `context`) declare."""
+def app_routes(context: Path, files: Iterable[str], health_path: str) -> Routes:
+    """What the Python files among `files` (relative to `context`) declare, and which names
+    `health_path` (smoke.health)."""
+    named = re.compile(rf"""["']{re.escape(health_path.rstrip("/"))}/?["']""")
     declared: list[str] = []
     health = None
     for relative in files:
@@ -46,6 +47,6 @@ def app_routes(context: Path, files: Iterable[str]) -> Routes:
         for method, route in _ROUTE.findall(text):
             verb = "GET" if method in ("route", "api_route") else method.upper()
             declared.append(f"{verb} {route} ({relative})")
-        if health is None and _HEALTH.search(text):
+        if health is None and named.search(text):
             health = relative
     return Routes(tuple(declared), health)

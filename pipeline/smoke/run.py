@@ -265,16 +265,26 @@ class _Run:
     def _health(self, check: Check) -> None:
         assert self.container is not None
         wait_healthy(
-            self.url, self.smoke.start_period, self.container.exit_code, refused=self._elsewhere
+            self.url,
+            self.smoke.health,
+            self.smoke.start_period,
+            self.container.exit_code,
+            refused=self._elsewhere,
         )
         check.message = "200"
 
     def _elsewhere(self) -> str | None:
-        """Why /health is refused when the app is up on another port. Said once seen twice in a
+        """Why smoke.health is refused when the app is up on another port. Said once seen twice in a
         row, so an app that opens a side port before its main one is given a moment."""
         assert self.container is not None and self.port is not None
         listening = listening_ports(self.container.exec, self.spec.network)
-        found = mismatch(self.container.port, self.port.source, listening, self.container.healthy())
+        found = mismatch(
+            self.smoke.health,
+            self.container.port,
+            self.port.source,
+            listening,
+            self.container.healthy(),
+        )
         seen_before, self._mismatch_seen = self._mismatch_seen, found is not None
         return found if seen_before else None
 

@@ -80,18 +80,22 @@ class History:
 def read_history(config: Config, environ: Mapping[str, str]) -> History:
     repo = open_repo(config.project_dir, VERSIONS_NEED)
     _deepen_if_shallow(repo)
-    root = Path(str(repo.working_tree_dir)).resolve()
-    project_path = config.project_dir.resolve().relative_to(root).as_posix()
     releases = release_versions((tag.name for tag in repo.tags), config.version.tag_prefix)
     reachable = frozenset(repo.git.tag("--merged", "HEAD").split()) & releases.keys()
     return History(
         repo=repo,
-        project_path=project_path,
+        project_path=project_path(config, repo),
         branch=branch_of(repo, environ),
         sha=repo.head.commit.hexsha,
         releases=releases,
         reachable=reachable,
     )
+
+
+def project_path(config: Config, repo: git.Repo) -> str:
+    """The project's directory relative to the repository root ("." at the root)."""
+    root = Path(str(repo.working_tree_dir)).resolve()
+    return config.project_dir.resolve().relative_to(root).as_posix()
 
 
 def branch_of(repo: git.Repo, environ: Mapping[str, str]) -> str | None:

@@ -6,11 +6,18 @@ the newest tag and refuses to go on. So when VERSION differs from HEAD's, it is 
 commit is tagged; pushing sends the tag and, for such a commit, the branch, atomically.
 In CI that needs push rights: GitHub `permissions: contents: write`; GitLab a project or deploy
 token with write_repository in the remote URL (the job token cannot push).
+
+The branch may move on the remote while a release builds (another project of a monorepo released
+by a parallel job, a merge): the push is then rejected, and the release commit is put on top of
+the remote branch, re-tagged and pushed again, as `git pull --rebase` would, but only when the
+commits it lands on leave the project's directory alone; the tag would otherwise name code the
+image was not built from.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +26,14 @@ from typing import TYPE_CHECKING
 from pipeline.config.schema import Config
 from pipeline.core.errors import UserError
 from pipeline.project.gitinfo import default_remote, open_repo, without_credentials
+from pipeline.project.worktree import first_few
 from pipeline.versioning.decide import write_version
 from pipeline.versioning.history import (
     BRANCH_ENVS,
     VERSIONS_NEED,
     branch_of,
     last_line,
+    project_path,
 )
 from pipeline.versioning.versions import parse_version
 
@@ -33,6 +42,9 @@ if TYPE_CHECKING:
 
 RELEASE_COMMIT_PREFIX = "chore(release): "
 RELEASE_COMMIT = RELEASE_COMMIT_PREFIX + "{version} [skip ci]"
+# Each rejected push that a moved branch explains costs a fetch; a branch that keeps moving
+# this often is busier than a release should race with.
+PUSH_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,7 @@ class ReleaseTag:
     sha: str
     committed: bool  # VERSION was committed for this tag
     pushed: bool
+    onto: str | None = None  # the remote branch's head the release commit was put on top of
 
 
 def tag_release(
@@ -86,29 +99,131 @@ def tag_release(
                 "or GIT_AUTHOR_NAME/GIT_AUTHOR_EMAIL/GIT_COMMITTER_NAME/GIT_COMMITTER_EMAIL)"
             ) from exc
     elif existing.commit != repo.head.commit:
-        raise UserError(
-            f"tag {name} exists already, on {existing.commit.hexsha[:7]}, not on HEAD "
-            f"{repo.head.commit.hexsha[:7]}; version {parsed} was released from another commit"
-        )
-    head = repo.head.commit
-    if where:
-        refspecs = where.refspecs(f"refs/tags/{name}")
+        if not (where and _is_release_commit(repo, message) and not _on_remote(repo, where)):
+            raise UserError(
+                f"tag {name} exists already, on {existing.commit.hexsha[:7]}, not on HEAD "
+                f"{repo.head.commit.hexsha[:7]}; version {parsed} was released from another commit"
+            )
+        # A tag never pushed, left on the release commit before `git pull --rebase` rewrote it.
+        repo.create_tag(name, message=f"Release {parsed}", force=True)
+    onto = _push(config, repo, where, str(parsed)) if where else None
+    return ReleaseTag(
+        name=name, sha=repo.head.commit.hexsha, committed=committed, pushed=push, onto=onto
+    )
+
+
+def _push(config: Config, repo: git.Repo, where: TagPush, version: str) -> str | None:
+    """Push the tag (and the branch); the remote branch's head the release commit was moved onto
+    when the branch had moved, else None."""
+    import git
+
+    onto = None
+    for _ in range(PUSH_ATTEMPTS):
+        refspecs = where.refspecs(f"refs/tags/{where.tag}")
         try:
             repo.git.push("--atomic", where.remote, *refspecs)
+            return onto
         except git.GitCommandError as exc:
-            failed = f"git push {where.remote} {' '.join(refspecs)} failed"
-            if raced := _beaten(str(exc.stderr)):
-                raise UserError(
-                    f"{failed}: {raced}: another release (or a push) reached {where.remote} "
-                    "first; the images are out, this release's tag and commit are not: update "
-                    "the checkout (git pull --rebase --tags) and re-run the release"
-                ) from exc
+            failure = exc
+        moved = remote_branch_moved(repo, where) if where.branch else None
+        if moved is None:
+            break
+        problem = carry_problem(config, repo, repo.head.commit.parents[0].hexsha, moved)
+        if problem:
             raise UserError(
-                f"{failed}: {without_credentials(last_line(exc))}; the images are out, the tag "
-                "is not: give the job push rights (GitHub: permissions contents: write; GitLab: "
-                "a token with write_repository), then re-run the tag step"
-            ) from exc
-    return ReleaseTag(name=name, sha=head.hexsha, committed=committed, pushed=push)
+                f"branch {where.branch} moved on {where.remote} during the release and {problem}; "
+                f"the images of {version} are out, its tag is not: release the branch's new "
+                f"head as a higher version than {version}"
+            )
+        _carry_release_commit(config, repo, where, version, moved)
+        onto = moved
+    else:
+        raise UserError(
+            f"branch {where.branch} on {where.remote} moved {PUSH_ATTEMPTS} times while the "
+            f"release tag {where.tag} was pushed; the images of {version} are out, the tag is "
+            "not: re-run the release to finish it"
+        )
+    failed = f"git push {where.remote} {' '.join(where.refspecs(f'refs/tags/{where.tag}'))} failed"
+    if raced := _beaten(str(failure.stderr)):
+        raise UserError(
+            f"{failed}: {raced}: another release (or a push) reached {where.remote} first; the "
+            "images are out, this release's tag and commit are not: update the checkout (git "
+            "pull --rebase --tags) and re-run the release"
+        ) from failure
+    raise UserError(
+        f"{failed}: {without_credentials(last_line(failure))}; the images are out, the tag is "
+        "not: give the job push rights (GitHub: permissions contents: write; GitLab: a token "
+        "with write_repository), then re-run the tag step"
+    ) from failure
+
+
+def remote_branch_moved(repo: git.Repo, where: TagPush) -> str | None:
+    """The remote branch's head when it is not in HEAD's history (it moved since HEAD was
+    fetched), else None. Fetched into FETCH_HEAD only: no local ref changes."""
+    import git
+
+    try:
+        repo.git.fetch("--quiet", where.remote, f"refs/heads/{where.branch}")
+    except git.GitCommandError:
+        return None  # a branch not there yet, or a remote not reached: the push's error says
+    head = repo.rev_parse("FETCH_HEAD").hexsha
+    return None if repo.is_ancestor(head, repo.head.commit) else head
+
+
+def carry_problem(config: Config, repo: git.Repo, built: str, onto: str) -> str | None:
+    """Why a release of commit `built` cannot have its release commit put on top of `onto`,
+    or None when it can: `onto` descends from it and changes nothing in the project."""
+    if not repo.is_ancestor(built, onto):
+        return f"its head {onto[:7]} does not contain the released commit {built[:7]}"
+    project = project_path(config, repo)
+    changed = repo.git.diff("--name-only", built, onto, "--", project).splitlines()
+    if changed:
+        return (
+            f"its new commits change the project ({first_few(changed)}), which the released "
+            "image was built without"
+        )
+    return None
+
+
+def carried_release(config: Config, repo: git.Repo, built: str, version: str) -> bool:
+    """HEAD is the release commit of `version` for a release of commit `built`, put on top of
+    commits that leave the project alone (by this step, or by the user's `git pull --rebase`)."""
+    head = repo.head.commit
+    if not (_is_release_commit(repo, RELEASE_COMMIT.format(version=version)) and head.parents):
+        return False
+    return carry_problem(config, repo, built, head.parents[0].hexsha) is None
+
+
+def _carry_release_commit(
+    config: Config, repo: git.Repo, where: TagPush, version: str, onto: str
+) -> None:
+    """HEAD's release commit made again on top of `onto` (VERSION as HEAD has it, the rest as
+    `onto` has it), the checkout moved there and the tag with it."""
+    import git
+
+    path = _version_path(config, repo)
+    entry = repo.git.ls_tree("HEAD", "--", path)  # "<mode> blob <sha>\t<path>"
+    mode, _, blob = entry.split("\t")[0].split()
+    # A private index: the user's staged changes stay as they are.
+    with tempfile.TemporaryDirectory() as scratch:
+        env = {"GIT_INDEX_FILE": str(Path(scratch, "index"))}
+        repo.git.read_tree(onto, env=env)
+        repo.git.update_index("--add", "--cacheinfo", f"{mode},{blob},{path}", env=env)
+        tree = repo.git.write_tree(env=env)
+    commit = repo.git.commit_tree(tree, "-p", onto, "-m", str(repo.head.commit.message))
+    try:
+        # Like `git pull --rebase`: files the remote changed are updated, local changes kept.
+        repo.git.reset("--keep", commit)
+    except git.GitCommandError as exc:
+        raise UserError(
+            f"branch {where.branch} moved on {where.remote}, and the checkout cannot move onto "
+            f"it: {last_line(exc)}; commit or stash local changes, then re-run the release"
+        ) from exc
+    repo.create_tag(where.tag, message=f"Release {version}", force=True)
+
+
+def _on_remote(repo: git.Repo, where: TagPush) -> bool:
+    return bool(repo.git.ls_remote("--tags", where.remote, f"refs/tags/{where.tag}"))
 
 
 # git's words for a ref the remote holds at something else now: it moved while we released.
@@ -145,7 +260,7 @@ def _is_release_commit(repo: git.Repo, message: str) -> bool:
 
 def _version_path(config: Config, repo: git.Repo) -> str:
     path = config.path(config.version.file).resolve()
-    return str(path.relative_to(Path(str(repo.working_tree_dir)).resolve()))
+    return path.relative_to(Path(str(repo.working_tree_dir)).resolve()).as_posix()
 
 
 def _needs_commit(config: Config, repo: git.Repo, version: str) -> bool:
