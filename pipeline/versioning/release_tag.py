@@ -125,6 +125,8 @@ def _push(config: Config, repo: git.Repo, where: TagPush, version: str) -> str |
             return onto
         except git.GitCommandError as exc:
             failure = exc
+        if _on_remote(repo, where):
+            break  # another release of this version got there first: said below
         moved = remote_branch_moved(repo, where) if where.branch else None
         if moved is None:
             break
@@ -223,7 +225,13 @@ def _carry_release_commit(
 
 
 def _on_remote(repo: git.Repo, where: TagPush) -> bool:
-    return bool(repo.git.ls_remote("--tags", where.remote, f"refs/tags/{where.tag}"))
+    """The remote holds the release tag; False also when it cannot be asked (its push said why)."""
+    import git
+
+    try:
+        return bool(repo.git.ls_remote("--tags", where.remote, f"refs/tags/{where.tag}"))
+    except git.GitCommandError:
+        return False
 
 
 # git's words for a ref the remote holds at something else now: it moved while we released.
