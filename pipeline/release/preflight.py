@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     import git
 
     from pipeline.registries import Target
+    from pipeline.signing.keys import Signer
     from pipeline.versioning import History, VersionDecision
 
 # The CI variables and values of a pipeline run for a merge request (a pull request).
@@ -73,6 +74,7 @@ class ReleasePlan:
     version: str | None  # the version released: decided now, else the state's
     tags: list[str]
     candidate: ImageRef | None  # the state's (an earlier build, --candidate), else build's name
+    signer: Signer | None = None  # None: no signing (sign.key unset, or no sign step to do)
 
     def describe(self, todo: list[str]) -> dict[str, object]:
         """What the release would do (`release --dry-run`)."""
@@ -84,6 +86,7 @@ class ReleasePlan:
             "version": self.version,
             "reason": self.decision.reason if self.decision else None,
             "tags": self.tags,
+            "signer": self.signer.describe() if self.signer else None,
         }
 
 
@@ -101,6 +104,7 @@ class Facts:
     target: Target | None = None  # the registry, once it accepted a push
     decision: VersionDecision | None = None
     read: History | None = None
+    signer: Signer | None = None
 
     def doing(self, *steps: str) -> bool:
         return any(step in self.todo for step in steps)
@@ -118,7 +122,7 @@ class Facts:
 
         state = self.state
         target = self.target
-        if target is None and self.doing("build", "smoke", "push"):
+        if target is None and self.doing("build", "smoke", "sign", "push"):
             target = resolve_target(self.config)
         decision = self.decision
         if decision:
@@ -137,6 +141,7 @@ class Facts:
             version=version,
             tags=decision.tags if decision else state.tags,
             candidate=image,
+            signer=self.signer,
         )
 
 
@@ -356,6 +361,25 @@ def image_tags(facts: Facts) -> Check | None:
     return Check("image tags", True, f"writes {', '.join(tags.all)}")
 
 
+def signing(facts: Facts) -> Check | None:
+    """The configured key is read and decrypted now, by cosign: not found wrong after a push."""
+    if not (facts.doing("sign") and facts.version):
+        return None
+    from pipeline.signing.keys import check_signer, signer
+    from pipeline.signing.tools import check_tools
+
+    try:
+        found = signer(facts.config)
+        if found is None:
+            return None
+        check_tools()
+        detail = check_signer(found, facts.environ)
+    except UserError as exc:
+        return Check("signing", False, str(exc))
+    facts.signer = found
+    return Check("signing", True, f"signs with {detail}")
+
+
 def git_push(facts: Facts) -> Check | None:
     """The tag step's push would be accepted: remote, branch (detached HEAD in CI), rights."""
     config = facts.config
@@ -412,6 +436,7 @@ CHECKS: list[Callable[[Facts], Check | None]] = [
     version,
     registry,
     image_tags,
+    signing,
     git_push,
 ]
 
