@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import filecmp
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -23,8 +24,11 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
+from pipeline.distribution.auth import Keychain
 from pipeline.distribution.client import RegistryAPI
+from pipeline.distribution.reference import ImageRef
 from tests.support.project import commit_all
+from tests.test_signing import PASSWORD, attested, cosign_verifies, key_pair
 
 if TYPE_CHECKING:
     import docker
@@ -70,13 +74,17 @@ def sentiment_release(stack: object, tmp_path_factory: pytest.TempPathFactory) -
     git.Repo.init(project, initial_branch="main")
     commit_all(project, "feat: sentiment classifier")
     namespace = f"test-sentiment-{uuid.uuid4().hex[:8]}"
+    # Signed, as a release with a key configured is: the tests verify it with cosign.
+    private, public = key_pair(tmp_path_factory.mktemp("keys"))
     result = subprocess.run(
         [sys.executable, "-m", "pipeline", "-C", str(project), "release", "--json",
-         "--set", f"image.name={namespace}/sentiment", "--set", "version.push_tag=false"],
+         "--set", f"image.name={namespace}/sentiment", "--set", "version.push_tag=false",
+         "--set", f"sign.key={private}"],
         capture_output=True,
         text=True,
         check=False,
         timeout=(SENTIMENT_RELEASE_MINUTES + 10) * 60,
+        env={**os.environ, "COSIGN_PASSWORD": PASSWORD},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-5000:]
     smoke = json.loads((project / ".pipeline" / "smoke" / "report.json").read_text())
@@ -85,6 +93,7 @@ def sentiment_release(stack: object, tmp_path_factory: pytest.TempPathFactory) -
         "smoke": smoke,
         "namespace": namespace,
         "log": result.stderr,
+        "public_key": public,
     }
 
 
@@ -155,3 +164,17 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+@pytest.mark.stack
+@pytest.mark.heavy
+def test_the_signed_sbom_lists_torch_and_transformers(sentiment_release: dict) -> None:
+    result, public = sentiment_release["result"], sentiment_release["public_key"]
+    image = ImageRef.parse(result["candidate"])
+    keychain = Keychain(lambda host: None)  # the local registry: anonymous
+    cosign_verifies(keychain, image, public, "verify")
+    attested(keychain, image, public, "slsaprovenance1")
+    sbom = attested(keychain, image, public, "cyclonedx")
+    versions = {c["name"]: c.get("version") for c in sbom["components"]}
+    assert versions.get("torch") == "2.15.0"
+    assert versions.get("transformers") == "5.24.0"

@@ -33,7 +33,8 @@ def carry(
 ) -> Carried:
     """Copy `digest`'s signatures and attestations from one repository to another (any two
     registries): blobs first (mounted within a registry), then the manifest, its very bytes.
-    A re-run copies again what changed and finds the rest present."""
+    A re-run copies what changed and leaves the rest: an IMMUTABLE repository (ECR) refuses
+    even the same manifest under a tag it holds."""
     same = (source.host, source_path) == (target.host, target_path)
     copied = []
     for suffix in SUFFIXES:
@@ -41,7 +42,7 @@ def carry(
         found = read_manifest(source, source_path, tag)
         if not isinstance(found, Manifest):
             continue
-        if not same:
+        if not same and target.digest(target_path, tag) != found.digest:
             for blob in (found.config, *found.layers):
                 held = InRegistry(source, source_path, blob.digest)
                 write_blob(target, target_path, blob.digest, held)

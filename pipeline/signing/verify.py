@@ -47,7 +47,15 @@ class Verified:
     predicates: dict[str, dict[str, Any]]  # by predicate type
 
     def as_dict(self) -> dict[str, Any]:
-        return {"image": self.image, "signatures": self.signatures, "predicates": self.predicates}
+        """The predicates as attested, but the SBOM's: its packages (name, version, purl)."""
+        predicates = dict(self.predicates)
+        if SBOM_TYPE in predicates:
+            components = predicates[SBOM_TYPE].get("components", [])
+            keys = ("name", "version", "purl")
+            predicates[SBOM_TYPE] = {
+                "components": [{k: c.get(k) for k in keys} for c in components]
+            }
+        return {"image": self.image, "signatures": self.signatures, "predicates": predicates}
 
 
 def verify_image(verifier: Verifier, keychain: Keychain, image: ImageRef) -> Verified:
