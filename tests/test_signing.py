@@ -5,6 +5,7 @@ signature and each attestation of a released digest on every registry kind it wa
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import subprocess
@@ -123,6 +124,11 @@ def test_a_signed_release_verifies_with_cosign(
     versions = {c["name"]: c.get("version") for c in sbom["components"]}
     for name in ("scikit-learn", "numpy", "fastapi"):
         assert versions.get(name), f"{name} not in the SBOM"
+    weights = {
+        c["name"]: c["hashes"][0]["content"] for c in sbom["components"] if c["type"] == "file"
+    }
+    model = next((project / "model").iterdir())
+    assert weights[f"model/{model.name}"] == hashlib.sha256(model.read_bytes()).hexdigest()
 
     code, out, err = verify(
         capsys, project, f"{LOCAL}/{namespace}/churn:{state['version']}", public

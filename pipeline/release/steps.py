@@ -146,7 +146,8 @@ def sign(run: ReleaseRun) -> None:
         PROVENANCE_TYPE: provenance(run.config, facts, os.environ),
         SMOKE_TYPE: smoke_result(run.state.facts.get("smoke"), run.config.smoke),
     }
-    signed = sign_image(signer, run.target.keychain, image, predicates)
+    model_dir = run.config.path(run.config.project.model_dir)
+    signed = sign_image(signer, run.target.keychain, image, predicates, model_dir)
     run.state.facts["signed"] = signed.as_dict()
     run.out.note(f"sign: {image} ({signed.signer}); attested {', '.join(signed.attestations)}")
 

@@ -37,10 +37,11 @@ def sign_image(
     keychain: Keychain,
     image: ImageRef,
     predicates: Mapping[str, Mapping[str, Any]],
-    sbom: bool = True,
+    model_dir: Path | None = None,
 ) -> Signed:
-    """Sign `image` (by digest) and attest each of `predicates` (type -> predicate), and its
-    SBOM when `sbom`. A re-run replaces the attestations of each type rather than adding more."""
+    """Sign `image` (by digest) and attest each of `predicates` (type -> predicate) and its SBOM
+    (with the weights of `model_dir`). A re-run replaces the attestations of each type rather
+    than adding more."""
     assert image.digest, "sign an image by its digest: a tag can move"
     cosign = tool("cosign")
     flags = [*signer.flags, *registry_flags([image])]
@@ -50,8 +51,7 @@ def sign_image(
             path = Path(scratch) / f"{len(files)}.json"
             path.write_text(json.dumps(predicate), encoding="utf-8")
             files[kind] = path
-        if sbom:
-            files[SBOM_TYPE] = write_sbom(keychain, image, Path(scratch) / "sbom.json")
+        files[SBOM_TYPE] = write_sbom(keychain, image, Path(scratch) / "sbom.json", model_dir)
         with tool_environment(keychain, [image]) as environ:
             run_tool([cosign, "sign", *flags, str(image)], environ, f"signing {image}")
             for kind, path in files.items():

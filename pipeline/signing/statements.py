@@ -51,7 +51,8 @@ def ci_run(environ: Mapping[str, str]) -> tuple[str, str | None]:
 
 
 def file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    with path.open("rb") as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
 def requirement_files(config: Config) -> list[Path]:
