@@ -226,11 +226,14 @@ def test_a_key_that_cannot_be_decrypted_stops_the_release_before_anything(
     namespace = f"test-sign-{uuid.uuid4().hex[:8]}"
     project = git_project(EXAMPLE, release_config(namespace) + f"sign:\n  key: {private}\n")
 
-    code = main(["release", "-C", str(project)])
+    code = main(["release", "-C", str(project), "--set", "version.push_tag=false"])
 
     assert code == 1
     err = capsys.readouterr().err
-    assert f"release preflight: signing: sign.key {private}: cosign failed" in err
+    assert (
+        f"release preflight: signing: sign.key {private}: cosign failed: decrypt: encrypted: "
+        "decryption failed (is it a cosign key, and COSIGN_PASSWORD its password?)"
+    ) in err
     assert "not the password" not in err
     assert RegistryAPI(LOCAL).tags(f"{namespace}/churn") == []
 

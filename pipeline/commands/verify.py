@@ -30,9 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(ctx: Context) -> int:
     from pipeline.core.errors import UsageError, UserError
+    from pipeline.core.retry import DEFAULT_POLICY
     from pipeline.distribution.client import RegistryAPI
     from pipeline.distribution.reference import ImageRef
-    from pipeline.registries import resolve_target
+    from pipeline.registries import reading_keychain
     from pipeline.signing.verify import Verifier, verify_image
 
     args = ctx.args
@@ -44,14 +45,14 @@ def run(ctx: Context) -> int:
         )
     verifier = Verifier(args.key, args.certificate_identity, args.certificate_oidc_issuer)
     image = ImageRef.parse(args.image)
-    target = resolve_target(ctx.config)
+    keychain = reading_keychain(ctx.config, image)
     if not image.digest:
-        api = RegistryAPI(image.host, target.keychain.resolve(image.host), target.policy)
+        api = RegistryAPI(image.host, keychain.resolve(image.host), DEFAULT_POLICY)
         digest = api.digest(image.path, image.tag or "latest")
         if digest is None:
             raise UserError(f"verify: {image} is not in the registry")
         image = image.with_digest(digest)
-    verified = verify_image(verifier, target.keychain, image)
+    verified = verify_image(verifier, keychain, image)
     ctx.out.result(verified.as_dict(), summary(verified))
     return 0
 

@@ -64,5 +64,8 @@ def check_signer(found: Signer, environ: Mapping[str, str] = os.environ) -> str:
     what = f"sign.key {key}"
     if "COSIGN_PASSWORD" not in environ:
         raise UserError(f"{what}: COSIGN_PASSWORD is unset; set it to the key's password")
-    run_tool([tool("cosign"), "public-key", "--key", key], dict(environ), what)
+    try:
+        run_tool([tool("cosign"), "public-key", "--key", key], dict(environ), what)
+    except UserError as exc:
+        raise UserError(f"{exc} (is it a cosign key, and COSIGN_PASSWORD its password?)") from exc
     return found.describe()

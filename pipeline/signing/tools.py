@@ -73,5 +73,7 @@ def run_tool(argv: list[str], environ: dict[str, str], what: str) -> str:
     if done.returncode != 0:
         said = [line for line in done.stderr.strip().splitlines() if line.strip()]
         reason = said[-1] if said else f"exit status {done.returncode}"
-        raise UserError(f"{what}: {Path(argv[0]).name} failed: {reason.removeprefix('Error: ')}")
+        for noise in ("Error: ", "error during command execution: "):
+            reason = reason.removeprefix(noise)
+        raise UserError(f"{what}: {Path(argv[0]).name} failed: {reason}")
     return done.stdout
