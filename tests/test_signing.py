@@ -210,8 +210,12 @@ def test_promotion_carries_signatures_to_every_registry_kind(
     cosign_verifies(target.keychain, promoted, public, "verify")
     for cosign_type in ("slsaprovenance1", "cyclonedx", SMOKE_TYPE):
         attested(target.keychain, promoted, public, cosign_type)
-    code, _, err = verify(capsys, project, str(promoted), public)
+    # From anywhere: verify needs no project, only the logins for the image's registry.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    code, out, err = verify(capsys, elsewhere, f"{target.repository}:1.2.3", public)
     assert code == 0, err
+    assert f"verified {promoted}: 1 signature(s)" in out
 
 
 # -- no key, no release ---------------------------------------------------------------------
