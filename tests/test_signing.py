@@ -20,12 +20,19 @@ from pipeline.config.schema import load_config
 from pipeline.core.errors import UserError
 from pipeline.distribution.client import RawManifest, RegistryAPI, sha256_digest
 from pipeline.distribution.reference import ImageRef
+from pipeline.project.gitinfo import GitInfo
 from pipeline.registries import resolve_target
 from pipeline.release.state import state_path
 from pipeline.signing.keys import Signer, check_signer, signer
 from pipeline.signing.layout import cosign_tag
 from pipeline.signing.sign import sign_image
-from pipeline.signing.statements import PROVENANCE_TYPE, SMOKE_TYPE, ci_run
+from pipeline.signing.statements import (
+    PROVENANCE_TYPE,
+    SMOKE_TYPE,
+    ReleaseFacts,
+    ci_run,
+    provenance,
+)
 from pipeline.signing.tools import registry_flags, tool, tool_environment
 from tests.conftest import release_config
 from tests.test_push import (
@@ -294,3 +301,26 @@ def test_the_ci_run_is_named_where_the_variables_say() -> None:
     gitlab = {"GITLAB_CI": "true", "CI_JOB_URL": "https://gitlab.com/g/p/-/jobs/9"}
     assert ci_run(gitlab) == ("gitlab-ci", "https://gitlab.com/g/p/-/jobs/9")
     assert ci_run({}) == ("local", None)
+
+
+def test_the_provenance_names_the_requirement_files_by_their_project_path(tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_text("numpy==2.0\n")
+    (tmp_path / "requirements-base.txt").write_text("numpy==2.0\n")
+    config = signing_config(tmp_path, "image:\n  build_args: {TOKEN: s3cret}\n")
+    source = GitInfo(sha="a" * 40, remote_url="https://example.com/m.git", branch="main",
+                     committed_at=0)  # fmt: skip
+    image = ImageRef.parse(f"{LOCAL}/m@sha256:{'b' * 64}")
+    labels = {"org.opencontainers.image.base.digest": "sha256:" + "c" * 64,
+              "org.opencontainers.image.base.name": "python:3.11-slim"}  # fmt: skip
+    predicate = provenance(config, ReleaseFacts(image, source, "1.0.0", labels), {})
+    dependencies = predicate["buildDefinition"]["resolvedDependencies"]
+    assert [d["uri"] for d in dependencies] == [
+        "git+https://example.com/m.git",
+        "docker://python:3.11-slim",
+        "file:requirements-base.txt",
+        "file:requirements.txt",
+    ]
+    assert dependencies[2]["digest"]["sha256"] == hashlib.sha256(b"numpy==2.0\n").hexdigest()
+    # Build arguments by name: a value can be a secret.
+    assert predicate["buildDefinition"]["externalParameters"]["buildArgs"] == ["TOKEN"]
+    assert "s3cret" not in json.dumps(predicate)

@@ -139,15 +139,16 @@ def sign(run: ReleaseRun) -> None:
     )
 
     image = run.candidate()
-    api = run.target.api()
-    labels = read_labels(api, image)
+    # The candidate's own registry: --candidate may name one other than the target's.
+    keychain = run.target.keychain
+    labels = read_labels(RegistryAPI(image.host, keychain.resolve(image.host)), image)
     facts = ReleaseFacts(image, run.plan.source, run.state.version, labels, run.state.facts)
     predicates = {
         PROVENANCE_TYPE: provenance(run.config, facts, os.environ),
         SMOKE_TYPE: smoke_result(run.state.facts.get("smoke"), run.config.smoke),
     }
     model_dir = run.config.path(run.config.project.model_dir)
-    signed = sign_image(signer, run.target.keychain, image, predicates, model_dir)
+    signed = sign_image(signer, keychain, image, predicates, model_dir)
     run.state.facts["signed"] = signed.as_dict()
     run.out.note(f"sign: {image} ({signed.signer}); attested {', '.join(signed.attestations)}")
 

@@ -4,6 +4,7 @@ as predicates for cosign to wrap in an in-toto statement about the digest and si
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,8 +23,6 @@ SMOKE_TYPE = "https://ml-release-pipeline.io/attestations/smoke-test/v1"
 BUILD_TYPE = "https://ml-release-pipeline.io/buildtypes/release/v1"
 BASE_NAME_LABEL = "org.opencontainers.image.base.name"
 BASE_DIGEST_LABEL = "org.opencontainers.image.base.digest"
-# The release's own facts (`ReleaseState.facts`) the provenance reports.
-BUILD_FACTS = ("build_backend", "build_path", "builder", "prior_image")
 
 
 @dataclass(frozen=True)
@@ -55,12 +54,14 @@ def file_digest(path: Path) -> str:
         return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
-def requirement_files(config: Config) -> list[Path]:
-    """The requirement files the image is installed from, those that exist."""
-    output = config.path(config.split.output_dir)
-    names = [config.path(config.split.requirements)]
-    names += [output / name for name in ("requirements-base.txt", "requirements-app.txt")]
-    return sorted({path for path in names if path.is_file()})
+def requirement_files(config: Config) -> list[str]:
+    """The requirement files the image is installed from, those that exist, by their path in
+    the project (what the split writes, and its input)."""
+    output = config.split.output_dir
+    names = [config.split.requirements]
+    names += [f"{output}/{name}" for name in ("requirements-base.txt", "requirements-app.txt")]
+    found = {os.path.normpath(name) for name in names}
+    return sorted(name for name in found if config.path(name).is_file())
 
 
 def provenance(config: Config, release: ReleaseFacts, environ: Mapping[str, str]) -> dict[str, Any]:
@@ -73,15 +74,9 @@ def provenance(config: Config, release: ReleaseFacts, environ: Mapping[str, str]
     if base:
         name = release.labels.get(BASE_NAME_LABEL, "base")
         dependencies.append({"uri": f"docker://{name}", "digest": _digest(base), "name": "base"})
-    for path in requirement_files(config):
-        dependencies.append(
-            {
-                "uri": f"file:{path.relative_to(config.project_dir.resolve())}"
-                if path.is_relative_to(config.project_dir.resolve())
-                else f"file:{path}",
-                "digest": {"sha256": file_digest(path)},
-            }
-        )
+    for name in requirement_files(config):
+        digest = file_digest(config.path(name))
+        dependencies.append({"uri": f"file:{name}", "digest": {"sha256": digest}})
     prior = facts.get("prior_image")
     if facts.get("build_path") == "patch" and prior:
         dependencies.append({"uri": f"docker://{prior}", "name": "patched from"})
