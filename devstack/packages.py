@@ -4,7 +4,7 @@ The engine is the exception: bookworm's docker.io is 20.10 (end of life, BuildKi
 buildx), while CI users run Docker 24 and later with buildx. The current engine comes from
 Debian trixie, as exact .deb files: apt resolves their other needs from the system's own
 release, so nothing else is upgraded (trixie's runc would drag in a newer libc; bookworm's
-runc serves).
+runc serves). cosign, which bookworm lacks, comes from trixie the same way.
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ TOOLS: dict[str, str] = {
     "openssl": "openssl",
     "git-lfs": "git-lfs",  # the LFS pointer check's tests check out real pointers and objects
 }
+# Tools bookworm lacks, from the engine's release: cosign signs and verifies releases (a static
+# Go binary: it needs no newer libc).
+RELEASE_TOOLS: dict[str, str] = {"cosign": "cosign"}
 # The engine, its CLI, the containerd it runs on and the buildx plugin, from one release.
 ENGINE_PACKAGES = ("docker.io", "docker-cli", "containerd", "docker-buildx")
 ENGINE_RELEASE = "trixie"
@@ -48,8 +51,8 @@ def can_install() -> bool:
     return is_debian() and os.geteuid() == 0 and shutil.which("apt-get") is not None
 
 
-def missing() -> list[str]:
-    return sorted({package for tool, package in TOOLS.items() if shutil.which(tool) is None})
+def missing(tools: dict[str, str] = TOOLS) -> list[str]:
+    return sorted({package for tool, package in tools.items() if shutil.which(tool) is None})
 
 
 def major(text: str) -> int | None:
@@ -94,8 +97,8 @@ def _run(argv: list[str], log: Path, cwd: Path | None = None) -> None:
 _APT_WAIT = ["-o", "DPkg::Lock::Timeout=300"]
 
 
-def _engine_debs(state: StateDir, log: Path) -> list[Path]:
-    """The engine's .deb files from trixie, fetched with a private apt configuration."""
+def _release_debs(state: StateDir, log: Path, names: list[str]) -> list[Path]:
+    """Those packages' .deb files from trixie, fetched with a private apt configuration."""
     root = state.root / f"apt-{ENGINE_RELEASE}"
     debs = root / "debs"
     for folder in (root / "lists" / "partial", root / "cache" / "archives" / "partial", debs):
@@ -111,7 +114,7 @@ def _engine_debs(state: StateDir, log: Path) -> list[Path]:
     for old in debs.glob("*.deb"):
         old.unlink()
     _run(["apt-get", *private, "update"], log)
-    _run(["apt-get", *private, "download", *ENGINE_PACKAGES], log, cwd=debs)
+    _run(["apt-get", *private, "download", *names], log, cwd=debs)
     return sorted(debs.glob("*.deb"))
 
 
@@ -122,11 +125,12 @@ def ensure(state: StateDir, need_engine: bool) -> list[str]:
     """
     needed = missing()
     engine = need_engine and not engine_current()
-    if not (needed or engine) or not can_install():
-        return needed
+    from_release = [*(ENGINE_PACKAGES if engine else ()), *missing(RELEASE_TOOLS)]
+    if not (needed or from_release) or not can_install():
+        return [*needed, *missing(RELEASE_TOOLS)]
     log = state.log("apt")
-    debs = _engine_debs(state, log) if engine else []
-    names = [*needed, *(f"{ENGINE_RELEASE}:{p}" for p in ENGINE_PACKAGES if engine)]
+    debs = _release_debs(state, log, from_release) if from_release else []
+    names = [*needed, *(f"{ENGINE_RELEASE}:{p}" for p in from_release)]
     progress(f"packages: installing {' '.join(names)} (apt-get)")
     _run(["apt-get", *_APT_WAIT, "update"], log)
     _run(["apt-get", *_APT_WAIT, "install", "-y", *needed, *map(str, debs)], log)
@@ -136,4 +140,4 @@ def ensure(state: StateDir, need_engine: bool) -> list[str]:
         subprocess.run(
             ["systemctl", "disable", "--now", "docker-registry"], capture_output=True, check=False
         )
-    return missing()
+    return [*missing(), *missing(RELEASE_TOOLS)]

@@ -56,8 +56,15 @@ TIERS = (
     ),
     Tier(
         "plumbing",
-        ("pipeline.distribution", "pipeline.oci", "pipeline.engine", "pipeline.registries"),
-        "registries, images and the engine, for the checks and steps above: none of them",
+        (
+            "pipeline.distribution",
+            "pipeline.oci",
+            "pipeline.engine",
+            "pipeline.registries",
+            "pipeline.signing",
+        ),
+        "registries, images, the engine and image signatures, for the checks and steps above:"
+        " none of them",
     ),
     Tier(
         "checks",

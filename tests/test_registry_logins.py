@@ -21,8 +21,8 @@ from pipeline.config.schema import Config, load_config
 from pipeline.core.errors import ConfigError
 from pipeline.distribution.auth import Credentials
 from pipeline.distribution.client import RegistryAPI
-from pipeline.imagebuild.cli_login import LOGINS_VARIABLE, answer, cli_environment
 from pipeline.registries import resolve_target
+from pipeline.registries.cli_login import LOGINS_VARIABLE, answer, cli_environment
 
 ECR = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 

@@ -169,7 +169,7 @@ def test_dry_run_prints_the_plan_and_touches_nothing(stack, released_project, ca
     captured = capsys.readouterr()
     assert code == 0, captured.err
     plan = json.loads(captured.out)
-    assert plan["steps"] == ["split", "lint", "build", "smoke", "version", "push", "tag"]
+    assert plan["steps"] == ["split", "lint", "build", "smoke", "version", "sign", "push", "tag"]
     assert plan["version"] == "0.1.0"
     assert plan["tags"][:1] == ["0.1.0"] and "latest" in plan["tags"]
     assert plan["candidate"].startswith(f"127.0.0.1:5000/{namespace}/churn:sha-")

@@ -16,6 +16,7 @@ COMMANDS = {
     ),
     "version": "decide the next version from conventional commits and write it to VERSION",
     "push": "give the smoke-tested candidate image the version's tags in the registry",
+    "verify": "check an image's cosign signature and attestations; print provenance and smoke",
     "release": "run the whole release (or a range of its steps), resuming after a failure",
     "prune": "delete old candidate (sha-*) and build-cache tags; never a released image",
 }

@@ -18,7 +18,7 @@ OWN_VARIABLES = frozenset(
         # pipeline/registries/gar.py
         "PIPELINE_GAR_ACCESS_TOKEN",
         "PIPELINE_GAR_ENDPOINT",
-        # pipeline/imagebuild/cli_login.py (set for the docker CLI's credential helper)
+        # pipeline/registries/cli_login.py (set for the docker CLI's credential helper)
         "PIPELINE_CLI_REGISTRY_LOGINS",
         # the test stack's environment (`python -m devstack status --env` in a checkout)
         "PIPELINE_STACK_DIR",

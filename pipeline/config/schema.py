@@ -249,6 +249,18 @@ class VersionSection:
 
 
 @dataclass(frozen=True)
+class SignSection:
+    key: str | None = setting(
+        None,
+        "cosign key that signs and attests each release (a file, as `cosign generate-key-pair` "
+        "writes it, or env://VAR); its password from COSIGN_PASSWORD. Set: signing is on.",
+    )
+    keyless: bool = setting(
+        False, "Sign keyless with the CI's OIDC identity (Sigstore) instead of sign.key."
+    )
+
+
+@dataclass(frozen=True)
 class Config:
     project: ProjectSection = field(default_factory=ProjectSection)
     image: ImageSection = field(default_factory=ImageSection)
@@ -259,6 +271,7 @@ class Config:
     build: BuildSection = field(default_factory=BuildSection)
     smoke: SmokeSection = field(default_factory=SmokeSection)
     version: VersionSection = field(default_factory=VersionSection)
+    sign: SignSection = field(default_factory=SignSection)
     project_dir: Path = field(default=Path("."), compare=False)
     # key path -> where its value came from, for `pipeline config`
     sources: dict[str, str] = field(default_factory=dict, compare=False)

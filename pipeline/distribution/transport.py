@@ -137,7 +137,7 @@ class Transport:
                 stream=stream,
             )
         except requests.exceptions.SSLError as exc:
-            if not _is_loopback(self.host) or self._scheme == "http":
+            if not is_loopback(self.host) or self._scheme == "http":
                 raise RegistryError(
                     f"registry {self.host}: TLS failed: {self.redact(first_line(exc))}; "
                     "is its certificate trusted (REQUESTS_CA_BUNDLE)?"
@@ -148,7 +148,7 @@ class Transport:
         except requests.exceptions.Timeout:
             raise  # a registry that is slow, not one without TLS: never a reason for plain HTTP
         except requests.exceptions.ConnectionError:
-            if _is_loopback(self.host) and self._scheme == "https":
+            if is_loopback(self.host) and self._scheme == "https":
                 self._scheme = "http"
                 return self._send(method, url, scopes, headers, body, stream, fresh)
             raise
@@ -214,7 +214,7 @@ def _network_reason(exc: BaseException) -> str:
     return first_line(exc)
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
     if name == "localhost":
         return True

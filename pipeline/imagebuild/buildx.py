@@ -24,9 +24,9 @@ from pipeline.core.errors import PipelineError, UserError
 from pipeline.distribution.auth import Credentials
 from pipeline.distribution.errors import STORAGE_ADVICE, storage_full
 from pipeline.engine.client import CONTAINERD_STORE, engine_answers, engine_endpoint
-from pipeline.imagebuild.cli_login import cli_environment
 from pipeline.imagebuild.networking import build_network_hint
 from pipeline.imagebuild.steps import RawJsonProgress, Step, StepCallback
+from pipeline.registries.cli_login import cli_environment
 
 ERROR_TAIL_LINES = 15
 CACHE_OPTIONS = "mode=max,image-manifest=true,oci-mediatypes=true"

@@ -135,7 +135,36 @@ def promote(
             on_pushed(pushed)
     report.digest = placement.expected or ""
     report.config_digest = placement.config_digest
+    report.signatures = _carry_signatures(target, source, placement, out)
     return report
+
+
+def _carry_signatures(
+    target: Target, source: ImageRef, placement: Placement, out: Output
+) -> list[str]:
+    """The candidate's cosign signatures and attestations, copied to the target repository: they
+    name the digest, so they hold wherever the same digest is. An image in no registry (a local
+    one) has none; an engine that re-encoded the manifest made another digest they do not name."""
+    digest = placement.expected
+    if not (isinstance(placement, RegistryCopy) or source.digest) or digest is None:
+        return []
+    from pipeline.signing.layout import carry, cosign_tag
+
+    origin = RegistryAPI(source.host, target.keychain.resolve(source.host), target.policy)
+    if source.digest and source.digest != digest:
+        if origin.digest(source.path, cosign_tag(source.digest, "sig")) is None:
+            return []  # nothing signed, nothing lost
+        out.warn(
+            f"push: {target.repository} holds the image as {digest}, not the candidate's "
+            f"{source.digest} (the engine re-encoded it): signatures of the candidate do not "
+            "apply there; promote within one registry (or on the containerd image store)"
+        )
+        return []
+    api = target.api()
+    carried = carry(origin, source.path, api, target.repository.path, digest).tags
+    if carried:
+        out.note(f"push: {', '.join(carried)} carried to {target.repository}")
+    return list(carried)
 
 
 def _refuse_over_budget(config: Config, api: RegistryAPI, path: str, source: ImageRef) -> None:

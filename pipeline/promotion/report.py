@@ -28,6 +28,7 @@ class PushReport:
     config_digest: str | None  # the image ID; None for a multi-platform index
     pushed: list[PushedTag] = field(default_factory=list)
     held: dict[str, str] = field(default_factory=dict)  # moving tags left alone, and why
+    signatures: list[str] = field(default_factory=list)  # cosign's .sig/.att tags carried along
 
     @property
     def tags(self) -> list[str]:
@@ -44,9 +45,12 @@ class PushReport:
             "config_digest": self.config_digest,
             "tags": [pushed.as_dict() for pushed in self.pushed],
             "held": self.held,
+            "signatures": self.signatures,
         }
 
     def text(self) -> str:
         lines = [f"pushed {self.repository}: {', '.join(self.tags)}", f"digest {self.digest}"]
         lines += [f"held {tag}: {reason}" for tag, reason in self.held.items()]
+        if self.signatures:
+            lines.append(f"signatures and attestations: {', '.join(self.signatures)}")
         return "\n".join(lines)

@@ -69,6 +69,15 @@ def resolve_target(config: Config, environ: Mapping[str, str] | None = None) -> 
     return Target(location.kind, repository, Keychain(lookup), policy, staging)
 
 
+def reading_keychain(
+    config: Config, image: ImageRef, environ: Mapping[str, str] | None = None
+) -> Keychain:
+    """The logins to read `image` (and any other registry), found in the target's order, but with
+    no registry kind to settle: a read creates no repository (`verify` of any image)."""
+    environ = os.environ if environ is None else environ
+    return Keychain(_Lookup(config, environ, "", ImageRef(image.host, image.path), None))
+
+
 @dataclass(frozen=True)
 class _Lookup:
     """A registry's login, in the docker CLI's order: its config's `credHelpers`, `credsStore`

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     import git
 
     from pipeline.registries import Target
+    from pipeline.signing.keys import Signer
     from pipeline.versioning import History, VersionDecision
     from pipeline.versioning.release_tag import TagPush
 
@@ -75,6 +76,7 @@ class ReleasePlan:
     version: str | None  # the version released: decided now, else the state's
     tags: list[str]
     candidate: ImageRef | None  # the state's (an earlier build, --candidate), else build's name
+    signer: Signer | None = None  # None: no signing (sign.key unset, or no sign step to do)
 
     def describe(self, todo: list[str]) -> dict[str, object]:
         """What the release would do (`release --dry-run`)."""
@@ -86,6 +88,7 @@ class ReleasePlan:
             "version": self.version,
             "reason": self.decision.reason if self.decision else None,
             "tags": self.tags,
+            "signer": self.signer.describe() if self.signer else None,
         }
 
 
@@ -103,6 +106,7 @@ class Facts:
     target: Target | None = None  # the registry, once it accepted a push
     decision: VersionDecision | None = None
     read: History | None = None
+    signer: Signer | None = None
 
     def doing(self, *steps: str) -> bool:
         return any(step in self.todo for step in steps)
@@ -120,7 +124,7 @@ class Facts:
 
         state = self.state
         target = self.target
-        if target is None and self.doing("build", "smoke", "push"):
+        if target is None and self.doing("build", "smoke", "sign", "push"):
             target = resolve_target(self.config)
         decision = self.decision
         if decision:
@@ -139,6 +143,7 @@ class Facts:
             version=version,
             tags=decision.tags if decision else state.tags,
             candidate=image,
+            signer=self.signer,
         )
 
 
@@ -360,6 +365,25 @@ def image_tags(facts: Facts) -> Check | None:
     return Check("image tags", True, f"writes {', '.join(tags.all)}")
 
 
+def signing(facts: Facts) -> Check | None:
+    """The configured key is read and decrypted now, by cosign: not found wrong after a push."""
+    if not (facts.doing("sign") and facts.version):
+        return None
+    from pipeline.signing.keys import check_signer, signer
+    from pipeline.signing.tools import check_tools
+
+    try:
+        found = signer(facts.config)
+        if found is None:
+            return None
+        check_tools()
+        detail = check_signer(found, facts.environ)
+    except UserError as exc:
+        return Check("signing", False, str(exc))
+    facts.signer = found
+    return Check("signing", True, f"signs with {detail}")
+
+
 def git_push(facts: Facts) -> Check | None:
     """The tag step's push would be accepted: remote, branch (detached HEAD in CI), rights."""
     config = facts.config
@@ -439,6 +463,7 @@ CHECKS: list[Callable[[Facts], Check | None]] = [
     version,
     registry,
     image_tags,
+    signing,
     git_push,
 ]
 

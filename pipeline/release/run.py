@@ -26,6 +26,7 @@ STEPS: dict[str, Callable[[steps.ReleaseRun], None]] = {
     "build": steps.build,
     "smoke": steps.smoke,
     "version": steps.version,
+    "sign": steps.sign,
     "push": steps.push,
     "tag": steps.tag,
 }

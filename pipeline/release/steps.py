@@ -4,12 +4,14 @@ reads and extends `run.state`; raising stops the release."""
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pipeline.config.schema import Config
 from pipeline.console.output import Output
 from pipeline.core.errors import CheckFailed, UserError
+from pipeline.distribution.client import RegistryAPI
 from pipeline.distribution.reference import ImageRef
 from pipeline.release.preflight import NO_CANDIDATE, ReleasePlan
 from pipeline.release.state import ReleaseState
@@ -18,7 +20,7 @@ if TYPE_CHECKING:
     from pipeline.registries import Target
 
 # Skipped when the version step decides there is nothing to release.
-RELEASING_STEPS = ("push", "tag")
+RELEASING_STEPS = ("sign", "push", "tag")
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,9 @@ def build(run: ReleaseRun) -> None:
         build_seconds=report.seconds,
         cache_hit_ratio=report.cache_hit_ratio,
         image_size=report.size,
+        build_path=report.path,
+        builder=report.builder,
+        prior_image=report.prior,
     )
 
 
@@ -98,6 +103,8 @@ def smoke(run: ReleaseRun) -> None:
     run.state.facts.update(
         latency_ms=report.latency_ms, gpu=report.gpu, smoke_seconds=report.seconds
     )
+    # What the sign step attests of the digest tested.
+    run.state.facts["smoke"] = report.as_dict()
 
 
 def version(run: ReleaseRun) -> None:
@@ -113,6 +120,43 @@ def version(run: ReleaseRun) -> None:
     run.state.version = str(decision.version)
     run.state.tags = decision.tags
     run.out.note(f"version: {decision.version} ({decision.reason})")
+
+
+def sign(run: ReleaseRun) -> None:
+    """Sign the smoke-tested digest and attest it (provenance, SBOM, smoke result) in its own
+    repository, before any version tag: promotion carries them with the image."""
+    signer = run.plan.signer
+    if signer is None:
+        run.out.note("sign: off (no sign.key, sign.keyless false)")
+        return
+    from pipeline.signing.sign import sign_image
+    from pipeline.signing.statements import (
+        PROVENANCE_TYPE,
+        SMOKE_TYPE,
+        ReleaseFacts,
+        provenance,
+        smoke_result,
+    )
+
+    image = run.candidate()
+    # The candidate's own registry: --candidate may name one other than the target's.
+    keychain = run.target.keychain
+    labels = read_labels(RegistryAPI(image.host, keychain.resolve(image.host)), image)
+    facts = ReleaseFacts(image, run.plan.source, run.state.version, labels, run.state.facts)
+    predicates = {
+        PROVENANCE_TYPE: provenance(run.config, facts, os.environ),
+        SMOKE_TYPE: smoke_result(run.state.facts.get("smoke"), run.config.smoke),
+    }
+    model_dir = run.config.path(run.config.project.model_dir)
+    signed = sign_image(signer, keychain, image, predicates, model_dir)
+    run.state.facts["signed"] = signed.as_dict()
+    run.out.note(f"sign: {image} ({signed.signer}); attested {', '.join(signed.attestations)}")
+
+
+def read_labels(api: RegistryAPI, image: ImageRef) -> dict[str, str]:
+    from pipeline.oci.remote import read_image
+
+    return dict(read_image(api, image.path, image.reference or "latest").config.labels)
 
 
 def push(run: ReleaseRun) -> None:

@@ -47,7 +47,7 @@ def cli_environment(logins: Sequence[Credentials]) -> Iterator[dict[str, str]]:
         helper = config_dir / "bin" / f"docker-credential-{HELPER_NAME}"
         helper.parent.mkdir()
         helper.write_text(
-            f'#!/bin/sh\nexec "{sys.executable}" -m pipeline.imagebuild.cli_login "$@"\n',
+            f'#!/bin/sh\nexec "{sys.executable}" -m pipeline.registries.cli_login "$@"\n',
             encoding="utf-8",
         )
         helper.chmod(0o700)
