@@ -1,5 +1,6 @@
 """The CI image (ci/image): released by the pipeline itself, pinned by version in the templates,
-and it has what a CI job needs: the pipeline, git, git-lfs, a docker CLI with buildx."""
+and it has what a CI job needs: the pipeline, git, git-lfs, a docker CLI with buildx, and cosign
+and syft for a signed release."""
 
 from __future__ import annotations
 
@@ -29,7 +30,10 @@ def test_the_gitlab_template_pins_the_ci_image_of_this_version() -> None:
 def test_the_ci_image_has_what_a_job_needs(stack: object) -> None:
     image = citools.ci_image()
     assert image["VERSION"] == VERSION
-    probe = "git --version && git lfs version && docker buildx version && pipeline --version"
+    probe = (
+        "git --version && git lfs version && docker buildx version && cosign version"
+        " && syft version && pipeline --version"
+    )
     run = subprocess.run(
         ["docker", "run", "--rm", "--network", "host", image["REF"], "sh", "-c", probe],
         capture_output=True,
@@ -39,4 +43,5 @@ def test_the_ci_image_has_what_a_job_needs(stack: object) -> None:
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "git-lfs/" in run.stdout and "github.com/docker/buildx" in run.stdout, run.stdout
+    assert "Container Signing" in run.stdout and "Application:" in run.stdout, run.stdout
     assert run.stdout.rstrip().endswith(f"pipeline {VERSION}"), run.stdout
