@@ -61,7 +61,11 @@ def test_prune_removes_only_old_candidates_and_caches(
     if staging:  # released from the cache repository, as push does: blobs mounted across
         assert api.mount_blob(release, raw.json()["config"]["digest"], work)
     api.put_manifest(release, "1.0.0", raw)
-    image(api, work, "sha-bbbbbbb")
+    attached = image(api, work, "sha-bbbbbbb")
+    # What is attached to an image by its digest goes with it, and stays with a kept one.
+    pruned_record = f"sha256-{attached.removeprefix('sha256:')}.built"
+    image(api, work, pruned_record)
+    image(api, work, f"sha256-{released.removeprefix('sha256:')}.built")
     image(api, work, "buildcache-sha-bbbbbbb")
     image(api, work, "sha-bbbbbbb-stage-app-deps")  # a stage the build spliced in
     image(api, work, "sha-ccccccc-dirty")
@@ -75,6 +79,7 @@ def test_prune_removes_only_old_candidates_and_caches(
         "sha-bbbbbbb",
         "sha-bbbbbbb-stage-app-deps",
         "sha-ccccccc-dirty",
+        pruned_record,
     )
     report = prune(target, recent={"1234567"})
 
@@ -82,6 +87,7 @@ def test_prune_removes_only_old_candidates_and_caches(
     assert report.kept == ("buildcache-sha-ddddddd", "sha-1234567", "sha-aaaaaaa")
     assert sorted(api.tags(work)) == sorted(
         ["buildcache", "buildcache-sha-ddddddd", "sha-1234567", "sha-aaaaaaa"]
+        + [f"sha256-{released.removeprefix('sha256:')}.built"]
         + ([] if staging else ["1.0.0", "latest"])
     )
     assert api.digest(release, "1.0.0") == released

@@ -5,7 +5,8 @@ One candidate and one cache export pile up per commit built. Kept: the tags of t
 `keep` commits of HEAD's history, `buildcache` itself, and every image a release tag (semver,
 `latest`, anything not a candidate's or cache's name) points at, in the release repository or
 the cache repository. A manifest is deleted by digest, which removes every tag on it, so an
-image is deleted only when all its tags are ones to prune.
+image is deleted only when all its tags are ones to prune. What is attached to an image by a tag
+named after its digest (the build's `.built` record, cosign's `.sig`/`.att`) goes with it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from pipeline.registries import Target
 # The build's own tags: candidate sha-<short>[-dirty], its cache export buildcache-sha-<short>,
 # a stage spliced into it sha-<short>-stage-<name>.
 PRUNABLE = re.compile(r"(?:buildcache-)?sha-(?P<sha>[0-9a-f]{7,40})(?:-dirty|-stage-[a-z0-9_.-]+)?")
+# An artifact about the image of that digest: no release, and no use once the image is gone.
+ATTACHED = re.compile(r"(?P<algorithm>sha256)-(?P<hex>[0-9a-f]{64})\.(?:built|sig|att|sbom)")
 
 
 @dataclass(frozen=True)
@@ -70,11 +73,15 @@ def prune(
     released: set[str] = set()
     for repository in dict.fromkeys([target.repository.path, staging.path]):
         for tag in api.tags(repository):
-            if not PRUNABLE.fullmatch(tag) and tag != "buildcache":
+            if not (PRUNABLE.fullmatch(tag) or ATTACHED.fullmatch(tag) or tag == "buildcache"):
                 released.add(api.digest(repository, tag) or "")
+    attached: dict[str, list[str]] = {}
+    for tag in tags:
+        if m := ATTACHED.fullmatch(tag):
+            attached.setdefault(f"{m['algorithm']}:{m['hex']}", []).append(tag)
     by_digest: dict[str, list[str]] = {}
     for tag in tags:
-        digest = api.digest(staging.path, tag)
+        digest = None if ATTACHED.fullmatch(tag) else api.digest(staging.path, tag)
         if digest:
             by_digest.setdefault(digest, []).append(tag)
     deleted: list[str] = []
@@ -85,6 +92,10 @@ def prune(
         if digest in released or not old:
             kept += prunable
             continue
+        for tag in attached.get(digest, []):
+            if not dry_run and (artifact := api.digest(staging.path, tag)):
+                api.delete_manifest(staging.path, artifact)
+            deleted.append(tag)
         if not dry_run:
             api.delete_manifest(staging.path, digest)
         deleted += on_it
