@@ -75,14 +75,12 @@ def prune(
         for tag in api.tags(repository):
             if not (PRUNABLE.fullmatch(tag) or ATTACHED.fullmatch(tag) or tag == "buildcache"):
                 released.add(api.digest(repository, tag) or "")
-    attached: dict[str, list[str]] = {}
+    attached: dict[str, list[str]] = {}  # by the digest of the image they are about
+    by_digest: dict[str, list[str]] = {}
     for tag in tags:
         if m := ATTACHED.fullmatch(tag):
             attached.setdefault(f"{m['algorithm']}:{m['hex']}", []).append(tag)
-    by_digest: dict[str, list[str]] = {}
-    for tag in tags:
-        digest = None if ATTACHED.fullmatch(tag) else api.digest(staging.path, tag)
-        if digest:
+        elif digest := api.digest(staging.path, tag):
             by_digest.setdefault(digest, []).append(tag)
     deleted: list[str] = []
     kept: list[str] = []
