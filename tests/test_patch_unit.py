@@ -342,12 +342,7 @@ def test_the_build_step_patches_without_an_engine(
 ) -> None:
     """`FROM scratch` asks no engine for a base digest: a code-only commit after an image of
     ours is built, pushed and reported with no engine at all (DOCKER_HOST points nowhere)."""
-    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
-    source = tmp_path / "src"
-    source.mkdir()
-    (source / "Dockerfile").write_text('FROM scratch\nCOPY app.txt /app/\nCMD ["/app/app.txt"]\n')
-    (source / "app.txt").write_text("one\n")
-    (source / ".dockerignore").write_text(".git\n")
+    source = _engine_free_source(tmp_path, monkeypatch)
     with TestRegistry() as registry:
         project = git_project(source, f"registry:\n  url: {registry.host}/team\n")
         config = load_config(project, None, {})
@@ -401,12 +396,7 @@ def test_a_mode_git_cannot_see_never_changes_a_commits_candidate(
 ) -> None:
     """`chmod 600` on a committed file: git status is clean (with core.fileMode false, or any
     mode but the executable bit), the image would differ. The candidate keeps its digest."""
-    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
-    source = tmp_path / "src"
-    source.mkdir()
-    (source / "Dockerfile").write_text('FROM scratch\nCOPY app.txt /app/\nCMD ["/app/app.txt"]\n')
-    (source / "app.txt").write_text("one\n")
-    (source / ".dockerignore").write_text(".git\n")
+    source = _engine_free_source(tmp_path, monkeypatch)
     with TestRegistry() as registry:
         project = git_project(source, f"registry:\n  url: {registry.host}/team\n")
         subprocess.run(["git", "config", "core.fileMode", "false"], cwd=project, check=True)
@@ -432,3 +422,14 @@ def test_a_mode_git_cannot_see_never_changes_a_commits_candidate(
         (project / "app.txt").chmod(0o644)
         report = run_build(load_config(project, None, {}), Output())
         assert (report.path, report.digest) == ("patch", before)
+
+
+def _engine_free_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A `FROM scratch` project (no base digest to ask an engine for), DOCKER_HOST at nothing."""
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "Dockerfile").write_text('FROM scratch\nCOPY app.txt /app/\nCMD ["/app/app.txt"]\n')
+    (source / "app.txt").write_text("one\n")
+    (source / ".dockerignore").write_text(".git\n")
+    return source
