@@ -55,10 +55,15 @@ CMD ["sh", "/srv/run.sh"]
 
 
 def build(capsys: pytest.CaptureFixture[str], project: Path, *extra: str) -> dict:
+    return build_said(capsys, project, *extra)[0]
+
+
+def build_said(capsys: pytest.CaptureFixture[str], project: Path, *extra: str) -> tuple[dict, str]:
+    """The build's JSON report and what it said on stderr (its warnings)."""
     code = main(["build", "--json", "-C", str(project), *extra])
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    return json.loads(captured.out)
+    return json.loads(captured.out), captured.err
 
 
 def _repository(report: dict) -> str:
@@ -344,15 +349,12 @@ def test_an_image_pushed_over_the_candidate_tag_is_never_patched_on(tiny, capsys
     write_image(api, path, derived, tags=[tag])
     change(tiny, "code/main.py", "print('changed')\n")
 
-    code = main(["build", "--json", "-C", str(tiny)])
-    captured = capsys.readouterr()
+    report, said = build_said(capsys, tiny)
 
-    assert code == 0, captured.err
-    report = json.loads(captured.out)
     assert report["path"] == "full"
     named = f"prior image {host}/{path}:{tag} ({derived.digest}) carries our labels but is not"
     assert named in report["path_reason"]
-    assert f"warning: {named}" in captured.err and "building in full" in captured.err
+    assert f"warning: {named}" in said and "building in full" in said
     built = read_image(api, path, report["image"].rpartition(":")[2])
     assert derived.layers[-1] not in built.layers
     assert len(built.layers) == len(read_image(api, path, first["digest"]).layers)
@@ -369,14 +371,11 @@ def test_a_prior_candidate_with_a_deleted_blob_falls_back_to_a_full_build(tiny, 
     assert deleted.status_code == 202, deleted.text
     change(tiny, "code/main.py", "print('changed')\n")
 
-    code = main(["build", "--json", "-C", str(tiny)])
+    report, said = build_said(capsys, tiny)
 
-    captured = capsys.readouterr()
-    assert code == 0, captured.err
-    report = json.loads(captured.out)
     assert report["path"] == "full"
     named = f"prior image {host}/{path}:{tag} lacks its layer blob {layer} in the registry"
-    assert f"warning: {named}" in captured.err and named in report["path_reason"]
+    assert f"warning: {named}" in said and named in report["path_reason"]
 
 
 def test_a_mode_change_git_cannot_see_never_repushes_the_candidate(tiny, capsys) -> None:
