@@ -364,3 +364,96 @@ def test_lfs_pointers_are_never_the_model(tmp_path: Path) -> None:
     assert found.model_files == ["weights/clf.skops", "weights/net.engine"]
     assert found.model_dir == "weights"
     assert any("Git LFS pointers, not weights (model/model.safetensors)" in n for n in found.notes)
+
+
+RAY_APP = "from ray import serve\n@serve.deployment\nclass M: ...\napp = M.bind()\n"
+
+
+@pytest.mark.parametrize(
+    ("dockerfile", "app", "said"),
+    [
+        ('CMD ["serve", "run", "deploy:app"]', RAY_APP, True),
+        ('ENV RAY_SERVE_DEFAULT_HTTP_HOST=0.0.0.0\nCMD ["serve", "run", "deploy:app"]', RAY_APP,
+         False),
+        ('CMD ["python", "deploy.py"]', RAY_APP + 'serve.start(http_options={"host": "0.0.0.0"})'
+         "\nserve.run(app)\n", False),
+    ],
+)  # fmt: skip
+def test_ray_serve_on_loopback_is_said(
+    tmp_path: Path, dockerfile: str, app: str, said: bool
+) -> None:
+    project(tmp_path, {"Dockerfile": f"FROM python:3.11-slim\n{dockerfile}\n", "deploy.py": app})
+    found = detect(tmp_path)
+    assert (found.framework, found.port, found.health) == ("ray-serve", 8000, "/-/healthz")
+    assert found.port_source == "Ray Serve's default port (8000)"
+    assert any("ENV RAY_SERVE_DEFAULT_HTTP_HOST=0.0.0.0" in note for note in found.notes) is said
+
+
+@pytest.mark.parametrize(
+    ("cmd", "port"),
+    [
+        ('["tritonserver", "--model-repository=/models"]', 8000),
+        ('["tritonserver", "--model-repository", "/models", "--http-port", "9000"]', 9000),
+        ('["tritonserver", "--http-port=9001", "--model-repository=/models"]', 9001),
+    ],
+)
+def test_triton_serves_http_on_8000_unless_told(tmp_path: Path, cmd: str, port: int) -> None:
+    project(tmp_path, {"Dockerfile": f"FROM nvcr.io/nvidia/tritonserver:24.08-py3\nCMD {cmd}\n",
+                       "models/m/1/model.py": "class TritonPythonModel: ...\n"})  # fmt: skip
+    assert detect(tmp_path).port == port
+
+
+TRITON_CONFIGS = {
+    # batched: a batch of one in front of the dims
+    "models/iris/config.pbtxt": 'name: "iris"  # the model\nbackend: "python"\nmax_batch_size: 8\n'
+    'input [ { name: "FEATURES", data_type: TYPE_FP32, dims: [ 4 ] } ]\n'
+    'output [ { name: "SPECIES" data_type: TYPE_INT32 dims: [ 1 ] } ]\n',
+    # not batched, a variable dim, a string, an optional input left out, no name: the directory's
+    "models/echo/config.pbtxt": 'backend: "python"\ninput [\n  { name: "TEXT" data_type: '
+    'TYPE_STRING dims: [ -1 ] },\n  { name: "N" data_type: TYPE_INT64 dims: [ 2, 3 ] },\n  '
+    '{ name: "SEED" data_type: TYPE_INT64 dims: [ 1 ] optional: true }\n]\n'
+    'parameters { key: "note" value: { string_value: "a \\"quoted\\" {brace}" } }\n',
+    "models/broken/config.pbtxt": 'input [ { name: "X" dims: [ 1 ] } ]\n',
+}
+
+
+def test_a_triton_repository_gets_a_v2_infer_sample_per_model(tmp_path: Path, capsys) -> None:
+    dockerfile = "FROM nvcr.io/nvidia/tritonserver:24.08-py3\nCOPY models /models\nCMD "
+    project(tmp_path, {"Dockerfile": dockerfile + '["tritonserver", "--model-repository=/models"]',
+                       "models/iris/1/model.py": "class TritonPythonModel: ...\n",
+                       **TRITON_CONFIGS})  # fmt: skip
+    code, said = init(capsys, tmp_path)
+    assert code == 0, said
+    assert "smoke: no samples written" not in said
+    # the one it cannot read is said, with why
+    assert (
+        "smoke: left out models/broken/config.pbtxt: input 'X' has no data_type (no sample"
+        " written for it: write one by hand)" in said
+    )
+    assert "  health: /v2/health/ready\n" in (tmp_path / "pipeline.yaml").read_text()
+    samples = {s.name: s.request for s in load_samples(tmp_path / "smoke")}
+    assert {name: request.label() for name, request in samples.items()} == {
+        "echo": "POST /v2/models/echo/infer",
+        "iris": "POST /v2/models/iris/infer",
+    }
+    assert samples["iris"].json == {
+        "inputs": [{"name": "FEATURES", "datatype": "FP32", "shape": [1, 4], "data": [1.0] * 4}]
+    }
+    assert samples["echo"].json == {
+        "inputs": [
+            {"name": "TEXT", "datatype": "BYTES", "shape": [1], "data": ["example"]},
+            {"name": "N", "datatype": "INT64", "shape": [2, 3], "data": [1] * 6},
+        ]
+    }
+
+
+def test_a_triton_repository_without_configs_gets_a_reason(tmp_path: Path, capsys) -> None:
+    project(tmp_path, {"Dockerfile": 'FROM nvcr.io/nvidia/tritonserver:24.08-py3\n'
+                       'CMD ["tritonserver", "--model-repository=/models"]\n',
+                       "models/m/1/model.py": "class TritonPythonModel: ...\n"})  # fmt: skip
+    code, said = init(capsys, tmp_path)
+    assert code == 0
+    assert (
+        "smoke: no samples written: no Triton model configuration to build a v2 infer request"
+        " from (the project has no config.pbtxt): write smoke/*.request.json by hand" in said
+    )

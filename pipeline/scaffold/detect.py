@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pipeline.project.dockerfile import Dockerfile, Instruction, parse_file
 from pipeline.project.installs import installed_requirement_files
+from pipeline.scaffold.triton import CONFIG_FILE
 
 WEIGHT_SUFFIXES = (
     ".pt", ".pth", ".bin", ".safetensors", ".onnx", ".pkl", ".pickle", ".joblib", ".skops",
@@ -55,14 +56,25 @@ _HEALTH_ROUTE = re.compile(
     r"""(?:health|ready|readiness|live|liveness|ping|status)[\w/-]*)["']"""
 )
 MODEL_DIRS = ("model", "models", "weights", "checkpoints")
-FLASK_PORT = 5000
+# Where each framework listens when the image does not say: (its name, the port).
+DEFAULT_PORTS = {
+    "flask": ("Flask", 5000),  # `flask run` and `app.run()`
+    "gradio": ("Gradio", 7860),
+    "litserve": ("LitServe", 8000),
+    "bentoml": ("BentoML", 3000),
+    "ray-serve": ("Ray Serve", 8000),
+    "triton": ("Triton", 8000),  # HTTP; 8001 is gRPC, 8002 metrics
+}
 # Not the project's own files: tools' and environments' directories.
 _SKIPPED_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".pipeline", ".tox"}
 _SERVERS = ("uvicorn", "gunicorn", "hypercorn")
 _APP_SPEC = re.compile(r"^([A-Za-z_][\w.]*):([A-Za-z_]\w*)(\(\))?$")
 _PORT_IN_SOURCE = re.compile(r"\bport\s*=\s*(\d{2,5})\b")
+_PORT_FLAGS = ("--port", "-p", "--http-port")  # uvicorn, serve run, bentoml...; tritonserver
 _APP_OBJECT = re.compile(r"^(\w+)\s*=\s*(?:fastapi\.|flask\.)?(?:FastAPI|Flask)\(", re.MULTILINE)
 _FASTAPI_APP = re.compile(r"^(\w+)\s*=\s*FastAPI\(", re.MULTILINE)
+# Ray Serve told to listen on every interface: the environment variable, or http_options' host.
+_RAY_HOST = re.compile(r"""RAY_SERVE_DEFAULT_HTTP_HOST|["']?host["']?\s*[:=]\s*["']0\.0\.0\.0""")
 
 
 @dataclass(frozen=True)
@@ -77,6 +89,7 @@ class Detected:
     model_dir: str | None = None
     framework: str | None = None  # "fastapi", "flask", "gradio", "litserve", "ray-serve", ...
     health_routes: list[str] = field(default_factory=list)  # the app's own, as written
+    model_configs: list[str] = field(default_factory=list)  # a Triton repository's config.pbtxt
     notes: list[str] = field(default_factory=list)  # what was not found, why, what to do
 
     @property
@@ -127,7 +140,14 @@ def detect(project: Path, dockerfile_name: str = "Dockerfile") -> Detected:
             f"the image runs {app_file} on Flask's development server as its main process"
             " (PID 1), which ignores SIGTERM: smoke's shutdown check fails, and `docker stop` or"
             " Kubernetes kill it at the end of their grace period; serve it with gunicorn (CMD"
-            f' ["gunicorn", "-b", "0.0.0.0:{port or FLASK_PORT}", "{app or "module:app"}"])'
+            f' ["gunicorn", "-b", "0.0.0.0:{port}", "{app or "module:app"}"])'
+        )
+    told_host = any(_RAY_HOST.search(_read(project / path)) for path in (name, app_file) if path)
+    if framework == "ray-serve" and not told_host:
+        notes.append(
+            "Ray Serve listens on 127.0.0.1 unless told otherwise, out of reach from outside the"
+            " container (smoke's requests, a load balancer's): add"
+            " `ENV RAY_SERVE_DEFAULT_HTTP_HOST=0.0.0.0` to the Dockerfile"
         )
     health = [*BUILTIN_HEALTH.get(framework or "", []), *_health_routes(project, app_file)]
     if app_file and not health:
@@ -146,6 +166,7 @@ def detect(project: Path, dockerfile_name: str = "Dockerfile") -> Detected:
         model_dir=_model_dir(project, pointers),
         framework=framework,
         health_routes=health,
+        model_configs=_triton_configs(project) if framework == "triton" else [],
         notes=notes,
     )
 
@@ -288,9 +309,9 @@ def _port(
 ) -> tuple[int | None, str]:
     for index, word in enumerate(command):
         value = None
-        if word in ("--port", "-p") and index + 1 < len(command):
+        if word in _PORT_FLAGS and index + 1 < len(command):
             value = command[index + 1]
-        elif word.startswith("--port="):
+        elif word.startswith(tuple(f"{flag}=" for flag in _PORT_FLAGS)):
             value = word.split("=", 1)[1]
         elif word in ("--bind", "-b") and index + 1 < len(command):
             value = command[index + 1].rpartition(":")[2]
@@ -307,9 +328,9 @@ def _port(
         found = _PORT_IN_SOURCE.search((project / app_file).read_text(encoding="utf-8"))
         if found:
             return int(found.group(1)), f"{app_file} (port={found.group(1)})"
-    if framework == "flask":
-        # `flask run` and `app.run()` both serve on 5000 unless told otherwise.
-        return FLASK_PORT, f"Flask's default port ({FLASK_PORT})"
+    if framework in DEFAULT_PORTS:
+        label, port = DEFAULT_PORTS[framework]
+        return port, f"{label}'s default port ({port})"
     return None, "not found"
 
 
@@ -364,4 +385,14 @@ def _python_files(project: Path) -> list[Path]:
     for root, dirs, files in os.walk(project):
         dirs[:] = sorted(d for d in dirs if d not in _SKIPPED_DIRS and not d.startswith("."))
         found += [Path(root) / name for name in sorted(files) if name.endswith(".py")]
+    return found
+
+
+def _triton_configs(project: Path) -> list[str]:
+    """The model configurations of the project's Triton model repository."""
+    found = []
+    for root, dirs, files in os.walk(project):
+        dirs[:] = sorted(d for d in dirs if d not in _SKIPPED_DIRS)
+        if CONFIG_FILE in files:
+            found.append((Path(root) / CONFIG_FILE).relative_to(project).as_posix())
     return found

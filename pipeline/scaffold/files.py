@@ -14,9 +14,15 @@ import yaml
 from pipeline.scaffold.detect import Detected
 from pipeline.scaffold.openapi import read_schema, scaffold
 from pipeline.scaffold.templates import templates_root
+from pipeline.scaffold.triton import read_models
 from pipeline.smoke.samples import REQUEST_SUFFIX
 from pipeline.versioning.current import FIRST_VERSION, tagged_version
 
+# What Triton answers a v2 infer request with, whatever the model.
+V2_INFER_SHAPE = {
+    "model_name": "str",
+    "outputs": [{"name": "str", "datatype": "str", "shape": ["int"], "data": ["any"]}],
+}
 HEADER = "# Written by `python -m pipeline init`; every key is in docs/configuration.md.\n"
 
 
@@ -84,6 +90,8 @@ def write_samples(writer: Writer, samples_dir: str, detected: Detected) -> tuple
     if directory.is_dir() and any(directory.glob("*.json")) and not writer.force:
         writer.kept.append(f"{samples_dir}/")
         return "", []
+    if detected.framework == "triton":
+        return _triton_samples(writer, samples_dir, detected)
     if detected.framework not in (None, "fastapi"):
         return (
             f"{detected.app_file} is a {detected.framework} app; init reads a schema only from a"
@@ -102,3 +110,25 @@ def write_samples(writer: Writer, samples_dir: str, detected: Detected) -> tuple
     for name, sample in samples.items():
         writer.write(f"{samples_dir}/{name}{REQUEST_SUFFIX}", json.dumps(sample, indent=2) + "\n")
     return "", skipped
+
+
+def _triton_samples(writer: Writer, samples_dir: str, detected: Detected) -> tuple[str, list[str]]:
+    """One v2 infer request per model of the repository, from its config.pbtxt's inputs."""
+    models, unread = read_models(writer.project, detected.model_configs)
+    if not models:
+        why = "; ".join(unread) or "the project has no config.pbtxt"
+        return (
+            f"no Triton model configuration to build a v2 infer request from ({why}): write"
+            f" {samples_dir}/*.request.json by hand (docs/smoke-samples.md)",
+            [],
+        )
+    for model in models:
+        sample = {
+            "path": f"/v2/models/{model.name}/infer",
+            "json": model.request,
+            "expect": {"shape": V2_INFER_SHAPE},
+        }
+        writer.write(
+            f"{samples_dir}/{model.name}{REQUEST_SUFFIX}", json.dumps(sample, indent=2) + "\n"
+        )
+    return "", [f"{why} (no sample written for it: write one by hand)" for why in unread]
