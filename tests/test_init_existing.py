@@ -457,3 +457,9 @@ def test_a_triton_repository_without_configs_gets_a_reason(tmp_path: Path, capsy
         "smoke: no samples written: no Triton model configuration to build a v2 infer request"
         " from (the project has no config.pbtxt): write smoke/*.request.json by hand" in said
     )
+    # configs a script makes from templates (a real repository's way): the image gets none
+    project(tmp_path, {"models/m/config.pbtxt.template": 'backend: "python"\n'})
+    code, said = init(capsys, tmp_path, "--force")
+    assert (
+        "to do: the model repository has models/m/config.pbtxt.template but no config.pbtxt" in said
+    )

@@ -149,6 +149,14 @@ def detect(project: Path, dockerfile_name: str = "Dockerfile") -> Detected:
             " container (smoke's requests, a load balancer's): add"
             " `ENV RAY_SERVE_DEFAULT_HTTP_HOST=0.0.0.0` to the Dockerfile"
         )
+    configs, templates = _triton_configs(project) if framework == "triton" else ([], [])
+    if templates and not configs:
+        notes.append(
+            f"the model repository has {templates[0]}{', ...' if len(templates) > 1 else ''} but"
+            f" no {CONFIG_FILE}: the image gets none unless the build makes them, and Triton's"
+            f" Python backend needs one per model; commit the generated {CONFIG_FILE} files (or"
+            " make them in a RUN step) and run init again for its samples"
+        )
     health = [*BUILTIN_HEALTH.get(framework or "", []), *_health_routes(project, app_file)]
     if app_file and not health:
         notes.append(
@@ -166,7 +174,7 @@ def detect(project: Path, dockerfile_name: str = "Dockerfile") -> Detected:
         model_dir=_model_dir(project, pointers),
         framework=framework,
         health_routes=health,
-        model_configs=_triton_configs(project) if framework == "triton" else [],
+        model_configs=configs,
         notes=notes,
     )
 
@@ -388,11 +396,14 @@ def _python_files(project: Path) -> list[Path]:
     return found
 
 
-def _triton_configs(project: Path) -> list[str]:
-    """The model configurations of the project's Triton model repository."""
-    found = []
+def _triton_configs(project: Path) -> tuple[list[str], list[str]]:
+    """The model configurations of the project's Triton model repository, and the templates of
+    configurations (`config.pbtxt.template`) a script makes them from."""
+    found, templates = [], []
     for root, dirs, files in os.walk(project):
         dirs[:] = sorted(d for d in dirs if d not in _SKIPPED_DIRS)
-        if CONFIG_FILE in files:
-            found.append((Path(root) / CONFIG_FILE).relative_to(project).as_posix())
-    return found
+        for name in sorted(files):
+            if name == CONFIG_FILE or name.startswith(f"{CONFIG_FILE}."):
+                path = (Path(root) / name).relative_to(project).as_posix()
+                (found if name == CONFIG_FILE else templates).append(path)
+    return found, templates
