@@ -387,6 +387,11 @@ def test_ray_serve_on_loopback_is_said(
     assert (found.framework, found.port, found.health) == ("ray-serve", 8000, "/-/healthz")
     assert found.port_source == "Ray Serve's default port (8000)"
     assert any("ENV RAY_SERVE_DEFAULT_HTTP_HOST=0.0.0.0" in note for note in found.notes) is said
+    # `serve run` aborts on SIGTERM; a script of the user's may stop Serve itself
+    aborts = any(
+        "`serve run` as the image's main process aborts on SIGTERM" in n for n in found.notes
+    )
+    assert aborts is ("serve run" in dockerfile.replace('", "', " "))
 
 
 @pytest.mark.parametrize(

@@ -149,6 +149,13 @@ def detect(project: Path, dockerfile_name: str = "Dockerfile") -> Detected:
             " container (smoke's requests, a load balancer's): add"
             " `ENV RAY_SERVE_DEFAULT_HTTP_HOST=0.0.0.0` to the Dockerfile"
         )
+    if framework == "ray-serve" and _runs(command, "serve", "run"):
+        notes.append(
+            "`serve run` as the image's main process aborts on SIGTERM (exit 134, Ray's driver),"
+            " dropping requests in flight: smoke's shutdown check wants exit 0, and `docker stop`"
+            " or Kubernetes stop it the same way; start Serve from a script that stops it on"
+            " SIGTERM (the README's Smoke test, Ray Serve) and run that script as the CMD"
+        )
     configs, templates = _triton_configs(project) if framework == "triton" else ([], [])
     if templates and not configs:
         notes.append(
@@ -234,6 +241,14 @@ def _app(
         return _app_object(project, relative), relative, "fastapi"
     notes.append("no CMD or ENTRYPOINT names the serving app: add one to the Dockerfile")
     return None, None, None
+
+
+def _runs(command: list[str], program: str, subcommand: str) -> bool:
+    """Whether the command runs `program subcommand` (`serve run`, `bentoml serve`)."""
+    return any(
+        os.path.basename(word) == program and command[index + 1 : index + 2] == [subcommand]
+        for index, word in enumerate(command)
+    )
 
 
 def _script(project: Path, words: list[str]) -> str | None:

@@ -47,6 +47,9 @@ LOG_LINES = 50
 # be running when the signal lands, well inside any sensible grace period.
 IN_FLIGHT_TARGET_MS = 2000.0
 MAX_BATCH = 20000
+# How long the app may listen elsewhere before smoke.health's port is called wrong: Ray opens its
+# cluster's ports some 10 s (on 2 cores) before Serve's HTTP proxy listens.
+MISMATCH_GRACE = 30.0
 
 
 class SmokeFailed(CheckFailed):
@@ -102,7 +105,7 @@ class _Run:
         self.image_config: dict[str, Any] = {}
         self.gpu_used = False
         self.port: AppPort | None = None  # decided at the start, from the image's config
-        self._mismatch_seen = False
+        self._mismatch_since: float | None = None  # when the app was first seen elsewhere
         self.stopping = False  # set once the shutdown check has sent SIGTERM
         self.sample_ms: dict[str, float] = {}
         self.error: PipelineError | None = None  # bad input found mid-run, raised after reports
@@ -274,8 +277,8 @@ class _Run:
         check.message = "200"
 
     def _elsewhere(self) -> str | None:
-        """Why smoke.health is refused when the app is up on another port. Said once seen twice in a
-        row, so an app that opens a side port before its main one is given a moment."""
+        """Why smoke.health is refused when the app is up on another port. Said once seen for
+        MISMATCH_GRACE s in a row: an app may open side ports well before its main one."""
         assert self.container is not None and self.port is not None
         listening = listening_ports(self.container.exec, self.spec.network)
         found = mismatch(
@@ -285,8 +288,12 @@ class _Run:
             listening,
             self.container.healthy(),
         )
-        seen_before, self._mismatch_seen = self._mismatch_seen, found is not None
-        return found if seen_before else None
+        if found is None:
+            self._mismatch_since = None
+            return None
+        if self._mismatch_since is None:
+            self._mismatch_since = time.monotonic()
+        return found if time.monotonic() - self._mismatch_since >= MISMATCH_GRACE else None
 
     def _gpu_info(self, check: Check) -> None:
         if not self.gpu_used:
