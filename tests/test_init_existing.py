@@ -375,6 +375,8 @@ RAY_APP = "from ray import serve\n@serve.deployment\nclass M: ...\napp = M.bind(
         ('CMD ["serve", "run", "deploy:app"]', RAY_APP, True),
         ('ENV RAY_SERVE_DEFAULT_HTTP_HOST=0.0.0.0\nCMD ["serve", "run", "deploy:app"]', RAY_APP,
          False),
+        ('ENV RAY_SERVE_DEFAULT_HTTP_HOST=127.0.0.1\nCMD ["serve", "run", "deploy:app"]', RAY_APP,
+         True),
         ('CMD ["python", "deploy.py"]', RAY_APP + 'serve.start(http_options={"host": "0.0.0.0"})'
          "\nserve.run(app)\n", False),
     ],

@@ -74,7 +74,9 @@ _PORT_FLAGS = ("--port", "-p", "--http-port")  # uvicorn, serve run, bentoml...;
 _APP_OBJECT = re.compile(r"^(\w+)\s*=\s*(?:fastapi\.|flask\.)?(?:FastAPI|Flask)\(", re.MULTILINE)
 _FASTAPI_APP = re.compile(r"^(\w+)\s*=\s*FastAPI\(", re.MULTILINE)
 # Ray Serve told to listen on every interface: the environment variable, or http_options' host.
-_RAY_HOST = re.compile(r"""RAY_SERVE_DEFAULT_HTTP_HOST|["']?host["']?\s*[:=]\s*["']0\.0\.0\.0""")
+_RAY_HOST = re.compile(
+    r"""(?:RAY_SERVE_DEFAULT_HTTP_HOST|--http-host|["']?host["']?)\s*[:= ]\s*["']?0\.0\.0\.0"""
+)
 
 
 @dataclass(frozen=True)
