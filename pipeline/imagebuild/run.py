@@ -238,6 +238,7 @@ def plan_build(
         platform=config.image.platform,
         push=push_images,
         source_date_epoch=inputs.git.committed_at,
+        compression=config.build.compression,
         # Every registry the build reads or writes: the target (candidate, caches), the bases.
         secrets=secret_args(config, os.environ),
         logins=target.keychain.logins(
@@ -307,7 +308,7 @@ def run_build(
     prepared = prepare(config, out, version, target)
     inputs, prior = prepared.inputs, prepared.prior
     if push_images and not inputs.git.dirty:
-        check_unchanged(inputs.target, prepared.candidate, prepared.proof)
+        check_unchanged(inputs.target, prepared.candidate, prepared.proof, config.build.compression)
     started = time.monotonic()
     attempt = try_patch(
         config,
