@@ -22,7 +22,7 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.distribution.client import RegistryAPI
-from pipeline.engine.client import DEFAULT_HOST
+from pipeline.engine.client import DEFAULT_HOST, pulls_zstd
 from pipeline.imagebuild.buildx import BuildRequest, Buildx
 from pipeline.imagebuild.labels import MODEL_SHA_LABEL, weights_sha256
 from pipeline.imagebuild.steps import RawJsonProgress
@@ -452,6 +452,12 @@ def test_a_zstd_build_recompresses_every_layer_under_oci_media_types(tmp_path: P
     # Loaded into the engine, not pushed: the engine's store keeps what it keeps.
     loaded = buildx.command(replace(request, push=False, cache_to=None), tmp_path / "m.json")
     assert "--load" in loaded and not [arg for arg in loaded if "compression=" in arg]
+
+
+def test_an_engine_older_than_docker_23_does_not_pull_zstd() -> None:
+    assert not pulls_zstd({"ServerVersion": "20.10.24"})
+    assert pulls_zstd({"ServerVersion": "23.0.0"}) and pulls_zstd({"ServerVersion": "26.1.5+dfsg1"})
+    assert pulls_zstd({"ServerVersion": "master-dockerproject-2026-01-01"})
 
 
 def test_rawjson_progress_from_a_real_build() -> None:
