@@ -7,8 +7,7 @@ build context (`copylayer`), uploaded, and the config (diff IDs, labels, the com
 manifest written, each new layer compressed as `build.compression` says (a prior compressed
 otherwise is not patched: a full build would recompress it). A splice whose stage's inputs
 changed takes the layer the caller's `splice` builds (`splice.py`). Whatever cannot be proven
-raises
-`Unpatchable` with the reason, and the caller builds in full.
+raises `Unpatchable` with the reason, and the caller builds in full.
 """
 
 from __future__ import annotations
