@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.distribution.client import RegistryAPI
-from pipeline.engine.client import DEFAULT_HOST
+from pipeline.engine.client import DEFAULT_HOST, pulls_zstd
 from pipeline.imagebuild.buildx import BuildRequest, Buildx
 from pipeline.imagebuild.labels import MODEL_SHA_LABEL, weights_sha256
 from pipeline.imagebuild.steps import RawJsonProgress
@@ -424,6 +425,39 @@ def test_buildx_command_line(tmp_path: Path) -> None:
         "--network", "host", "--platform", "linux/amd64",
         str(tmp_path),
     ]  # fmt: skip
+
+
+def test_a_zstd_build_recompresses_every_layer_under_oci_media_types(tmp_path: Path) -> None:
+    """Without oci-mediatypes the manifest is Docker's, whose zstd layers no engine pulls."""
+    buildx = Buildx("/usr/bin/docker", "default", "docker", "found")
+    request = BuildRequest(
+        context=tmp_path,
+        dockerfile=tmp_path / "Dockerfile",
+        target=None,
+        tag="reg.example/churn:sha-abc1234",
+        cache_to="reg.example/churn:buildcache",
+        push=True,
+        compression="zstd",
+    )
+    command = buildx.command(request, tmp_path / "meta.json")
+    assert "--push" not in command
+    assert command[command.index("-t") : command.index("-t") + 3] == [
+        "-t", "reg.example/churn:sha-abc1234",
+        "--output=type=registry,oci-mediatypes=true,compression=zstd,force-compression=true",
+    ]  # fmt: skip
+    assert (
+        "--cache-to=type=registry,ref=reg.example/churn:buildcache,"
+        "mode=max,image-manifest=true,oci-mediatypes=true,compression=zstd,force-compression=true"
+    ) in command
+    # Loaded into the engine, not pushed: the engine's store keeps what it keeps.
+    loaded = buildx.command(replace(request, push=False, cache_to=None), tmp_path / "m.json")
+    assert "--load" in loaded and not [arg for arg in loaded if "compression=" in arg]
+
+
+def test_an_engine_older_than_docker_23_does_not_pull_zstd() -> None:
+    assert not pulls_zstd({"ServerVersion": "20.10.24"})
+    assert pulls_zstd({"ServerVersion": "23.0.0"}) and pulls_zstd({"ServerVersion": "26.1.5+dfsg1"})
+    assert pulls_zstd({"ServerVersion": "master-dockerproject-2026-01-01"})
 
 
 def test_rawjson_progress_from_a_real_build() -> None:

@@ -83,6 +83,10 @@ def test_yaml_scalars_in_mappings_become_strings(tmp_path: Path) -> None:
             "pipeline.yaml: registry.kind: 'ecs' is not one of dockerhub, ecr, gar, gcr, generic",
         ),
         ("build:\n  buidler: classic\n", "build.buidler: unknown key; did you mean 'builder'?"),
+        (
+            "build:\n  compression: zstd:19\n",
+            "pipeline.yaml: build.compression: 'zstd:19' is not one of gzip, zstd",
+        ),
         ("smok:\n  port: 1\n", "smok: unknown section; did you mean 'smoke'?"),
         ("smoke:\n  port: eighty\n", "smoke.port: 'eighty' is not an integer"),
         (

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import zstandard
 
 from pipeline.core.retry import RetryPolicy
 from pipeline.distribution.client import RegistryAPI
@@ -19,6 +20,7 @@ from pipeline.distribution.mediatypes import (
     DOCKER_LAYER,
     DOCKER_MANIFEST,
     OCI_LAYER,
+    OCI_LAYER_ZSTD,
     OCI_MANIFEST,
 )
 from pipeline.oci.descriptor import Descriptor
@@ -126,6 +128,19 @@ def test_a_docker_image_gets_docker_layers() -> None:
     image = image_with(b"one", media_type=DOCKER_MANIFEST)
     assert image.config.media_type == DOCKER_CONFIG
     assert [layer.media_type for layer in image.layers] == [DOCKER_LAYER]
+
+
+def test_a_zstd_layer_is_the_same_tar_under_its_own_media_type(tmp_path: Path) -> None:
+    tar = tree_tar(make_tree(tmp_path / "tree", APP, mtime=1), "app")
+    layer = Layer.from_tar(tar, "zstd")
+    blob = b"".join(layer.source.chunks())
+    assert zstandard.ZstdDecompressor().stream_reader(io.BytesIO(blob)).read() == tar
+    assert layer.diff_id == Layer.from_tar(tar).diff_id != layer.digest
+    assert Layer.from_tar(tar, "zstd") == layer  # reproducible, as a gzip layer is
+    image = Image.scratch(OCI_MANIFEST).append_layer(layer).append_layer(Layer.from_tar(tar))
+    assert [d.media_type for d in image.layers] == [OCI_LAYER_ZSTD, OCI_LAYER]
+    with pytest.raises(ValueError, match="no zstd layer type"):
+        Image.scratch(DOCKER_MANIFEST).append_layer(layer)
 
 
 def test_replacing_a_layer_changes_that_layer_its_diff_id_and_history_only() -> None:

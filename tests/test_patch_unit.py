@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import zstandard
 
 from pipeline.cli import main
 from pipeline.config.schema import load_config
 from pipeline.console.output import Output
 from pipeline.distribution.client import RegistryAPI
-from pipeline.distribution.mediatypes import DOCKER_MANIFEST
+from pipeline.distribution.mediatypes import DOCKER_MANIFEST, OCI_LAYER_ZSTD, OCI_MANIFEST
 from pipeline.imagebuild.copylayer import Owner, copy_entries
 from pipeline.imagebuild.fingerprint import BuildProof, ProofInputs, prove
 from pipeline.imagebuild.labels import CREATED_LABEL
@@ -148,14 +149,15 @@ def _proof(project: Path) -> BuildProof:
     return prove(inputs, plan)
 
 
-def _prior(project: Path, api: RegistryAPI) -> Image:
+def _prior(project: Path, api: RegistryAPI, compression: str = "gzip") -> Image:
     """What a full build pushed: a base layer, the venv, and one layer per patchable COPY, with
-    the parent directory entries BuildKit writes, its history and our labels."""
+    the parent directory entries BuildKit writes, its history and our labels; with zstd, as
+    buildx's `compression=zstd,force-compression=true,oci-mediatypes=true` pushes it."""
     ignore = DockerIgnore.read(project / ".dockerignore")
-    image = Image.scratch(DOCKER_MANIFEST)
-    base = Layer.from_tar(_tar({"etc": b"", "etc/os-release": b"debian\n"}))
+    image = Image.scratch(DOCKER_MANIFEST if compression == "gzip" else OCI_MANIFEST)
+    base = Layer.from_tar(_tar({"etc": b"", "etc/os-release": b"debian\n"}), compression)
     image = image.append_layer(base, {"created": "2025-01-01T00:00:00Z", "created_by": "base"})
-    venv = Layer.from_tar(_tar({"opt": b"", "opt/venv": b""}))
+    venv = Layer.from_tar(_tar({"opt": b"", "opt/venv": b""}), compression)
     image = image.append_layer(venv, {"created": PRIOR_TIME, "created_by": "COPY /opt /opt"})
     for spec in read_plan(project / "Dockerfile", None, {}).copies:
         parents = [tarfile.TarInfo(part) for part in _parents(spec.destination)]
@@ -165,7 +167,7 @@ def _prior(project: Path, api: RegistryAPI) -> Image:
         owner = Owner.parse(spec.chown) or Owner(1000, 1001)
         tar = layer_tar(parents, copy_entries(project, ignore, spec, owner), 1)
         image = image.append_layer(
-            Layer.from_tar(tar), {"created": PRIOR_TIME, "created_by": spec.created_by}
+            Layer.from_tar(tar, compression), {"created": PRIOR_TIME, "created_by": spec.created_by}
         )
     history = list(image.config.history)  # WORKDIR: a history entry without a layer
     history.insert(2, {"created": PRIOR_TIME, "created_by": "WORKDIR /srv", "empty_layer": True})
@@ -201,7 +203,9 @@ def _tar(files: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def _request(project: Path, api: RegistryAPI, priors: list[str]) -> PatchRequest:
+def _request(
+    project: Path, api: RegistryAPI, priors: list[str], compression: str = "gzip"
+) -> PatchRequest:
     proof = _proof(project)
     return PatchRequest(
         api=api,
@@ -213,6 +217,7 @@ def _request(project: Path, api: RegistryAPI, priors: list[str]) -> PatchRequest
         proof=proof,
         labels={**proof.labels, CREATED_LABEL: NEW_TIME, "org.opencontainers.image.revision": "b"},
         committed_at=1000,
+        compression=compression,
     )
 
 
@@ -247,6 +252,46 @@ def test_a_code_change_redoes_its_layer_only(project: Path) -> None:
         assert [entry["created"] for entry in config.history] == [
             "2025-01-01T00:00:00Z", NEW_TIME, NEW_TIME, NEW_TIME, NEW_TIME,
         ]  # fmt: skip
+
+
+def test_a_zstd_image_is_patched_with_zstd_layers(project: Path) -> None:
+    with TestRegistry() as registry:
+        api = RegistryAPI(registry.host)
+        prior = _prior(project, api, "zstd")
+        push_as_built(api, "team/app", prior, tags=["sha-old"])
+        (project / "code" / "main.py").write_text("print(2)\n")
+
+        patched = patch(_request(project, api, ["sha-old"], "zstd"))
+
+        image = patched.image
+        assert image.manifest.media_type == OCI_MANIFEST
+        assert {layer.media_type for layer in image.layers} == {OCI_LAYER_ZSTD}
+        assert image.layers[2] != prior.layers[2] and image.layers[3] == prior.layers[3]
+        blob = api.get_blob("team/app", image.layers[2].digest)
+        members = _members(zstandard.ZstdDecompressor().stream_reader(io.BytesIO(blob)).read())
+        # the parent directory read from the prior zstd layer's head
+        assert (members["srv"][0].mode, members["srv"][0].mtime) == (0o711, 5)
+        assert members["srv/code/main.py"][1] == b"print(2)\n"
+
+
+@pytest.mark.parametrize(("built", "configured"), [("gzip", "zstd"), ("zstd", "gzip")])
+def test_a_prior_compressed_otherwise_is_built_in_full(
+    project: Path, built: str, configured: str
+) -> None:
+    """A full build with the other compression would not keep its layers: no patch equals it."""
+    with TestRegistry() as registry:
+        api = RegistryAPI(registry.host)
+        push_as_built(api, "team/app", _prior(project, api, built), tags=["sha-old"])
+        (project / "code" / "main.py").write_text("print(2)\n")
+
+        with pytest.raises(Unpatchable) as caught:
+            patch(_request(project, api, ["sha-old"], configured))
+
+        assert str(caught.value) == (
+            f"prior image sha-old has {built} layers and build.compression is {configured}: a "
+            "full build compresses them anew"
+        )
+        assert api.digest("team/app", "sha-new") is None
 
 
 def test_a_named_owner_gets_the_ids_the_full_build_gave(project: Path) -> None:

@@ -185,6 +185,12 @@ class BuildSection:
         "ours, make the candidate in the registry from it (those layers redone, no engine); "
         "off: always build in full.",
     )
+    compression: Literal["gzip", "zstd"] = setting(
+        "gzip",
+        "Layer compression of the pushed image. zstd: every layer recompressed (OCI media "
+        "types), faster to pull and unpack; pulled only by Docker 23+, containerd 1.5+ and "
+        "registries and scanners that know OCI zstd layers.",
+    )
 
 
 @dataclass(frozen=True)

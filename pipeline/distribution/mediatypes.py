@@ -10,6 +10,7 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+OCI_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -22,4 +23,24 @@ IMAGE_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
 ACCEPT_MANIFESTS = ", ".join([*INDEX_TYPES, *IMAGE_TYPES])
 
 CONFIG_TYPES = {OCI_MANIFEST: OCI_CONFIG, DOCKER_MANIFEST: DOCKER_CONFIG}
-LAYER_TYPES = {OCI_MANIFEST: OCI_LAYER, DOCKER_MANIFEST: DOCKER_LAYER}
+# A layer's type by its manifest's family and its compression. Docker's schema 2 has no zstd
+# layer: an engine refuses such a manifest ("mismatched image rootfs and manifest layers").
+LAYER_TYPES = {
+    (OCI_MANIFEST, "gzip"): OCI_LAYER,
+    (OCI_MANIFEST, "zstd"): OCI_LAYER_ZSTD,
+    (DOCKER_MANIFEST, "gzip"): DOCKER_LAYER,
+}
+COMPRESSIONS = {media_type: compression for (_, compression), media_type in LAYER_TYPES.items()}
+
+
+def layer_type(manifest_type: str, compression: str) -> str:
+    """The media type of a `compression` layer in a manifest of type `manifest_type`."""
+    found = LAYER_TYPES.get((manifest_type, compression))
+    if found is None:
+        raise ValueError(f"a {manifest_type} manifest has no {compression} layer type")
+    return found
+
+
+def layer_compression(media_type: str) -> str | None:
+    """gzip or zstd for a layer of `media_type`; None for any other (an uncompressed tar)."""
+    return COMPRESSIONS.get(media_type)

@@ -105,6 +105,17 @@ def store_of(info: Mapping[str, Any]) -> str:
     return str(status.get("driver-type") or info.get("Driver") or "unknown")
 
 
+# The first Docker release that pulls zstd layers (containerd 1.5 does too).
+ZSTD_DOCKER = 23
+
+
+def pulls_zstd(info: Mapping[str, Any]) -> bool:
+    """Whether the engine `docker info` (`info`) describes pulls zstd layers; an engine whose
+    version reads as no number (a development build) is taken to."""
+    major = str(info.get("ServerVersion") or "").split(".")[0]
+    return not major.isdigit() or int(major) >= ZSTD_DOCKER
+
+
 def image_store() -> str:
     """The image store of the engine the pipeline drives."""
     return store_of(docker_client().info())

@@ -30,6 +30,9 @@ from pipeline.registries.cli_login import cli_environment
 
 ERROR_TAIL_LINES = 15
 CACHE_OPTIONS = "mode=max,image-manifest=true,oci-mediatypes=true"
+# Every layer recompressed, the base image's too: a zstd image is one that pulls without gzip.
+# zstd layers need OCI media types: an engine refuses them in a Docker schema 2 manifest.
+ZSTD_OPTIONS = "compression=zstd,force-compression=true"
 
 
 class BuildFailed(PipelineError):
@@ -55,6 +58,7 @@ class BuildRequest:
     logins: tuple[Credentials, ...] = ()
     # buildx `--secret` values (`id=ID,env=NAME`, `id=ID,src=PATH`): never the secret itself.
     secrets: tuple[str, ...] = ()
+    compression: str = "gzip"  # of the pushed image's layers and the cache's: gzip or zstd
 
 
 @dataclass
@@ -83,10 +87,13 @@ class Buildx:
         args += ["--provenance=false", "--sbom=false"]
         if request.target:
             args += ["--target", request.target]
-        args += ["-t", request.tag, "--push" if request.push else "--load"]
+        args += ["-t", request.tag, *self._output(request)]
         args += [f"--cache-from=type=registry,ref={ref}" for ref in request.cache_from]
         if request.cache_to:
-            args += [f"--cache-to=type=registry,ref={request.cache_to},{CACHE_OPTIONS}"]
+            # The cache's layers compressed as the image's: the same layer is then one blob,
+            # uploaded once.
+            zstd = f",{ZSTD_OPTIONS}" if request.compression == "zstd" else ""
+            args += [f"--cache-to=type=registry,ref={request.cache_to},{CACHE_OPTIONS}{zstd}"]
         build_args = dict(request.build_args)
         if request.source_date_epoch is not None:
             build_args["SOURCE_DATE_EPOCH"] = str(request.source_date_epoch)
@@ -100,6 +107,14 @@ class Buildx:
         if request.platform:
             args += ["--platform", request.platform]
         return [*args, str(request.context)]
+
+    @staticmethod
+    def _output(request: BuildRequest) -> list[str]:
+        if not request.push:
+            return ["--load"]
+        if request.compression == "zstd":
+            return [f"--output=type=registry,oci-mediatypes=true,{ZSTD_OPTIONS}"]
+        return ["--push"]
 
     def _selection(self) -> list[str]:
         if not self.named:

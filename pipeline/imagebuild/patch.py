@@ -4,9 +4,10 @@ The prior image must be one our build or patch pushed (`record`), and its proof 
 must equal this commit's; then every layer but those of the patchable COPYs whose sources
 changed is, by construction, the layer a full build would make. Those are rebuilt from the
 build context (`copylayer`), uploaded, and the config (diff IDs, labels, the commit's time) and
-manifest written. A splice whose stage's inputs changed takes the layer the caller's `splice`
-builds (`splice.py`). Whatever cannot be proven raises
-`Unpatchable` with the reason, and the caller builds in full.
+manifest written, each new layer compressed as `build.compression` says (a prior compressed
+otherwise is not patched: a full build would recompress it). A splice whose stage's inputs
+changed takes the layer the caller's `splice` builds (`splice.py`). Whatever cannot be proven
+raises `Unpatchable` with the reason, and the caller builds in full.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from functools import partial
 from pathlib import Path
 
 from pipeline.distribution.client import RawManifest, RegistryAPI
+from pipeline.distribution.mediatypes import layer_compression
+from pipeline.imagebuild.candidate import other_compression
 from pipeline.imagebuild.copylayer import Entry, Owner, copy_entries, write_layer_tar
 from pipeline.imagebuild.fingerprint import BuildProof
 from pipeline.imagebuild.labels import CREATED_LABEL
@@ -31,7 +34,7 @@ from pipeline.imagebuild.steps import Step
 from pipeline.oci.canonical import dumps
 from pipeline.oci.config import ImageConfig
 from pipeline.oci.image import Image
-from pipeline.oci.layer import Layer
+from pipeline.oci.layer import Layer, decompressed
 from pipeline.oci.remote import Written, write_image
 from pipeline.project.buildcontext import BuildContext
 
@@ -50,6 +53,7 @@ class PatchRequest:
     proof: BuildProof
     labels: Mapping[str, str]  # every label the full build would set, the proof's included
     committed_at: int
+    compression: str = "gzip"  # build.compression: the new layers', and every layer's with zstd
     splice: SpliceBuild | None = None  # None: no engine to build a stage with
 
 
@@ -100,6 +104,12 @@ def patch(request: PatchRequest) -> Patched:
         or set(prior_proof.splices) != set(request.proof.splices)
     ):
         raise Unpatchable(f"changed since {tag}: {', '.join(changed) or 'the patchable COPYs'}")
+    other = other_compression(prior, request.compression)
+    if other:
+        raise Unpatchable(
+            f"prior image {tag} has {other} and build.compression is {request.compression}: "
+            "a full build compresses them anew"
+        )
     # The slow part first, and the one that can fail: a stage build.
     image, steps, spliced = _splice_changed(request, prior, prior_proof)
     # A changed layer (a weights file may be GBs) goes through a file, never whole in memory.
@@ -163,7 +173,7 @@ def _redo_changed(
         write = partial(
             write_layer_tar, ancestors=ancestors, entries=entries, mtime=request.committed_at
         )
-        layer = Layer.written(scratch / f"layer-{index}.tar.gz", write)
+        layer = Layer.written(scratch / f"layer-{index}", write, request.compression)
         image = image.replace_layer(index, layer)
         redone.append(spec.created_by)
     return image, redone
@@ -187,8 +197,12 @@ def _head(
     first entry it copied (nothing else follows them in the layer)."""
     names = {entry.name for entry in entries}
     found: list[tarfile.TarInfo] = []
-    stream = io.BufferedReader(_ChunkReader(image.source(image.layers[index].digest).chunks()))
-    with tarfile.open(fileobj=stream, mode="r|gz") as tar:
+    layer = image.layers[index]
+    compression = layer_compression(layer.media_type)
+    if compression is None:
+        raise Unpatchable(f"prior layer {layer.digest} is neither gzip nor zstd")
+    stream = io.BufferedReader(_ChunkReader(image.source(layer.digest).chunks()))
+    with tarfile.open(fileobj=decompressed(stream, compression), mode="r|") as tar:
         for info in tar:
             name = info.name.removeprefix("./").rstrip("/")
             above = any(other.startswith(name + "/") for other in names)

@@ -55,6 +55,7 @@ def try_patch(
         proof=proof,
         labels=labels,
         committed_at=git.committed_at,
+        compression=config.build.compression,
         splice=splice,
     )
     try:

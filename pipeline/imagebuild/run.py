@@ -22,7 +22,7 @@ from pipeline.core.errors import CheckFailed, PipelineError, UserError
 from pipeline.core.sizes import human_size, parse_size
 from pipeline.distribution.client import RegistryAPI
 from pipeline.distribution.reference import DOCKER_HUB_HOST, ImageRef
-from pipeline.engine.client import docker_client, image_store
+from pipeline.engine.client import docker_client, engine_endpoint, pulls_zstd, store_of
 from pipeline.imagebuild.build_secrets import secret_args
 from pipeline.imagebuild.buildx import BuildRequest, Buildx, find_buildx
 from pipeline.imagebuild.candidate import check_unchanged
@@ -214,7 +214,15 @@ def plan_build(
     """Find buildx and decide the cache."""
     inputs = prepared.inputs
     # Also fails early and clearly when there is no engine.
-    buildx = find_buildx(config.build.docker_cli, image_store(), config.build.builder)
+    info = docker_client().info()
+    buildx = find_buildx(config.build.docker_cli, store_of(info), config.build.builder)
+    if config.build.compression == "zstd" and not pulls_zstd(info):
+        raise UserError(
+            f"build.compression: zstd, and the engine at {engine_endpoint(os.environ)} is "
+            f"Docker {info.get('ServerVersion')}, which cannot pull zstd layers (Docker 23 and "
+            "later can): the smoke test pulls the image into it. Set build.compression: gzip, "
+            "or upgrade the engine"
+        )
     target = inputs.target
     image, prior = prepared.candidate, prepared.prior
     out.note(
@@ -238,6 +246,7 @@ def plan_build(
         platform=config.image.platform,
         push=push_images,
         source_date_epoch=inputs.git.committed_at,
+        compression=config.build.compression,
         # Every registry the build reads or writes: the target (candidate, caches), the bases.
         secrets=secret_args(config, os.environ),
         logins=target.keychain.logins(
@@ -307,7 +316,7 @@ def run_build(
     prepared = prepare(config, out, version, target)
     inputs, prior = prepared.inputs, prepared.prior
     if push_images and not inputs.git.dirty:
-        check_unchanged(inputs.target, prepared.candidate, prepared.proof)
+        check_unchanged(inputs.target, prepared.candidate, prepared.proof, config.build.compression)
     started = time.monotonic()
     attempt = try_patch(
         config,

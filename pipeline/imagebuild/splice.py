@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from pipeline.distribution.client import RegistryAPI
+from pipeline.distribution.mediatypes import layer_compression
 from pipeline.distribution.reference import ImageRef
 from pipeline.imagebuild.buildx import BuildRequest, Buildx
 from pipeline.imagebuild.patchable import SpliceSpec, Unpatchable
@@ -39,10 +40,15 @@ def build_stage(
     if len(image.layers) != 1 or len(image.config.diff_ids) != 1:
         raise Unpatchable(f"stage {spec.stage} built {len(image.layers)} layers, not one")
     (descriptor,) = image.layers
+    # Built with the full build's output options: compressed as build.compression says.
+    compression = layer_compression(descriptor.media_type)
+    if compression is None:
+        raise Unpatchable(f"stage {spec.stage}'s layer is {descriptor.media_type}")
     layer = Layer(
         image.source(descriptor.digest),
         descriptor.digest,
         descriptor.size,
         image.config.diff_ids[0],
+        compression,
     )
     return layer, outcome.steps

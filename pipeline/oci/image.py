@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.distribution.mediatypes import CONFIG_TYPES, LAYER_TYPES, OCI_MANIFEST
+from pipeline.distribution.mediatypes import CONFIG_TYPES, OCI_MANIFEST
 from pipeline.oci.blobs import BlobSource, InMemory
 from pipeline.oci.config import ImageConfig
 from pipeline.oci.descriptor import Descriptor
@@ -54,7 +54,7 @@ class Image:
         """`layer` on top, with its history entry (`created_by` says what made it)."""
         config = self.config.with_diff_ids([*self.config.diff_ids, layer.diff_id])
         config = config.with_history([*self.config.history, dict(history or {})])
-        layers = [*self.layers, layer.descriptor(LAYER_TYPES[self.manifest.media_type])]
+        layers = [*self.layers, layer.descriptor(self.manifest.media_type)]
         return self._with(config, layers, {layer.digest: layer.source})
 
     def replace_layer(self, index: int, layer: Layer, created_by: str | None = None) -> Image:
@@ -70,7 +70,7 @@ class Image:
             history[entry]["created_by"] = created_by
             config = config.with_history(history)
         layers = list(self.layers)
-        layers[index] = layer.descriptor(LAYER_TYPES[self.manifest.media_type])
+        layers[index] = layer.descriptor(self.manifest.media_type)
         return self._with(config, layers, {layer.digest: layer.source})
 
     def with_labels(self, labels: Mapping[str, str | None]) -> Image:

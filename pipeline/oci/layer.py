@@ -1,74 +1,109 @@
 """Layers, and reproducible layer tars: the same tree gives the same bytes, so the same digest.
 
-A layer's digest is its gzip blob's; its diff ID is the uncompressed tar's, which the config
-lists. A layer is made in memory, or, when it may be large, gzipped to a file as its tar is
-written, so that neither the tar nor the blob is ever held whole.
+A layer's digest is its compressed blob's (gzip, or zstd in an OCI manifest); its diff ID is
+the uncompressed tar's, which the config lists. A layer is made in memory, or, when it may be
+large, compressed to a file as its tar is written, so that neither the tar nor the blob is ever
+held whole.
 
 Tars made here sort their entries, fix owner, times and modes (as git knows them: executable or
-not), and gzip without a name or a timestamp, so rebuilding one layer of an image from the same
-files on another machine or another day changes nothing.
+not), and gzip without a name or a timestamp (zstd frames carry neither), so rebuilding one
+layer of an image from the same files on another machine or another day changes nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import io
 import os
 import stat
 import tarfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from pipeline.distribution.mediatypes import OCI_LAYER
+import zstandard
+
+from pipeline.distribution.mediatypes import OCI_MANIFEST, layer_type
 from pipeline.oci.blobs import BlobSource, InMemory, OnDisk
 from pipeline.oci.descriptor import Descriptor
 
 GZIP_LEVEL = 6
+# BuildKit's default for zstd (its `compression-level` unset).
+ZSTD_LEVEL = 3
 
 
 @dataclass(frozen=True)
 class Layer:
-    source: BlobSource  # the gzip blob
+    source: BlobSource  # the compressed blob
     digest: str  # the blob's
     size: int  # the blob's
     diff_id: str  # sha256 of the tar inside
+    compression: str = "gzip"  # or zstd
 
     @classmethod
-    def from_tar(cls, tar: bytes) -> Layer:
+    def from_tar(cls, tar: bytes, compression: str = "gzip") -> Layer:
         blob = io.BytesIO()
-        digest, size, diff_id = _gzip(blob, lambda out: out.write(tar))
-        return cls(InMemory(blob.getvalue()), digest, size, diff_id)
+        digest, size, diff_id = _compress(blob, lambda out: out.write(tar), compression)
+        return cls(InMemory(blob.getvalue()), digest, size, diff_id, compression)
 
     @classmethod
-    def written(cls, path: Path, write_tar: Callable[[BinaryIO], object]) -> Layer:
-        """The layer whose tar `write_tar` writes, gzipped into `path` as it comes."""
+    def written(
+        cls, path: Path, write_tar: Callable[[BinaryIO], object], compression: str = "gzip"
+    ) -> Layer:
+        """The layer whose tar `write_tar` writes, compressed into `path` as it comes."""
         with path.open("wb") as handle:
-            digest, size, diff_id = _gzip(handle, write_tar)
-        return cls(OnDisk(path), digest, size, diff_id)
+            digest, size, diff_id = _compress(handle, write_tar, compression)
+        return cls(OnDisk(path), digest, size, diff_id, compression)
 
-    def descriptor(self, media_type: str = OCI_LAYER) -> Descriptor:
+    def descriptor(self, manifest_type: str = OCI_MANIFEST) -> Descriptor:
+        """The layer as a manifest of type `manifest_type` lists it."""
+        media_type = layer_type(manifest_type, self.compression)
         return Descriptor({"mediaType": media_type, "digest": self.digest, "size": self.size})
 
 
-def _gzip(out: BinaryIO, write_tar: Callable[[BinaryIO], object]) -> tuple[str, int, str]:
-    """Gzip what `write_tar` writes into `out`, as it comes: the blob's digest and size, and
-    the tar's digest (the diff ID). The header says OS "unknown", as Go's gzip (BuildKit's)
-    writes it, and no time."""
+def _compress(
+    out: BinaryIO, write_tar: Callable[[BinaryIO], object], compression: str
+) -> tuple[str, int, str]:
+    """Compress what `write_tar` writes into `out`, as it comes: the blob's digest and size,
+    and the tar's digest (the diff ID)."""
     blob = _Counted(out)
-    with gzip.GzipFile(fileobj=blob, mode="wb", compresslevel=GZIP_LEVEL, mtime=0) as compressed:
+    with _compressor(blob, compression) as compressed:
         tar = _Counted(compressed)
         write_tar(tar)  # type: ignore[arg-type]
     return blob.digest, blob.size, tar.digest
+
+
+@contextlib.contextmanager
+def _compressor(blob: _Counted, compression: str) -> Iterator[BinaryIO]:
+    if compression == "zstd":
+        compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
+        with compressor.stream_writer(blob, closefd=False) as compressed:  # type: ignore[arg-type]
+            yield compressed  # type: ignore[misc]
+    elif compression == "gzip":
+        # The header says OS "unknown", as Go's gzip (BuildKit's) writes it, and no time.
+        with gzip.GzipFile(fileobj=blob, mode="wb", compresslevel=GZIP_LEVEL, mtime=0) as gz:
+            yield gz  # type: ignore[misc]
+    else:
+        raise ValueError(f"no such layer compression: {compression}")
+
+
+def decompressed(blob: BinaryIO, compression: str) -> BinaryIO:
+    """A stream of the tar inside a layer blob read from `blob`, as far as it is read."""
+    if compression == "zstd":
+        return zstandard.ZstdDecompressor().stream_reader(blob)  # type: ignore[return-value]
+    if compression == "gzip":
+        return gzip.GzipFile(fileobj=blob, mode="rb")  # type: ignore[return-value]
+    raise ValueError(f"no such layer compression: {compression}")
 
 
 class _Counted:
     """A write-only stream that hashes and counts what passes through it on the way to `out`.
     No `name`: gzip would write a file name into its header, and the blob would depend on it."""
 
-    def __init__(self, out: BinaryIO | gzip.GzipFile) -> None:
+    def __init__(self, out: BinaryIO) -> None:
         self._out = out
         self._sha256 = hashlib.sha256()
         self.size = 0

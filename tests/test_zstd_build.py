@@ -1,0 +1,108 @@
+"""`build.compression: zstd` on the example, against the real stack: buildx pushes zstd layers
+under OCI media types; a code-only patch and an app-dependency splice on that image write zstd
+layers too; a wiped engine pulls the result and the smoke test passes on it; it equals a full
+zstd build of the same commit; the commit's candidate is never recompressed under its tag."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from pipeline.cli import main
+from pipeline.distribution.client import RegistryAPI
+from pipeline.distribution.mediatypes import OCI_LAYER_ZSTD, OCI_MANIFEST
+from tests.support.engine import wipe_local_images
+from tests.support.project import EXAMPLE, commit_all
+from tests.test_patch_build import LOCAL, _repository, assert_same_as_full_build, build
+from tests.test_splice_build import SPLICED, add_line
+
+pytestmark = pytest.mark.stack
+
+
+@pytest.fixture(scope="module")
+def churn(tmp_path_factory: pytest.TempPathFactory, stack: object) -> Path:
+    import git
+
+    project = tmp_path_factory.mktemp("zstd") / "churn"
+    subprocess.run(["cp", "-r", str(EXAMPLE), str(project)], check=True)
+    (project / "pipeline.yaml").write_text(
+        "project:\n  name: churn\nimage:\n  network: host\n"
+        f"registry:\n  url: {LOCAL}/test-zstd-{uuid.uuid4().hex[:8]}\n"
+        "build:\n  compression: zstd\n"
+        "smoke:\n  network: host\n  start_period: 120\n"
+    )
+    git.Repo.init(project, initial_branch="main")
+    commit_all(project, "initial")
+    return project
+
+
+def manifest_of(report: dict) -> dict:
+    host, _, path = _repository(report).partition("/")
+    raw = RegistryAPI(host).raw_manifest(path, report["digest"])
+    assert raw is not None
+    return {"mediaType": raw.media_type, **json.loads(raw.body)}
+
+
+def assert_all_zstd(report: dict) -> None:
+    manifest = manifest_of(report)
+    assert manifest["mediaType"] == OCI_MANIFEST
+    assert {layer["mediaType"] for layer in manifest["layers"]} == {OCI_LAYER_ZSTD}
+
+
+class TestZstd:
+    """One story, in order: a cold zstd build, a code-only patch, a splice, smoke, equality."""
+
+    def test_cold_build_pushes_zstd_layers_under_oci_media_types(
+        self, churn, capsys, docker_client
+    ) -> None:
+        wipe_local_images(docker_client)
+        report = build(capsys, churn)
+
+        assert report["path"] == "full"
+        assert_all_zstd(report)  # the base image's layers recompressed too
+
+    def test_a_code_only_patch_stays_zstd(self, churn, capsys) -> None:
+        with (churn / "serve" / "app.py").open("a") as handle:
+            handle.write("# a code-only change\n")
+        commit_all(churn, "fix: code only")
+
+        report = build(capsys, churn)
+
+        assert report["path"] == "patch", report["path_reason"]
+        assert report["patched_layers"] == ["COPY serve/ /app/serve/ # buildkit"]
+        assert_all_zstd(report)
+
+    def test_an_app_dependency_splice_stays_zstd(self, churn, capsys) -> None:
+        add_line(churn, "requirements-app.txt", "python-multipart==0.0.9", "feat: multipart")
+
+        report = build(capsys, churn)
+
+        assert report["path"] == "patch", report["path_reason"]
+        assert report["patched_layers"] == [SPLICED]
+        assert_all_zstd(report)
+
+    def test_it_equals_a_full_build_and_a_wiped_engine_pulls_it_and_serves(
+        self, churn, capsys, docker_client
+    ) -> None:
+        patched = build(capsys, churn)  # this commit's candidate again: the same digest
+        assert patched["path"] == "patch" and patched["patched_layers"] == []
+        # Before the wipe: the full build takes the app stage from the engine's cache, as the
+        # splice built it (pip's bytecode is not the same byte for byte from one run to another).
+        assert_same_as_full_build(capsys, churn, patched)
+        wipe_local_images(docker_client)
+
+        code = main(["smoke", "--json", "-C", str(churn), "--image", patched["image"]])
+        captured = capsys.readouterr()
+        assert code == 0, captured.err
+
+    def test_the_candidate_is_never_recompressed_under_its_tag(self, churn, capsys) -> None:
+        code = main(["build", "-C", str(churn), "--set", "build.compression=gzip"])
+        err = capsys.readouterr().err
+
+        assert code == 2
+        assert "was built from this commit with zstd layers, and build.compression is gzip" in err
+        assert "nothing was built or pushed" in err
