@@ -14,7 +14,7 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.distribution.client import RegistryAPI
-from pipeline.distribution.mediatypes import OCI_LAYER_ZSTD, OCI_MANIFEST
+from pipeline.distribution.mediatypes import DOCKER_LAYER, OCI_LAYER_ZSTD, OCI_MANIFEST
 from tests.support.engine import wipe_local_images
 from tests.support.project import EXAMPLE, commit_all
 from tests.test_patch_build import LOCAL, _repository, assert_same_as_full_build, build
@@ -106,3 +106,18 @@ class TestZstd:
         assert code == 2
         assert "was built from this commit with zstd layers, and build.compression is gzip" in err
         assert "nothing was built or pushed" in err
+
+    def test_a_gzip_build_after_it_on_the_same_builder_writes_no_zstd_layer(
+        self, churn, capsys
+    ) -> None:
+        """The builder's cache now holds zstd blobs of these layers: a gzip build must not
+        reuse them (a Docker schema 2 manifest naming a zstd blob does not pull)."""
+        with (churn / "serve" / "app.py").open("a") as handle:
+            handle.write("# back to gzip\n")
+        commit_all(churn, "fix: back to gzip")
+
+        report = build(capsys, churn, "--set", "build.compression=gzip")
+
+        assert report["path"] == "full"
+        types = {layer["mediaType"] for layer in manifest_of(report)["layers"]}
+        assert types == {DOCKER_LAYER}

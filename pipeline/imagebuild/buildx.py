@@ -30,9 +30,14 @@ from pipeline.registries.cli_login import cli_environment
 
 ERROR_TAIL_LINES = 15
 CACHE_OPTIONS = "mode=max,image-manifest=true,oci-mediatypes=true"
-# Every layer recompressed, the base image's too: a zstd image is one that pulls without gzip.
-# zstd layers need OCI media types: an engine refuses them in a Docker schema 2 manifest.
-ZSTD_OPTIONS = "compression=zstd,force-compression=true"
+
+
+def _compression(compression: str) -> str:
+    """Every layer in `compression`, the base image's too: a zstd image is one that pulls
+    without gzip, and a gzip build must not push a zstd blob that the builder's cache holds
+    from an earlier zstd build (a Docker schema 2 manifest naming one does not pull). A layer
+    already held in `compression` is not compressed again."""
+    return f"compression={compression},force-compression=true"
 
 
 class BuildFailed(PipelineError):
@@ -92,8 +97,8 @@ class Buildx:
         if request.cache_to:
             # The cache's layers compressed as the image's: the same layer is then one blob,
             # uploaded once.
-            zstd = f",{ZSTD_OPTIONS}" if request.compression == "zstd" else ""
-            args += [f"--cache-to=type=registry,ref={request.cache_to},{CACHE_OPTIONS}{zstd}"]
+            options = f"{CACHE_OPTIONS},{_compression(request.compression)}"
+            args += [f"--cache-to=type=registry,ref={request.cache_to},{options}"]
         build_args = dict(request.build_args)
         if request.source_date_epoch is not None:
             build_args["SOURCE_DATE_EPOCH"] = str(request.source_date_epoch)
@@ -112,9 +117,9 @@ class Buildx:
     def _output(request: BuildRequest) -> list[str]:
         if not request.push:
             return ["--load"]
-        if request.compression == "zstd":
-            return [f"--output=type=registry,oci-mediatypes=true,{ZSTD_OPTIONS}"]
-        return ["--push"]
+        # zstd layers need OCI media types: an engine refuses them in a Docker schema 2 manifest.
+        media = "oci-mediatypes=true," if request.compression == "zstd" else ""
+        return [f"--output=type=registry,{media}{_compression(request.compression)}"]
 
     def _selection(self) -> list[str]:
         if not self.named:
