@@ -131,8 +131,9 @@ def test_github_schemas_accept_the_files() -> None:
 
 def test_zizmor_finds_nothing() -> None:
     # Accepted findings are ignored in place with a reason (`# zizmor: ignore[...]`):
-    # artipacked on the release job's checkout (it pushes the git tag) and self-repository on
-    # the example caller's `uses: ./.github/workflows/release.yml`.
+    # artipacked on the release job's checkout (it pushes the git tag), self-repository on
+    # the example caller's `uses: ./.github/workflows/release.yml` and unpinned-images on the
+    # job containers (ci-image, pinned by version: its digest comes after the file).
     zizmor = citools.bin_tool("zizmor", "zizmor==1.32.0")
     result = subprocess.run(
         [zizmor, "--offline", "--no-progress", "--format", "json", REUSABLE, ACTION, *WORKFLOWS],
@@ -184,13 +185,16 @@ def _commands(path: Path) -> dict[str, list[list[str]]]:
 def test_pipeline_command_lines_parse_with_the_real_cli() -> None:
     # Every command line parses (checked while collecting); each job runs its slice of the
     # release, handing the candidate on by digest.
+    # The install step first checks that the job's Python has the pipeline.
     assert _commands(REUSABLE) == {
-        "build": [["-C", "$PROJECT_DIR", "release", "--to", "build"]],
+        "build": [["--version"], ["-C", "$PROJECT_DIR", "release", "--to", "build"]],
         "smoke": [
-            ["-C", "$PROJECT_DIR", "release", "--only", "smoke", "--candidate", "$CANDIDATE"]
+            ["--version"],
+            ["-C", "$PROJECT_DIR", "release", "--only", "smoke", "--candidate", "$CANDIDATE"],
         ],
         "release": [
-            ["-C", "$PROJECT_DIR", "release", "--from", "version", "--candidate", "$CANDIDATE"]
+            ["--version"],
+            ["-C", "$PROJECT_DIR", "release", "--from", "version", "--candidate", "$CANDIDATE"],
         ],
     }
     assert _commands(ACTION) == {"runs": [["-C", "$PROJECT_DIR", "release"]]}
@@ -222,7 +226,9 @@ def test_workflow_contract() -> None:
     from job outputs, least privilege, full history for the version step, GPU runner by JSON."""
     workflow = _load(REUSABLE)
     call = workflow[True]["workflow_call"]  # YAML 1.1 reads the key `on` as True
-    assert call["inputs"]["pipeline-package"]["required"] is True
+    # The jobs run in the CI image unless the caller empties ci-image (test_ci_image.py checks
+    # its default); pipeline-package is then what the runner installs.
+    assert call["inputs"]["pipeline-package"]["default"] == ""
     assert call["inputs"]["smoke"]["type"] == "boolean"
     assert all(not secret["required"] for secret in call["secrets"].values())
     assert call["outputs"]["version"]["value"] == "${{ jobs.release.outputs.version }}"
@@ -250,6 +256,7 @@ def test_workflow_contract() -> None:
     }
     assert jobs["release"]["permissions"] == {"contents": "write", "id-token": "write"}
     for job_id, job in jobs.items():
+        assert job["container"] == {"image": "${{ inputs.ci-image }}"}, job_id
         checkout = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout"))
         assert checkout["with"]["fetch-depth"] == 0, job_id
         assert checkout["with"]["persist-credentials"] is (job_id == "release"), job_id

