@@ -534,8 +534,13 @@ def test_a_ray_serve_ingress_routes_are_named_behind_the_prefix(tmp_path: Path, 
         "app = M.bind()\n"
     )
     config = "applications:\n  - route_prefix: /iris\n    import_path: iris:app\n"
+    # a KubeRay manifest embeds the same config as text: not a second Serve config
+    manifest = "kind: RayService\nspec:\n  serveConfigV2: |\n    applications:\n" + (
+        "      - import_path: iris:app\n"
+    )
     project(tmp_path, {"Dockerfile": "FROM python:3.11-slim\nEXPOSE 8000\n",
-                       "serve_config.yaml": config, "iris.py": ingress})  # fmt: skip
+                       "serve_config.yaml": config, "iris.py": ingress,
+                       "k8s/ray-service.yaml": manifest})  # fmt: skip
     code, said = init(capsys, tmp_path)
     assert code == 0
     # No CMD: the project's one Serve config names the app, and the CMD is the user's to add
@@ -572,6 +577,8 @@ tail -f /dev/null
         # an entrypoint script that execs the CMD
         ('["/entrypoint.sh", "uvicorn", "api:app", "--port", "9000"]', {"entrypoint.sh":
          '#!/bin/sh\nset -e\nexport X=1\nexec "$@"\n', "api.py": FASTAPI}, "api:app", False),
+        # nothing in it serves: said with the command as the shell runs it
+        ("./run && echo done", {}, None, False),
     ],
 )  # fmt: skip
 def test_the_server_is_found_in_a_shell_command_or_script(
@@ -581,6 +588,9 @@ def test_the_server_is_found_in_a_shell_command_or_script(
                        "serve_config.yaml": SERVE_CONFIG, "iris.py": RAY_APP, **files})  # fmt: skip
     found = detect(tmp_path)
     assert found.app == app
+    assert any(
+        "the image runs `./run && echo done`, which names no app" in n for n in found.notes
+    ) is (app is None)
     said = [n for n in found.notes if "in the background (&)" in n]
     assert bool(said) is background
     if background:

@@ -282,6 +282,8 @@ def _serving_command(
             return inner, inner_script or script, background or inner_background
     if rest:
         return _serving_command(project, rest, depth + 1)
+    while tokens and tokens[-1] == ";":
+        tokens = tokens[:-1]  # the end of the line
     return (tokens if script is None else words), None, False
 
 
@@ -315,24 +317,33 @@ def _serves(words: list[str]) -> bool:
 def _serve_config(project: Path, command: list[str], notes: list[str]) -> ServeConfig | None:
     """The Ray Serve config file `serve run|deploy FILE` names; without a CMD, the project's one
     config file, if it has one."""
-    if command:
-        if not (_runs(command, "serve", "run") or _runs(command, "serve", "deploy")):
-            return None
-        named = next((w for w in command if w.endswith((".yaml", ".yml"))), None)
-        found = [_project_file(project, named)] if named else []
-    else:
-        found = [
+    if not command:
+        candidates = [
             path.relative_to(project).as_posix()
             for pattern in ("*.yaml", "*.yml", "*/*.yaml", "*/*.yml")
             for path in sorted(project.glob(pattern))
-            if path.name != BENTOFILE and is_serve_config(_read(path))
+            if is_serve_config(_read(path))
         ]
-    if len(found) != 1 or found[0] is None:
+        configs = [config for file in candidates if (config := _config_or_none(project, file))]
+        return configs[0] if len(configs) == 1 else None
+    if not (_runs(command, "serve", "run") or _runs(command, "serve", "deploy")):
+        return None
+    named = next((w for w in command if w.endswith((".yaml", ".yml"))), None)
+    found = _project_file(project, named) if named else None
+    if found is None:
         return None
     try:
-        return read_config(project, found[0])
+        return read_config(project, found)
     except ValueError as exc:
         notes.append(f"{exc}: init reads the app from it; fix it, or name the app in the CMD")
+        return None
+
+
+def _config_or_none(project: Path, relative: str) -> ServeConfig | None:
+    """A file that only looks like a Serve config (a KubeRay manifest that embeds one) is none."""
+    try:
+        return read_config(project, relative)
+    except ValueError:
         return None
 
 

@@ -98,9 +98,10 @@ def write_samples(writer: Writer, samples_dir: str, detected: Detected) -> tuple
     if detected.framework not in (None, "fastapi"):
         routes = f" (its routes: {', '.join(detected.app_routes)})" if detected.app_routes else ""
         return (
-            f"{detected.app_file} is a {detected.framework} app{routes}; init reads a schema only"
-            " from a FastAPI app's /openapi.json, a BentoML service's @bentoml.api methods and a"
-            f" Triton repository's config.pbtxt: write {samples_dir}/*.request.json by hand"
+            f"{detected.app_file or 'the app'} is a {detected.framework} app{routes}; init reads"
+            " a schema only from a FastAPI app's /openapi.json, a BentoML service's @bentoml.api"
+            " methods and a Triton repository's config.pbtxt: write"
+            f" {samples_dir}/*.request.json by hand"
             " (docs/smoke-samples.md)",
             [],
         )

@@ -1,6 +1,5 @@
-"""A Ray Serve config file (`serve run serve_config.yaml`, `serve deploy`, KubeRay's
-`serveConfigV2`): its applications' import paths and route prefixes, and where the proxy listens
-(`http_options.host` and `port`)."""
+"""A Ray Serve config file (`serve run serve_config.yaml`, `serve deploy`): its applications'
+import paths and route prefixes, and where the proxy listens (`http_options.host` and `port`)."""
 
 from __future__ import annotations
 
