@@ -576,7 +576,8 @@ tail -f /dev/null
         ('["bash", "/app/scripts/start.sh"]', {"scripts/start.sh": START}, "iris:app", True),
         # an entrypoint script that execs the CMD
         ('["/entrypoint.sh", "uvicorn", "api:app", "--port", "9000"]', {"entrypoint.sh":
-         '#!/bin/sh\nset -e\nexport X=1\nexec "$@"\n', "api.py": FASTAPI}, "api:app", False),
+         '#!/bin/sh\nset -e\npython fetch_weights.py\nexec "$@"\n', "api.py": FASTAPI},
+         "api:app", False),
         # nothing in it serves: said with the command as the shell runs it
         ("./run && echo done", {}, None, False),
     ],

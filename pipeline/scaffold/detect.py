@@ -277,6 +277,9 @@ def _serving_command(
         else:
             segments[-1][0].append(token)
     for segment, background in reversed(segments):
+        # `exec "$@"` runs the CMD after an entrypoint script: what a step before it runs
+        # (`python download_model.py`) is not the server.
+        segment = [word for w in segment for word in (rest if w == "$@" else [w])]
         inner, inner_script, inner_background = _serving_command(project, segment, depth + 1)
         if _serves(inner):
             return inner, inner_script or script, background or inner_background
@@ -423,7 +426,7 @@ def _bento_service(
             f"the image serves the Bento {target} from BentoML's store (made by `bentoml"
             " build`): init reads its service's source as bentofile.yaml names it"
         )
-        return _bento_service(project, ["bentoml", "serve", "."], [])
+        return _bento_service(project, ["bentoml", "serve", "."], notes)
     if found is None:
         notes.append(
             f"`bentoml serve {target}` names no service file init can read: set smoke samples"
