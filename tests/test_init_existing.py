@@ -95,7 +95,8 @@ def test_no_dockerfile_and_no_template_is_one_clear_error(tmp_path: Path, capsys
     assert code == 1
     assert err.strip().splitlines() == [
         f"error: {tmp_path}: no Dockerfile (nor one file named dockerfile, Dockerfile.*,"
-        " *.Dockerfile); run init where the project's Dockerfile is, or pass --template"
+        " *.Dockerfile, nor project.dockerfile); run init where the project's Dockerfile is, set"
+        " project.dockerfile (--set project.dockerfile=PATH), or pass --template"
         " cpu|pytorch-gpu|pytorch-pypi|tensorflow-gpu|cuda|llm to write one"
     ]
 
@@ -470,3 +471,285 @@ def test_a_triton_repository_without_configs_gets_a_reason(tmp_path: Path, capsy
     assert (
         "to do: the model repository has models/m/config.pbtxt.template but no config.pbtxt" in said
     )
+
+
+# Ray Serve config files, shell commands, BentoML services and KServe (issue 26, item 5: what
+# real projects have, in minimal files of our own)
+
+SERVE_CONFIG = """\
+proxy_location: EveryNode
+http_options:
+  host: 0.0.0.0
+  port: 8100
+applications:
+  - name: iris
+    route_prefix: /iris
+    import_path: iris:app
+    args: {model_path: model/centroids.json}
+  - name: text
+    route_prefix: /text
+    import_path: text.app
+  - name: worker  # reached only through the others
+    route_prefix: null
+    import_path: worker:app
+"""
+
+
+def test_a_serve_config_names_the_app_its_port_host_and_routes(tmp_path: Path) -> None:
+    cmd = 'CMD ["serve", "run", "serve_config.yaml"]'
+    project(tmp_path, {"Dockerfile": f"FROM python:3.11-slim\n{cmd}\n",
+                       "serve_config.yaml": SERVE_CONFIG, "iris.py": RAY_APP, "text.py": RAY_APP,
+                       "worker.py": RAY_APP})  # fmt: skip
+    found = detect(tmp_path)
+    assert (found.framework, found.app, found.app_file) == ("ray-serve", "iris:app", "iris.py")
+    assert (found.port, found.port_source) == (8100, "serve_config.yaml (http_options.port)")
+    assert (found.serve_config, found.app_routes) == ("serve_config.yaml", ["/iris", "/text"])
+    assert not any("RAY_SERVE_DEFAULT_HTTP_HOST" in note for note in found.notes)
+    assert any("`serve run` as the image's main process aborts" in n for n in found.notes)
+
+
+def test_a_serve_config_on_loopback_or_unreadable_is_said(tmp_path: Path) -> None:
+    config = "applications:\n  - import_path: deploy:app\n"  # no http_options: 127.0.0.1:8000
+    project(tmp_path, {"Dockerfile": 'FROM python:3.11-slim\nCMD serve run config/serve.yaml\n',
+                       "config/serve.yaml": config, "deploy.py": RAY_APP})  # fmt: skip
+    found = detect(tmp_path)
+    assert (found.app, found.port, found.app_routes) == ("deploy:app", 8000, ["/"])
+    assert any(
+        "RAY_SERVE_DEFAULT_HTTP_HOST=0.0.0.0` to the Dockerfile (or `host: 0.0.0.0` to"
+        " config/serve.yaml's http_options)" in note
+        for note in found.notes
+    )
+    project(tmp_path, {"config/serve.yaml": "applications:\n  - name: x\n"})
+    assert any(
+        "config/serve.yaml: applications[0] has no import_path: init reads the app from it" in n
+        for n in detect(tmp_path).notes
+    )
+
+
+def test_a_ray_serve_ingress_routes_are_named_behind_the_prefix(tmp_path: Path, capsys) -> None:
+    ingress = (
+        "from fastapi import FastAPI\nfrom ray import serve\napp = FastAPI()\n"
+        '@serve.deployment\n@serve.ingress(app)\nclass M:\n    @app.post("/predict")\n'
+        '    def predict(self): ...\n    @app.get("/ready")\n    def ready(self): ...\n'
+        "app = M.bind()\n"
+    )
+    config = "applications:\n  - route_prefix: /iris\n    import_path: iris:app\n"
+    # a KubeRay manifest embeds the same config as text: not a second Serve config
+    manifest = "kind: RayService\nspec:\n  serveConfigV2: |\n    applications:\n" + (
+        "      - import_path: iris:app\n"
+    )
+    project(tmp_path, {"Dockerfile": "FROM python:3.11-slim\nEXPOSE 8000\n",
+                       "serve_config.yaml": config, "iris.py": ingress,
+                       "k8s/ray-service.yaml": manifest})  # fmt: skip
+    code, said = init(capsys, tmp_path)
+    assert code == 0
+    # No CMD: the project's one Serve config names the app, and the CMD is the user's to add
+    assert "to do: no CMD or ENTRYPOINT runs the app: add one that starts Serve with" in said
+    assert (
+        "smoke: no samples written: iris.py is a ray-serve app (its routes: POST /iris/predict)"
+        in (said)
+    )
+    # the app's own readiness route, behind the prefix, over Serve's proxy health
+    assert "  health: /iris/ready\n" in (tmp_path / "pipeline.yaml").read_text()
+
+
+START = """\
+#!/bin/bash
+ray start --head --dashboard-host=0.0.0.0
+until ray status >/dev/null 2>&1; do
+  sleep 2  # echo "serve run x.yaml" is not a command
+done
+serve run serve_config.yaml &
+tail -f /dev/null
+"""
+
+
+@pytest.mark.parametrize(
+    ("cmd", "files", "app", "background"),
+    [
+        # the shell form runs under /bin/sh -c: its last command that serves
+        ("ray start --head && serve run serve_config.yaml", {}, "iris:app", False),
+        ('["sh", "-c", "ray start --head; exec serve run serve_config.yaml"]', {}, "iris:app",
+         False),
+        # a script of the project's, with the server in the background
+        ('["./scripts/start.sh"]', {"scripts/start.sh": START}, "iris:app", True),
+        ('["bash", "/app/scripts/start.sh"]', {"scripts/start.sh": START}, "iris:app", True),
+        # an entrypoint script that execs the CMD
+        ('["/entrypoint.sh", "uvicorn", "api:app", "--port", "9000"]', {"entrypoint.sh":
+         '#!/bin/sh\nset -e\npython fetch_weights.py\nexec "$@"\n', "api.py": FASTAPI},
+         "api:app", False),
+        # nothing in it serves: said with the command as the shell runs it
+        ("./run && echo done", {}, None, False),
+    ],
+)  # fmt: skip
+def test_the_server_is_found_in_a_shell_command_or_script(
+    tmp_path: Path, cmd: str, files: dict[str, str], app: str, background: bool
+) -> None:
+    project(tmp_path, {"Dockerfile": f"FROM python:3.11-slim\nCMD {cmd}\n",
+                       "serve_config.yaml": SERVE_CONFIG, "iris.py": RAY_APP, **files})  # fmt: skip
+    found = detect(tmp_path)
+    assert found.app == app
+    assert any(
+        "the image runs `./run && echo done`, which names no app" in n for n in found.notes
+    ) is (app is None)
+    said = [n for n in found.notes if "in the background (&)" in n]
+    assert bool(said) is background
+    if background:
+        assert said[0].startswith(
+            "scripts/start.sh starts `serve run serve_config.yaml` in the background (&)"
+        )
+
+
+BENTO_APP = (
+    "import bentoml\n@bentoml.service\nclass Svc:\n    @bentoml.api\n"
+    "    def f(self, x: str) -> str: ...\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("cmd", "files", "app", "app_file", "note"),
+    [
+        ('["bentoml", "serve", "src/service.py:Svc", "--port=3001"]', {"src/service.py": BENTO_APP},
+         "src.service:Svc", "src/service.py", None),
+        ('["uv", "run", "bentoml", "serve", "svc.service:Svc"]', {"svc/__init__.py": "",
+         "svc/service.py": BENTO_APP}, "svc.service:Svc", "svc/service.py", None),
+        # bentofile.yaml names the service, for `bentoml serve` and a built Bento alike
+        ('["bentoml", "serve"]', {"bentofile.yaml": 'service: "service:Svc"\n', "service.py":
+         BENTO_APP}, "service:Svc", "service.py", None),
+        ('["bentoml", "serve", "iris_classifier:latest"]', {"bentofile.yaml":
+         "service: 'service.py:Svc'\n", "service.py": BENTO_APP}, "service:Svc", "service.py",
+         "the image serves the Bento iris_classifier:latest from BentoML's store"),
+        # a Bento, and nothing that says where its source is: still BentoML, never Ray Serve
+        ('["bentoml", "serve", "iris_classifier:latest"]', {}, None, None,
+         "`bentoml serve iris_classifier:latest` names no service file init can read"),
+    ],
+)  # fmt: skip
+def test_bentoml_serve_targets(
+    tmp_path: Path, cmd: str, files: dict[str, str], app: str, app_file: str, note: str | None
+) -> None:
+    project(tmp_path, {"Dockerfile": f"FROM python:3.11-slim\nCMD {cmd}\n", **files})
+    found = detect(tmp_path)
+    assert (found.framework, found.app, found.app_file) == ("bentoml", app, app_file)
+    assert (found.port, found.health) == (3001 if "3001" in cmd else 3000, "/readyz")
+    assert any(note in n for n in found.notes) if note else not found.notes
+
+
+BENTO_SERVICE = """\
+from typing import Annotated, Literal, Optional
+
+import bentoml
+import numpy as np
+from annotated_types import MinLen
+from PIL.Image import Image
+from pydantic import BaseModel, Field
+
+Texts = Annotated[list[str], MinLen(1)]
+
+
+class Query(BaseModel):
+    text: str
+
+
+@bentoml.service(resources={"cpu": "1"})
+class Classifier:
+    @bentoml.api
+    def classify(self, text: str, top_k: int = 3, ctx: bentoml.Context = None) -> dict:
+        ...
+
+    @bentoml.api(route="/v1/embed", batchable=True)
+    async def embed(self, texts: Texts, normalize: bool = compute()) -> np.ndarray:
+        ...
+
+    @bentoml.api
+    def rerank(
+        self,
+        documents: list[str] = Field(description="the documents"),
+        query: Optional[str] = Field(default="hello"),
+        mode: Literal["fast", "exact"] = Field(...),
+        weights: "dict[str, float] | None" = None,
+    ) -> list[float]:
+        ...
+
+    @bentoml.api
+    def caption(self, image: Image) -> str:
+        ...
+
+    @bentoml.api(input_spec=Query)
+    def ask(self, **params) -> str:
+        ...
+
+    def helper(self, matrix: np.ndarray) -> None:  # not an API
+        ...
+"""
+
+
+def test_a_bentoml_service_gets_a_sample_per_json_typed_api(tmp_path: Path, capsys) -> None:
+    project(tmp_path, {"Dockerfile": 'FROM python:3.11-slim\nCMD ["bentoml", "serve", '
+                       '"service:Classifier"]\n', "service.py": BENTO_SERVICE})  # fmt: skip
+    code, said = init(capsys, tmp_path)
+    assert code == 0, said
+    assert "smoke: no samples written" not in said
+    assert (
+        "smoke: left out POST /caption (parameter image is Image, not JSON: write its sample by"
+        " hand)" in said
+    )
+    assert "smoke: left out POST /ask (its body is the input_spec model's: write its" in said
+    samples = {s.name: s.request for s in load_samples(tmp_path / "smoke")}
+    assert {name: (r.label(), r.json) for name, r in samples.items()} == {
+        "classify": ("POST /classify", {"text": "example", "top_k": 3}),
+        "embed": ("POST /v1/embed", {"texts": ["example"]}),
+        "rerank": (
+            "POST /rerank",
+            {"documents": ["example"], "query": "hello", "mode": "fast", "weights": None},
+        ),
+    }
+    config = (tmp_path / "pipeline.yaml").read_text()
+    assert "  port: 3000\n" in config and "  health: /readyz\n" in config
+
+
+@pytest.mark.parametrize(
+    ("source", "why"),
+    [
+        ("import bentoml\nsvc = bentoml.Service('iris', runners=[r])\n"
+         "@svc.api(input=JSON(), output=JSON())\ndef classify(data): ...\n",
+         "a BentoML 1.0 service (bentoml.Service with IO descriptors, POST /classify), whose"
+         " bodies are its descriptors'"),
+        ("import bentoml\n@bentoml.service\nclass Classifier:\n    pass\n",
+         "Classifier has no @bentoml.api method"),
+        ("import bentoml\n@bentoml.service\nclass Other:\n    pass\n",
+         "no @bentoml.service class Classifier"),
+    ],
+)  # fmt: skip
+def test_a_bentoml_service_without_samples_says_why(
+    tmp_path: Path, capsys, source: str, why: str
+) -> None:
+    project(tmp_path, {"Dockerfile": 'FROM python:3.11-slim\nCMD ["bentoml", "serve", '
+                       '"service:Classifier"]\n', "service.py": source})  # fmt: skip
+    code, said = init(capsys, tmp_path)
+    assert code == 0
+    assert f"smoke: no samples written: service.py: {why}: write smoke/*.request.json by hand" in (
+        said
+    )
+
+
+def test_init_reads_the_dockerfile_project_dockerfile_names(tmp_path: Path, capsys) -> None:
+    project(tmp_path, {"dockerfiles/bento.dockerfile": 'FROM python:3.11-slim\nCMD ["bentoml",'
+                       ' "serve", "service:Svc"]\n', "service.py": BENTO_APP})  # fmt: skip
+    code, said = init(capsys, tmp_path, "--set", "project.dockerfile=dockerfiles/bento.dockerfile")
+    assert code == 0, said
+    assert "detected: dockerfiles/bento.dockerfile; bentoml service:Svc (service.py)" in said
+    assert (
+        "  dockerfile: dockerfiles/bento.dockerfile\n" in (tmp_path / "pipeline.yaml").read_text()
+    )
+
+
+def test_a_kserve_model_server_is_found(tmp_path: Path) -> None:
+    model = (
+        "import kserve\nclass Iris(kserve.Model):\n    def predict(self, payload, headers=None):"
+        " ...\nif __name__ == '__main__':\n"
+        "    kserve.ModelServer(workers=1).start([Iris('iris')])\n"
+    )
+    project(tmp_path, {"Dockerfile": 'FROM python:3.11-slim\nENTRYPOINT ["python", "-m", "iris"]\n',
+                       "iris/__main__.py": model, "iris/__init__.py": ""})  # fmt: skip
+    found = detect(tmp_path)
+    assert (found.framework, found.port, found.health) == ("kserve", 8080, "/v2/health/ready")

@@ -3,12 +3,13 @@ as its repository has it (tests/data/serving/README.md says where from and what 
 this machine), through `init` with nothing but the image name and registry, then
 `release --to smoke`: built, started and smoke-tested on the local stack.
 
-Where init cannot write the smoke samples (it reads a FastAPI app's schema, started here, and a
-Triton repository's config.pbtxt), it says the user must write them, and the release stops in
-its preflight, before a build, saying the same. The test then adds what a user would
-(tests/data/serving/samples/, and edits/ where init's `to do:` says what else to change) and
-releases again: it passes, or stops on what init's `to do:` named (a lint error), on a base
-image this machine cannot pull, or on a bug of the project's own that only running it shows.
+Where init cannot write the smoke samples (it reads a FastAPI app's schema, started here, a
+Triton repository's config.pbtxt and a BentoML service's @bentoml.api methods), it says the
+user must write them, and the release stops in its preflight, before a build, saying the same.
+The test then adds what a user would (tests/data/serving/samples/, and edits/ where init's
+`to do:` says what else to change) and releases again: it passes, or stops on what init's
+`to do:` named (a lint error), on a base image this machine cannot pull, or on a bug of the
+project's own that only running it shows.
 """
 
 from __future__ import annotations
@@ -58,6 +59,10 @@ PROJECTS = {
     "ray-serve-iris": Expected(
         "ray-serve iris:app (iris.py); port 8000",
         to_do="`serve run` as the image's main process aborts on SIGTERM", edits=True,
+    ),
+    # init writes a request per @bentoml.api method from its JSON-typed parameters
+    "bentoml-iris": Expected(
+        "bentoml service:IrisClassifier (service.py); port 3000", samples=True
     ),
     # init writes the v2 infer request from config.pbtxt; Triton's base image is NGC's, which
     # this machine cannot pull (no internet): the build says so, naming it

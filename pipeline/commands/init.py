@@ -62,14 +62,15 @@ def run(ctx: Context) -> int:
 
     args = ctx.args
     project = ctx.project_dir
-    if not args.template and find_dockerfile(project) is None:
-        raise UserError(
-            f"{project}: no Dockerfile (nor one file named dockerfile, Dockerfile.*, *.Dockerfile);"
-            f" run init where the project's Dockerfile is, or pass --template"
-            f" {'|'.join(TEMPLATES)} to write one"
-        )
     # Checked before anything is written: a bad image name or registry is the flag's error.
     config = ctx.config
+    if not args.template and find_dockerfile(project, config.project.dockerfile) is None:
+        raise UserError(
+            f"{project}: no Dockerfile (nor one file named dockerfile, Dockerfile.*, *.Dockerfile,"
+            f" nor project.dockerfile); run init where the project's Dockerfile is, set"
+            f" project.dockerfile (--set project.dockerfile=PATH), or pass --template"
+            f" {'|'.join(TEMPLATES)} to write one"
+        )
     image, registry = getattr(args, IMAGE_DEST), getattr(args, REGISTRY_DEST)
     writer = Writer(project, args.force)
     if args.template:

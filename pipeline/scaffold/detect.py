@@ -5,18 +5,22 @@ nothing is built or run here.
 The app is the one the image runs: the Dockerfile's CMD/ENTRYPOINT names a server
 (`uvicorn m:app`, `gunicorn`, `flask run`, `serve run`, `bentoml serve`, `tritonserver`) or a
 script (`python app.py`), and the framework is read from that file, not from any file that
-imports one. What cannot be found is said in `notes`, with what to do.
+imports one. A shell command (`sh -c`, the shell form, a `start.sh` the image runs) is read for
+the command in it that serves; a Ray Serve config file (`serve run serve_config.yaml`) and a
+`bentofile.yaml` name the app. What cannot be found is said in `notes`, with what to do.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.project.dockerfile import Dockerfile, Instruction, parse_file
 from pipeline.project.installs import installed_requirement_files
+from pipeline.scaffold.rayserve import ServeConfig, is_serve_config, read_config
 from pipeline.scaffold.triton import CONFIG_FILE
 
 WEIGHT_SUFFIXES = (
@@ -35,6 +39,7 @@ FRAMEWORKS = {
     "litserve": re.compile(r"\bLitServer\("),
     "bentoml": re.compile(r"@bentoml\.service\b|\bbentoml\.Service\("),
     "ray-serve": re.compile(r"@serve\.deployment\b|\bserve\.run\("),
+    "kserve": re.compile(r"\bkserve\.(?:Model|ModelServer)\b|\bModelServer\([^)]*\)\.start\("),
     "gradio": re.compile(r"\b(?:gr|gradio)\.(?:Interface|Blocks|ChatInterface)\("),
     "fastapi": re.compile(r"\bFastAPI\("),
     "flask": re.compile(r"\bFlask\("),
@@ -46,6 +51,7 @@ BUILTIN_HEALTH = {
     "bentoml": ["/healthz", "/livez", "/readyz"],
     "ray-serve": ["/-/healthz"],
     "triton": ["/v2/health/ready", "/v2/health/live"],
+    "kserve": ["/v2/health/ready", "/v2/health/live"],  # its ModelServer serves v1 and v2
 }
 # Which of an app's health routes smoke polls: readiness (the model is loaded) over health, over
 # liveness (the process is up) and the rest.
@@ -55,6 +61,8 @@ _HEALTH_ROUTE = re.compile(
     r"""(?:\.(?:get|route|api_route|add_api_route)|@\w+\.(?:get|route))\(\s*["'](/[\w/-]*"""
     r"""(?:health|ready|readiness|live|liveness|ping|status)[\w/-]*)["']"""
 )
+# Routes an app declares with a decorator: `@app.post("/predict")`.
+_REQUEST_ROUTE = re.compile(r"""@\w+\.(get|post|put|patch|delete)\(\s*["'](/[^"']*)["']""")
 MODEL_DIRS = ("model", "models", "weights", "checkpoints")
 # Where each framework listens when the image does not say: (its name, the port).
 DEFAULT_PORTS = {
@@ -64,13 +72,22 @@ DEFAULT_PORTS = {
     "bentoml": ("BentoML", 3000),
     "ray-serve": ("Ray Serve", 8000),
     "triton": ("Triton", 8000),  # HTTP; 8001 is gRPC, 8002 metrics
+    "kserve": ("KServe's ModelServer", 8080),
 }
 # Not the project's own files: tools' and environments' directories.
 _SKIPPED_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".pipeline", ".tox"}
 _SERVERS = ("uvicorn", "gunicorn", "hypercorn")
+# Programs that serve by themselves, beside the ASGI/WSGI servers and `python app.py`.
+_SERVING_PROGRAMS = {*_SERVERS, "tritonserver", "flask", "gradio"}
+_SHELLS = {"sh", "bash", "dash", "zsh"}
+# What ends one shell command and starts the next; `&` also puts the first in the background.
+_SHELL_SEPARATORS = {";", "&&", "||", "|", "&"}
+_PYTHON = re.compile(r"^python[\d.]*$")
+BENTOFILE = "bentofile.yaml"
 _APP_SPEC = re.compile(r"^([A-Za-z_][\w.]*):([A-Za-z_]\w*)(\(\))?$")
 _PORT_IN_SOURCE = re.compile(r"\bport\s*=\s*(\d{2,5})\b")
-_PORT_FLAGS = ("--port", "-p", "--http-port")  # uvicorn, serve run, bentoml...; tritonserver
+# uvicorn, serve run, bentoml...; tritonserver; KServe's ModelServer
+_PORT_FLAGS = ("--port", "-p", "--http-port", "--http_port")
 _APP_OBJECT = re.compile(r"^(\w+)\s*=\s*(?:fastapi\.|flask\.)?(?:FastAPI|Flask)\(", re.MULTILINE)
 _FASTAPI_APP = re.compile(r"^(\w+)\s*=\s*FastAPI\(", re.MULTILINE)
 # Ray Serve told to listen on every interface: the environment variable, or http_options' host.
@@ -92,6 +109,10 @@ class Detected:
     framework: str | None = None  # "fastapi", "flask", "gradio", "litserve", "ray-serve", ...
     health_routes: list[str] = field(default_factory=list)  # the app's own, as written
     model_configs: list[str] = field(default_factory=list)  # a Triton repository's config.pbtxt
+    serve_config: str | None = None  # the Ray Serve config file the image runs
+    # The app's request routes, `POST /path`, behind a Ray Serve route_prefix; for a Serve app
+    # that takes its requests in __call__, the prefix alone.
+    app_routes: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what was not found, why, what to do
 
     @property
@@ -128,9 +149,17 @@ def detect(project: Path, dockerfile_name: str = "Dockerfile") -> Detected:
     notes: list[str] = []
     name = find_dockerfile(project, dockerfile_name)
     parsed = parse_file(project / name) if name else None
-    command = _command(parsed) if parsed else []
-    app, app_file, framework = _app(project, command, notes)
-    port, port_source = _port(project, parsed, command, app_file, framework)
+    command, script, background = _serving_command(project, _command(parsed) if parsed else [])
+    serve_config = _serve_config(project, command, notes)
+    app, app_file, framework = _app(project, command, notes, serve_config)
+    port, port_source = _port(project, parsed, command, app_file, framework, serve_config)
+    if background:
+        notes.append(
+            f"{script or 'the CMD'} starts `{' '.join(command)}` in the background (&): the"
+            " server is not the container's main process, so SIGTERM never reaches it, smoke's"
+            " shutdown check fails and `docker stop` kills it after its grace period; `exec` it"
+            " as the last command instead"
+        )
     model_files, pointers = _model_files(project)
     if pointers:
         notes.append(
@@ -145,11 +174,17 @@ def detect(project: Path, dockerfile_name: str = "Dockerfile") -> Detected:
             f' ["gunicorn", "-b", "0.0.0.0:{port}", "{app or "module:app"}"])'
         )
     told_host = any(_RAY_HOST.search(_read(project / path)) for path in (name, app_file) if path)
+    told_host |= serve_config is not None and serve_config.host == "0.0.0.0"
     if framework == "ray-serve" and not told_host:
         notes.append(
             "Ray Serve listens on 127.0.0.1 unless told otherwise, out of reach from outside the"
             " container (smoke's requests, a load balancer's): add"
             " `ENV RAY_SERVE_DEFAULT_HTTP_HOST=0.0.0.0` to the Dockerfile"
+            + (
+                f" (or `host: 0.0.0.0` to {serve_config.file}'s http_options)"
+                if serve_config
+                else ""
+            )
         )
     if framework == "ray-serve" and _runs(command, "serve", "run"):
         notes.append(
@@ -166,7 +201,13 @@ def detect(project: Path, dockerfile_name: str = "Dockerfile") -> Detected:
             f" Python backend needs one per model; commit the generated {CONFIG_FILE} files (or"
             " make them in a RUN step) and run init again for its samples"
         )
-    health = [*BUILTIN_HEALTH.get(framework or "", []), *_health_routes(project, app_file)]
+    prefixes = _route_prefixes(serve_config)
+    # A Serve app's own routes are behind its route_prefix (when one application takes traffic).
+    behind = prefixes[0].rstrip("/") if len(prefixes) == 1 else ""
+    health = [
+        *BUILTIN_HEALTH.get(framework or "", []),
+        *(behind + route for route in _health_routes(project, app_file)),
+    ]
     if app_file and not health:
         notes.append(
             "smoke waits for a GET route to answer 200 once the model is loaded, and the app has"
@@ -184,6 +225,10 @@ def detect(project: Path, dockerfile_name: str = "Dockerfile") -> Detected:
         framework=framework,
         health_routes=health,
         model_configs=configs,
+        serve_config=serve_config.file if serve_config else None,
+        app_routes=_request_routes(project, app_file, prefixes, behind)
+        if framework == "ray-serve"
+        else [],
         notes=notes,
     )
 
@@ -198,22 +243,140 @@ def _command(dockerfile: Dockerfile) -> list[str]:
         for instruction in stage.instructions:
             if instruction.keyword in ("ENTRYPOINT", "CMD"):
                 last[instruction.keyword] = instruction
-    return [word for key in ("ENTRYPOINT", "CMD") if key in last for word in last[key].words()]
+    return [word for key in ("ENTRYPOINT", "CMD") if key in last for word in _argv(last[key])]
+
+
+def _argv(instruction: Instruction) -> list[str]:
+    """What the container runs: the exec form as written, the shell form under `/bin/sh -c`."""
+    exec_form = instruction.exec_form()
+    return exec_form if exec_form is not None else ["/bin/sh", "-c", instruction.operands]
+
+
+def _serving_command(
+    project: Path, words: list[str], depth: int = 0
+) -> tuple[list[str], str | None, bool]:
+    """(the command that serves, the project's script it is in, whether it runs in the
+    background) of what the image runs: a `sh -c` command line, or a shell script of the
+    project (`./start.sh`, `bash start.sh`, an entrypoint script whose `exec "$@"` runs the CMD),
+    is read for its last command that starts a server."""
+    program = os.path.basename(words[0]) if words else ""
+    if program in _SHELLS and words[1:2] == ["-c"] and len(words) > 2:
+        tokens, script, rest = _shell_words(words[2]), None, []
+    else:
+        at = 1 if program in _SHELLS else 0
+        named = words[at] if len(words) > at and words[at].endswith(".sh") else None
+        script = _project_file(project, named) if named else None
+        if script is None or depth > 2:
+            return words, None, False
+        tokens, rest = _shell_words(_read(project / script)), words[at + 1 :]
+    segments: list[tuple[list[str], bool]] = [([], False)]
+    for token in tokens:
+        if token in _SHELL_SEPARATORS:
+            segments[-1] = (segments[-1][0], token == "&")
+            segments.append(([], False))
+        else:
+            segments[-1][0].append(token)
+    for segment, background in reversed(segments):
+        # `exec "$@"` runs the CMD after an entrypoint script: what a step before it runs
+        # (`python download_model.py`) is not the server.
+        segment = [word for w in segment for word in (rest if w == "$@" else [w])]
+        inner, inner_script, inner_background = _serving_command(project, segment, depth + 1)
+        if _serves(inner):
+            return inner, inner_script or script, background or inner_background
+    if rest:
+        return _serving_command(project, rest, depth + 1)
+    while tokens and tokens[-1] == ";":
+        tokens = tokens[:-1]  # the end of the line
+    return (tokens if script is None else words), None, False
+
+
+def _shell_words(text: str) -> list[str]:
+    """A shell script's words, one `;` between its lines, operators (`&&`, `&`, `|`) apart."""
+    words: list[str] = []
+    for line in text.replace("\\\n", " ").splitlines():
+        lexer = shlex.shlex(line, posix=True, punctuation_chars=";&|<>()")
+        lexer.whitespace_split = True
+        try:
+            words += [*lexer, ";"]
+        except ValueError:  # unbalanced quotes: whitespace is near enough
+            words += [*line.split(), ";"]
+    return words
+
+
+def _serves(words: list[str]) -> bool:
+    """Whether a command starts a server: a known one, or Python running a file or module."""
+    programs = [os.path.basename(word) for word in words]
+    for index, program in enumerate(programs):
+        following = words[index + 1 : index + 2]
+        if program in _SERVING_PROGRAMS or (program, *following) in (
+            ("serve", "run"), ("serve", "deploy"), ("bentoml", "serve"), ("litserve", "serve")
+        ):  # fmt: skip
+            return True
+        if _PYTHON.match(program) and following and following[0] != "-c":
+            return following[0] == "-m" or following[0].endswith(".py")
+    return False
+
+
+def _serve_config(project: Path, command: list[str], notes: list[str]) -> ServeConfig | None:
+    """The Ray Serve config file `serve run|deploy FILE` names; without a CMD, the project's one
+    config file, if it has one."""
+    if not command:
+        candidates = [
+            path.relative_to(project).as_posix()
+            for pattern in ("*.yaml", "*.yml", "*/*.yaml", "*/*.yml")
+            for path in sorted(project.glob(pattern))
+            if is_serve_config(_read(path))
+        ]
+        configs = [config for file in candidates if (config := _config_or_none(project, file))]
+        return configs[0] if len(configs) == 1 else None
+    if not (_runs(command, "serve", "run") or _runs(command, "serve", "deploy")):
+        return None
+    named = next((w for w in command if w.endswith((".yaml", ".yml"))), None)
+    found = _project_file(project, named) if named else None
+    if found is None:
+        return None
+    try:
+        return read_config(project, found)
+    except ValueError as exc:
+        notes.append(f"{exc}: init reads the app from it; fix it, or name the app in the CMD")
+        return None
+
+
+def _config_or_none(project: Path, relative: str) -> ServeConfig | None:
+    """A file that only looks like a Serve config (a KubeRay manifest that embeds one) is none."""
+    try:
+        return read_config(project, relative)
+    except ValueError:
+        return None
 
 
 def _app(
-    project: Path, command: list[str], notes: list[str]
+    project: Path, command: list[str], notes: list[str], serve_config: ServeConfig | None
 ) -> tuple[str | None, str | None, str | None]:
     """(module:attribute, its file, the framework) of what the image runs."""
     words = [os.path.basename(word) if index == 0 else word for index, word in enumerate(command)]
     programs = [os.path.basename(word) for word in command if not word.startswith("-")]
-    if any(program in _SERVERS for program in programs) or "serve" in programs:
+    if serve_config is not None:
+        # The application that takes HTTP traffic; the others are only reached through it.
+        routed = [a for a in serve_config.applications if a.route_prefix is not None]
+        application = (routed or list(serve_config.applications))[0]
+        module_file = _module_file(project, application.import_path.partition(":")[0])
+        if not command:
+            notes.append(
+                f"no CMD or ENTRYPOINT runs the app: add one that starts Serve with"
+                f" {serve_config.file} (the README's Smoke test, Ray Serve, has a script that"
+                " also stops it on SIGTERM)"
+            )
+        return application.import_path, module_file, "ray-serve"
+    if _runs(command, "bentoml", "serve"):
+        return _bento_service(project, command, notes)
+    if any(program in _SERVERS for program in programs) or _runs(command, "serve", "run"):
         for word in command:
             match = _APP_SPEC.match(word)
             if match and not word.startswith("-"):
                 module_file = _module_file(project, match.group(1))
                 framework = _framework(project, module_file)
-                if "serve" in programs and framework is None:
+                if framework is None and _runs(command, "serve", "run"):
                     framework = "ray-serve"
                 if framework == "flask" and "uvicorn" in programs and "wsgi" not in command:
                     notes.append(
@@ -245,6 +408,49 @@ def _app(
     return None, None, None
 
 
+def _bento_service(
+    project: Path, command: list[str], notes: list[str]
+) -> tuple[str | None, str | None, str | None]:
+    """(module:Class, its file, "bentoml") of `bentoml serve TARGET`: `module:Class`,
+    `path/service.py:Class`, or a directory (`.` by default) whose bentofile.yaml names it."""
+    at = next(i for i, w in enumerate(command) if os.path.basename(w) == "bentoml") + 2
+    target = command[at] if at < len(command) and not command[at].startswith("-") else "."
+    found = _bento_target(project, target)
+    # A directory (`.`) holds a bentofile.yaml; a `name:version` is a Bento in the store.
+    bentofile = _project_file(project, f"{target}/{BENTOFILE}") if ":" not in target else None
+    if found is None and bentofile:
+        service = re.search(r"^service:\s*[\"']?([^\"'\s#]+)", _read(project / bentofile), re.M)
+        found = _bento_target(project, service.group(1)) if service else None
+    elif found is None and (project / BENTOFILE).is_file():
+        notes.append(
+            f"the image serves the Bento {target} from BentoML's store (made by `bentoml"
+            " build`): init reads its service's source as bentofile.yaml names it"
+        )
+        return _bento_service(project, ["bentoml", "serve", "."], notes)
+    if found is None:
+        notes.append(
+            f"`bentoml serve {target}` names no service file init can read: set smoke samples"
+            " up by hand (docs/smoke-samples.md)"
+        )
+        return None, None, "bentoml"
+    return (*found, "bentoml")
+
+
+def _bento_target(project: Path, target: str) -> tuple[str, str] | None:
+    """(module:Class, its file) of a `bentoml serve` target naming a module or a file."""
+    location, _, service = target.rpartition(":") if ":" in target else (target, "", "")
+    if location.endswith(".py"):
+        file = _project_file(project, location)
+    else:
+        dotted = re.fullmatch(r"[A-Za-z_][\w.]*", location)
+        file = _module_file(project, location) if dotted else None
+    if file is None:
+        return None
+    # As the CMD names it: bentoml imports `path/service.py` as the module `path.service`.
+    module = location.removesuffix(".py").strip("./").replace("/", ".")
+    return f"{module}:{service}" if service else module, file
+
+
 def _runs(command: list[str], program: str, subcommand: str) -> bool:
     """Whether the command runs `program subcommand` (`serve run`, `bentoml serve`)."""
     return any(
@@ -262,7 +468,9 @@ def _script(project: Path, words: list[str]) -> str | None:
         # `python -m flask --app api run`: a module not in the project is the server.
         module = words[index + 1] if word == "-m" and index + 1 < len(words) else None
         if module and (found := _module_file(project, module)):
-            return found
+            # `python -m package` runs the package's __main__.py
+            main = found.replace("__init__.py", "__main__.py")
+            return main if found.endswith("__init__.py") and (project / main).is_file() else found
         if word == "--app" and index + 1 < len(words):
             return _module_file(project, words[index + 1].partition(":")[0])
     if "flask" in words and (project / "app.py").is_file():
@@ -302,6 +510,28 @@ def _health_routes(project: Path, app_file: str | None) -> list[str]:
     return list(dict.fromkeys(_HEALTH_ROUTE.findall(_read(project / app_file))))
 
 
+def _route_prefixes(serve_config: ServeConfig | None) -> list[str]:
+    """The route prefixes of a Serve config's applications that take HTTP traffic."""
+    return [
+        application.route_prefix
+        for application in (serve_config.applications if serve_config else ())
+        if application.route_prefix is not None
+    ]
+
+
+def _request_routes(
+    project: Path, app_file: str | None, prefixes: list[str], behind: str
+) -> list[str]:
+    """`METHOD /path` of each route the app file declares (a FastAPI ingress's), `behind` the
+    route prefix; the prefixes where it declares none."""
+    declared = [
+        f"{method.upper()} {behind}{path}"
+        for method, path in _REQUEST_ROUTE.findall(_read(project / app_file) if app_file else "")
+        if not _HEALTH_ROUTE.search(f'.get("{path}"')
+    ]
+    return list(dict.fromkeys(declared)) or prefixes
+
+
 def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8", errors="replace")
@@ -331,6 +561,7 @@ def _port(
     command: list[str],
     app_file: str | None,
     framework: str | None,
+    serve_config: ServeConfig | None,
 ) -> tuple[int | None, str]:
     for index, word in enumerate(command):
         value = None
@@ -342,6 +573,8 @@ def _port(
             value = command[index + 1].rpartition(":")[2]
         if value and value.isdigit():
             return int(value), f"the Dockerfile's CMD ({word} {value})"
+    if serve_config is not None and serve_config.port is not None:
+        return serve_config.port, f"{serve_config.file} (http_options.port)"
     if dockerfile is not None and dockerfile.stages:
         for stage in dockerfile.lineage(dockerfile.stages[-1]):
             for instruction in stage.instructions:

@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from pipeline.scaffold.bento import read_apis
 from pipeline.scaffold.detect import Detected
 from pipeline.scaffold.openapi import read_schema, scaffold
 from pipeline.scaffold.templates import templates_root
@@ -92,11 +93,16 @@ def write_samples(writer: Writer, samples_dir: str, detected: Detected) -> tuple
         return "", []
     if detected.framework == "triton":
         return _triton_samples(writer, samples_dir, detected)
+    if detected.framework == "bentoml" and detected.app_file:
+        return _bento_samples(writer, samples_dir, detected, detected.app_file)
     if detected.framework not in (None, "fastapi"):
+        routes = f" (its routes: {', '.join(detected.app_routes)})" if detected.app_routes else ""
         return (
-            f"{detected.app_file} is a {detected.framework} app; init reads a schema only from a"
-            f" FastAPI app's /openapi.json, without its model: write {samples_dir}/*.request.json"
-            " by hand (docs/smoke-samples.md)",
+            f"{detected.app_file or 'the app'} is a {detected.framework} app{routes}; init reads"
+            " a schema only from a FastAPI app's /openapi.json, a BentoML service's @bentoml.api"
+            " methods and a Triton repository's config.pbtxt: write"
+            f" {samples_dir}/*.request.json by hand"
+            " (docs/smoke-samples.md)",
             [],
         )
     if not detected.app or not detected.app_file:
@@ -132,3 +138,29 @@ def _triton_samples(writer: Writer, samples_dir: str, detected: Detected) -> tup
             f"{samples_dir}/{model.name}{REQUEST_SUFFIX}", json.dumps(sample, indent=2) + "\n"
         )
     return "", [f"{why} (no sample written for it: write one by hand)" for why in unread]
+
+
+def _bento_samples(
+    writer: Writer, samples_dir: str, detected: Detected, app_file: str
+) -> tuple[str, list[str]]:
+    """One request per `@bentoml.api` method whose parameters are JSON-typed."""
+    service = (detected.app or "").partition(":")[2] or None
+    source = (writer.project / app_file).read_text(encoding="utf-8", errors="replace")
+    apis, why = read_apis(source, service)
+    by_hand = f"write {samples_dir}/*.request.json by hand (docs/smoke-samples.md)"
+    if not apis:
+        return f"{app_file}: {why}: {by_hand}", []
+    left_out = [
+        f"POST {api.route} ({api.why}: write its sample by hand)"
+        for api in apis
+        if not api.body and api.why
+    ]
+    written = [api for api in apis if api.body is not None]
+    if not written:
+        return f"no API of {app_file} takes JSON-typed parameters only: {by_hand}", left_out
+    for api in written:
+        sample = {"path": api.route, "json": api.body, "expect": {"status": 200}}
+        writer.write(
+            f"{samples_dir}/{api.name}{REQUEST_SUFFIX}", json.dumps(sample, indent=2) + "\n"
+        )
+    return "", left_out
