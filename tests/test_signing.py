@@ -33,7 +33,7 @@ from pipeline.signing.statements import (
     ci_run,
     provenance,
 )
-from pipeline.signing.tools import registry_flags, tool, tool_environment
+from pipeline.signing.tools import registry_flags, run_tool, tool, tool_environment
 from tests.conftest import release_config
 from tests.test_push import (
     HUB,
@@ -324,3 +324,18 @@ def test_the_provenance_names_the_requirement_files_by_their_project_path(tmp_pa
     # Build arguments by name: a value can be a secret.
     assert predicate["buildDefinition"]["externalParameters"]["buildArgs"] == ["TOKEN"]
     assert "s3cret" not in json.dumps(predicate)
+
+
+def test_a_failed_tool_is_named_with_what_it_said_on_either_stream(tmp_path: Path) -> None:
+    quiet = tmp_path / "syft"
+    quiet.write_text(
+        "#!/bin/sh\necho 'scanning'\necho 'could not write /tmp/x: no space left'\nexit 1\n"
+    )
+    quiet.chmod(0o755)
+    with pytest.raises(UserError, match=r"^SBOM: syft failed: could not write /tmp/x: no space"):
+        run_tool([str(quiet)], dict(os.environ), "SBOM")
+    loud = tmp_path / "cosign"
+    loud.write_text("#!/bin/sh\necho ok\necho 'Error: no key' >&2\nexit 2\n")
+    loud.chmod(0o755)
+    with pytest.raises(UserError, match=r"^sign: cosign failed: no key$"):
+        run_tool([str(loud)], dict(os.environ), "sign")

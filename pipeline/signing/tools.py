@@ -71,7 +71,8 @@ def run_tool(argv: list[str], environ: dict[str, str], what: str) -> str:
         argv, env=environ, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False
     )
     if done.returncode != 0:
-        said = [line for line in done.stderr.strip().splitlines() if line.strip()]
+        # syft can fail saying nothing on stderr (its error then ends stdout).
+        said = [line for line in (done.stderr or done.stdout).splitlines() if line.strip()]
         reason = said[-1] if said else f"exit status {done.returncode}"
         for noise in ("Error: ", "error during command execution: "):
             reason = reason.removeprefix(noise)
