@@ -28,6 +28,7 @@ from pipeline.imagebuild.labels import MODEL_SHA_LABEL, weights_sha256
 from pipeline.imagebuild.steps import RawJsonProgress
 from tests.support.engine import wipe_local_images
 from tests.support.project import commit_all, registry_yaml
+from tests.support.signals import interruptible
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO_ROOT / "examples" / "churn"
@@ -589,6 +590,7 @@ def test_an_interrupted_build_stops_buildx(stack, git_project, tmp_path, signal_
         stderr=subprocess.PIPE,
         text=True,
         env=_env(),
+        preexec_fn=interruptible,
     )
     assert process.stderr is not None
     for line in process.stderr:

@@ -54,6 +54,7 @@ from pipeline.smoke.report import SmokeReport, junit_xml
 from pipeline.smoke.run import SmokeFailed, run_smoke
 from pipeline.smoke.samples import golden_problems, large_batch, load_samples, shape_problems
 from pipeline.versioning.image_tags import candidate
+from tests.support.signals import interruptible
 
 if TYPE_CHECKING:
     import docker
@@ -601,6 +602,7 @@ def test_an_interrupted_run_removes_its_container(
         [*command, "--image", image, "--no-pull", "--start-period", "120"],
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=interruptible,
     )
     try:
         deadline = time.monotonic() + 60
