@@ -30,7 +30,7 @@ from pipeline.oci.image import Image
 from pipeline.oci.layer import Layer
 from pipeline.oci.remote import read_image, write_image
 from tests.support.patching import buildkit_like_image, push_as_built
-from tests.support.project import EXAMPLE, commit_all, registry_yaml
+from tests.support.project import churn_repository, commit_all, registry_yaml
 
 pytestmark = pytest.mark.stack
 
@@ -135,19 +135,11 @@ def assert_same_as_full_build(capsys, project: Path, patched: dict) -> dict[str,
 
 @pytest.fixture(scope="module")
 def churn(tmp_path_factory: pytest.TempPathFactory, stack: object) -> Path:
-    import git
-
-    project = tmp_path_factory.mktemp("patch") / "churn"
-    subprocess.run(["cp", "-r", str(EXAMPLE), str(project)], check=True)
-    (project / "pipeline.yaml").write_text(
-        "project:\n  name: churn\nimage:\n  network: host\n"
-        f"registry:\n  url: {LOCAL}/test-patch-{uuid.uuid4().hex[:8]}\n"
-        "smoke:\n  network: host\n  start_period: 120\n"
+    return churn_repository(
+        tmp_path_factory.mktemp("patch"),
+        "test-patch",
+        files={"serve/notes.txt": "deleted by the code-only change\n"},
     )
-    (project / "serve" / "notes.txt").write_text("deleted by the code-only change\n")
-    git.Repo.init(project, initial_branch="main")
-    commit_all(project, "initial")
-    return project
 
 
 class TestExample:

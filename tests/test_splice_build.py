@@ -6,17 +6,14 @@ change the splice cannot prove builds in full."""
 
 from __future__ import annotations
 
-import subprocess
-import uuid
 from pathlib import Path
 
 import pytest
 
 from pipeline.cli import main
 from tests.support.engine import wipe_local_images
-from tests.support.project import EXAMPLE, commit_all
+from tests.support.project import churn_repository, commit_all
 from tests.test_patch_build import (
-    LOCAL,
     _repository,
     assert_same_as_full_build,
     build,
@@ -36,18 +33,7 @@ NEW_APP_DEPENDENCIES = (
 
 @pytest.fixture(scope="module")
 def churn(tmp_path_factory: pytest.TempPathFactory, stack: object) -> Path:
-    import git
-
-    project = tmp_path_factory.mktemp("splice") / "churn"
-    subprocess.run(["cp", "-r", str(EXAMPLE), str(project)], check=True)
-    (project / "pipeline.yaml").write_text(
-        "project:\n  name: churn\nimage:\n  network: host\n"
-        f"registry:\n  url: {LOCAL}/test-splice-{uuid.uuid4().hex[:8]}\n"
-        "smoke:\n  network: host\n  start_period: 120\n"
-    )
-    git.Repo.init(project, initial_branch="main")
-    commit_all(project, "initial")
-    return project
+    return churn_repository(tmp_path_factory.mktemp("splice"), "test-splice")
 
 
 def add_line(project: Path, path: str, line: str, message: str) -> None:

@@ -6,8 +6,6 @@ zstd build of the same commit; the commit's candidate is never recompressed unde
 from __future__ import annotations
 
 import json
-import subprocess
-import uuid
 from pathlib import Path
 
 import pytest
@@ -16,8 +14,8 @@ from pipeline.cli import main
 from pipeline.distribution.client import RegistryAPI
 from pipeline.distribution.mediatypes import DOCKER_LAYER, OCI_LAYER_ZSTD, OCI_MANIFEST
 from tests.support.engine import wipe_local_images
-from tests.support.project import EXAMPLE, commit_all
-from tests.test_patch_build import LOCAL, _repository, assert_same_as_full_build, build
+from tests.support.project import churn_repository, commit_all
+from tests.test_patch_build import _repository, assert_same_as_full_build, build
 from tests.test_splice_build import SPLICED, add_line
 
 pytestmark = pytest.mark.stack
@@ -25,19 +23,9 @@ pytestmark = pytest.mark.stack
 
 @pytest.fixture(scope="module")
 def churn(tmp_path_factory: pytest.TempPathFactory, stack: object) -> Path:
-    import git
-
-    project = tmp_path_factory.mktemp("zstd") / "churn"
-    subprocess.run(["cp", "-r", str(EXAMPLE), str(project)], check=True)
-    (project / "pipeline.yaml").write_text(
-        "project:\n  name: churn\nimage:\n  network: host\n"
-        f"registry:\n  url: {LOCAL}/test-zstd-{uuid.uuid4().hex[:8]}\n"
-        "build:\n  compression: zstd\n"
-        "smoke:\n  network: host\n  start_period: 120\n"
+    return churn_repository(
+        tmp_path_factory.mktemp("zstd"), "test-zstd", "build:\n  compression: zstd\n"
     )
-    git.Repo.init(project, initial_branch="main")
-    commit_all(project, "initial")
-    return project
 
 
 def manifest_of(report: dict) -> dict:

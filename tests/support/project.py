@@ -38,6 +38,29 @@ def run_pipeline(
     )
 
 
+def churn_repository(
+    where: Path, namespace: str, build_yaml: str = "", files: dict[str, str] | None = None
+) -> Path:
+    """The churn example as a new repository (one commit) pushing to a fresh `namespace-<hex>`
+    in the local registry, smoke on the host network; `build_yaml` and `files` added first."""
+    import uuid
+
+    import git
+
+    project = where / "churn"
+    subprocess.run(["cp", "-r", str(EXAMPLE), str(project)], check=True)
+    (project / "pipeline.yaml").write_text(
+        "project:\n  name: churn\nimage:\n  network: host\n"
+        f"registry:\n  url: 127.0.0.1:5000/{namespace}-{uuid.uuid4().hex[:8]}\n"
+        f"{build_yaml}smoke:\n  network: host\n  start_period: 120\n"
+    )
+    for name, text in (files or {}).items():
+        (project / name).write_text(text)
+    git.Repo.init(project, initial_branch="main")
+    commit_all(project, "initial")
+    return project
+
+
 def commit_all(project: Path, message: str) -> str:
     """Commit every change in `project`'s repository; returns the new commit's sha."""
     import git
