@@ -240,7 +240,6 @@ def plan_build(
         inputs.graph.stages[-1],
         config.image.build_args,
     )
-    out.note(f"build: cache export mode={mode.mode} ({mode.reason})")
     cache_from = _existing(api, target, [target.staging.with_tag(CACHE_TAG), commit_cache])
     request = BuildRequest(
         context=inputs.build.context,
@@ -268,6 +267,8 @@ def plan_build(
 
 def execute(plan: BuildPlan, out: Output) -> BuildReport:
     """Run the build; the report of what it did, read from buildx and the engine."""
+    if plan.request.cache_to:
+        out.note(f"build: cache export mode={plan.cache_mode.mode} ({plan.cache_mode.reason})")
     started = time.monotonic()
     outcome = plan.builder.build(plan.request, _announce(out))
     seconds = time.monotonic() - started
@@ -292,8 +293,8 @@ def execute(plan: BuildPlan, out: Output) -> BuildReport:
         prior=str(plan.prior) if plan.prior else None,
         cache_images=[],
         warnings=list(out.warnings),
-        cache_mode=plan.cache_mode.mode,
-        cache_mode_reason=plan.cache_mode.reason,
+        cache_mode=plan.cache_mode.mode if plan.request.cache_to else None,
+        cache_mode_reason=plan.cache_mode.reason if plan.request.cache_to else "",
     )
 
 
