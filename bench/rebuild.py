@@ -7,7 +7,7 @@ Needs the local stack (`scripts/setup`): Docker 26 with buildx and the container
 the registry on 127.0.0.1:5000 (also the Docker Hub mirror). Four recipes, each a whole CI
 job (build and push) on a wiped runner (every local image and all build cache removed before
 each build), side by side in one run:
-  ours    `pipeline build`: buildx, registry cache (mode=max) in and out, pushes itself
+  ours    `pipeline build`: buildx, registry cache (build.cache_mode) in and out, pushes itself
   plain   `docker pull PRIOR; docker build --cache-from PRIOR -t NEW; docker push NEW`
   inline  `docker buildx build --cache-from PRIOR --cache-to type=inline -t NEW --push`
   patched `pipeline build` as it comes (`build.patch: auto`): a code-only or weights-only change

@@ -111,7 +111,9 @@ class TestCachedRebuilds:
         assert api.digest(path, f"sha-{sha[:7]}") == report["digest"]
         manifest = api.raw_manifest(path, report["digest"])
         assert manifest is not None and not manifest.is_index
-        # The registry cache (mode=max) is one OCI image manifest ECR and GAR also accept.
+        # No builder step runs before its context read: the cache holds the image's layers.
+        assert report["cache_mode"] == "min", report["cache_mode_reason"]
+        # The registry cache is one OCI image manifest ECR and GAR also accept.
         cache = api.raw_manifest(path, "buildcache")
         assert cache is not None
         assert cache.media_type == "application/vnd.oci.image.manifest.v1+json"
@@ -158,12 +160,16 @@ class TestCachedRebuilds:
             capsys, docker_client, project, "serve/app.py", "# a code-only change", "fix: code"
         )
 
+        # With `mode=min` the builder and app stages are hits matched by key, never run: the
+        # image's own layers were all the cache had to hold.
         assert uncached(report) == ["COPY --link serve/ /app/serve/"]
         assert report["cache_hit_ratio"] > 0.8
-        # The builder stage was all cache hits BuildKit never loaded, so this export lacks it
-        # (moby/buildkit#6893): `buildcache` stays on the export of the cold build.
-        assert len(report["cache_images"]) == 1
-        assert report["cache_images"][0].endswith(f":buildcache-sha-{_head(project)[:7]}")
+        # A `min` export is complete whatever was loaded: `buildcache` follows it.
+        sha = _head(project)[:7]
+        assert [ref.rpartition(":")[2] for ref in report["cache_images"]] == [
+            f"buildcache-sha-{sha}",
+            "buildcache",
+        ]
 
     def test_cache_chain_holds_on_the_next_fresh_runner(
         self, example_project, docker_client, capsys: pytest.CaptureFixture[str]
@@ -454,6 +460,23 @@ def test_a_zstd_build_recompresses_every_layer_under_oci_media_types(tmp_path: P
     # Loaded into the engine, not pushed: the engine's store keeps what it keeps.
     loaded = buildx.command(replace(request, push=False, cache_to=None), tmp_path / "m.json")
     assert "--load" in loaded and not [arg for arg in loaded if "compression=" in arg]
+
+
+def test_the_cache_export_takes_the_mode_decided_for_the_dockerfile(tmp_path: Path) -> None:
+    buildx = Buildx("/usr/bin/docker", "default", "docker", "found")
+    request = BuildRequest(
+        context=tmp_path,
+        dockerfile=tmp_path / "Dockerfile",
+        target=None,
+        tag="reg.example/churn:sha-abc1234",
+        cache_to="reg.example/churn:buildcache-sha-abc1234",
+        push=True,
+        cache_mode="min",
+    )
+    assert (
+        "--cache-to=type=registry,ref=reg.example/churn:buildcache-sha-abc1234,"
+        "mode=min,image-manifest=true,oci-mediatypes=true,compression=gzip,force-compression=true"
+    ) in buildx.command(request, tmp_path / "meta.json")
 
 
 def test_an_engine_older_than_docker_23_does_not_pull_zstd() -> None:

@@ -1,8 +1,8 @@
 """The splice path of `build` on the example, against the real stack: an app-dependency change
-builds the `app-deps` stage alone and puts its layer into the prior image in the registry. It
-holds by construction, not by what BuildKit's cache keeps: from a wiped runner, again and again,
-the base install never runs. The result equals a full build of the same commit and serves; a
-change the splice cannot prove builds in full."""
+builds the layer `COPY --link --from=app-install` makes alone and puts it into the prior image
+in the registry. It holds by construction, not by what BuildKit's cache keeps: from a wiped
+runner, again and again, the base install never runs. The result equals a full build of the
+same commit and serves; a base change splices the builder's venv the same way."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from tests.test_patch_build import (
 pytestmark = pytest.mark.stack
 
 SPLICED = "COPY /opt/app-deps /opt/app-deps # buildkit"
+VENV = "COPY /opt/venv /opt/venv # buildkit"
 # Small pure-Python packages, one per round, each a new app dependency.
 NEW_APP_DEPENDENCIES = (
     ("python-multipart==0.0.9", "opt/app-deps/multipart/__init__.py"),
@@ -84,11 +85,14 @@ class TestAppDependency:
 
         assert_same_as_full_build(capsys, churn, patched)
 
-    def test_a_base_change_too_builds_in_full(self, churn, capsys) -> None:
+    def test_a_base_change_splices_the_venv_too(self, churn, capsys, docker_client) -> None:
         add_line(churn, "requirements-base.txt", "# pinned again", "chore: base")
         add_line(churn, "requirements-app.txt", "# and the app", "chore: app")
+        wipe_local_images(docker_client)
 
         report = build(capsys, churn)
 
-        assert report["path"] == "full"
-        assert "build-context files" in report["path_reason"]
+        assert report["path"] == "patch", report["path_reason"]
+        assert report["patched_layers"] == [VENV, SPLICED]
+        assert any("requirements-base.txt" in step for step in ran(report))
+        assert_same_as_full_build(capsys, churn, report)

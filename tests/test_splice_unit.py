@@ -37,11 +37,9 @@ RUN pip install -r /tmp/requirements-base.txt
 FROM python:3.11-slim AS app-install
 COPY requirements-app.txt /tmp/
 RUN pip install --target /opt/app-deps -r /tmp/requirements-app.txt
-FROM scratch AS app-deps
-COPY --from=app-install /opt/app-deps /opt/app-deps
 FROM python:3.11-slim
 COPY --link --from=builder /opt/venv /opt/venv
-COPY --link --from=app-deps /opt/app-deps /opt/app-deps
+COPY --link --from=app-install /opt/app-deps /opt/app-deps
 COPY --link serve/ /app/serve/
 """
 PRIOR_TIME = "2026-01-01T00:00:00Z"
@@ -67,41 +65,83 @@ def splices(project: Path, dockerfile: str | None = None) -> list[SpliceSpec]:
 @pytest.mark.parametrize("dockerfile", [*TEMPLATES, *EXAMPLES], ids=lambda p: p.parent.name)
 def test_the_templates_install_the_app_half_in_a_stage_of_its_own(dockerfile: Path) -> None:
     plan = read_plan(dockerfile, None, {})
-    assert "requirements-base.txt" in plan.read_elsewhere
     if dockerfile.parent.name in ("cuda", "llm"):
-        # Their app stage starts from python-base, which the image is built on too.
+        # Their app and builder stages start from python-base, which the image is built on too.
         assert plan.splices == ()
+        assert "requirements-base.txt" in plan.read_elsewhere
         return
-    (splice,) = plan.splices
-    assert (splice.stage, splice.reads, splice.created_by) == (
-        "app-deps",
+    *venv, app = plan.splices
+    assert (app.stage, app.reads, app.created_by) == (
+        "app-install",
         ("requirements-app.txt",),
         SPLICED,
     )
     assert "requirements-app.txt" not in plan.read_elsewhere
+    if dockerfile.parent.name in ("pytorch-pypi", "sentiment"):
+        # The base install is in the image's own lineage.
+        assert venv == [] and "requirements-base.txt" in plan.read_elsewhere
+    else:
+        # A builder on the base image is spliced too: a base change rebuilds the venv alone.
+        assert [(s.stage, s.source, s.reads) for s in venv] == [
+            ("builder", "/opt/venv", ("requirements-base.txt",))
+        ]
+        assert "requirements-base.txt" not in plan.read_elsewhere
 
 
 def test_the_app_stage_is_spliced_and_its_inputs_proven_apart(project: Path) -> None:
-    (splice,) = splices(project)
-    assert (splice.line, splice.stage, splice.source) == (11, "app-deps", "/opt/app-deps")
+    venv, splice = splices(project)
+    assert (splice.line, splice.stage, splice.source) == (9, "app-install", "/opt/app-deps")
+    assert (venv.line, venv.stage, venv.source) == (8, "builder", "/opt/venv")
 
     before = _proof(project)
     (project / "requirements-app.txt").write_text("fastapi==0.165.0\nitsdangerous==2.2.0\n")
     after_app = _proof(project)
     assert after_app.parts == before.parts and after_app.copies == before.copies
-    assert after_app.splices[11] != before.splices[11]
+    assert after_app.splices[9] != before.splices[9]
 
     (project / "requirements-base.txt").write_text("numpy==2.4.5\n")
-    assert _proof(project).changed_parts(after_app) == [
-        "build-context files that instructions other than the patchable COPYs read"
-    ]
+    after_base = _proof(project)
+    assert after_base.parts == after_app.parts
+    assert after_base.splices[8] != after_app.splices[8]
+    assert after_base.splices[9] == after_app.splices[9]
+
+
+def test_a_users_own_copy_from_a_stage_is_spliced(project: Path) -> None:
+    """No scratch stage needed: any trailing `COPY --link --from=STAGE P P` whose stage serves
+    it alone, here a Poetry export installed under a prefix."""
+    (project / "pyproject.toml").write_text("[tool.poetry]\n")
+    (project / "poetry.lock").write_text("")
+    (splice,) = splices(
+        project,
+        """\
+FROM python:3.12-slim AS deps
+WORKDIR /build
+COPY pyproject.toml poetry.lock ./
+RUN pip install poetry && poetry export -o req.txt && pip install --prefix /install -r req.txt
+FROM python:3.12-slim
+COPY --link --from=deps /install /install
+COPY --link src/ /app/src/
+CMD ["python", "-m", "app"]
+""",
+    )
+    assert (splice.line, splice.stage, splice.source, splice.destination) == (
+        6,
+        "deps",
+        "/install",
+        "/install",
+    )
+    assert splice.reads == ("pyproject.toml", "poetry.lock")
 
 
 @pytest.mark.parametrize(
     ("edit", "why"),
     [
-        (("FROM scratch AS app-deps", "FROM python:3.11-slim AS app-deps"), "not a scratch stage"),
-        (("COPY --link --from=app-deps", "COPY --from=app-deps"), "no --link"),
+        (("COPY --link --from=app-install", "COPY --from=app-install"), "no --link"),
+        (
+            ("COPY --link serve/", "COPY --link --from=app-install /tmp /tmp\nCOPY --link serve/"),
+            "the image takes more from its stage",
+        ),
+        (("COPY --link --from=app-install", "COPY --link --from=python:3.11"), "an image"),
         (("COPY --link serve/", "RUN true\nCOPY --link serve/"), "a RUN may read it"),
         (("FROM python:3.11-slim AS app-install", "FROM builder AS app-install"), "needs builder"),
         (
@@ -123,7 +163,8 @@ def test_what_a_splice_cannot_prove_is_no_splice(
 ) -> None:
     old, new = edit
     assert old in DOCKERFILE
-    assert splices(project, DOCKERFILE.replace(old, new)) == [], why
+    found = splices(project, DOCKERFILE.replace(old, new))
+    assert "app-install" not in [spec.stage for spec in found], why
 
 
 def test_the_patch_takes_the_stage_layer_in_place_of_the_prior_one(project: Path) -> None:
@@ -139,7 +180,7 @@ def test_the_patch_takes_the_stage_layer_in_place_of_the_prior_one(project: Path
 
         patched = patch(_request(project, api, splice))
 
-        assert [spec.stage for spec in asked] == ["app-deps"]
+        assert [spec.stage for spec in asked] == ["app-install"]
         assert patched.redone == [SPLICED] and patched.steps == [step]
         layers = patched.image.layers
         assert layers[2].digest == built.digest
@@ -149,7 +190,7 @@ def test_the_patch_takes_the_stage_layer_in_place_of_the_prior_one(project: Path
         assert patched.image.config.labels[CREATED_LABEL] == NEW_TIME
 
         # No engine to build the stage with: a full build, saying why.
-        with pytest.raises(Unpatchable, match="stage app-deps changed, and only an engine"):
+        with pytest.raises(Unpatchable, match="stage app-install changed, and only an engine"):
             patch(_request(project, api, None, priors=["sha-old"]))
 
 

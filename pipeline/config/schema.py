@@ -191,6 +191,12 @@ class BuildSection:
         "types), faster to pull and unpack; pulled only by Docker 23+, containerd 1.5+ and "
         "registries and scanners that know OCI zstd layers.",
     )
+    cache_mode: Literal["auto", "min", "max"] = setting(
+        "auto",
+        "What the registry cache export holds. min: the image's own layers (a cold build pushes "
+        "nothing more); max: every stage's, builder stages' too. auto: max only when a stage "
+        "outside the image reads the build context after a RUN (that RUN is then reusable alone).",
+    )
 
 
 @dataclass(frozen=True)

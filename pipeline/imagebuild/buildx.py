@@ -2,7 +2,7 @@
 
 buildx is what CI users run (Docker 23 and later ship it; GitHub's and GitLab's runners have it).
 One invocation builds every stage the target needs, imports the cache from the registry
-(`mode=max` keeps the builder stages' layers too), writes it back and pushes the image.
+(in the mode `pipeline.imagebuild.cachemode` decides), writes it back and pushes the image.
 The engine's classic builder cannot use a registry cache and fails on the containerd image
 store; BuildKit without buildx (`DOCKER_BUILDKIT=1` with a 20.x client) needs an end-of-life
 CLI. Neither is offered.
@@ -29,7 +29,7 @@ from pipeline.imagebuild.steps import RawJsonProgress, Step, StepCallback
 from pipeline.registries.cli_login import cli_environment
 
 ERROR_TAIL_LINES = 15
-CACHE_OPTIONS = "mode=max,image-manifest=true,oci-mediatypes=true"
+CACHE_OPTIONS = "image-manifest=true,oci-mediatypes=true"
 
 
 def _compression(compression: str) -> str:
@@ -64,6 +64,7 @@ class BuildRequest:
     # buildx `--secret` values (`id=ID,env=NAME`, `id=ID,src=PATH`): never the secret itself.
     secrets: tuple[str, ...] = ()
     compression: str = "gzip"  # of the pushed image's layers and the cache's: gzip or zstd
+    cache_mode: str = "max"  # of the cache export: min or max (`cachemode.decide_cache_mode`)
 
 
 @dataclass
@@ -97,7 +98,9 @@ class Buildx:
         if request.cache_to:
             # The cache's layers compressed as the image's: the same layer is then one blob,
             # uploaded once.
-            options = f"{CACHE_OPTIONS},{_compression(request.compression)}"
+            options = (
+                f"mode={request.cache_mode},{CACHE_OPTIONS},{_compression(request.compression)}"
+            )
             args += [f"--cache-to=type=registry,ref={request.cache_to},{options}"]
         build_args = dict(request.build_args)
         if request.source_date_epoch is not None:

@@ -5,10 +5,10 @@ layer that depends on nothing but its sources and its own flags when no RUN come
 that lineage: no later step could have read what it copied. Everything else a build reads is
 "fixed" input, and `pipeline.imagebuild.fingerprint` proves it unchanged.
 
-A `COPY --link --from=STAGE` in the same place is a splice: its layer is STAGE's files and
-nothing under them. When no other stage needs STAGE or a stage STAGE needs, the context files
-those stages read are STAGE's own inputs, proven apart; a change to them alone rebuilds STAGE
-by itself (`pipeline.imagebuild.splice`) and replaces that one layer.
+A `COPY --link --from=STAGE PATH PATH` in the same place is a splice: its layer is STAGE's PATH
+and nothing under it. When no other stage needs STAGE or a stage STAGE needs, the context files
+those stages read are STAGE's own inputs, proven apart; a change to them alone rebuilds that
+layer by itself (`pipeline.imagebuild.splice`) and replaces it.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class SpliceSpec:
     """One spliceable `COPY --link --from=STAGE SOURCE DESTINATION`."""
 
     line: int  # the instruction's line in the Dockerfile: its key in the image's labels
-    stage: str  # the stage it copies from, built alone with `--target`
+    stage: str  # the stage it copies from (its name, else its index)
     source: str
     destination: str
     reads: tuple[str, ...]  # context paths STAGE and the stages it needs read, and only they
@@ -128,10 +128,10 @@ def _trailing(lineage: list[Stage], read: set[int]) -> list[CopySpec | Instructi
 def _splices(
     dockerfile: Dockerfile, lineage: list[Stage], candidates: list[Instruction]
 ) -> list[tuple[SpliceSpec, set[int]]]:
-    """Each trailing `COPY --link --from=STAGE PATH PATH` whose STAGE holds PATH alone and,
-    with every stage it needs, serves that COPY alone; with those stages' indexes. Any other
-    use of them (a FROM, another COPY or mount, the final lineage) or a context read that
-    cannot be told leaves it out."""
+    """Each trailing `COPY --link --from=STAGE PATH PATH` whose STAGE, with every stage it
+    needs, serves that COPY alone; with those stages' indexes. Any other use of them (a FROM,
+    another COPY or mount, the final lineage) or a context read that cannot be told leaves it
+    out. (From a stage, not an image: no image's digest is in the proof but a FROM's.)"""
     found: list[tuple[SpliceSpec, set[int]]] = []
     inherited = {stage.index for stage in lineage}
     for instruction in candidates:
@@ -144,33 +144,18 @@ def _splices(
             or stage is None
             or len(words) != 2
             or any("$" in word for word in words)
-            or not _holds_only(dockerfile, stage, words[0])
             or posixpath.normpath(words[0]) != posixpath.normpath(words[1])
         ):
             continue
         closure = {stage.index} | needed_stages(dockerfile, stage)
         users = _users(dockerfile, closure, skip=instruction)
-        reads = _context_reads(dockerfile, closure)
+        reads = _stages_read(dockerfile, closure)
         if closure & inherited or users - closure or reads is None:
             continue
-        spec = SpliceSpec(instruction.line, stage.name or "", words[0], words[1], reads)
+        name = stage.name or str(stage.index)  # as `--from` names an unnamed stage
+        spec = SpliceSpec(instruction.line, name, words[0], words[1], reads)
         found.append((spec, closure))
     return found
-
-
-def _holds_only(dockerfile: Dockerfile, stage: Stage, path: str) -> bool:
-    """A scratch stage made by one `COPY --from=STAGE` to `path`: its one layer is the splice's.
-    (From a stage, not an image: no image's digest is in the proof but a FROM's.)"""
-    if stage.parent is not None or stage.image != "scratch" or len(stage.instructions) != 1:
-        return False
-    (only,) = stage.instructions
-    words = only.words()
-    return (
-        only.keyword == "COPY"
-        and bool(source_stages(dockerfile, only))
-        and bool(words)
-        and posixpath.normpath(words[-1]) == posixpath.normpath(path)
-    )
 
 
 def _users(dockerfile: Dockerfile, stages: set[int], skip: Instruction) -> set[int]:
@@ -187,12 +172,12 @@ def _users(dockerfile: Dockerfile, stages: set[int], skip: Instruction) -> set[i
     return users
 
 
-def _context_reads(dockerfile: Dockerfile, stages: set[int]) -> tuple[str, ...] | None:
+def _stages_read(dockerfile: Dockerfile, stages: set[int]) -> tuple[str, ...] | None:
     """The context paths `stages` read; None when that cannot be told, or is all of it."""
     read: list[str] = []
     for index in sorted(stages):
         for instruction in dockerfile.stages[index].instructions:
-            paths = _reads(instruction)
+            paths = context_reads(instruction)
             if paths is None or "." in paths:
                 return None
             read += paths
@@ -254,14 +239,14 @@ def _read_by_others(
         for instruction in stage.instructions:
             if instruction in patchable:
                 continue
-            paths = _reads(instruction)
+            paths = context_reads(instruction)
             if paths is None:
                 return [""]
             read += paths
     return ["" if path == "." else path for path in read]
 
 
-def _reads(instruction: Instruction) -> list[str] | None:
+def context_reads(instruction: Instruction) -> list[str] | None:
     """The context paths an instruction may read; None when a wildcard, a variable or a bind
     mount of the context hides which."""
     if instruction.keyword in ("COPY", "ADD") and not instruction.flag_values("from"):

@@ -37,6 +37,8 @@ class BuildReport:
     path: str = "full"
     path_reason: str = ""  # why this path: what the patch redid, or why it could not
     patched_layers: list[str] = field(default_factory=list)
+    cache_mode: str | None = None  # of the registry cache export; None when none was written
+    cache_mode_reason: str = ""
 
     @property
     def cache_hit_ratio(self) -> float | None:
@@ -70,6 +72,8 @@ class BuildReport:
             "layers": [{"created_by": la.created_by, "size": la.size} for la in self.layers],
             "labels": self.labels,
             "cache_images": self.cache_images,
+            "cache_mode": self.cache_mode,
+            "cache_mode_reason": self.cache_mode_reason,
             "path": self.path,
             "path_reason": self.path_reason,
             "patched_layers": self.patched_layers,
@@ -91,6 +95,8 @@ class BuildReport:
             + f"   image size: {human_size(self.size)}"
             + (f" ({human_size(self.compressed_size)} compressed)" if self.compressed_size else "")
         )
+        if self.cache_mode:
+            lines.append(f"cache export: mode={self.cache_mode} ({self.cache_mode_reason})")
         if self.size_change is not None:
             sign = "+" if self.size_change >= 0 else "-"
             lines.append(f"size change vs {self.prior}: {sign}{human_size(abs(self.size_change))}")

@@ -1,8 +1,8 @@
 """The build step: one buildx run that imports and exports the registry cache and pushes.
 
-A fresh CI runner has no local cache. buildx's registry cache (`mode=max`) holds the layers of
-every stage, the builder stages' too, so the runner rebuilds only what changed and pulls none of
-the builder stages' layers. The candidate is pushed as `<image>:sha-<commit>` by buildx itself,
+A fresh CI runner has no local cache. buildx's registry cache (`mode=min` or `mode=max`, as
+`cachemode` decides from the Dockerfile) lets it rebuild only what changed and pull none of the
+builder stages' layers. The candidate is pushed as `<image>:sha-<commit>` by buildx itself,
 with timestamps and labels taken from the commit, so building the same commit again (a retried
 CI job on a wiped runner) gives the same digest.
 """
@@ -25,6 +25,7 @@ from pipeline.distribution.reference import DOCKER_HUB_HOST, ImageRef
 from pipeline.engine.client import docker_client, engine_endpoint, pulls_zstd, store_of
 from pipeline.imagebuild.build_secrets import secret_args
 from pipeline.imagebuild.buildx import BuildRequest, Buildx, find_buildx
+from pipeline.imagebuild.cachemode import CacheMode, decide_cache_mode
 from pipeline.imagebuild.candidate import check_unchanged
 from pipeline.imagebuild.fingerprint import BuildProof, ProofInputs, prove
 from pipeline.imagebuild.labels import oci_labels, weights_sha256
@@ -206,6 +207,7 @@ class BuildPlan:
     prior: ImageRef | None
     api: RegistryAPI
     cache: ImageRef  # this commit's own cache export
+    cache_mode: CacheMode
 
 
 def plan_build(
@@ -232,6 +234,12 @@ def plan_build(
     # This commit's own export: a retried job finds it; `buildcache` follows it when complete.
     commit_cache = target.staging.with_tag(f"{CACHE_TAG}-{image.tag}")
     api = target.api()
+    mode = decide_cache_mode(
+        config.build.cache_mode,
+        inputs.build.dockerfile,
+        inputs.graph.stages[-1],
+        config.image.build_args,
+    )
     cache_from = _existing(api, target, [target.staging.with_tag(CACHE_TAG), commit_cache])
     request = BuildRequest(
         context=inputs.build.context,
@@ -247,17 +255,20 @@ def plan_build(
         push=push_images,
         source_date_epoch=inputs.git.committed_at,
         compression=config.build.compression,
+        cache_mode=mode.mode,
         # Every registry the build reads or writes: the target (candidate, caches), the bases.
         secrets=secret_args(config, os.environ),
         logins=target.keychain.logins(
             [target.repository.host, *(ImageRef.parse(b).host for b in prepared.patchable.bases)]
         ),
     )
-    return BuildPlan(inputs, buildx, request, prior, api, commit_cache)
+    return BuildPlan(inputs, buildx, request, prior, api, commit_cache, mode)
 
 
 def execute(plan: BuildPlan, out: Output) -> BuildReport:
     """Run the build; the report of what it did, read from buildx and the engine."""
+    if plan.request.cache_to:
+        out.note(f"build: cache export mode={plan.cache_mode.mode} ({plan.cache_mode.reason})")
     started = time.monotonic()
     outcome = plan.builder.build(plan.request, _announce(out))
     seconds = time.monotonic() - started
@@ -282,6 +293,8 @@ def execute(plan: BuildPlan, out: Output) -> BuildReport:
         prior=str(plan.prior) if plan.prior else None,
         cache_images=[],
         warnings=list(out.warnings),
+        cache_mode=plan.cache_mode.mode if plan.request.cache_to else None,
+        cache_mode_reason=plan.cache_mode.reason if plan.request.cache_to else "",
     )
 
 
@@ -296,7 +309,7 @@ def publish(plan: BuildPlan, report: BuildReport) -> None:
     if pushed is not None and pushed.digest == report.digest:
         record_built(plan.api, target.staging.path, pushed)
     report.cache_images = _publish_cache(
-        plan.api, target, plan.cache, report.steps, plan.inputs.graph
+        plan.api, target, plan.cache, plan.cache_mode.mode, report.steps, plan.inputs.graph
     )
     report.compressed_size = plan.api.compressed_size(target.staging.path, report.digest or "")
     if plan.prior and plan.prior.tag:
@@ -354,7 +367,8 @@ def _splice(
     plan = plan_build(config, out, prepared)
     out.note(f"build: only stage {spec.stage}'s inputs changed: building it alone")
     tag = plan.inputs.target.staging.with_tag(stage_tag(plan.inputs.git.sha, spec.stage))
-    return build_stage(plan.builder, plan.request, plan.api, spec, tag, _announce(out))
+    ignore_file = plan.inputs.build.ignore_file
+    return build_stage(plan.builder, plan.request, plan.api, spec, tag, ignore_file, _announce(out))
 
 
 def _existing(api: RegistryAPI, target: Target, refs: list[ImageRef]) -> list[ImageRef]:
@@ -367,9 +381,15 @@ def _existing(api: RegistryAPI, target: Target, refs: list[ImageRef]) -> list[Im
 
 
 def _publish_cache(
-    api: RegistryAPI, target: Target, commit_cache: ImageRef, steps: list[Step], graph: BuildGraph
+    api: RegistryAPI,
+    target: Target,
+    commit_cache: ImageRef,
+    mode: str,
+    steps: list[Step],
+    graph: BuildGraph,
 ) -> list[str]:
-    """Point `buildcache` at this build's cache export when the export is complete.
+    """Point `buildcache` at this build's cache export when the export is complete: a `min`
+    one always is (it holds the image's own layers, every one of which the build had).
 
     BuildKit (0.13, also current releases: moby/buildkit#6893) drops from a `mode=max` export
     the records of a stage the target only copies from (`COPY --from=builder`) when every step
@@ -379,7 +399,7 @@ def _publish_cache(
     """
     path = target.staging.path
     ran = {step.stage for step in steps if step.counts_for_cache and not step.cached}
-    complete = graph.copied <= ran or api.digest(path, CACHE_TAG) is None
+    complete = mode == "min" or graph.copied <= ran or api.digest(path, CACHE_TAG) is None
     manifest = api.raw_manifest(path, commit_cache.tag or "") if complete else None
     if manifest is None:
         return [str(commit_cache)]
