@@ -16,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 from packaging.utils import canonicalize_name
 
@@ -237,6 +238,35 @@ def app_install_command(dockerfile: Path) -> str:
     assert stage is not None, f"{dockerfile}: no app-install stage"
     [run] = [i for i in stage.instructions if i.keyword == "RUN" and "--target" in i.value]
     return run.value
+
+
+@pytest.mark.stack
+@pytest.mark.network
+@pytest.mark.parametrize(
+    "dockerfile",
+    [d for d in DOCKERFILES if "ensurepip" in app_install_command(d)],
+    ids=lambda p: p.parent.name,
+)
+def test_the_app_install_brings_its_own_pip_to_a_base_image_without_one(
+    tmp_path: Path, dockerfile: Path, docker_client: docker.DockerClient, package_index: None
+) -> None:
+    """A user's BASE_IMAGE may carry Python and its stdlib but no pip: the venv without pip then
+    gets its own, and the scripts still run the image's venv."""
+    requirements = tmp_path / "requirements-app.txt"
+    requirements.write_text("python-dotenv==1.0.1\n")
+    # Every pip the image has, package and metadata (Debian's python3 keeps one apart from
+    # pip's own), as on a base that never installed it.
+    no_pip = (
+        "while python -c 'import pip' 2>/dev/null; do"
+        " where=\"$(python -c 'import os, pip; print(os.path.dirname(pip.__file__))')\";"
+        ' rm -rf "$where" "$where"-*.dist-info; done'
+    )
+    script = f"{no_pip} && {app_install_command(dockerfile)} && head -n 1 /opt/app-deps/bin/dotenv"
+    output = docker_client.containers.run(
+        "python:3.11-slim", ["sh", "-c", script], network_mode="host", remove=True,
+        volumes={str(requirements): {"bind": "/tmp/requirements-app.txt", "mode": "ro"}},
+    )  # fmt: skip
+    assert output.decode().splitlines()[-1] == "#!/opt/venv/bin/python"
 
 
 # Indexes and direct references, as the tools write them
