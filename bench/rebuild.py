@@ -1,7 +1,7 @@
 """Rebuild benchmark on the bundled examples: this build step against what CI recipes do.
 
     .venv/bin/python bench/rebuild.py [--examples churn,sentiment] [--recipes ours,plain]
-                                      [--cases cold,code-only] [--json FILE]
+                                      [--cases cold,code-only] [--verify] [--json FILE]
 
 Needs the local stack (`scripts/setup`): Docker 26 with buildx and the containerd image store,
 the registry on 127.0.0.1:5000 (also the Docker Hub mirror). Four recipes, each a whole CI
@@ -19,6 +19,10 @@ after a retrain). Each runs on both examples side by side: churn (scikit-learn, 
 compressed) and sentiment (torch with its CUDA wheels and transformers, about 3 GB).
 Bytes pulled are the blob bytes the registry served during the build (its access log, base
 image through the mirror included); bytes pushed are what its storage grew by.
+--verify: after each case the patched recipe made in the registry (patch or splice), untimed,
+the same commit is built in full (`build.patch: off`) and both images are compared as a
+container sees them, file by file and in their run-time config (tests/support/images.py); the
+table's last column says `same` or how many paths differ.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))  # the test stack and its helpers live beside the package
 from pipeline.imagebuild.steps import RawJsonProgress  # noqa: E402
 from tests.support.engine import wipe_local_images  # noqa: E402
+from tests.support.images import differences  # noqa: E402
 
 EXAMPLES = REPO_ROOT / "examples"
 # The file each example's model/ keeps its weights in.
@@ -64,6 +69,7 @@ class Case:
     bytes_pulled: int
     bytes_pushed: int
     compressed_size: int
+    equal_to_full: str = ""  # --verify, on a patched case: "same" or what differs
 
 
 def sh(*args: str) -> subprocess.CompletedProcess[str]:
@@ -181,6 +187,24 @@ def compressed_size(repository: str, reference: str) -> int:
     return RegistryAPI(host).compressed_size(path, reference) or 0
 
 
+def equal_to_full(project: Path, repository: str, reference: str) -> str:
+    """The patched candidate `reference` against a full build of the same commit."""
+    from pipeline.distribution.client import RegistryAPI
+
+    host, _, path = repository.partition("/")
+    patched_digest = RegistryAPI(host).digest(path, reference)
+    full = json.loads(
+        sh(sys.executable, "-m", "pipeline", "build", "--json", "-C", str(project),
+           "--set", "build.patch=off").stdout
+    )  # fmt: skip
+    _, differing = differences(f"{repository}@{patched_digest}", f"{repository}@{full['digest']}")
+    if not differing:
+        return "same"
+    for name, patched_entry, full_entry in differing[:10]:
+        print(f"    differs: {name}: patched {patched_entry}, full {full_entry}", file=sys.stderr)
+    return f"{len(differing)} differ"
+
+
 def measure(
     example: str,
     recipe: str,
@@ -189,6 +213,7 @@ def measure(
     namespace: str,
     stack_dir: Path,
     chosen_cases: list[str],
+    verify: bool,
 ) -> list[Case]:
     # A torch image's layers take minutes to push: the SDK's default 60 s would cut them off.
     client = docker.from_env(timeout=1800)
@@ -207,18 +232,19 @@ def measure(
         sha = git.Repo(project).head.commit.hexsha[:7]
         reference = f"sha-{sha}" if recipe in ("ours", "patched") else f"build-{build}"
         size = compressed_size(repository, reference)
-        found.append(Case(example, case, recipe, seconds, steps, pulled, pushed, size))
         print(
             f"  {example:<9} {recipe:<7} {case:<15} {seconds:6.1f}s  cached {steps}",
             file=sys.stderr,
         )
+        equal = equal_to_full(project, repository, reference) if verify and steps == "patch" else ""
+        found.append(Case(example, case, recipe, seconds, steps, pulled, pushed, size, equal))
     return found
 
 
 def print_table(cases: list[Case], examples: list[str], recipes: list[str]) -> None:
     plain_seconds = {(c.example, c.case): c.seconds for c in cases if c.recipe == "plain"}
     print(f"{'example':<9} {'case':<15} {'recipe':<7} {'seconds':>7} {'plain/this':>10} "
-          f"{'cached':>6} {'pulled':>9} {'pushed':>9} {'image':>9}")  # fmt: skip
+          f"{'cached':>6} {'pulled':>9} {'pushed':>9} {'image':>9}  full build")  # fmt: skip
 
     def position(case: Case) -> tuple[int, int, int]:
         return (
@@ -232,10 +258,12 @@ def print_table(cases: list[Case], examples: list[str], recipes: list[str]) -> N
         print(f"{case.example:<9} {case.case:<15} {case.recipe:<7} {case.seconds:7.1f} "
               f"{plain / case.seconds:9.1f}x {case.cached:>6} "
               f"{case.bytes_pulled / 1e6:7.1f}MB {case.bytes_pushed / 1e6:7.1f}MB "
-              f"{case.compressed_size / 1e6:7.1f}MB")  # fmt: skip
+              f"{case.compressed_size / 1e6:7.1f}MB  {case.equal_to_full}")  # fmt: skip
 
 
-def run(output: Path, examples: list[str], chosen: list[str], chosen_cases: list[str]) -> None:
+def run(
+    output: Path, examples: list[str], chosen: list[str], chosen_cases: list[str], verify: bool
+) -> None:
     from devstack import ensure_up
 
     stack_dir = ensure_up().state_dir
@@ -253,6 +281,7 @@ def run(output: Path, examples: list[str], chosen: list[str], chosen_cases: list
                     namespace,
                     stack_dir,
                     chosen_cases,
+                    verify,
                 )
     print_table(cases, examples, chosen)
     engine = docker.from_env().version()
@@ -284,6 +313,11 @@ def main() -> None:
         help="comma-separated, in the order above, cold first: each later case needs a prior "
         "(default: all)",
     )
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="compare each patched case's image with a full build of the same commit (untimed)",
+    )
     args = parser.parse_args()
     unknown = sorted(set(args.examples) - set(WEIGHTS))
     if unknown:
@@ -292,7 +326,9 @@ def main() -> None:
         parser.error(f"--recipes: some of {', '.join(RECIPES)}, plain among them")
     if args.cases[:1] != ["cold"] or args.cases != [c for c in CASES if c in args.cases]:
         parser.error(f"--cases: some of {', '.join(CASES)}, in that order, cold among them")
-    run(args.json, args.examples, args.recipes, args.cases)
+    if args.verify and "patched" not in args.recipes:
+        parser.error("--verify compares the patched recipe's images: add patched to --recipes")
+    run(args.json, args.examples, args.recipes, args.cases, args.verify)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from pipeline.imagebuild.run import prepare, run_build
 from pipeline.oci.image import Image
 from pipeline.oci.layer import Layer
 from pipeline.oci.remote import read_image, write_image
+from tests.support.images import container_view, differences
 from tests.support.patching import buildkit_like_image, push_as_built
 from tests.support.project import churn_repository, commit_all, registry_yaml
 
@@ -70,47 +71,6 @@ def _repository(report: dict) -> str:
     return report["image"].rpartition(":")[0]
 
 
-def container_view(ref: str) -> dict[str, tuple]:
-    """Every path of a container of `ref`: type, mode, owner, link target, content digest."""
-    created = subprocess.run(
-        ["docker", "create", ref], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    try:
-        export = subprocess.Popen(["docker", "export", created], stdout=subprocess.PIPE)
-        assert export.stdout is not None
-        view: dict[str, tuple] = {}
-        with tarfile.open(fileobj=export.stdout, mode="r|") as tar:
-            for info in tar:
-                content = ""
-                if info.isfile():
-                    handle = tar.extractfile(info)
-                    assert handle is not None
-                    content = hashlib.sha256(handle.read()).hexdigest()
-                name = info.name.rstrip("/")
-                view[name] = (info.type, info.mode, info.uid, info.gid, info.linkname, content)
-        export.wait()
-    finally:
-        subprocess.run(["docker", "rm", "-f", created], capture_output=True, check=False)
-    return view
-
-
-RUNTIME_KEYS = (
-    "Env", "Cmd", "Entrypoint", "User", "WorkingDir", "ExposedPorts", "Healthcheck", "Volumes",
-    "StopSignal", "Shell", "OnBuild",
-)  # fmt: skip
-
-
-def runtime_config(ref: str) -> dict:
-    inspected = json.loads(
-        subprocess.run(
-            ["docker", "image", "inspect", ref], capture_output=True, text=True, check=True
-        ).stdout
-    )[0]["Config"]
-    labels = dict(inspected.get("Labels") or {})
-    labels.pop("org.opencontainers.image.created", None)
-    return {**{key: inspected.get(key) for key in RUNTIME_KEYS}, "Labels": labels}
-
-
 def assert_same_as_full_build(capsys, project: Path, patched: dict) -> dict[str, tuple]:
     """Build the same commit in full and compare both images as a container sees them;
     returns what a container of the patched image sees."""
@@ -119,14 +79,8 @@ def assert_same_as_full_build(capsys, project: Path, patched: dict) -> dict[str,
     repository = _repository(patched)
     patched_ref, full_ref = f"{repository}@{patched['digest']}", f"{repository}@{full['digest']}"
     assert patched["digest"] != full["digest"]  # file times differ; nothing a container sees
-    patched_view, full_view = container_view(patched_ref), container_view(full_ref)
-    differing = sorted(
-        name
-        for name in patched_view.keys() | full_view.keys()
-        if patched_view.get(name) != full_view.get(name)
-    )
-    assert not differing, [(n, patched_view.get(n), full_view.get(n)) for n in differing[:10]]
-    assert runtime_config(patched_ref) == runtime_config(full_ref)
+    patched_view, differing = differences(patched_ref, full_ref)
+    assert not differing, differing[:10]
     return patched_view
 
 

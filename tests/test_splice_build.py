@@ -12,13 +12,9 @@ import pytest
 
 from pipeline.cli import main
 from tests.support.engine import wipe_local_images
+from tests.support.images import container_view
 from tests.support.project import churn_repository, commit_all
-from tests.test_patch_build import (
-    _repository,
-    assert_same_as_full_build,
-    build,
-    container_view,
-)
+from tests.test_patch_build import _repository, assert_same_as_full_build, build
 
 pytestmark = pytest.mark.stack
 
