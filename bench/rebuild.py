@@ -123,11 +123,16 @@ def cached(rawjson: str) -> str:
     return f"{sum(s.cached for s in layers)}/{len(layers)}"
 
 
-def ours(project: Path, repository: str, build: int, patch: str = "off") -> str:
-    report = json.loads(
+def pipeline_build(project: Path, patch: str) -> dict:
+    """`pipeline build` with `build.patch` set; its JSON report."""
+    return json.loads(
         sh(sys.executable, "-m", "pipeline", "build", "--json", "-C", str(project),
            "--set", f"build.patch={patch}").stdout
     )  # fmt: skip
+
+
+def ours(project: Path, repository: str, build: int, patch: str = "off") -> str:
+    report = pipeline_build(project, patch)
     if report["path"] == "patch":
         return "patch"
     layers = [s for s in report["steps"] if not s["instruction"].upper().startswith("FROM")]
@@ -193,10 +198,7 @@ def equal_to_full(project: Path, repository: str, reference: str) -> str:
 
     host, _, path = repository.partition("/")
     patched_digest = RegistryAPI(host).digest(path, reference)
-    full = json.loads(
-        sh(sys.executable, "-m", "pipeline", "build", "--json", "-C", str(project),
-           "--set", "build.patch=off").stdout
-    )  # fmt: skip
+    full = pipeline_build(project, "off")
     _, differing = differences(f"{repository}@{patched_digest}", f"{repository}@{full['digest']}")
     if not differing:
         return "same"
