@@ -25,6 +25,14 @@ def _containerd(*args: str) -> list[str]:
     return done.stdout.split()
 
 
+def _short(name: str) -> str:
+    """The engine's name for a containerd image name: docker.io/library/python:3 is python:3."""
+    for prefix in ("docker.io/library/", "docker.io/"):
+        if name.startswith(prefix):
+            return name.removeprefix(prefix)
+    return name
+
+
 def wipe_local_images(client: docker.DockerClient) -> None:
     """What a fresh CI runner has: no local image, no build cache and, on the containerd image
     store, no content (blobs that leases still hold would spare a "fresh" runner its pulls).
@@ -46,6 +54,13 @@ def wipe_local_images(client: docker.DockerClient) -> None:
                     removed += 1
             if not removed:
                 break
+        # The engine does not list an image whose layer blob is gone from the content store (seen
+        # on a fresh CI machine after builds that unpacked the same base layer), yet that image
+        # keeps its snapshot, manifest and config: a runner that is not fresh.
+        shown = {tag for image in client.images.list(all=True) for tag in image.tags}
+        hidden = [name for name in _containerd("images", "ls", "-q") if _short(name) not in shown]
+        if hidden:
+            _containerd("images", "rm", "--sync", *hidden)
         client.api.prune_builds(all=True)
         leases = _containerd("leases", "ls", "-q")
         if leases:
