@@ -26,6 +26,7 @@ from pipeline.engine.client import DEFAULT_HOST, pulls_zstd
 from pipeline.imagebuild.buildx import BuildRequest, Buildx
 from pipeline.imagebuild.labels import MODEL_SHA_LABEL, weights_sha256
 from pipeline.imagebuild.steps import RawJsonProgress
+from pipeline.oci.remote import read_image
 from tests.support.engine import wipe_local_images
 from tests.support.project import commit_all, registry_yaml
 from tests.support.signals import interruptible
@@ -123,7 +124,10 @@ class TestCachedRebuilds:
         assert api.digest(path, "buildcache") == api.digest(path, f"buildcache-sha-{sha[:7]}")
         assert not any(s["cached"] for s in counted(report))
 
-        labels = docker_client.images.get(report["image"]).labels
+        # Pushed and not kept: the engine unpacked nothing (release keeps it for its smoke).
+        assert not docker_client.images.list(name=report["image"].rsplit(":", 1)[0])
+        config = read_image(api, path, report["digest"]).config
+        labels = config.labels
         committed = datetime.fromtimestamp(_commit_time(project), UTC)
         assert labels["org.opencontainers.image.revision"] == sha
         assert labels["org.opencontainers.image.title"] == "churn"
@@ -134,9 +138,11 @@ class TestCachedRebuilds:
         assert labels["org.opencontainers.image.base.name"] == TINY_BASE
         assert labels["org.opencontainers.image.base.digest"].startswith("sha256:")
         assert labels[MODEL_SHA_LABEL] == weights_sha256(project / "model")
-        config = docker_client.images.get(report["image"]).attrs
-        assert config["Created"].startswith(committed.strftime("%Y-%m-%dT%H:%M:%S"))
-        assert report["size"] > report["compressed_size"] > 0 and report["layers"]
+        assert config.json["created"].startswith(committed.strftime("%Y-%m-%dT%H:%M:%S"))
+        # The layers as the registry holds them: compressed, summing to the image's size.
+        assert report["size"] is None and report["compressed_size"] > 0
+        assert sum(layer["size"] for layer in report["layers"]) == report["compressed_size"]
+        assert any("COPY" in layer["created_by"] for layer in report["layers"])
 
     def test_same_commit_on_a_fresh_runner_gives_the_same_digest(
         self, example_project, docker_client, capsys: pytest.CaptureFixture[str]
@@ -423,11 +429,13 @@ def test_buildx_command_line(tmp_path: Path) -> None:
         "-f", str(tmp_path / "Dockerfile"), "--metadata-file", str(tmp_path / "meta.json"),
         "--provenance=false", "--sbom=false", "--target", "runtime",
         "-t", "reg.example/churn:sha-abc1234",
-        "--output=type=registry,compression=gzip,force-compression=true",
+        "--output=type=image,push=,store=false,compression=gzip,compression-level=5,"
+        "force-compression=true",
         "--cache-from=type=registry,ref=reg.example/churn:buildcache",
         "--cache-from=type=registry,ref=reg.example/churn:1.4.0",
         "--cache-to=type=registry,ref=reg.example/churn:buildcache,"
-        "mode=max,image-manifest=true,oci-mediatypes=true,compression=gzip,force-compression=true",
+        "mode=max,image-manifest=true,oci-mediatypes=true,compression=gzip,compression-level=5,"
+        "force-compression=true",
         "--build-arg", "A=1", "--build-arg", "B=2", "--build-arg", "SOURCE_DATE_EPOCH=1700000000",
         "--label", "org.opencontainers.image.version=1.5.0",
         "--network", "host", "--platform", "linux/amd64",
@@ -451,7 +459,8 @@ def test_a_zstd_build_recompresses_every_layer_under_oci_media_types(tmp_path: P
     assert "--push" not in command
     assert command[command.index("-t") : command.index("-t") + 3] == [
         "-t", "reg.example/churn:sha-abc1234",
-        "--output=type=registry,oci-mediatypes=true,compression=zstd,force-compression=true",
+        "--output=type=image,push=,store=false,oci-mediatypes=true,compression=zstd,"
+        "force-compression=true",
     ]  # fmt: skip
     assert (
         "--cache-to=type=registry,ref=reg.example/churn:buildcache,"
@@ -475,8 +484,48 @@ def test_the_cache_export_takes_the_mode_decided_for_the_dockerfile(tmp_path: Pa
     )
     assert (
         "--cache-to=type=registry,ref=reg.example/churn:buildcache-sha-abc1234,"
-        "mode=min,image-manifest=true,oci-mediatypes=true,compression=gzip,force-compression=true"
+        "mode=min,image-manifest=true,oci-mediatypes=true,compression=gzip,compression-level=5,"
+        "force-compression=true"
     ) in buildx.command(request, tmp_path / "meta.json")
+
+
+def test_a_pushed_candidate_nothing_runs_here_is_not_unpacked_into_the_engine(
+    tmp_path: Path,
+) -> None:
+    """The docker driver's BuildKit would store it, unpacking every layer: store=false, and
+    `push=` so that buildx does not push the tag again from the engine, where it is not."""
+    request = BuildRequest(
+        context=tmp_path,
+        dockerfile=tmp_path / "Dockerfile",
+        target=None,
+        tag="reg.example/churn:sha-abc1234",
+        push=True,
+        in_engine=False,
+    )
+
+    def destination(driver: str, **changes: object) -> list[str]:
+        command = Buildx("/usr/bin/docker", "b", driver, "found").command(
+            replace(request, **changes), tmp_path / "meta.json"
+        )
+        start = command.index("-t") + 2
+        return command[start : start + 1]
+
+    assert destination("docker") == [
+        "--output=type=image,push=,store=false,compression=gzip,compression-level=5,"
+        "force-compression=true"
+    ]
+    # Kept for what runs it here next (release's smoke), or not the engine's own BuildKit.
+    kept = ["--output=type=registry,compression=gzip,compression-level=5,force-compression=true"]
+    assert destination("docker", in_engine=True) == kept
+    assert destination("docker-container") == kept
+    assert destination("docker", push=False) == ["--load"]
+    keeps = Buildx("/usr/bin/docker", "b", "docker", "found").keeps
+    assert not keeps(request) and keeps(replace(request, in_engine=True))
+    assert keeps(replace(request, push=False))
+    # A docker-container builder pushes from its own store: the engine never has the image.
+    assert not Buildx("/usr/bin/docker", "b", "docker-container", "found").keeps(
+        replace(request, in_engine=True)
+    )
 
 
 def test_an_engine_older_than_docker_23_does_not_pull_zstd() -> None:

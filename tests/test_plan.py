@@ -56,7 +56,7 @@ def test_the_version_is_decided_once_and_carried_to_its_step(
     for name in ("decide_version", "read_history"):
         monkeypatch.setattr(f"pipeline.versioning.{name}", _never(name))
     monkeypatch.setattr("pipeline.registries.resolve_target", _never("resolve_target"))
-    steps.version(steps.ReleaseRun(config, Output(), state, plan))
+    steps.version(steps.ReleaseRun(config, Output(), state, plan, smokes_here=False))
     assert (project / "VERSION").read_text() == "0.1.0\n"
     assert state.version == "0.1.0" and state.tags == plan.tags
 

@@ -243,7 +243,7 @@ def test_ecr_without_a_region(tmp_path: Path, monkeypatch) -> None:
 
 @pytest.mark.stack
 def test_build_pushes_its_candidate_to_ecr(
-    ecr_repository: str, docker_client, git_project, tmp_path: Path, capsys
+    ecr_repository: str, git_project, tmp_path: Path, capsys
 ) -> None:
     """The build step's own code, unchanged, logs in to ECR and creates the repository."""
     source = tmp_path / "src"
@@ -258,14 +258,13 @@ def test_build_pushes_its_candidate_to_ecr(
     captured = capsys.readouterr()
     assert code == 0, captured.err
     report = json.loads(captured.out)
-    try:
-        host = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
-        tag = report["image"].rpartition(":")[2]
-        assert report["image"].startswith(f"{host}/{ecr_repository}:sha-")
-        assert RegistryAPI(host).digest(ecr_repository, tag) == report["digest"]
-        assert describe(ecr_repository)["imageScanningConfiguration"] == {"scanOnPush": True}
-    finally:
-        docker_client.images.remove(report["image_id"], force=True)
+    host = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+    tag = report["image"].rpartition(":")[2]
+    assert report["image"].startswith(f"{host}/{ecr_repository}:sha-")
+    assert RegistryAPI(host).digest(ecr_repository, tag) == report["digest"]
+    assert describe(ecr_repository)["imageScanningConfiguration"] == {"scanOnPush": True}
+    # Pushed by BuildKit itself: nothing of it left in the engine to clean up.
+    assert report["image_id"] is None
 
 
 # -- the registry API against servers that misbehave on purpose -----------------------------

@@ -127,6 +127,7 @@ def test_ci_outputs_that_cannot_be_written_are_an_error_not_a_traceback(tmp_path
 def test_the_summary_gives_each_figure_the_release_recorded() -> None:
     facts = {
         "image_size": 734_003_200,
+        "compressed_size": 250_000_000,
         "cache_hit_ratio": 0.875,
         "build_backend": "buildx",
         "build_seconds": 61.25,
@@ -146,7 +147,7 @@ def test_the_summary_gives_each_figure_the_release_recorded() -> None:
         "version          1.3.0",
         "tags             1.3.0, latest",
         "image            r/x@sha256:1",
-        "image size       734.0 MB",
+        "image size       734.0 MB (250.0 MB compressed)",
         "cache hit ratio  88%",
         "build            buildx, 61.2s",
         "smoke latency    p50 3.2 ms, p95 9.9 ms",

@@ -15,7 +15,7 @@ from pipeline.imagebuild.fingerprint import BuildProof
 from pipeline.imagebuild.patch import Patched, PatchRequest, SpliceBuild, UnusablePrior, patch
 from pipeline.imagebuild.patchable import PatchPlan, Unpatchable
 from pipeline.imagebuild.prior import ancestor_tags
-from pipeline.imagebuild.report import BuildReport, Layer
+from pipeline.imagebuild.report import BuildReport, registry_layers
 from pipeline.project.buildcontext import BuildContext
 from pipeline.project.gitinfo import GitInfo
 from pipeline.registries import Target
@@ -76,12 +76,6 @@ def patch_report(
     seconds: float,
 ) -> BuildReport:
     api = target.api()
-    config = patched.image.config
-    made = [entry for entry in config.history if not entry.get("empty_layer")]
-    layers = [
-        Layer(created_by=str(entry.get("created_by", "")), size=descriptor.size)
-        for entry, descriptor in zip(made, patched.image.layers, strict=True)
-    ]
     report = BuildReport(
         backend="registry",
         builder=f"patch of {target.staging.with_tag(patched.prior)}",
@@ -92,7 +86,7 @@ def patch_report(
         steps=patched.steps,
         seconds=seconds,
         size=None,
-        layers=layers,
+        layers=registry_layers(patched.image),
         labels=labels,
         prior=str(prior) if prior else None,
         compressed_size=sum(descriptor.size for descriptor in patched.image.layers),

@@ -7,12 +7,23 @@ from typing import Any
 
 from pipeline.core.sizes import human_size
 from pipeline.imagebuild.steps import Step, cache_hit_ratio
+from pipeline.oci.image import Image
 
 
 @dataclass
 class Layer:
     created_by: str
     size: int
+
+
+def registry_layers(image: Image) -> list[Layer]:
+    """`image`'s layers as a registry holds them: what made each (its history) and its
+    compressed size."""
+    made = [entry for entry in image.config.history if not entry.get("empty_layer")]
+    return [
+        Layer(created_by=str(entry.get("created_by", "")), size=descriptor.size)
+        for entry, descriptor in zip(made, image.layers, strict=True)
+    ]
 
 
 @dataclass

@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING
 
 from pipeline.config.schema import Config
 from pipeline.console.output import Output
-from pipeline.core.errors import CheckFailed, PipelineError, UserError
+from pipeline.core.errors import CheckFailed, PipelineError, RegistryError, UserError
 from pipeline.core.sizes import human_size, parse_size
 from pipeline.distribution.client import RegistryAPI
 from pipeline.distribution.reference import DOCKER_HUB_HOST, ImageRef
 from pipeline.engine.client import docker_client, engine_endpoint, pulls_zstd, store_of
 from pipeline.imagebuild.build_secrets import secret_args
-from pipeline.imagebuild.buildx import BuildRequest, Buildx, find_buildx
+from pipeline.imagebuild.buildx import BuildFailed, BuildRequest, Buildx, find_buildx
 from pipeline.imagebuild.cachemode import CacheMode, decide_cache_mode
 from pipeline.imagebuild.candidate import check_unchanged
 from pipeline.imagebuild.fingerprint import BuildProof, ProofInputs, prove
@@ -33,11 +33,13 @@ from pipeline.imagebuild.patch import Patched
 from pipeline.imagebuild.patch_step import patch_report, try_patch
 from pipeline.imagebuild.patchable import PatchPlan, SpliceSpec, read_plan
 from pipeline.imagebuild.record import record_built
-from pipeline.imagebuild.report import BuildReport, Layer
+from pipeline.imagebuild.report import BuildReport, Layer, registry_layers
 from pipeline.imagebuild.splice import build_stage
 from pipeline.imagebuild.stages import BuildGraph, read_graph
 from pipeline.imagebuild.steps import Step, StepCallback
+from pipeline.oci.image import Image as OciImage
 from pipeline.oci.layer import Layer as OciLayer
+from pipeline.oci.remote import read_image
 from pipeline.project.buildcontext import BuildContext
 from pipeline.project.gitinfo import GitInfo, open_repo
 from pipeline.project.worktree import build_source, read_build_context, refuse_dirty
@@ -211,9 +213,15 @@ class BuildPlan:
 
 
 def plan_build(
-    config: Config, out: Output, prepared: Prepared, push_images: bool = True
+    config: Config,
+    out: Output,
+    prepared: Prepared,
+    push_images: bool = True,
+    in_engine: bool = False,
 ) -> BuildPlan:
-    """Find buildx and decide the cache."""
+    """Find buildx and decide the cache. `in_engine`: a pushed candidate is also kept in the
+    engine's image store (something runs it here next); an unpushed one always is
+    (`Buildx.keeps`)."""
     inputs = prepared.inputs
     # Also fails early and clearly when there is no engine.
     info = docker_client().info()
@@ -253,6 +261,7 @@ def plan_build(
         network=config.image.network,
         platform=config.image.platform,
         push=push_images,
+        in_engine=in_engine,
         source_date_epoch=inputs.git.committed_at,
         compression=config.build.compression,
         cache_mode=mode.mode,
@@ -272,11 +281,16 @@ def execute(plan: BuildPlan, out: Output) -> BuildReport:
     started = time.monotonic()
     outcome = plan.builder.build(plan.request, _announce(out))
     seconds = time.monotonic() - started
-    image = _local_image(plan.request.tag)
-    layers = [
-        Layer(created_by=entry.get("CreatedBy", ""), size=int(entry.get("Size", 0)))
-        for entry in (image.history() if image else [])
-    ]
+    image = _local_image(plan.request.tag) if plan.builder.keeps(plan.request) else None
+    if image:
+        layers = [
+            Layer(created_by=entry.get("CreatedBy", ""), size=int(entry.get("Size", 0)))
+            for entry in image.history()
+        ]
+    elif plan.request.push:
+        layers = registry_layers(_pushed_image(plan, outcome.digest))
+    else:
+        layers = []
     return BuildReport(
         backend="buildx",
         builder=plan.builder.why,
@@ -322,10 +336,11 @@ def run_build(
     push_images: bool = True,
     version: str | None = None,
     target: Target | None = None,
+    in_engine: bool = False,
 ) -> BuildReport:
     """Patch the prior image in the registry where that is proven equal, else build and (unless
     `push_images` is false) push the candidate with its cache. `version`, `target`: as for
-    `prepare`."""
+    `prepare`; `in_engine`: as for `plan_build`."""
     prepared = prepare(config, out, version, target)
     inputs, prior = prepared.inputs, prepared.prior
     if push_images and not inputs.git.dirty:
@@ -352,7 +367,7 @@ def run_build(
         )
     else:
         out.note(f"build: full build: {attempt}")
-        plan = plan_build(config, out, prepared, push_images)
+        plan = plan_build(config, out, prepared, push_images, in_engine)
         report = execute(plan, out)
         report.path_reason = attempt
         publish(plan, report)
@@ -423,15 +438,28 @@ def _check_budget(config: Config, report: BuildReport) -> None:
     size = report.compressed_size if report.pushed else report.size
     if limit and size is not None and size > parse_size(limit):
         where = "compressed, in the registry" if report.pushed else "in the engine"
+        inspect = "docker buildx imagetools inspect" if report.pushed else "docker history"
         raise CheckFailed(
             f"image {report.image} is {human_size(size)} ({where}), over build.max_image_size "
-            f"{limit}; see the largest layers with `docker buildx imagetools inspect "
-            f"{report.image}` or `docker history {report.image}`"
+            f"{limit}; the report lists its largest layers, and `{inspect} {report.image}` "
+            "all of them"
         )
 
 
+def _pushed_image(plan: BuildPlan, digest: str | None) -> OciImage:
+    """The candidate buildx says it pushed, read back from the registry."""
+    path = plan.inputs.target.staging.path
+    try:
+        return read_image(plan.api, path, digest or "")
+    except RegistryError as exc:
+        raise BuildFailed(
+            f"buildx said it pushed {plan.request.tag} ({digest or 'no digest'}), and "
+            f"registry {plan.api.host} cannot give it back: {exc}"
+        ) from exc
+
+
 def _local_image(ref: str) -> Image | None:
-    """The candidate in the engine's image store: buildx's docker driver keeps it there."""
+    """The candidate in the engine's image store, where the build kept it (`Buildx.keeps`)."""
     import docker
 
     try:

@@ -25,7 +25,12 @@ def summary_rows(state: ReleaseState) -> list[tuple[str, str]]:
     rows.append(("tags", ", ".join(state.tags) or "-"))
     rows.append(("image", state.candidate or "-"))
     if "image_size" in facts:
-        rows.append(("image size", human_size(facts["image_size"])))
+        # Unpacked only when the engine kept the image; compressed, as the registry holds it.
+        compressed = facts.get("compressed_size")
+        size = human_size(facts["image_size"])
+        rows.append(
+            ("image size", f"{size} ({human_size(compressed)} compressed)" if compressed else size)
+        )
     if facts.get("cache_hit_ratio") is not None:
         rows.append(("cache hit ratio", f"{facts['cache_hit_ratio']:.0%}"))
     if "build_backend" in facts:

@@ -99,7 +99,8 @@ def _prepare(
     rerun = bool(options.only or options.from_step)
     todo = [name for name in selected_steps(options) if rerun or name not in state.done]
     checks, plan = preflight(config, state, git, todo, options.dotenv)
-    run = steps.ReleaseRun(config=config, out=out, state=state, plan=plan) if plan else None
+    smokes_here = "smoke" in todo and config.smoke.enabled
+    run = steps.ReleaseRun(config, out, state, plan, smokes_here) if plan else None
     return run, todo, checks
 
 

@@ -29,6 +29,9 @@ class ReleaseRun:
     out: Output
     state: ReleaseState
     plan: ReleasePlan
+    # The smoke step runs after the build in this run, on this engine: a full build keeps the
+    # candidate there rather than have smoke pull it back. Not when smoke is a later job's.
+    smokes_here: bool
 
     @property
     def target(self) -> Target:
@@ -80,13 +83,16 @@ def build(run: ReleaseRun) -> None:
         run.config, build=dataclasses.replace(run.config.build, allow_dirty=False)
     )
     # The image's version label names the version being released.
-    report = run_build(config, run.out, version=run.plan.version, target=run.target)
+    report = run_build(
+        config, run.out, version=run.plan.version, target=run.target, in_engine=run.smokes_here
+    )
     run.state.candidate = str(ImageRef.parse(report.image).with_digest(report.digest or ""))
     run.state.facts.update(
         build_backend=report.backend,
         build_seconds=report.seconds,
         cache_hit_ratio=report.cache_hit_ratio,
         image_size=report.size,
+        compressed_size=report.compressed_size,
         build_path=report.path,
         builder=report.builder,
         prior_image=report.prior,
