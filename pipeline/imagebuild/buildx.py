@@ -33,7 +33,7 @@ CACHE_OPTIONS = "image-manifest=true,oci-mediatypes=true"
 
 
 # gzip level 5 against BuildKit's default 6, measured on cold builds of both examples
-# (docs/benchmarks.md): the layers compress 13-25% faster for images 0.3% larger. zstd keeps
+# (docs/benchmarks.md): the layers compress 18-25% faster for images 0.3% larger. zstd keeps
 # buildx's default (level 3).
 GZIP_LEVEL = 5
 
@@ -139,7 +139,8 @@ class Buildx:
         if self.keeps(request) or self.driver != "docker":
             return [f"--output=type=registry,{options}"]
         # The docker driver's BuildKit stores a pushed image in the engine too, unpacking every
-        # layer (75 s of a cold torch build, and a pull of every cached layer on a warm one):
+        # layer (a cold build's, and a pull of every cached layer on a warm one's; the figures
+        # are in docs/benchmarks.md, Rebuild):
         # store=false skips that. `push=` is BuildKit's bare flag, true; buildx (0.13.1 here)
         # reads only a `push=true` as its cue to push the tag again from the engine's store,
         # where it is not.
