@@ -24,14 +24,15 @@ import sys
 import time
 import uuid
 from dataclasses import asdict, dataclass
-from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import docker
 
 # rebuild (beside this file) puts the checkout on the path: tests.support comes after it.
 from rebuild import EXAMPLES, REGISTRY, REPO_ROOT, WEIGHTS, compressed_size
 
+from pipeline.imagebuild.steps import RawJsonProgress, timestamp
 from tests.support.engine import wipe_local_images
 
 EXPORTING = "exporting layers"
@@ -47,31 +48,31 @@ class Build:
     compressed_size: int
 
 
+class _StatusTimes(RawJsonProgress):
+    """buildx's `--progress rawjson` stream as the build step reads it, and the statuses
+    (BuildKit's own work, such as "exporting layers") that the build step has no use for."""
+
+    def __init__(self) -> None:
+        super().__init__("")
+        self.statuses: dict[str, dict[str, Any]] = {}
+
+    def feed(self, status: dict[str, Any]) -> None:
+        super().feed(status)
+        for entry in status.get("statuses") or []:
+            self.statuses.setdefault(entry.get("id", ""), {}).update(
+                {key: entry[key] for key in ("started", "completed") if entry.get(key)}
+            )
+
+
 def status_seconds(rawjson: str, name: str) -> float:
     """How long BuildKit's status `name` took, from its `--progress rawjson` stream."""
-    started = completed = None
-    decoder = json.JSONDecoder()
-    position = 0
-    while (start := rawjson.find("{", position)) >= 0:
-        try:
-            event, position = decoder.raw_decode(rawjson, start)
-        except json.JSONDecodeError:
-            position = start + 1
-            continue
-        statuses = event.get("statuses") if isinstance(event, dict) else None
-        for status in statuses or []:
-            if status.get("id") == name:
-                started = status.get("started") or started
-                completed = status.get("completed") or completed
-    if not (started and completed):
+    progress = _StatusTimes()
+    for line in rawjson.splitlines(keepends=True):
+        progress.feed_line(line)
+    times = progress.statuses.get(name, {})
+    if not ("started" in times and "completed" in times):
         sys.exit(f"bench: no {name!r} in buildx's progress")
-    return (_time(completed) - _time(started)).total_seconds()
-
-
-def _time(stamp: str) -> datetime:
-    # RFC 3339 with nanoseconds: fromisoformat takes microseconds at most.
-    whole, _, fraction = stamp.rstrip("Z").partition(".")
-    return datetime.fromisoformat(f"{whole}.{(fraction or '0')[:6]}")
+    return (timestamp(times["completed"]) - timestamp(times["started"])).total_seconds()
 
 
 def build(example: str, level: str, run: int, namespace: str) -> Build:

@@ -138,12 +138,11 @@ class Buildx:
         options = f"{media}{_compression(request.compression)}"
         if self.keeps(request) or self.driver != "docker":
             return [f"--output=type=registry,{options}"]
-        # The docker driver's BuildKit stores a pushed image in the engine too, unpacking every
-        # layer (a cold build's, and a pull of every cached layer on a warm one's; the figures
-        # are in docs/benchmarks.md, Rebuild):
-        # store=false skips that. `push=` is BuildKit's bare flag, true; buildx (0.13.1 here)
-        # reads only a `push=true` as its cue to push the tag again from the engine's store,
-        # where it is not.
+        # The docker driver's BuildKit stores a pushed image in the engine too: on a cold build
+        # it unpacks every layer, on a warm one it first pulls every cached layer
+        # (docs/benchmarks.md, Rebuild). store=false skips that. `push=` is BuildKit's bare
+        # flag, true; buildx (0.13.1 here) reads only a `push=true` as its cue to push the tag
+        # again from the engine's store, where it is not.
         return [f"--output=type=image,push=,store=false,{options}"]
 
     def _selection(self) -> list[str]:

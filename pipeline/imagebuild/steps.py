@@ -58,7 +58,7 @@ class Step:
 StepCallback = Callable[[Step], None]
 
 
-def _timestamp(text: str) -> datetime:
+def timestamp(text: str) -> datetime:
     """RFC 3339 with nanoseconds, which `datetime` cannot read: cut to microseconds."""
     text = re.sub(r"(\.\d{6})\d+", r"\1", text.replace("Z", "+00:00"))
     return datetime.fromisoformat(text)
@@ -140,7 +140,7 @@ class RawJsonProgress:
         mine = [d for d, s in self._by_vertex.items() if s is step]
         step.cached = all(self._cached.get(d, False) for d in mine)
         if vertex.get("started") and vertex.get("completed"):
-            elapsed = _timestamp(vertex["completed"]) - _timestamp(vertex["started"])
+            elapsed = timestamp(vertex["completed"]) - timestamp(vertex["started"])
             self._seconds[digest] = max(elapsed.total_seconds(), 0.0)
             step.seconds = sum(self._seconds.get(d, 0.0) for d in mine)
         if vertex.get("error"):
