@@ -18,6 +18,7 @@ import pytest
 from pipeline.cli import main
 from pipeline.config.schema import load_config
 from pipeline.core.errors import UserError
+from pipeline.distribution.auth import Keychain
 from pipeline.distribution.client import RawManifest, RegistryAPI, sha256_digest
 from pipeline.distribution.reference import ImageRef
 from pipeline.project.gitinfo import GitInfo
@@ -25,6 +26,7 @@ from pipeline.registries import resolve_target
 from pipeline.release.state import state_path
 from pipeline.signing.keys import Signer, check_signer, signer
 from pipeline.signing.layout import cosign_tag
+from pipeline.signing.sbom import write_sbom
 from pipeline.signing.sign import sign_image
 from pipeline.signing.statements import (
     PROVENANCE_TYPE,
@@ -324,6 +326,19 @@ def test_the_provenance_names_the_requirement_files_by_their_project_path(tmp_pa
     # Build arguments by name: a value can be a secret.
     assert predicate["buildDefinition"]["externalParameters"]["buildArgs"] == ["TOKEN"]
     assert "s3cret" not in json.dumps(predicate)
+
+
+def test_a_failed_sbom_says_syfts_own_reason(tmp_path: Path) -> None:
+    """The real syft: with -q it failed without a word ("syft failed: exit status 1" was all a
+    full disk gave a release); its reason comes through, without colour codes or log prefix."""
+    image = ImageRef.parse("127.0.0.1:9/nobody/here:1")  # port 9: nothing listens
+    with pytest.raises(UserError) as failed:
+        write_sbom(Keychain(lambda host: None), image, tmp_path / "sbom.json", None)
+    message = str(failed.value)
+    assert message.startswith(f"SBOM of {image}: syft failed: could not determine source: ")
+    assert "127.0.0.1:9" in message.removeprefix(f"SBOM of {image}")
+    assert "connection refused" in message
+    assert "\x1b" not in message
 
 
 def test_a_failed_tool_is_named_with_what_it_said_on_either_stream(tmp_path: Path) -> None:

@@ -17,7 +17,9 @@ from pipeline.signing.tools import run_tool, tool, tool_environment
 def write_sbom(keychain: Keychain, image: ImageRef, path: Path, model_dir: Path | None) -> Path:
     """`image`'s CycloneDX SBOM in `path`, with the files of `model_dir` (the project's weights
     directory, which the image copies) when there is one."""
-    argv = [tool("syft"), "scan", f"registry:{image}", "-q", "-o", f"cyclonedx-json={path}"]
+    # Not -q: syft then fails without a word on either stream ("exit status 1" was all a
+    # full disk said). Without a terminal it prints nothing else but its errors.
+    argv = [tool("syft"), "scan", f"registry:{image}", "-o", f"cyclonedx-json={path}"]
     with tool_environment(keychain, [image]) as environ:
         run_tool(argv, environ, f"SBOM of {image}")
     if model_dir is not None and model_dir.is_dir():

@@ -4,6 +4,7 @@ verifying and the SBOM; this module finds them and gives them the run's registry
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,11 @@ from pipeline.distribution.auth import Keychain
 from pipeline.distribution.reference import ImageRef
 from pipeline.distribution.transport import is_loopback
 from pipeline.registries.cli_login import cli_environment
+
+# What the tools put before their message: cosign's "Error: error during command execution: ",
+# syft's log line "[0000] ERROR ", and colour codes (a NO_COLOR-blind tool's).
+_LOG_PREFIX = re.compile(r"^(?:\[\d+\]\s+ERROR\s+|Error:\s+|error during command execution:\s+)+")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 INSTALL = {
     "cosign": "install cosign 2.x (Debian trixie's `cosign` package; scripts/setup installs it)",
@@ -55,6 +61,8 @@ def tool_environment(keychain: Keychain, images: Sequence[ImageRef]) -> Iterator
             **os.environ,
             **extra,
             "SYFT_CHECK_FOR_APP_UPDATE": "false",
+            # syft colours its error lines, terminal or not.
+            "NO_COLOR": "1",
             "SYFT_REGISTRY_INSECURE_USE_HTTP": str(
                 any(is_loopback(i.host) for i in images)
             ).lower(),
@@ -73,8 +81,10 @@ def run_tool(argv: list[str], environ: dict[str, str], what: str) -> str:
     if done.returncode != 0:
         # syft can fail saying nothing on stderr (its error then ends stdout).
         said = [line for line in (done.stderr or done.stdout).splitlines() if line.strip()]
-        reason = said[-1] if said else f"exit status {done.returncode}"
-        for noise in ("Error: ", "error during command execution: "):
-            reason = reason.removeprefix(noise)
+        reason = (
+            _LOG_PREFIX.sub("", _ANSI.sub("", said[-1]).strip())
+            if said
+            else f"exit status {done.returncode}"
+        )
         raise UserError(f"{what}: {Path(argv[0]).name} failed: {reason}")
     return done.stdout
