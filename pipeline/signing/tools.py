@@ -19,9 +19,8 @@ from pipeline.distribution.transport import is_loopback
 from pipeline.registries.cli_login import cli_environment
 
 # What the tools put before their message: cosign's "Error: error during command execution: ",
-# syft's log line "[0000] ERROR ", and colour codes (a NO_COLOR-blind tool's).
+# syft's log line "[0000] ERROR ".
 _LOG_PREFIX = re.compile(r"^(?:\[\d+\]\s+ERROR\s+|Error:\s+|error during command execution:\s+)+")
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 INSTALL = {
     "cosign": "install cosign 2.x (Debian trixie's `cosign` package; scripts/setup installs it)",
@@ -81,10 +80,6 @@ def run_tool(argv: list[str], environ: dict[str, str], what: str) -> str:
     if done.returncode != 0:
         # syft can fail saying nothing on stderr (its error then ends stdout).
         said = [line for line in (done.stderr or done.stdout).splitlines() if line.strip()]
-        reason = (
-            _LOG_PREFIX.sub("", _ANSI.sub("", said[-1]).strip())
-            if said
-            else f"exit status {done.returncode}"
-        )
+        reason = _LOG_PREFIX.sub("", said[-1]) if said else f"exit status {done.returncode}"
         raise UserError(f"{what}: {Path(argv[0]).name} failed: {reason}")
     return done.stdout
